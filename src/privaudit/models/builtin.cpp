@@ -1,0 +1,279 @@
+#include "privaudit/models/builtin.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "privaudit/util/error.h"
+
+namespace privaudit::models {
+namespace nn = torch::nn;
+
+namespace {
+
+nn::AnyModule activation_module(Activation activation) {
+  switch (activation) {
+    case Activation::kRelu: return nn::AnyModule(nn::ReLU());
+    case Activation::kLeakyRelu: return nn::AnyModule(nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2)));
+    case Activation::kSigmoid: return nn::AnyModule(nn::Sigmoid());
+    case Activation::kTanh: return nn::AnyModule(nn::Tanh());
+    case Activation::kGelu: return nn::AnyModule(nn::GELU());
+  }
+  throw Error("unknown activation");
+}
+
+// Splits B x C x H x W into patches, embeds them, prepends a learned class token and adds learned
+// positions: B x (1 + P) x D.
+class PatchEmbedImpl : public nn::Module {
+ public:
+  PatchEmbedImpl(const InputShape& input, int64_t patch, int64_t dim)
+      : projection_(register_module(
+            "projection", nn::Conv2d(nn::Conv2dOptions(input.channels, dim, patch).stride(patch)))) {
+    const int64_t tokens = (input.height / patch) * (input.width / patch) + 1;
+    class_token_ = register_parameter("class_token", torch::randn({1, 1, dim}) * 0.02);
+    positions_ = register_parameter("positions", torch::randn({1, tokens, dim}) * 0.02);
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto patches = projection_->forward(x).flatten(2).transpose(1, 2);  // B x P x D
+    auto cls = class_token_.expand({x.size(0), 1, class_token_.size(2)});
+    return torch::cat({cls, patches}, 1) + positions_;
+  }
+
+ private:
+  nn::Conv2d projection_;
+  torch::Tensor class_token_;
+  torch::Tensor positions_;
+};
+TORCH_MODULE(PatchEmbed);
+
+// Pre-norm transformer block: x + Attention(LN(x)), then x + MLP(LN(x)). Attention is written
+// out (not nn::MultiheadAttention) so that it is twice differentiable for gradient attacks.
+class TransformerBlockImpl : public nn::Module {
+ public:
+  TransformerBlockImpl(int64_t dim, int64_t heads, int64_t mlp_ratio, double dropout)
+      : heads_(heads),
+        norm1_(register_module("norm1", nn::LayerNorm(nn::LayerNormOptions({dim})))),
+        qkv_(register_module("qkv", nn::Linear(dim, 3 * dim))),
+        projection_(register_module("projection", nn::Linear(dim, dim))),
+        norm2_(register_module("norm2", nn::LayerNorm(nn::LayerNormOptions({dim})))),
+        fc1_(register_module("fc1", nn::Linear(dim, mlp_ratio * dim))),
+        fc2_(register_module("fc2", nn::Linear(mlp_ratio * dim, dim))),
+        dropout_(register_module("dropout", nn::Dropout(dropout))) {}
+
+  torch::Tensor forward(const torch::Tensor& x) {
+    const int64_t batch = x.size(0), tokens = x.size(1), dim = x.size(2);
+    const int64_t head_dim = dim / heads_;
+    auto qkv = qkv_->forward(norm1_->forward(x)).view({batch, tokens, 3, heads_, head_dim});
+    qkv = qkv.permute({2, 0, 3, 1, 4});  // 3 x B x H x T x d
+    auto q = qkv[0], k = qkv[1], v = qkv[2];
+    auto attention = torch::softmax(torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(head_dim)), -1);
+    auto mixed = torch::matmul(attention, v).transpose(1, 2).reshape({batch, tokens, dim});
+    auto h = x + dropout_->forward(projection_->forward(mixed));
+    auto m = fc2_->forward(dropout_->forward(torch::gelu(fc1_->forward(norm2_->forward(h)))));
+    return h + dropout_->forward(m);
+  }
+
+ private:
+  int64_t heads_;
+  nn::LayerNorm norm1_;
+  nn::Linear qkv_, projection_;
+  nn::LayerNorm norm2_;
+  nn::Linear fc1_, fc2_;
+  nn::Dropout dropout_;
+};
+TORCH_MODULE(TransformerBlock);
+
+// Final LayerNorm, then the class token: B x T x D -> B x D.
+class ClassTokenImpl : public nn::Module {
+ public:
+  explicit ClassTokenImpl(int64_t dim) : norm_(register_module("norm", nn::LayerNorm(nn::LayerNormOptions({dim})))) {}
+  torch::Tensor forward(const torch::Tensor& x) { return norm_->forward(x.select(1, 0)); }
+
+ private:
+  nn::LayerNorm norm_;
+};
+TORCH_MODULE(ClassToken);
+
+int64_t conv_output(int64_t size, int64_t kernel, int64_t stride, int64_t padding) {
+  return (size + 2 * padding - kernel) / stride + 1;
+}
+
+}  // namespace
+
+StagedNetImpl::StagedNetImpl(const ModelConfig& config) : config_(config) {
+  config_.validate();
+  const auto& c = config_;
+  mean_ = register_buffer("norm_mean", torch::tensor(c.normalization.mean).view({1, -1, 1, 1}));
+  std_ = register_buffer("norm_std", torch::tensor(c.normalization.std).view({1, -1, 1, 1}));
+  const auto dropout_module = [&](bool spatial) {
+    return spatial ? nn::AnyModule(nn::Dropout2d(c.dropout)) : nn::AnyModule(nn::Dropout(c.dropout));
+  };
+  switch (c.arch) {
+    case Arch::kMlp: {
+      int64_t in = c.input.numel();
+      for (size_t i = 0; i < c.widths.size(); ++i) {
+        nn::Sequential stage;
+        if (i == 0) stage->push_back(nn::Flatten());
+        stage->push_back(nn::Linear(in, c.widths[i]));
+        if (c.batch_norm) stage->push_back(nn::BatchNorm1d(c.widths[i]));
+        stage->push_back(activation_module(c.activation));
+        if (c.dropout > 0) stage->push_back(dropout_module(false));
+        add_stage("fc" + std::to_string(i + 1), stage);
+        in = c.widths[i];
+      }
+      nn::Sequential logits;
+      if (c.widths.empty()) logits->push_back(nn::Flatten());
+      logits->push_back(nn::Linear(in, c.classes));
+      add_stage("logits", logits);
+      break;
+    }
+    case Arch::kCnn: {
+      int64_t channels = c.input.channels, height = c.input.height, width = c.input.width;
+      for (size_t i = 0; i < c.widths.size(); ++i) {
+        nn::Sequential stage;
+        stage->push_back(nn::Conv2d(nn::Conv2dOptions(channels, c.widths[i], c.kernel).padding(c.kernel / 2)));
+        if (c.batch_norm) stage->push_back(nn::BatchNorm2d(c.widths[i]));
+        stage->push_back(activation_module(c.activation));
+        stage->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(2)));
+        if (c.dropout > 0) stage->push_back(dropout_module(true));
+        add_stage("conv" + std::to_string(i + 1), stage);
+        channels = c.widths[i];
+        height /= 2;
+        width /= 2;
+      }
+      int64_t in = channels * height * width;
+      if (c.fc_width > 0) {
+        nn::Sequential fc;
+        fc->push_back(nn::Flatten());
+        fc->push_back(nn::Linear(in, c.fc_width));
+        if (c.batch_norm) fc->push_back(nn::BatchNorm1d(c.fc_width));
+        fc->push_back(activation_module(c.activation));
+        if (c.dropout > 0) fc->push_back(dropout_module(false));
+        add_stage("fc1", fc);
+        in = c.fc_width;
+      }
+      nn::Sequential logits;
+      if (c.fc_width <= 0) logits->push_back(nn::Flatten());
+      logits->push_back(nn::Linear(in, c.classes));
+      add_stage("logits", logits);
+      break;
+    }
+    case Arch::kLenet: {
+      int64_t channels = c.input.channels, height = c.input.height, width = c.input.width;
+      const int64_t strides[] = {2, 2, 1};
+      for (size_t i = 0; i < c.widths.size(); ++i) {
+        const int64_t stride = strides[std::min<size_t>(i, 2)];
+        nn::Sequential stage;
+        stage->push_back(nn::Conv2d(
+            nn::Conv2dOptions(channels, c.widths[i], c.kernel).stride(stride).padding(c.kernel / 2)));
+        if (c.batch_norm) stage->push_back(nn::BatchNorm2d(c.widths[i]));
+        stage->push_back(activation_module(c.activation));
+        add_stage("conv" + std::to_string(i + 1), stage);
+        channels = c.widths[i];
+        height = conv_output(height, c.kernel, stride, c.kernel / 2);
+        width = conv_output(width, c.kernel, stride, c.kernel / 2);
+      }
+      nn::Sequential logits;
+      logits->push_back(nn::Flatten());
+      logits->push_back(nn::Linear(channels * height * width, c.classes));
+      add_stage("logits", logits);
+      break;
+    }
+    case Arch::kVit: {
+      nn::Sequential embed;
+      embed->push_back(PatchEmbed(c.input, c.patch, c.dim));
+      if (c.dropout > 0) embed->push_back(dropout_module(false));
+      add_stage("embed", embed);
+      for (int64_t i = 0; i < c.depth; ++i) {
+        nn::Sequential block;
+        block->push_back(TransformerBlock(c.dim, c.heads, c.mlp_ratio, c.dropout));
+        add_stage("block" + std::to_string(i + 1), block);
+      }
+      nn::Sequential cls;
+      cls->push_back(ClassToken(c.dim));
+      add_stage("cls", cls);
+      nn::Sequential logits;
+      logits->push_back(nn::Linear(c.dim, c.classes));
+      add_stage("logits", logits);
+      break;
+    }
+  }
+  if (c.init == Init::kUniformHalf) {
+    torch::NoGradGuard no_grad;
+    for (auto& p : parameters()) p.uniform_(-0.5, 0.5);
+  }
+}
+
+void StagedNetImpl::add_stage(const std::string& name, nn::Sequential stage) {
+  names_.push_back(name);
+  stages_.push_back(register_module(name, stage));
+}
+
+size_t StagedNetImpl::stage_index(const std::string& name) const {
+  for (size_t i = 0; i < names_.size(); ++i) {
+    if (names_[i] == name) return i;
+  }
+  throw Error("no stage named '" + name + "'");
+}
+
+torch::Tensor StagedNetImpl::run_stages(torch::Tensor x, size_t first, size_t last) {
+  for (size_t i = first; i < last; ++i) x = stages_[i]->forward(x);
+  return x;
+}
+
+torch::Tensor StagedNetImpl::forward(const torch::Tensor& images) {
+  return run_stages(normalise(images), 0, stages_.size());
+}
+
+BuiltinClassifier::BuiltinClassifier(const ModelConfig& config) : net_(config) {}
+
+torch::Tensor BuiltinClassifier::forward(const torch::Tensor& images) { return net_->forward(images); }
+
+std::vector<torch::Tensor> BuiltinClassifier::parameters() { return net_->parameters(); }
+
+std::vector<std::string> BuiltinClassifier::cut_points() const {
+  const auto& names = net_->stage_names();
+  return {names.begin(), names.end() - 1};  // after the logits there is nothing left to split
+}
+
+torch::Tensor BuiltinClassifier::features(const torch::Tensor& images, const std::string& cut) {
+  check_cut(cut);
+  return net_->run_stages(net_->normalise(images), 0, net_->stage_index(cut) + 1);
+}
+
+torch::Tensor BuiltinClassifier::forward_from(const torch::Tensor& features, const std::string& cut) {
+  check_cut(cut);
+  return net_->run_stages(features, net_->stage_index(cut) + 1, net_->stage_names().size());
+}
+
+void BuiltinClassifier::to(torch::Device device) {
+  net_->to(device);
+  device_ = device;
+}
+
+std::string BuiltinClassifier::summary() const {
+  const auto& c = config();
+  std::ostringstream out;
+  out << arch_name(c.arch) << " input " << c.input.channels << "x" << c.input.height << "x"
+      << c.input.width << ", " << c.classes << " classes";
+  switch (c.arch) {
+    case Arch::kMlp:
+    case Arch::kCnn:
+    case Arch::kLenet: {
+      out << (c.arch == Arch::kMlp ? ", widths " : ", channels ");
+      for (size_t i = 0; i < c.widths.size(); ++i) out << (i ? "-" : "") << c.widths[i];
+      if (c.arch != Arch::kMlp) out << ", kernel " << c.kernel;
+      if (c.fc_width > 0) out << ", fc " << c.fc_width;
+      break;
+    }
+    case Arch::kVit:
+      out << ", patch " << c.patch << ", width " << c.dim << ", depth " << c.depth << ", heads "
+          << c.heads << ", mlp ratio " << c.mlp_ratio;
+      break;
+  }
+  out << ", " << activation_name(c.activation);
+  if (c.batch_norm) out << ", batch norm";
+  if (c.dropout > 0) out << ", dropout " << c.dropout;
+  return out.str();
+}
+
+}  // namespace privaudit::models

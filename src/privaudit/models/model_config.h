@@ -1,0 +1,61 @@
+// The data that describes a built-in model: architecture, sizes and switches. A checkpoint stores
+// it as JSON, so a model is rebuilt from data, never from a code path chosen by name.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "privaudit/data/dataset.h"
+#include "privaudit/models/classifier.h"
+
+namespace privaudit::models {
+
+enum class Arch { kMlp, kCnn, kVit, kLenet };
+enum class Activation { kRelu, kLeakyRelu, kSigmoid, kTanh, kGelu };
+enum class Init { kDefault, kUniformHalf };  // kUniformHalf: U(-0.5, 0.5) as in the DLG paper
+
+struct ModelConfig {
+  Arch arch = Arch::kCnn;
+  InputShape input;
+  int64_t classes = 10;
+  data::Normalization normalization = data::Normalization::identity(1);
+
+  // mlp: hidden layer widths. cnn: channels of each conv block. lenet: channels of its 3 convs.
+  std::vector<int64_t> widths;
+  int64_t kernel = 5;     // cnn/lenet kernel size
+  int64_t fc_width = 0;   // cnn: width of the hidden fully connected layer (0 = none)
+  // vit
+  int64_t patch = 7;
+  int64_t dim = 64;
+  int64_t depth = 4;
+  int64_t heads = 4;
+  int64_t mlp_ratio = 2;
+
+  Activation activation = Activation::kRelu;
+  double dropout = 0.0;
+  bool batch_norm = false;
+  Init init = Init::kDefault;
+
+  nlohmann::json to_json() const;
+  static ModelConfig from_json(const nlohmann::json& json);  // throws Error on bad fields
+  // Throws UsageError if the sizes cannot build a network (e.g. patch not dividing the image).
+  void validate() const;
+};
+
+// The defaults of each architecture (the ones the tests and the audit train).
+//   mlp:  784-512-256-10, ReLU
+//   cnn:  two 5x5 conv blocks (32, 64 channels) with 2x2 max-pooling, FC 128 (LeNet-sized);
+//         "cnn-wide" doubles the channels
+//   vit:  patch 7, width 64, depth 4, 4 heads, pre-norm, class token, learned positions
+//   lenet: the DLG paper's LeNet: three sigmoid 5x5 convs of 12 channels, one linear layer
+ModelConfig default_config(const std::string& arch_name, const InputShape& input, int64_t classes);
+
+std::string arch_name(Arch arch);
+Arch parse_arch(const std::string& name);  // throws UsageError
+std::string activation_name(Activation activation);
+Activation parse_activation(const std::string& name);  // throws UsageError
+
+}  // namespace privaudit::models

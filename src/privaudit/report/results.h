@@ -1,0 +1,22 @@
+// results.json: the one JSON object every command writes (shape in docs/design.md).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+
+#include "privaudit/data/dataset.h"
+
+namespace privaudit::report {
+
+// {"tool":"privaudit","version":...,"command":...,"seed":...} — the command adds its own fields.
+nlohmann::json results_envelope(const std::string& command, uint64_t seed);
+
+// {"spec","source","train_size","test_size","classes","image_shape"} of loaded splits.
+nlohmann::json dataset_json(const std::string& spec, const data::Splits& splits);
+
+// Writes DIR/results.json atomically (pretty-printed).
+void write_results(const std::string& dir, const nlohmann::json& results);
+
+}  // namespace privaudit::report

@@ -1,0 +1,23 @@
+// The one exception type of privaudit: its message names the file or flag and the problem.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace privaudit {
+
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& message) : std::runtime_error(message) {}
+};
+
+// A problem with how the program was called (exit code 2 rather than 1).
+class UsageError : public Error {
+ public:
+  explicit UsageError(const std::string& message) : Error(message) {}
+};
+
+// First line of a c10::Error's message, without LibTorch's C++ stack trace.
+std::string first_line(const std::string& message);
+
+}  // namespace privaudit

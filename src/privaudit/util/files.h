@@ -1,0 +1,30 @@
+// Files written so that a crash never leaves half of one, and output folders checked up front.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <functional>
+#include <string>
+
+namespace privaudit {
+
+// Writes `content` to `path` through a temporary file in the same folder and a rename.
+void write_file_atomic(const std::filesystem::path& path, const std::string& content);
+
+// Calls `write(temporary_path)` and renames the result onto `path`; removes the temporary on
+// failure. For writers that insist on a file name (torch::save, stb_image_write).
+void write_atomic_with(const std::filesystem::path& path,
+                       const std::function<void(const std::string&)>& write);
+
+// Reads a whole file; throws Error naming the file when it cannot.
+std::string read_file(const std::filesystem::path& path);
+
+// How a command treats an existing output folder.
+enum class ExistingOutput { kRefuse, kResume, kOverwrite };
+
+// Creates `dir` if needed and proves it writable. An existing non-empty folder is refused unless
+// `existing` says to resume or overwrite. Throws Error naming the folder and the problem.
+void prepare_output_dir(const std::filesystem::path& dir, ExistingOutput existing);
+
+}  // namespace privaudit

@@ -1,0 +1,20 @@
+// Process-wide settings every command shares: device, threads, seed.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+
+namespace privaudit {
+
+// Parses "cpu" or "cuda[:N]"; throws UsageError for anything else or for CUDA without a GPU.
+torch::Device parse_device(const std::string& name);
+
+// Seeds LibTorch's global generators (CPU and CUDA) and makes CPU kernels deterministic.
+void seed_everything(uint64_t seed);
+
+// A generator for code that takes its randomness explicitly.
+torch::Generator make_generator(uint64_t seed);
+
+}  // namespace privaudit

@@ -1,0 +1,103 @@
+#include "command.h"
+
+#include <iostream>
+#include <sstream>
+
+#include "privaudit/util/error.h"
+#include "privaudit/util/runtime.h"
+
+namespace privaudit::cli {
+
+namespace {
+std::vector<Command>& command_list() {
+  static std::vector<Command> commands;
+  return commands;
+}
+}  // namespace
+
+bool register_command(Command command) {
+  command_list().push_back(std::move(command));
+  return true;
+}
+
+const std::vector<Command>& registered_commands() { return command_list(); }
+
+void add_runtime_flags(CLI::App& app, CommonFlags& flags) {
+  app.add_option("--seed", flags.seed, "Random seed; the same seed gives the same result")->capture_default_str();
+  app.add_option("--device", flags.device, "cpu or cuda[:N]")->capture_default_str();
+  app.add_option("--threads", flags.threads, "CPU threads (0 = LibTorch's default)")->check(CLI::NonNegativeNumber);
+  app.add_flag("--quiet", flags.quiet, "Print only errors");
+}
+
+void add_output_flags(CLI::App& app, CommonFlags& flags) {
+  app.add_option("--out", flags.out, "Output folder")->required();
+  auto* force = app.add_flag("--force", flags.force, "Overwrite a non-empty output folder");
+  auto* resume = app.add_flag("--resume", flags.resume, "Continue a run from the output folder's checkpoints");
+  force->excludes(resume);
+}
+
+void add_data_flags(CLI::App& app, CommonFlags& flags) {
+  app.add_option("--data", flags.data,
+                 "Dataset: fashion-mnist, mnist, cifar10:DIR, svhn:DIR, folder:DIR, idx:IMAGES,LABELS")
+      ->capture_default_str();
+  app.add_option("--train-size", flags.train_size, "Seeded class-balanced subset of the training split (0 = all)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--test-size", flags.test_size, "Seeded class-balanced subset of the test split (0 = all)")
+      ->check(CLI::NonNegativeNumber);
+}
+
+void add_model_flags(CLI::App& app, CommonFlags& flags) {
+  app.add_option("--model", flags.model, "Checkpoint from privaudit train/defend, or a TorchScript file")->required();
+  app.add_option("--input-shape", flags.input_shape, "C,H,W of a TorchScript model's input, when the file cannot say");
+  app.add_option("--classes", flags.classes, "Class count of a TorchScript model, when the file cannot say")
+      ->check(CLI::PositiveNumber);
+}
+
+torch::Device start_run(const CommonFlags& flags) {
+  if (flags.threads > 0) torch::set_num_threads(flags.threads);
+  seed_everything(flags.seed);
+  return parse_device(flags.device);
+}
+
+ExistingOutput existing_output_mode(const CommonFlags& flags) {
+  if (flags.force) return ExistingOutput::kOverwrite;
+  if (flags.resume) return ExistingOutput::kResume;
+  return ExistingOutput::kRefuse;
+}
+
+void prepare_output(const CommonFlags& flags) { prepare_output_dir(flags.out, existing_output_mode(flags)); }
+
+data::Splits load_data(const CommonFlags& flags) {
+  data::LoadOptions options;
+  options.train_size = flags.train_size;
+  options.test_size = flags.test_size;
+  options.seed = flags.seed;
+  return data::load_splits(flags.data, options);
+}
+
+models::LoadedModel load_model_flag(const CommonFlags& flags, torch::Device device) {
+  models::ModelFileOptions options;
+  options.device = device;
+  if (!flags.input_shape.empty()) {
+    std::vector<int64_t> dims;
+    std::stringstream stream(flags.input_shape);
+    std::string part;
+    try {
+      while (std::getline(stream, part, ',')) dims.push_back(std::stoll(part));
+    } catch (const std::exception&) {
+      dims.clear();
+    }
+    if (dims.size() != 3 || dims[0] <= 0 || dims[1] <= 0 || dims[2] <= 0) {
+      throw UsageError("--input-shape " + flags.input_shape + ": expected C,H,W (e.g. 1,28,28)");
+    }
+    options.input_shape = models::InputShape{dims[0], dims[1], dims[2]};
+  }
+  if (flags.classes > 0) options.classes = flags.classes;
+  return models::load_model(flags.model, options);
+}
+
+void say(const CommonFlags& flags, const std::string& line) {
+  if (!flags.quiet) std::cout << line << std::endl;
+}
+
+}  // namespace privaudit::cli

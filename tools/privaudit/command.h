@@ -1,0 +1,68 @@
+// The command-line layer: every command registers itself here, and all of them share one
+// definition of the common flags (--seed, --device, --threads, --quiet, --out, --data ...).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "privaudit/data/dataset.h"
+#include "privaudit/data/spec.h"
+#include "privaudit/models/checkpoint.h"
+#include "privaudit/util/files.h"
+
+namespace privaudit::cli {
+
+struct CommonFlags {
+  uint64_t seed = 0;
+  std::string device = "cpu";
+  int threads = 0;
+  bool quiet = false;
+  std::string out;
+  bool force = false;
+  bool resume = false;
+  std::string data = "fashion-mnist";
+  int64_t train_size = 0;
+  int64_t test_size = 0;
+  std::string model;
+  std::string input_shape;  // "C,H,W"
+  int64_t classes = 0;
+};
+
+// --seed --device --threads --quiet
+void add_runtime_flags(CLI::App& app, CommonFlags& flags);
+// --out (required) --force --resume
+void add_output_flags(CLI::App& app, CommonFlags& flags);
+// --data --train-size --test-size
+void add_data_flags(CLI::App& app, CommonFlags& flags);
+// --model (required) --input-shape --classes
+void add_model_flags(CLI::App& app, CommonFlags& flags);
+
+// Applies --seed/--threads, checks --device; returns the device.
+torch::Device start_run(const CommonFlags& flags);
+// Prepares --out as --force/--resume say.
+void prepare_output(const CommonFlags& flags);
+ExistingOutput existing_output_mode(const CommonFlags& flags);
+data::Splits load_data(const CommonFlags& flags);
+models::LoadedModel load_model_flag(const CommonFlags& flags, torch::Device device);
+
+// One command: its name, a one-line description, and a function that declares its flags on the
+// sub-app and returns what runs it (returns the exit code).
+struct Command {
+  std::string name;
+  std::string description;
+  std::function<std::function<int()>(CLI::App&)> setup;
+};
+
+// Called by a static object in each command's file.
+bool register_command(Command command);
+const std::vector<Command>& registered_commands();
+
+// Prints a line unless --quiet.
+void say(const CommonFlags& flags, const std::string& line);
+
+}  // namespace privaudit::cli
