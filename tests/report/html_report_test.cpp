@@ -1,0 +1,136 @@
+#include "privaudit/report/html_report.h"
+
+#include <gtest/gtest.h>
+#include <stb/stb_image.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+
+#include "privaudit/report/image_grid.h"
+#include "privaudit/report/svg_plot.h"
+#include "privaudit/util/files.h"
+#include "test_util.h"
+
+namespace privaudit::report {
+namespace {
+namespace fs = std::filesystem;
+
+nlohmann::json fake_audit() {
+  nlohmann::json mlp = {{"name", "mlp"},
+                        {"train", {{"status", "done"}, {"dir", "mlp/train"}, {"results", {{"test_accuracy", 0.88}}}}},
+                        {"invert",
+                         {{"status", "done"},
+                          {"dir", "mlp/invert"},
+                          {"results", {{"summary", {{"nearest_train_ssim", 0.41}, {"training_likeness", 0.7}}}}}}},
+                        {"gradients", {{"status", "unavailable"}, {"message", "not built yet"}}}};
+  nlohmann::json cnn = {{"name", "cnn <b>&"}};
+  cnn["invert"] = {{"status", "done"}, {"dir", "cnn/invert"}};
+  cnn["invert"]["results"]["summary"] = {{"nearest_train_ssim", 0.29}, {"training_likeness", 0.55}};
+  cnn["layers"] = {{"status", "done"}, {"dir", "cnn/layers"}};
+  cnn["layers"]["results"]["layers"] = nlohmann::json::array(
+      {{{"name", "conv1"}, {"decoder_psnr", 24.0}}, {{"name", "fc1"}, {"decoder_psnr", 15.0}}});
+  nlohmann::json audit = {{"version", "0"}, {"seed", 0}, {"settings", {{"data", "fashion-mnist"}}}};
+  audit["architectures"] = nlohmann::json::array({mlp, cnn});
+  audit["ranking"] = rank_architectures(audit["architectures"]);
+  return audit;
+}
+
+TEST(HtmlReport, RanksByNearestTrainSsimMostReconstructableFirst) {
+  const auto audit = fake_audit();
+  ASSERT_EQ(audit["ranking"]["figure"], "nearest_train_ssim");
+  ASSERT_EQ(audit["ranking"]["order"].size(), 2u);
+  EXPECT_EQ(audit["ranking"]["order"][0]["arch"], "mlp");
+  EXPECT_DOUBLE_EQ(audit["ranking"]["order"][1]["value"].get<double>(), 0.29);
+}
+
+TEST(HtmlReport, FallsBackToGradientPsnrWithoutInversion) {
+  nlohmann::json archs = nlohmann::json::array(
+      {{{"name", "a"}, {"gradients", {{"results", {{"runs", {{{"batch_size", 1}, {"psnr", 20.0}}}}}}}}},
+       {{"name", "b"}, {"gradients", {{"results", {{"runs", {{{"batch_size", 1}, {"psnr", 35.0}}, {{"batch_size", 8}, {"psnr", 50.0}}}}}}}}}});
+  const auto ranking = rank_architectures(archs);
+  EXPECT_EQ(ranking["figure"], "gradient_psnr_batch1");
+  EXPECT_EQ(ranking["order"][0]["arch"], "b");
+  EXPECT_DOUBLE_EQ(ranking["order"][0]["value"].get<double>(), 35.0);
+}
+
+TEST(HtmlReport, EscapesNamesAndSaysWhatIsUnavailable) {
+  testing::TempDir dir;
+  fs::create_directories(dir.path() / "mlp" / "invert");
+  write_image_grid((dir.path() / "mlp" / "invert" / "reconstructions.png").string(), {torch::rand({2, 1, 8, 8})});
+  write_html_report(dir.path().string(), fake_audit());
+  const std::string html = read_file(dir.path() / "index.html");
+  EXPECT_NE(html.find("cnn &lt;b&gt;&amp;"), std::string::npos);
+  EXPECT_EQ(html.find("cnn <b>&"), std::string::npos);
+  EXPECT_NE(html.find("not available in this version"), std::string::npos);
+  EXPECT_NE(html.find("src=\"mlp/invert/reconstructions.png\""), std::string::npos);
+  EXPECT_NE(html.find("Most reconstructable: mlp"), std::string::npos);
+  EXPECT_NE(html.find("conv1 (24.0 dB)"), std::string::npos);
+  // Images that do not exist are not referenced.
+  EXPECT_EQ(html.find("cnn/invert/reconstructions.png"), std::string::npos);
+}
+
+// The file names that index.html references (src="...").
+std::set<std::string> referenced_files(const std::string& html) {
+  std::set<std::string> files;
+  const std::regex source("src=\"([^\"]+)\"");
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), source); it != std::sregex_iterator(); ++it) {
+    files.insert((*it)[1].str());
+  }
+  return files;
+}
+
+TEST(AuditReportSlow, SmokeAuditPageLoadsCleanlyInHeadlessChromium) {
+  if (!testing::have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  testing::TempDir dir;
+  const auto out = dir.file("audit");
+  const auto run = testing::run_cli("audit --profile smoke --archs mlp,cnn --quiet --out " + out);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const std::string html = read_file(fs::path(out) / "index.html");
+  // One table row per architecture in the comparison table.
+  const auto table_start = html.find("<h2>Comparison</h2>");
+  const auto table_end = html.find("</table>", table_start);
+  const std::string table = html.substr(table_start, table_end - table_start);
+  EXPECT_NE(table.find("<tr><td>mlp</td>"), std::string::npos);
+  EXPECT_NE(table.find("<tr><td>cnn</td>"), std::string::npos);
+  size_t rows = 0;
+  for (size_t at = table.find("<tr><td>"); at != std::string::npos; at = table.find("<tr><td>", at + 1)) ++rows;
+  EXPECT_EQ(rows, 2u);
+  // Every referenced image exists and decodes; SVGs parse as SVG documents.
+  for (const auto& file : referenced_files(html)) {
+    EXPECT_EQ(file.find("://"), std::string::npos) << "network reference " << file;
+    const auto path = fs::path(out) / file;
+    ASSERT_TRUE(fs::exists(path)) << file;
+    if (path.extension() == ".png") {
+      int w = 0, h = 0, c = 0;
+      unsigned char* pixels = stbi_load(path.c_str(), &w, &h, &c, 0);
+      EXPECT_NE(pixels, nullptr) << file;
+      stbi_image_free(pixels);
+    } else {
+      const auto svg = read_file(path);
+      EXPECT_EQ(svg.rfind("<svg", 0), 0u) << file;
+      EXPECT_NE(svg.find("</svg>"), std::string::npos) << file;
+    }
+  }
+  // Headless Chromium: no console errors, no failed requests.
+  if (std::system("command -v chromium >/dev/null 2>&1") != 0) GTEST_SKIP() << "chromium is not installed";
+  const std::string log = dir.file("chromium.log");
+  const std::string screenshot = dir.file("page.png");
+  const std::string command =
+      "timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-background-networking "
+      "--disable-component-update --disable-sync --no-first-run --user-data-dir=" + dir.file("profile") +
+      " --enable-logging=stderr --v=0 --window-size=1200,2400 --screenshot=" + screenshot + " file://" + out +
+      "/index.html > " + log + " 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0) << read_file(log);
+  const std::string chromium_log = read_file(log);
+  EXPECT_EQ(chromium_log.find("CONSOLE"), std::string::npos) << chromium_log;
+  EXPECT_EQ(chromium_log.find("ERR_FILE_NOT_FOUND"), std::string::npos) << chromium_log;
+  EXPECT_EQ(chromium_log.find("Failed to load resource"), std::string::npos) << chromium_log;
+  EXPECT_TRUE(fs::exists(screenshot));
+  if (const char* keep = std::getenv("PRIVAUDIT_KEEP_SCREENSHOT")) fs::copy_file(screenshot, keep, fs::copy_options::overwrite_existing);
+}
+
+}  // namespace
+}  // namespace privaudit::report

@@ -1,0 +1,79 @@
+#include "stage_runner.h"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <thread>
+
+#include "privaudit/util/error.h"
+
+namespace privaudit::cli {
+
+namespace {
+
+std::string last_line_of(const std::string& path) {
+  std::ifstream in(path);
+  std::string line, last;
+  while (std::getline(in, line)) {
+    // Progress bars end in carriage returns; keep the text after the last one.
+    const auto cr = line.find_last_of('\r');
+    if (cr != std::string::npos) line = line.substr(cr + 1);
+    if (!line.empty()) last = line;
+  }
+  return last;
+}
+
+}  // namespace
+
+StageOutcome run_stage_process(const std::vector<std::string>& args, const std::string& log_path,
+                               const std::function<void(double)>& on_tick) {
+  const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (log_fd < 0) throw Error(log_path + ": cannot write stage log: " + std::strerror(errno));
+  std::vector<std::string> argv_storage = {"privaudit"};
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const auto started = std::chrono::steady_clock::now();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(log_fd);
+    throw Error(std::string("cannot start a stage process: ") + std::strerror(errno));
+  }
+  if (pid == 0) {
+    ::dup2(log_fd, STDOUT_FILENO);
+    ::dup2(log_fd, STDERR_FILENO);
+    ::close(log_fd);
+    const int null_fd = ::open("/dev/null", O_RDONLY);
+    if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
+    ::execv("/proc/self/exe", argv.data());
+    std::fprintf(stderr, "cannot run /proc/self/exe: %s\n", std::strerror(errno));
+    ::_exit(127);
+  }
+  ::close(log_fd);
+  int status = 0;
+  StageOutcome outcome;
+  while (true) {
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (done < 0 && errno != EINTR) throw Error(std::string("lost a stage process: ") + std::strerror(errno));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (on_tick) on_tick(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  }
+  outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (WIFEXITED(status)) {
+    outcome.exit_code = WEXITSTATUS(status);
+  } else {
+    outcome.exit_code = 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  }
+  if (outcome.exit_code != 0) outcome.last_error_line = last_line_of(log_path);
+  return outcome;
+}
+
+}  // namespace privaudit::cli
