@@ -31,8 +31,7 @@ int run_train(TrainFlags& f) {
   const auto device = start_run(f.common);
   prepare_output(f.common);
   const auto splits = load_data(f.common);
-  const models::InputShape input{splits.train.channels(), splits.train.height(), splits.train.width()};
-  auto config = models::default_config(f.arch, input, splits.train.num_classes());
+  auto config = models::default_config(f.arch, model_input(splits), splits.train.num_classes());
   config.normalization = splits.normalization;
   config.dropout = f.dropout;
   config.batch_norm = f.batch_norm;

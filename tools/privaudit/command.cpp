@@ -75,6 +75,10 @@ data::Splits load_data(const CommonFlags& flags) {
   return data::load_splits(flags.data, options);
 }
 
+models::InputShape model_input(const data::Splits& splits) {
+  return {splits.train.channels(), splits.train.height(), splits.train.width()};
+}
+
 models::LoadedModel load_model_flag(const CommonFlags& flags, torch::Device device) {
   models::ModelFileOptions options;
   options.device = device;

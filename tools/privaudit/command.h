@@ -48,6 +48,8 @@ torch::Device start_run(const CommonFlags& flags);
 void prepare_output(const CommonFlags& flags);
 ExistingOutput existing_output_mode(const CommonFlags& flags);
 data::Splits load_data(const CommonFlags& flags);
+// The C x H x W of a dataset's images, as a model's input shape.
+models::InputShape model_input(const data::Splits& splits);
 models::LoadedModel load_model_flag(const CommonFlags& flags, torch::Device device);
 
 // One command: its name, a one-line description, and a function that declares its flags on the

@@ -90,8 +90,8 @@ std::string unavailable(const nlohmann::json& arch, const std::string& command, 
   const std::string status = stage_status(arch, command);
   std::string message;
   if (arch.contains(command)) message = arch.at(command).value("message", "");
-  if (status == "unavailable") return "<p class=\"note\">" + escape_xml(what) + " is not available in this version of privaudit.</p>\n";
-  if (status == "failed") return "<p class=\"note\">" + escape_xml(what) + " failed: " + escape_xml(message) + "</p>\n";
+  if (status == "unavailable") return "<p class=\"note\">" + escape_xml(what) + ": not available in this version of privaudit.</p>\n";
+  if (status == "failed") return "<p class=\"note\">" + escape_xml(what) + ": failed (" + escape_xml(message) + ").</p>\n";
   return "<p class=\"note\">" + escape_xml(what) + ": " + escape_xml(status) + ".</p>\n";
 }
 
