@@ -134,3 +134,25 @@ TEST(AuditReportSlow, SmokeAuditPageLoadsCleanlyInHeadlessChromium) {
 
 }  // namespace
 }  // namespace privaudit::report
+
+namespace privaudit::report {
+namespace {
+
+TEST(AuditSlow, RerunContinuesAndOtherSettingsAreRefused) {
+  if (!testing::have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  testing::TempDir dir;
+  const auto out = dir.file("audit");
+  ASSERT_EQ(testing::run_cli("audit --profile smoke --archs mlp --out " + out).exit_code, 0);
+  // Simulate a kill during the last stages: their results vanish, the training stage stays.
+  std::filesystem::remove_all(std::filesystem::path(out) / "mlp" / "layers");
+  const auto again = testing::run_cli("audit --profile smoke --archs mlp --out " + out);
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("mlp/train              already done"), std::string::npos) << again.output;
+  EXPECT_EQ(again.output.find("mlp/train              done in"), std::string::npos) << again.output;
+  const auto other = testing::run_cli("audit --profile smoke --archs cnn --out " + out);
+  EXPECT_EQ(other.exit_code, 2);
+  EXPECT_NE(other.output.find("holds an audit with other settings"), std::string::npos) << other.output;
+}
+
+}  // namespace
+}  // namespace privaudit::report

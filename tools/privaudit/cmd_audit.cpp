@@ -97,6 +97,8 @@ std::vector<Stage> plan_stages(const AuditFlags& f, const Profile& profile) {
   const auto attacks = [&](const std::string& arch, const std::string& model) {
     auto with_model = [&](std::vector<std::string> args) {
       args.insert(args.begin(), {"--model", model});
+      if (!f.common.input_shape.empty()) args.insert(args.end(), {"--input-shape", f.common.input_shape});
+      if (f.common.classes > 0) args.insert(args.end(), {"--classes", std::to_string(f.common.classes)});
       return args;
     };
     add(arch, "invert", with_model(profile.invert));
@@ -245,6 +247,8 @@ std::function<int()> setup_audit(CLI::App& app) {
       ->capture_default_str();
   app.add_flag("--defend", flags->defend, "Also train defended CNNs and plot the utility-privacy trade-off");
   app.add_option("--model", flags->common.model, "Audit this model file (checkpoint or TorchScript) instead of training");
+  app.add_option("--input-shape", flags->common.input_shape, "C,H,W of a TorchScript --model, when the file cannot say");
+  app.add_option("--classes", flags->common.classes, "Class count of a TorchScript --model, when the file cannot say");
   app.add_option("--data", flags->common.data, "Dataset spec")->capture_default_str();
   app.add_option("--out", flags->common.out, "Output folder (default audit-out); rerun to continue it");
   app.add_flag("--force", flags->common.force, "Start over, deleting what --out holds");

@@ -1,6 +1,8 @@
 #include "stage_runner.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,6 +49,8 @@ StageOutcome run_stage_process(const std::vector<std::string>& args, const std::
     throw Error(std::string("cannot start a stage process: ") + std::strerror(errno));
   }
   if (pid == 0) {
+    // A killed audit takes its running stage with it; the next run redoes that stage.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     ::dup2(log_fd, STDOUT_FILENO);
     ::dup2(log_fd, STDERR_FILENO);
     ::close(log_fd);
