@@ -1,0 +1,42 @@
+// inversion: generator training steps per second against each built-in architecture (28x28,
+// 10 classes, untrained weights: speed does not depend on them), stage 1 alone and with the
+// training-like terms (double backprop through the classifier).
+#include <cstdio>
+#include <string>
+
+#include "bench.h"
+#include "privaudit/attacks/network_inversion.h"
+#include "privaudit/models/builtin.h"
+
+namespace privaudit::bench {
+namespace {
+
+int run_inversion_bench(const std::vector<std::string>& args) {
+  const int steps = args.empty() ? 20 : std::stoi(args[0]);
+  std::printf("%-5s %-14s %10s %10s\n", "arch", "stage", "steps/s", "images/s");
+  for (const std::string arch : {"mlp", "cnn", "vit"}) {
+    torch::manual_seed(0);
+    auto config = models::default_config(arch, {1, 28, 28}, 10);
+    config.dropout = 0.2;
+    models::BuiltinClassifier model(config);
+    for (const bool training_like : {false, true}) {
+      attacks::InversionOptions options;
+      options.steps = steps;
+      options.training_like = training_like;
+      options.stage_two_from = 0.0;
+      options.per_class = 1;
+      Progress quiet;
+      const double seconds = time_seconds([&] { attacks::run_network_inversion(model, options, quiet); });
+      std::printf("%-5s %-14s %10.2f %10.1f\n", arch.c_str(), training_like ? "training-like" : "inversion",
+                  steps / seconds, steps * options.batch_size / seconds);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
+
+const bool registered = register_benchmark(
+    {"inversion", "network inversion: generator training steps/s per architecture [steps]", run_inversion_bench});
+
+}  // namespace
+}  // namespace privaudit::bench

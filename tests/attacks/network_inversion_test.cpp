@@ -1,0 +1,208 @@
+#include "privaudit/attacks/network_inversion.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "privaudit/data/spec.h"
+#include "privaudit/metrics/nearest_neighbors.h"
+#include "privaudit/models/builtin.h"
+#include "privaudit/train/trainer.h"
+#include "privaudit/util/error.h"
+#include "test_util.h"
+
+namespace privaudit::attacks {
+namespace {
+
+using models::BuiltinClassifier;
+
+std::string usage_error_of(const InversionOptions& options) {
+  try {
+    options.validate();
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(NetworkInversion, RejectsBadOptions) {
+  InversionOptions o;
+  o.steps = 0;
+  EXPECT_EQ(usage_error_of(o), "inversion steps must be at least 1");
+  o = {};
+  o.batch_size = 1;
+  EXPECT_NE(usage_error_of(o).find("batch size must be at least 2"), std::string::npos);
+  o = {};
+  o.weight_gradient = -1;
+  EXPECT_EQ(usage_error_of(o), "--weight-gradient must be a non-negative number");
+  o = {};
+  o.weight_ce = o.weight_kl = o.weight_confidence = 0;
+  EXPECT_NE(usage_error_of(o).find("nothing ties images to labels"), std::string::npos);
+  o = {};
+  o.generator.dropout = 1.0;
+  EXPECT_EQ(usage_error_of(o), "generator dropout must be in [0, 1)");
+  EXPECT_THROW(parse_conditioning("one-hot"), UsageError);
+  EXPECT_EQ(parse_conditioning("vector-matrix"), Conditioning::kVectorMatrix);
+}
+
+TEST(ConditionedGenerator, DrawsImagesOfAnyInputShapeInTheUnitRange) {
+  for (auto conditioning : {Conditioning::kLabel, Conditioning::kVector, Conditioning::kMatrix, Conditioning::kVectorMatrix}) {
+    for (const models::InputShape shape : {models::InputShape{1, 28, 28}, models::InputShape{3, 32, 32}, models::InputShape{1, 9, 13}}) {
+      GeneratorOptions options;
+      options.conditioning = conditioning;
+      options.channels = 8;
+      ConditionedGenerator generator(shape, 10, options);
+      auto rng = torch::make_generator<at::CPUGeneratorImpl>(0);
+      const auto condition = sample_conditions(conditioning, 4, options.latent_dim, 10, rng);
+      const auto images = generator->forward(condition, rng);
+      EXPECT_EQ(images.sizes(), torch::IntArrayRef(shape.with_batch(4))) << conditioning_name(conditioning);
+      EXPECT_GE(images.min().item<double>(), 0.0);
+      EXPECT_LE(images.max().item<double>(), 1.0);
+    }
+  }
+}
+
+TEST(ConditionedGenerator, VectorConditioningPutsTheLabelAtTheArgmax) {
+  auto rng = torch::make_generator<at::CPUGeneratorImpl>(1);
+  const auto labels = torch::arange(10, torch::kLong).repeat(5);
+  const auto condition = conditions_for_labels(Conditioning::kVectorMatrix, labels, 16, 10, rng);
+  EXPECT_TRUE(torch::equal(condition.vector.argmax(1), labels));
+  EXPECT_TRUE(torch::allclose(condition.vector.sum(1), torch::ones({50})));
+  EXPECT_LT(condition.vector.max().item<double>(), 1.0);  // soft, not one-hot
+  const auto sampled = sample_conditions(Conditioning::kVector, 64, 16, 10, rng);
+  EXPECT_TRUE(torch::equal(sampled.vector.argmax(1), sampled.labels));
+}
+
+TEST(ConditionedGenerator, DropoutStaysOnWhileGenerating) {
+  GeneratorOptions options;
+  options.channels = 8;
+  options.dropout = 0.5;
+  ConditionedGenerator generator(models::InputShape{1, 16, 16}, 10, options);
+  generator->eval();
+  auto rng = torch::make_generator<at::CPUGeneratorImpl>(2);
+  const auto condition = sample_conditions(options.conditioning, 2, options.latent_dim, 10, rng);
+  torch::NoGradGuard no_grad;
+  EXPECT_FALSE(torch::equal(generator->forward(condition, rng), generator->forward(condition, rng)));
+}
+
+// A small classifier on the toy blobs, and a short inversion against it.
+struct ToyCase {
+  data::Splits splits = testing::toy_splits(4, 24, 1, 16, 3);
+  std::unique_ptr<BuiltinClassifier> model;
+  ToyCase() {
+    torch::manual_seed(0);
+    auto config = models::default_config("mlp", {1, 16, 16}, 4);
+    config.widths = {64, 32};
+    config.dropout = 0.2;
+    model = std::make_unique<BuiltinClassifier>(config);
+    train::TrainOptions options;
+    options.epochs = 20;
+    options.batch_size = 16;
+    Progress quiet;
+    train::train_classifier(*model, splits, options, quiet);
+  }
+  InversionOptions options(int steps) const {
+    InversionOptions o;
+    o.steps = steps;
+    o.batch_size = 16;
+    o.per_class = 3;
+    o.generator.channels = 8;
+    o.generator.latent_dim = 16;
+    return o;
+  }
+};
+
+TEST(NetworkInversion, ImagesAreClassifiedAsTheirLabelAndTheClassifierIsUntouched) {
+  ToyCase toy;
+  const auto before = toy.model->parameters()[0].clone();
+  Progress quiet;
+  const auto result = run_network_inversion(*toy.model, toy.options(150), quiet);
+  EXPECT_EQ(result.images.sizes(), torch::IntArrayRef({12, 1, 16, 16}));
+  EXPECT_TRUE(torch::equal(result.labels, torch::arange(4).repeat_interleave(3)));
+  EXPECT_GT(result.confidence.min().item<double>(), 0.9);
+  EXPECT_EQ(result.loss_curve.size(), 150u);
+  EXPECT_LT(result.loss_curve.back(), result.loss_curve.front());
+  EXPECT_TRUE(torch::equal(toy.model->parameters()[0], before));
+  EXPECT_FALSE(toy.model->parameters()[0].grad().defined());
+  EXPECT_FALSE(toy.model->is_training());
+}
+
+TEST(NetworkInversion, SameSeedGivesBitIdenticalImages) {
+  ToyCase toy;
+  Progress quiet;
+  auto options = toy.options(12);
+  options.stage_two_from = 0.5;
+  const auto a = run_network_inversion(*toy.model, options, quiet);
+  const auto b = run_network_inversion(*toy.model, options, quiet);
+  EXPECT_TRUE(torch::equal(a.images, b.images));
+  options.seed = 1;
+  const auto c = run_network_inversion(*toy.model, options, quiet);
+  EXPECT_FALSE(torch::equal(a.images, c.images));
+}
+
+TEST(NetworkInversion, ResumesFromItsStateToTheSameImages) {
+  ToyCase toy;
+  testing::TempDir dir;
+  Progress quiet;
+  auto options = toy.options(10);
+  options.training_like = false;
+  const auto whole = run_network_inversion(*toy.model, options, quiet);
+  options.state_path = dir.file("state.pt");
+  options.steps = 4;
+  run_network_inversion(*toy.model, options, quiet);
+  options.steps = 10;
+  const auto resumed = run_network_inversion(*toy.model, options, quiet);
+  EXPECT_EQ(resumed.resumed_from_step, 4);
+  EXPECT_TRUE(torch::equal(whole.images, resumed.images));
+  EXPECT_EQ(resumed.loss_curve, whole.loss_curve);
+  options.weight_ce = 2.0;  // another trajectory: refused
+  EXPECT_THROW(run_network_inversion(*toy.model, options, quiet), Error);
+}
+
+// The leak itself: a classifier overfitted on 20 Fashion-MNIST images per class. Its
+// training-like reconstructions must be nearer to its training images than to held-out images of
+// the same class (equal pools), and nearer to them than stage-1 inversion alone gets.
+TEST(NetworkInversionSlow, OverfittedClassifierLeaksTrainingLikeImages) {
+  if (!testing::have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST is not installed";
+  const auto started = std::chrono::steady_clock::now();
+  data::LoadOptions load;
+  load.train_size = 200;
+  load.test_size = 1000;
+  const auto splits = data::load_splits("fashion-mnist", load);
+  torch::manual_seed(0);
+  auto config = models::default_config("mlp", {1, 28, 28}, 10);
+  config.normalization = splits.normalization;
+  config.dropout = 0.2;
+  BuiltinClassifier model(config);
+  train::TrainOptions train_options;
+  train_options.epochs = 60;
+  train_options.batch_size = 32;
+  Progress quiet;
+  const auto trained = train::train_classifier(model, splits, train_options, quiet);
+  ASSERT_EQ(trained.train_accuracy, 1.0);
+
+  InversionOptions options;
+  options.steps = 600;
+  options.batch_size = 40;
+  options.per_class = 8;
+  auto score = [&](const InversionResult& r) {
+    return metrics::nearest_neighbors(r.images, r.labels, splits.train, splits.test);
+  };
+  const auto training_like = score(run_network_inversion(model, options, quiet));
+  options.training_like = false;
+  const auto inversion_only = score(run_network_inversion(model, options, quiet));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::printf("training-like: likeness %.3f, train SSIM %.3f, held-out SSIM %.3f\n", training_like.training_likeness(),
+              training_like.train_ssim.mean().item<double>(), training_like.test_ssim.mean().item<double>());
+  std::printf("inversion only: likeness %.3f, train SSIM %.3f, held-out SSIM %.3f (%.0f s in all)\n",
+              inversion_only.training_likeness(), inversion_only.train_ssim.mean().item<double>(),
+              inversion_only.test_ssim.mean().item<double>(), seconds);
+  EXPECT_GE(training_like.training_likeness(), 0.65);
+  EXPECT_GT(training_like.train_ssim.mean().item<double>(), inversion_only.train_ssim.mean().item<double>());
+}
+
+}  // namespace
+}  // namespace privaudit::attacks

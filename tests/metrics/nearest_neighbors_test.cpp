@@ -1,0 +1,99 @@
+#include "privaudit/metrics/nearest_neighbors.h"
+
+#include <gtest/gtest.h>
+
+#include "privaudit/metrics/image_similarity.h"
+#include "privaudit/util/error.h"
+#include "test_util.h"
+
+namespace privaudit::metrics {
+namespace {
+
+data::Dataset random_dataset(int64_t per_class, int64_t classes, uint64_t seed) {
+  auto generator = torch::make_generator<at::CPUGeneratorImpl>(seed);
+  data::Dataset d;
+  d.images = torch::rand({per_class * classes, 1, 16, 16}, generator);
+  d.labels = torch::arange(classes, torch::kLong).repeat_interleave(per_class);
+  for (int64_t c = 0; c < classes; ++c) d.class_names.push_back("c" + std::to_string(c));
+  return d;
+}
+
+TEST(NearestNeighbors, ATrainingImageIsItsOwnNearestNeighbour) {
+  const auto train = random_dataset(6, 2, 1);
+  const auto test = random_dataset(6, 2, 2);
+  const auto rows = torch::tensor({3, 8}, torch::kLong);
+  const auto nn = nearest_neighbors(train.images.index_select(0, rows), train.labels.index_select(0, rows), train, test);
+  EXPECT_NEAR(nn.train_ssim[0].item<double>(), 1.0, 1e-6);
+  EXPECT_NEAR(nn.train_ssim[1].item<double>(), 1.0, 1e-6);
+  EXPECT_EQ(nn.train_index[0].item<int64_t>(), 3);
+  EXPECT_EQ(nn.train_index[1].item<int64_t>(), 8);
+  EXPECT_DOUBLE_EQ(nn.train_psnr[0].item<double>(), 100.0);
+  EXPECT_LT(nn.test_ssim.max().item<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(nn.training_likeness(), 1.0);
+}
+
+TEST(NearestNeighbors, HeldOutImagesGiveZeroLikeness) {
+  const auto train = random_dataset(5, 2, 3);
+  const auto test = random_dataset(5, 2, 4);
+  const auto nn = nearest_neighbors(test.images, test.labels, train, test);
+  EXPECT_DOUBLE_EQ(nn.training_likeness(), 0.0);
+  EXPECT_NEAR(nn.test_ssim.min().item<double>(), 1.0, 1e-6);
+}
+
+TEST(NearestNeighbors, OnlyTheReconstructionsClassIsSearched) {
+  const auto train = random_dataset(4, 2, 5);
+  const auto test = random_dataset(4, 2, 6);
+  // Image 0 is class 0; scored as class 1 it cannot find itself.
+  const auto nn = nearest_neighbors(train.images.slice(0, 0, 1), torch::tensor({1}, torch::kLong), train, test);
+  EXPECT_LT(nn.train_ssim[0].item<double>(), 0.5);
+  EXPECT_GE(nn.train_index[0].item<int64_t>(), 4);
+}
+
+// With a training pool 20 times larger than the held-out pool, noise queries unrelated to either
+// would be "nearer to training" almost always; equal pools bring that back to about one half.
+TEST(NearestNeighbors, EqualPoolsRemoveTheLargerPoolsAdvantage) {
+  const auto train = random_dataset(400, 1, 7);
+  const auto test = random_dataset(20, 1, 8);
+  auto generator = torch::make_generator<at::CPUGeneratorImpl>(9);
+  const auto queries = torch::rand({200, 1, 16, 16}, generator);
+  const auto labels = torch::zeros({200}, torch::kLong);
+  const auto nn = nearest_neighbors(queries, labels, train, test);
+  EXPECT_EQ(nn.pool_size_min, 20);
+  // Over the whole pools the larger one wins most of the time...
+  EXPECT_GT((nn.train_ssim > nn.test_ssim).to(torch::kDouble).mean().item<double>(), 0.85);
+  // ...but not with equal pools.
+  EXPECT_NEAR(nn.training_likeness(), 0.5, 0.12);
+}
+
+TEST(NearestNeighbors, PrefilterFindsTheExactSsimNeighbourOfNoisyCopies) {
+  const auto train = random_dataset(300, 1, 10);
+  const auto test = random_dataset(300, 1, 11);
+  auto generator = torch::make_generator<at::CPUGeneratorImpl>(12);
+  const auto rows = torch::arange(0, 300, 30);
+  const auto queries = (train.images.index_select(0, rows) + 0.1 * torch::randn({10, 1, 16, 16}, generator)).clamp(0, 1);
+  const auto labels = torch::zeros({10}, torch::kLong);
+  NearestNeighborOptions exact;
+  exact.candidates = 0;
+  NearestNeighborOptions prefilter;
+  prefilter.candidates = 8;
+  const auto a = nearest_neighbors(queries, labels, train, test, exact);
+  const auto b = nearest_neighbors(queries, labels, train, test, prefilter);
+  EXPECT_TRUE(torch::equal(a.train_index, rows));
+  EXPECT_TRUE(torch::equal(b.train_index, rows));
+  EXPECT_TRUE(torch::allclose(a.train_ssim, b.train_ssim, 1e-4, 1e-4));
+}
+
+TEST(NearestNeighbors, RejectsAClassMissingFromASplit) {
+  const auto train = random_dataset(3, 2, 13);
+  auto test = random_dataset(3, 2, 14);
+  test = test.select(torch::arange(0, 3));  // class 0 only
+  try {
+    nearest_neighbors(train.images.slice(0, 3, 4), torch::tensor({1}, torch::kLong), train, test);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("class 1 has no image in the held-out split"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace privaudit::metrics
