@@ -178,6 +178,31 @@ TEST_F(TorchScriptInterop, WrongShapeOrClassCountIsCaughtOnTheProbeInput) {
   }
 }
 
+TEST_F(TorchScriptInterop, InfoCommandListsCutPointsOrSaysWhyThereAreNone) {
+  const auto cnn = testing::run_cli("info --model " + file("sequential_cnn"));
+  ASSERT_EQ(cnn.exit_code, 0) << cnn.output;
+  EXPECT_NE(cnn.output.find("cut points:   features.0.0, features.0.1,"), std::string::npos)
+      << cnn.output;
+  EXPECT_NE(cnn.output.find("assumed:      the model is fed [0,1] pixels"), std::string::npos)
+      << cnn.output;
+  const auto skip = testing::run_cli("info --model " + file("skip_mlp"));
+  ASSERT_EQ(skip.exit_code, 0) << skip.output;
+  EXPECT_NE(skip.output.find(
+                "cut points:   none (only the whole model can be attacked; running the children"),
+            std::string::npos)
+      << skip.output;
+}
+
+TEST_F(TorchScriptInterop, InfoCommandTakesTheShapeFlagsAModelCannotSay) {
+  const auto without = testing::run_cli("info --model " + file("traced_mlp"));
+  EXPECT_EQ(without.exit_code, 1) << without.output;
+  EXPECT_NE(without.output.find("pass --input-shape C,H,W"), std::string::npos) << without.output;
+  const auto with = testing::run_cli("info --model " + file("traced_mlp") +
+                                     " --input-shape 1,28,28 --classes 10");
+  ASSERT_EQ(with.exit_code, 0) << with.output;
+  EXPECT_NE(with.output.find("cut points:   0, 1, 2"), std::string::npos) << with.output;
+}
+
 TEST(TorchScript, FileThatIsNotAModelIsRejectedNamingTheFile) {
   testing::TempDir dir;
   testing::write_bytes(dir.file("notes.txt"), "these are not weights\n");
