@@ -47,7 +47,7 @@ nlohmann::json TrainOptions::to_json() const {
 int default_epochs(models::Arch arch) {
   switch (arch) {
     case models::Arch::kMlp: return 8;
-    case models::Arch::kCnn: return 6;
+    case models::Arch::kCnn: return 8;
     case models::Arch::kVit: return 12;
     case models::Arch::kLenet: return 6;
   }
