@@ -175,7 +175,7 @@ bool TorchScriptClassifier::has_batch_norm() const {
 std::string TorchScriptClassifier::summary() const {
   std::ostringstream out;
   out << "torchscript " << qualified_type_name(module_) << " input " << shape_text(input_) << ", "
-      << classes_ << " classes, " << stages_.size() << " stages";
+      << classes_ << " classes, " << cut_points().size() << " cut points";
   return out.str();
 }
 
