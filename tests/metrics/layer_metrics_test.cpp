@@ -17,7 +17,8 @@ using privaudit::testing::random_rank_matrix;
 const models::InputShape kSmall{1, 8, 8};  // D = 64
 
 ProbeClassifier make_probe(int64_t low_rank = 5, int64_t expand_rank = 7) {
-  return ProbeClassifier(kSmall, random_rank_matrix(32, 64, low_rank, 1), random_rank_matrix(128, 64, expand_rank, 2));
+  return ProbeClassifier(kSmall, random_rank_matrix(32, 64, low_rank, 1),
+                         random_rank_matrix(128, 64, expand_rank, 2));
 }
 
 torch::Tensor random_images(int64_t n, const models::InputShape& shape, uint64_t seed) {
@@ -39,7 +40,8 @@ TEST(LayerJacobian, ExpandingCutIsBuiltFromJacobianVectorProducts) {
   auto probe = make_probe(5, 7);
   const auto image = random_images(1, kSmall, 4)[0];
   const auto jacobian = layer_jacobian(probe, image, "expand", 24);
-  const auto active = (torch::mm(image.reshape({1, -1}) - 0.5, probe.expand().t()) > 0).to(torch::kFloat).t();
+  const auto active =
+      (torch::mm(image.reshape({1, -1}) - 0.5, probe.expand().t()) > 0).to(torch::kFloat).t();
   ASSERT_EQ(jacobian.sizes(), (std::vector<int64_t>{128, 64}));
   EXPECT_TRUE(torch::allclose(jacobian, active * probe.expand(), 1e-5, 1e-6));
   EXPECT_EQ(numerical_rank(jacobian), 7);
@@ -70,8 +72,9 @@ TEST(LayerJacobian, BuiltinMlpWithRankRFirstLayerHasRankR) {
 
 TEST(DegreesOfFreedom, CountsRankAndVarianceComponentsOfAKnownSpectrum) {
   // Orthogonal centred columns with singular values proportional to 10, 1.1, 0.1.
-  const auto h = torch::tensor({{1.0, 1.0, 1.0}, {1.0, -1.0, -1.0}, {-1.0, 1.0, -1.0}, {-1.0, -1.0, 1.0}}) *
-                 torch::tensor({10.0, 1.1, 0.1});
+  const auto h =
+      torch::tensor({{1.0, 1.0, 1.0}, {1.0, -1.0, -1.0}, {-1.0, 1.0, -1.0}, {-1.0, -1.0, 1.0}}) *
+      torch::tensor({10.0, 1.1, 0.1});
   const auto shifted = torch::cat({h + 3.0, torch::zeros({4, 2})}, 1);
   const auto dof = degrees_of_freedom(shifted);
   EXPECT_EQ(dof.rank, 3);
@@ -121,7 +124,8 @@ TEST(LayerMetrics, RejectsBadOptionsAndInputs) {
   options = {};
   options.jacobian_chunk = 0;
   EXPECT_THROW(measure_layers(probe, random_images(10, kSmall, 1), options, quiet), Error);
-  EXPECT_THROW(measure_layers(probe, random_images(1, kSmall, 1), LayerMetricsOptions{}, quiet), Error);
+  EXPECT_THROW(measure_layers(probe, random_images(1, kSmall, 1), LayerMetricsOptions{}, quiet),
+               Error);
   EXPECT_THROW(layer_jacobian(probe, random_images(1, kSmall, 1)[0], "fc9"), Error);
   EXPECT_THROW(degrees_of_freedom(torch::rand({5, 3}), 0.0), Error);
   EXPECT_THROW(degrees_of_freedom(torch::rand({5, 3}), 1e-3, 1.5), Error);

@@ -77,12 +77,14 @@ torch::Tensor layer_jacobian(models::Classifier& model, const torch::Tensor& ima
       auto cotangent = torch::zeros({count, output_dim}, float_options).requires_grad_(true);
       auto vjp = torch::autograd::grad({out}, {batch}, {cotangent}, true, true, true)[0];
       if (vjp.defined() && vjp.requires_grad()) {
-        auto tangent = torch::eye(input_dim, float_options).narrow(0, start, count).view(vjp.sizes());
+        auto tangent =
+            torch::eye(input_dim, float_options).narrow(0, start, count).view(vjp.sizes());
         auto jvp = torch::autograd::grad({vjp}, {cotangent}, {tangent}, false, false, true)[0];
         if (jvp.defined()) column_block = jvp;
       }
     }
-    blocks.push_back(column_block.defined() ? column_block : torch::zeros({count, output_dim}, float_options));
+    blocks.push_back(column_block.defined() ? column_block
+                                            : torch::zeros({count, output_dim}, float_options));
   }
   return torch::cat(blocks, 0).t().contiguous();
 }
@@ -93,18 +95,23 @@ int64_t numerical_rank(const torch::Tensor& matrix) {
   const auto sigma = singular_values(matrix);
   const double largest = sigma[0].item<double>();
   if (largest <= 0) return 0;
-  const double eps = matrix.scalar_type() == torch::kFloat64 ? std::numeric_limits<double>::epsilon()
-                                                             : std::numeric_limits<float>::epsilon();
-  const double tolerance = static_cast<double>(std::max(matrix.size(0), matrix.size(1))) * eps * largest;
+  const double eps = matrix.scalar_type() == torch::kFloat64
+                         ? std::numeric_limits<double>::epsilon()
+                         : std::numeric_limits<float>::epsilon();
+  const double tolerance =
+      static_cast<double>(std::max(matrix.size(0), matrix.size(1))) * eps * largest;
   return (sigma > tolerance).sum().item<int64_t>();
 }
 
-DegreesOfFreedom degrees_of_freedom(const torch::Tensor& outputs, double tolerance, double variance_share) {
-  if (!(tolerance > 0 && tolerance < 1)) throw Error("degrees_of_freedom: tolerance must lie in (0,1)");
+DegreesOfFreedom degrees_of_freedom(const torch::Tensor& outputs, double tolerance,
+                                    double variance_share) {
+  if (!(tolerance > 0 && tolerance < 1))
+    throw Error("degrees_of_freedom: tolerance must lie in (0,1)");
   if (!(variance_share > 0 && variance_share <= 1)) {
     throw Error("degrees_of_freedom: variance share must lie in (0,1]");
   }
-  if (outputs.dim() < 2 || outputs.size(0) < 2) throw Error("degrees_of_freedom: needs at least 2 outputs");
+  if (outputs.dim() < 2 || outputs.size(0) < 2)
+    throw Error("degrees_of_freedom: needs at least 2 outputs");
   auto h = outputs.detach().reshape({outputs.size(0), -1}).to(torch::kFloat64);
   h = h - h.mean(0, true);
   const auto sigma = singular_values(h);
@@ -115,18 +122,22 @@ DegreesOfFreedom degrees_of_freedom(const torch::Tensor& outputs, double toleran
   const auto variance = sigma.square();
   const auto share = variance.cumsum(0) / variance.sum();
   // Smallest k whose first k components reach the share (the comparison tolerates rounding).
-  dof.components_99 = std::min<int64_t>((share < variance_share - 1e-12).sum().item<int64_t>() + 1, sigma.numel());
+  dof.components_99 =
+      std::min<int64_t>((share < variance_share - 1e-12).sum().item<int64_t>() + 1, sigma.numel());
   const auto p = sigma / sigma.sum();
   const auto positive = p.masked_select(p > 0);
   dof.effective_rank = std::exp(-(positive * positive.log()).sum().item<double>());
   return dof;
 }
 
-LayerMetrics measure_layer(models::Classifier& model, const std::string& cut, const torch::Tensor& images,
-                           int64_t input_components_99, const LayerMetricsOptions& options) {
+LayerMetrics measure_layer(models::Classifier& model, const std::string& cut,
+                           const torch::Tensor& images, int64_t input_components_99,
+                           const LayerMetricsOptions& options) {
   model.check_cut(cut);
-  if (options.jacobian_samples <= 0) throw Error("layer metrics: jacobian samples must be positive");
-  if (images.dim() != 4 || images.size(0) < 2) throw Error("layer metrics: need at least 2 images N x C x H x W");
+  if (options.jacobian_samples <= 0)
+    throw Error("layer metrics: jacobian samples must be positive");
+  if (images.dim() != 4 || images.size(0) < 2)
+    throw Error("layer metrics: need at least 2 images N x C x H x W");
   LayerMetrics m;
   m.name = cut;
   m.samples = images.size(0);
@@ -141,7 +152,8 @@ LayerMetrics measure_layer(models::Classifier& model, const std::string& cut, co
     for (int64_t start = 0; start < images.size(0); start += 512) {
       const int64_t count = std::min<int64_t>(512, images.size(0) - start);
       parts.push_back(model.features(images.narrow(0, start, count).to(model.device()), cut)
-                          .reshape({count, -1}).to(torch::kCPU));
+                          .reshape({count, -1})
+                          .to(torch::kCPU));
     }
     outputs = torch::cat(parts, 0);
   }
@@ -162,10 +174,10 @@ LayerMetrics measure_layer(models::Classifier& model, const std::string& cut, co
   for (double r : ranks) spread += (r - m.jacobian_rank) * (r - m.jacobian_rank);
   m.jacobian_rank_std = std::sqrt(spread / count);
   m.jacobian_rank_normalized = m.jacobian_rank / static_cast<double>(m.input_dim);
-  m.dof_normalized =
-      input_components_99 > 0
-          ? std::min(1.0, static_cast<double>(m.dof.components_99) / static_cast<double>(input_components_99))
-          : 0.0;
+  m.dof_normalized = input_components_99 > 0
+                         ? std::min(1.0, static_cast<double>(m.dof.components_99) /
+                                             static_cast<double>(input_components_99))
+                         : 0.0;
   m.sensitivity = std::sqrt(m.dof_normalized * m.jacobian_rank_normalized);
   return m;
 }
@@ -175,9 +187,11 @@ std::vector<LayerMetrics> measure_layers(models::Classifier& model, const torch:
   if (!images.defined() || images.dim() != 4 || images.size(0) < 2) {
     throw Error("layer metrics: need at least 2 images N x C x H x W");
   }
-  if (options.jacobian_samples <= 0) throw Error("layer metrics: jacobian samples must be positive");
+  if (options.jacobian_samples <= 0)
+    throw Error("layer metrics: jacobian samples must be positive");
   if (options.jacobian_chunk <= 0) throw Error("layer metrics: jacobian chunk must be positive");
-  const auto input_dof = degrees_of_freedom(images.to(torch::kCPU), options.dof_tolerance, options.variance_share);
+  const auto input_dof =
+      degrees_of_freedom(images.to(torch::kCPU), options.dof_tolerance, options.variance_share);
   const auto cuts = model.cut_points();
   std::vector<LayerMetrics> result;
   progress.start("layer metrics", static_cast<int64_t>(cuts.size()));
@@ -193,7 +207,8 @@ namespace {
 std::vector<double> ranks_of(const std::vector<double>& values) {
   std::vector<size_t> order(values.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return values[a] < values[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return values[a] < values[b]; });
   std::vector<double> ranks(values.size());
   for (size_t i = 0; i < order.size();) {
     size_t j = i;

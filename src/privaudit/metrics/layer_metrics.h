@@ -40,24 +40,24 @@ int64_t numerical_rank(const torch::Tensor& matrix);
 
 // Degrees of freedom of n outputs (n x ...; flattened to n x d).
 struct DegreesOfFreedom {
-  int64_t rank = 0;            // #{sigma_k > tolerance * sigma_1} of the centred matrix
-  int64_t components_99 = 0;   // principal components holding `variance_share` of the variance
-  double effective_rank = 0;   // exp(entropy of sigma / sum sigma)
+  int64_t rank = 0;           // #{sigma_k > tolerance * sigma_1} of the centred matrix
+  int64_t components_99 = 0;  // principal components holding `variance_share` of the variance
+  double effective_rank = 0;  // exp(entropy of sigma / sum sigma)
 };
 DegreesOfFreedom degrees_of_freedom(const torch::Tensor& outputs, double tolerance = 1e-3,
                                     double variance_share = 0.99);
 
 struct LayerMetrics {
   std::string name;
-  int64_t output_dim = 0;           // d, flattened per-sample output size
-  int64_t input_dim = 0;            // D = C*H*W
-  int64_t samples = 0;              // n, inputs of the DoF
+  int64_t output_dim = 0;  // d, flattened per-sample output size
+  int64_t input_dim = 0;   // D = C*H*W
+  int64_t samples = 0;     // n, inputs of the DoF
   DegreesOfFreedom dof;
-  double jacobian_rank = 0;         // mean over the Jacobian samples
-  double jacobian_rank_std = 0;     // population standard deviation over them
+  double jacobian_rank = 0;             // mean over the Jacobian samples
+  double jacobian_rank_std = 0;         // population standard deviation over them
   double jacobian_rank_normalized = 0;  // jacobian_rank / D
-  double dof_normalized = 0;        // min(1, dof.components_99 / components_99 of the input)
-  double sensitivity = 0;           // sqrt(dof_normalized * jacobian_rank_normalized)
+  double dof_normalized = 0;            // min(1, dof.components_99 / components_99 of the input)
+  double sensitivity = 0;               // sqrt(dof_normalized * jacobian_rank_normalized)
   double dof_seconds = 0;
   double jacobian_seconds = 0;
 };
