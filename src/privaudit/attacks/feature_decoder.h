@@ -6,7 +6,8 @@
 //   tokens  B x T x D      flattened to a vector of T*D (keeps positions; one projection)
 //   spatial B x c x h x w  Conv3x3(c, base) ReLU, then up-sampling
 // up-sampling: [nearest x2, Conv3x3, ReLU] while smaller than the image (channels halve, at
-// least 16), bilinear resize to H x W when the sizes do not divide, Conv3x3 to C, sigmoid -> [0,1].
+// least 16), bilinear resize to H x W when the sizes do not divide, Conv3x3 to C; vectors and
+// tokens add a direct Linear(d, C*H*W) path to these logits; sigmoid -> [0,1].
 #pragma once
 
 #include <torch/torch.h>
@@ -33,17 +34,16 @@ struct FeatureShape {
 // The shape of a batch of features (B x ...). Throws Error for a batch of rank < 2 or > 4.
 FeatureShape feature_shape_of(const torch::Tensor& features);
 
-// The decoder's size and training schedule. Defaults: about 5-30 s per layer on one CPU core for
-// 5000 28x28 images.
+// The decoder's size and training schedule. Defaults: 5 epochs over the attacker's images.
 struct DecoderOptions {
-  int64_t hidden = 512;         // width of the vector decoder's hidden layer
-  int64_t base_channels = 64;   // channels at the smallest resolution
+  int64_t hidden = 512;        // width of the vector decoder's hidden layer
+  int64_t base_channels = 32;  // channels at the smallest resolution
   int epochs = 5;
   int64_t batch_size = 64;
-  double learning_rate = 1e-3;  // Adam
+  double learning_rate = 3e-3;  // Adam; 1e-3 stays near the mean image for a budget this short
   uint64_t seed = 0;            // decoder initialisation and batch order
 
-  void validate() const;        // throws UsageError naming the option
+  void validate() const;  // throws UsageError naming the option
 };
 
 class FeatureDecoderImpl : public torch::nn::Module {
@@ -64,6 +64,7 @@ class FeatureDecoderImpl : public torch::nn::Module {
   torch::nn::Sequential stem_{nullptr};  // features -> start_channels x start_height x start_width
   torch::nn::Sequential body_{nullptr};  // up-sampling convolutions
   torch::nn::Conv2d head_{nullptr};      // -> C channels (before the sigmoid)
+  torch::nn::Linear linear_{nullptr};  // vectors and tokens: features -> pixels, added to the head
 };
 TORCH_MODULE(FeatureDecoder);
 
@@ -74,14 +75,16 @@ FeatureDecoder build_decoder(const FeatureShape& features, const models::InputSh
 
 // The reconstruction loss: mean squared error over pixels (differentiable in both arguments, so a
 // defense can push an encoder against it).
-torch::Tensor reconstruction_loss(const torch::Tensor& reconstructions, const torch::Tensor& images);
+torch::Tensor reconstruction_loss(const torch::Tensor& reconstructions,
+                                  const torch::Tensor& images);
 
 // (b) A decoder with its Adam optimiser, for use inside another training loop (the defense's
 // simulated adversary): step() trains the decoder only; the encoder never receives gradients from
 // it because the features are detached.
 class DecoderTrainer {
  public:
-  DecoderTrainer(const FeatureShape& features, const models::InputShape& image, const DecoderOptions& options);
+  DecoderTrainer(const FeatureShape& features, const models::InputShape& image,
+                 const DecoderOptions& options);
   // One Adam step on a batch of (features, images); returns the loss before the step.
   double step(const torch::Tensor& features, const torch::Tensor& images);
   // Reconstructions without gradients, decoder in eval mode (chunked).
@@ -106,8 +109,8 @@ TrainedDecoder train_decoder(models::Classifier& model, const std::string& cut,
                              Progress& progress);
 
 // Features of `images` at `cut`, eval mode, no gradients, in chunks (what the attacker observes).
-torch::Tensor observe_features(models::Classifier& model, const std::string& cut, const torch::Tensor& images,
-                               int64_t chunk = 512);
+torch::Tensor observe_features(models::Classifier& model, const std::string& cut,
+                               const torch::Tensor& images, int64_t chunk = 512);
 
 // (c) The whole attack and its score: train a fresh decoder against the frozen encoder on the
 // attacker's images, reconstruct the targets from their features alone, then compare with the
@@ -127,7 +130,8 @@ struct DecoderAttackResult {
   double seconds = 0;
 };
 DecoderAttackResult run_decoder_attack(models::Classifier& model, const std::string& cut,
-                                       const torch::Tensor& attacker_images, const torch::Tensor& target_images,
+                                       const torch::Tensor& attacker_images,
+                                       const torch::Tensor& target_images,
                                        const DecoderOptions& options, Progress& progress);
 
 }  // namespace privaudit::attacks
