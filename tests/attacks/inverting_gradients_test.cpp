@@ -85,7 +85,7 @@ TEST(InvertingGradientsSlow, RecoversABatchOfFourThroughAnUntrainedReluCnn) {
   const auto target = test_images(4, 10);
   const auto shared = shared_gradients(*model, target.images, target.labels);
   InvertingGradientsOptions options;
-  options.iterations = 2000;
+  options.iterations = 600;
   Progress quiet;
   const auto result = run_inverting_gradients(*model, shared, 4, target.labels, options, quiet);
   const auto score = metrics::score_reconstruction(result.images, result.labels, target.images, target.labels);
