@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -115,11 +116,14 @@ struct ToyCase {
   }
 };
 
-TEST(NetworkInversion, ImagesAreClassifiedAsTheirLabelAndTheClassifierIsUntouched) {
+TEST(NetworkInversion, InvertedImagesAreClassifiedAsTheirLabelAndTheClassifierIsUntouched) {
   ToyCase toy;
+  for (auto& p : toy.model->parameters()) p.mutable_grad() = torch::Tensor();
   const auto before = toy.model->parameters()[0].clone();
   Progress quiet;
-  const auto result = run_network_inversion(*toy.model, toy.options(150), quiet);
+  auto options = toy.options(150);
+  options.training_like = false;
+  const auto result = run_network_inversion(*toy.model, options, quiet);
   EXPECT_EQ(result.images.sizes(), torch::IntArrayRef({12, 1, 16, 16}));
   EXPECT_TRUE(torch::equal(result.labels, torch::arange(4).repeat_interleave(3)));
   EXPECT_GT(result.confidence.min().item<double>(), 0.9);
@@ -162,6 +166,39 @@ TEST(NetworkInversion, ResumesFromItsStateToTheSameImages) {
   EXPECT_THROW(run_network_inversion(*toy.model, options, quiet), Error);
 }
 
+TEST(InvertCommand, WritesResultsGridAndLossCurveAndRejectsBadFlags) {
+  if (!testing::have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST is not installed";
+  testing::TempDir dir;
+  const auto model_dir = dir.file("model");
+  ASSERT_EQ(testing::run_cli("train --arch mlp --train-size 100 --epochs 1 --quiet --out " + model_dir).exit_code, 0);
+  const auto model = model_dir + "/model.pt";
+  const auto bad = testing::run_cli("invert --model " + model + " --conditioning hot --out " + dir.file("bad"));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("--conditioning hot"), std::string::npos) << bad.output;
+  EXPECT_EQ(testing::run_cli("invert --model " + model + " --weight-tv -1 --out " + dir.file("bad2")).exit_code, 2);
+
+  const auto out = dir.file("invert");
+  const auto run = testing::run_cli("invert --model " + model + " --steps 6 --per-class 2 --batch-size 8 --quiet --out " + out);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  std::ifstream file(out + "/results.json");
+  const auto results = nlohmann::json::parse(file);
+  EXPECT_EQ(results["command"], "invert");
+  EXPECT_EQ(results["dataset"]["train_size"], 100);  // the checkpoint's subset, found by itself
+  ASSERT_EQ(results["reconstructions"].size(), 20u);
+  for (const char* key : {"class", "nearest_train_mse", "nearest_train_psnr", "nearest_train_ssim", "nearest_test_mse",
+                          "nearest_test_psnr", "nearest_test_ssim", "confidence"}) {
+    EXPECT_TRUE(results["reconstructions"][0].contains(key)) << key;
+  }
+  const double likeness = results["summary"]["training_likeness"];
+  EXPECT_GE(likeness, 0.0);
+  EXPECT_LE(likeness, 1.0);
+  EXPECT_EQ(results["summary"]["equal_pool_size"], 10);
+  EXPECT_TRUE(std::filesystem::exists(out + "/reconstructions.png"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/loss.svg"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/generator_state.pt"));
+  EXPECT_EQ(testing::run_cli("invert --model " + model + " --steps 6 --quiet --out " + out).exit_code, 2);  // not empty
+}
+
 // The leak itself: a classifier overfitted on 20 Fashion-MNIST images per class. Its
 // training-like reconstructions must be nearer to its training images than to held-out images of
 // the same class (equal pools), and nearer to them than stage-1 inversion alone gets.
@@ -185,7 +222,7 @@ TEST(NetworkInversionSlow, OverfittedClassifierLeaksTrainingLikeImages) {
   ASSERT_EQ(trained.train_accuracy, 1.0);
 
   InversionOptions options;
-  options.steps = 600;
+  options.steps = 500;
   options.batch_size = 40;
   options.per_class = 8;
   auto score = [&](const InversionResult& r) {

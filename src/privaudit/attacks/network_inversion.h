@@ -34,14 +34,14 @@ struct InversionOptions {
 
   // Stage 2 (training-like), from step `stage_two_from * steps` on; all off when !training_like.
   bool training_like = true;
-  double stage_two_from = 0.3;
+  double stage_two_from = 0.1;
   double weight_confidence = 0.1;    // mean relu(margin - (z_y - max_{j!=y} z_j)) on logits z
   double confidence_margin = 20.0;
-  double weight_perturbation = 1.0;  // -log p_y(clamp(x + eps*sign(n), 0, 1))
+  double weight_perturbation = 2.0;  // -log p_y(clamp(x + eps*sign(n), 0, 1))
   double perturbation_epsilon = 0.05;
   double weight_dropout = 1.0;       // -log p_y with the classifier's dropout on (BN kept in eval)
-  double weight_gradient = 0.1;      // ||grad_theta CE(f(x), y)||_2 of the batch (double backprop)
-  double weight_tv = 0.01;           // mean squared neighbour differences
+  double weight_gradient = 2.0;      // ||grad_theta CE(f(x), y)||_2 of the batch (double backprop)
+  double weight_tv = 0.1;            // mean squared neighbour differences
   double weight_range = 0.01;        // mean relu(|u| - 6) of the generator's pre-sigmoid output u
 
   // Images generated at the end, per class.

@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "privaudit/models/torchscript.h"
 #include "privaudit/util/error.h"
@@ -13,6 +14,15 @@ namespace privaudit::models {
 namespace {
 constexpr const char* kMetaKey = "privaudit_meta";
 constexpr int kFormat = 1;
+
+// Checkpoints and TorchScript files are zip archives: a file that starts like one but does not
+// load is damaged, rather than something else entirely.
+bool starts_like_zip(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, sizeof magic);
+  return in.gcount() == 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4;
+}
 }  // namespace
 
 uint32_t weights_checksum(torch::nn::Module& module) {
@@ -47,18 +57,18 @@ LoadedModel load_model(const std::string& path, const ModelFileOptions& options)
   try {
     archive.load_from(path);
   } catch (const c10::Error& e) {
-    throw Error(path + ": not a model file (neither a privaudit checkpoint nor a TorchScript "
-                       "module): " + first_line(e.what_without_backtrace()));
+    const auto reason = first_line(e.what_without_backtrace());
+    if (starts_like_zip(path)) {
+      throw Error(path + ": damaged model file (a zip archive LibTorch cannot read: corrupt or truncated): " +
+                  reason);
+    }
+    throw Error(path + ": not a model file (neither a privaudit checkpoint nor a TorchScript module): " + reason);
   }
   c10::IValue meta_value;
   if (!archive.try_read(kMetaKey, meta_value)) {
     LoadedModel loaded;
     loaded.model = load_torchscript(path, options.input_shape, options.classes, options.device);
-    const auto shape = loaded.model->input_shape();
-    loaded.meta = {{"kind", "torchscript"},
-                   {"input_shape", {shape.channels, shape.height, shape.width}},
-                   {"classes", loaded.model->num_classes()},
-                   {"cut_points", loaded.model->cut_points()}};
+    loaded.meta = dynamic_cast<const TorchScriptClassifier&>(*loaded.model).meta();
     return loaded;
   }
   nlohmann::json meta;

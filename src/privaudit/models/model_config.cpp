@@ -131,7 +131,9 @@ ModelConfig default_config(const std::string& name, const InputShape& input, int
       break;
     case Arch::kCnn:
       c.widths = name == "cnn-wide" ? std::vector<int64_t>{64, 128} : std::vector<int64_t>{32, 64};
-      c.kernel = 5;
+      // 3x3 rather than LeNet's 5x5: a third of the multiply-adds for the same accuracy on
+      // 28x28 images, which keeps default training within the README's five minutes.
+      c.kernel = 3;
       c.fc_width = name == "cnn-wide" ? 256 : 128;
       break;
     case Arch::kVit:

@@ -47,8 +47,8 @@ struct ModelConfig {
 
 // The defaults of each architecture (the ones the tests and the audit train).
 //   mlp:  784-512-256-10, ReLU
-//   cnn:  two 5x5 conv blocks (32, 64 channels) with 2x2 max-pooling, FC 128 (LeNet-sized);
-//         "cnn-wide" doubles the channels
+//   cnn:  two 3x3 conv blocks (32, 64 channels) with 2x2 max-pooling, FC 128;
+//         "cnn-wide" doubles the channels and the FC width
 //   vit:  patch 7, width 64, depth 4, 4 heads, pre-norm, class token, learned positions
 //   lenet: the DLG paper's LeNet: three sigmoid 5x5 convs of 12 channels, one linear layer
 ModelConfig default_config(const std::string& arch_name, const InputShape& input, int64_t classes);

@@ -5,8 +5,10 @@
 #include <torch/script.h>
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "privaudit/models/classifier.h"
 
@@ -19,5 +21,50 @@ namespace privaudit::models {
 std::unique_ptr<Classifier> load_torchscript(const std::string& path,
                                              std::optional<InputShape> input_shape,
                                              std::optional<int64_t> classes, torch::Device device);
+
+// One runnable piece of a TorchScript module: a leaf child, or a child that is not a container.
+struct TorchScriptStage {
+  std::string name;  // dotted path from the top module: "features.0", "classifier.1"
+  torch::jit::Module module;
+};
+
+// A TorchScript module as a Classifier. Its cut points are the stages (all but the last) when the
+// stages run in order reproduce forward(); otherwise it has none and cut_note() says why.
+class TorchScriptClassifier : public Classifier {
+ public:
+  TorchScriptClassifier(torch::jit::Module module, InputShape input, int64_t classes,
+                        std::vector<TorchScriptStage> stages, std::string cut_note);
+
+  torch::Tensor forward(const torch::Tensor& images) override;
+  std::vector<torch::Tensor> parameters() override;
+  InputShape input_shape() const override { return input_; }
+  int64_t num_classes() const override { return classes_; }
+  std::vector<std::string> cut_points() const override;
+  torch::Tensor features(const torch::Tensor& images, const std::string& cut) override;
+  torch::Tensor forward_from(const torch::Tensor& features, const std::string& cut) override;
+  void set_training(bool training) override { module_.train(training); }
+  bool is_training() const override { return module_.is_training(); }
+  void to(torch::Device device) override;
+  torch::Device device() const override { return device_; }
+  bool has_batch_norm() const override;
+  std::string kind() const override { return "torchscript"; }
+  std::string summary() const override;
+
+  // Empty when the model has cut points; otherwise why it has none.
+  const std::string& cut_note() const { return cut_note_; }
+  // What `load_model` reports for this model: kind, shape, classes, cut points, assumptions.
+  nlohmann::json meta() const;
+
+ private:
+  size_t stage_index(const std::string& cut) const;
+  torch::Tensor run_stages(torch::Tensor x, size_t first, size_t last);
+
+  torch::jit::Module module_;
+  InputShape input_;
+  int64_t classes_;
+  std::vector<TorchScriptStage> stages_;
+  std::string cut_note_;
+  torch::Device device_ = torch::kCPU;
+};
 
 }  // namespace privaudit::models

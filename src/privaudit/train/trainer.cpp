@@ -1,5 +1,6 @@
 #include "privaudit/train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -46,7 +47,7 @@ nlohmann::json TrainOptions::to_json() const {
 int default_epochs(models::Arch arch) {
   switch (arch) {
     case models::Arch::kMlp: return 8;
-    case models::Arch::kCnn: return 6;
+    case models::Arch::kCnn: return 8;
     case models::Arch::kVit: return 12;
     case models::Arch::kLenet: return 6;
   }
@@ -178,6 +179,7 @@ TrainResult train_classifier(models::BuiltinClassifier& model, const data::Split
                              const TrainOptions& options, Progress& progress,
                              const std::function<void(const EpochStats&)>& on_epoch) {
   if (options.epochs <= 0) throw UsageError("--epochs must be positive");
+  if (options.stop_after_epoch < 0) throw UsageError("stop_after_epoch must not be negative");
   if (options.batch_size <= 0) throw UsageError("--batch-size must be positive");
   if (!(options.learning_rate > 0)) throw UsageError("--lr must be positive");
   const auto shape = model.input_shape();
@@ -197,7 +199,9 @@ TrainResult train_classifier(models::BuiltinClassifier& model, const data::Split
   }
   const auto started = std::chrono::steady_clock::now();
   const int64_t n = splits.train.size();
-  for (int epoch = result.resumed_from_epoch; epoch < options.epochs; ++epoch) {
+  const int last_epoch =
+      options.stop_after_epoch > 0 ? std::min(options.epochs, options.stop_after_epoch) : options.epochs;
+  for (int epoch = result.resumed_from_epoch; epoch < last_epoch; ++epoch) {
     // Every epoch reseeds from (seed, epoch): a resumed run draws exactly what an uninterrupted
     // one would have drawn.
     const uint64_t epoch_seed = options.seed * 1000003ULL + static_cast<uint64_t>(epoch);

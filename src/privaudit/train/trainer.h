@@ -31,7 +31,12 @@ struct TrainOptions {
   // When set, the training state (weights, optimiser, history) is written here atomically after
   // every epoch, and an existing state file is continued from.
   std::string state_path;
+  // Stop (with the state saved) once this many epochs are done, as an interrupted run would;
+  // 0 runs to `epochs`. It says when to stop, not how to train, so it is not part of to_json()
+  // and a later run with the same options resumes from the state.
+  int stop_after_epoch = 0;
 
+  // The options that decide the weights (a resumed run must match them).
   nlohmann::json to_json() const;
 };
 

@@ -1,0 +1,83 @@
+#include "privaudit/attacks/gradient_matching.h"
+
+#include <string>
+
+#include "privaudit/util/error.h"
+
+namespace privaudit::attacks {
+
+Gradients parameter_gradients(models::Classifier& model, const torch::Tensor& images,
+                              const torch::Tensor& targets, bool create_graph) {
+  auto parameters = model.parameters();
+  const auto logits = model.forward(images);
+  torch::Tensor loss;
+  if (targets.scalar_type() == torch::kLong) {
+    loss = torch::nn::functional::cross_entropy(logits, targets);
+  } else {
+    loss = -(targets * torch::log_softmax(logits, 1)).sum(1).mean();
+  }
+  auto gradients = torch::autograd::grad({loss}, parameters, {}, create_graph, create_graph,
+                                         /*allow_unused=*/true);
+  for (size_t i = 0; i < gradients.size(); ++i) {
+    if (!gradients[i].defined()) gradients[i] = torch::zeros_like(parameters[i]);
+  }
+  return gradients;
+}
+
+Gradients shared_gradients(models::Classifier& model, const torch::Tensor& images,
+                           const torch::Tensor& labels) {
+  auto gradients = parameter_gradients(model, images, labels, false);
+  for (auto& g : gradients) g = g.detach();
+  return gradients;
+}
+
+torch::Tensor squared_l2_distance(const Gradients& a, const Gradients& b) {
+  auto total = torch::zeros({}, a.front().options());
+  for (size_t i = 0; i < a.size(); ++i) total = total + (a[i] - b[i]).pow(2).sum();
+  return total;
+}
+
+torch::Tensor cosine_distance(const Gradients& a, const Gradients& b) {
+  auto dot = torch::zeros({}, a.front().options());
+  auto norm_a = dot, norm_b = dot;
+  for (size_t i = 0; i < a.size(); ++i) {
+    dot = dot + (a[i] * b[i]).sum();
+    norm_a = norm_a + a[i].pow(2).sum();
+    norm_b = norm_b + b[i].pow(2).sum();
+  }
+  // The epsilon keeps a zero gradient from dividing by zero (then the distance is 1).
+  return 1 - dot / (norm_a.sqrt() * norm_b.sqrt() + 1e-30);
+}
+
+torch::Tensor total_variation(const torch::Tensor& images) {
+  using torch::indexing::Slice;
+  const auto dx = images.index({Slice(), Slice(), Slice(), Slice(1, torch::indexing::None)}) -
+                  images.index({Slice(), Slice(), Slice(), Slice(torch::indexing::None, -1)});
+  const auto dy = images.index({Slice(), Slice(), Slice(1, torch::indexing::None), Slice()}) -
+                  images.index({Slice(), Slice(), Slice(torch::indexing::None, -1), Slice()});
+  return dx.abs().mean() + dy.abs().mean();
+}
+
+void check_shared_gradients(models::Classifier& model, const Gradients& shared, int64_t batch_size) {
+  if (batch_size < 1) throw Error("batch size must be at least 1, got " + std::to_string(batch_size));
+  const auto parameters = model.parameters();
+  if (shared.size() != parameters.size()) {
+    throw Error("shared gradient has " + std::to_string(shared.size()) + " tensors, the model has " +
+                std::to_string(parameters.size()) + " parameters");
+  }
+  for (size_t i = 0; i < shared.size(); ++i) {
+    if (!shared[i].defined() || shared[i].sizes() != parameters[i].sizes()) {
+      throw Error("shared gradient tensor " + std::to_string(i) +
+                  " does not have the shape of the model's parameter");
+    }
+  }
+}
+
+bool all_finite(const std::vector<torch::Tensor>& tensors) {
+  for (const auto& t : tensors) {
+    if (t.defined() && !torch::isfinite(t).all().item<bool>()) return false;
+  }
+  return true;
+}
+
+}  // namespace privaudit::attacks

@@ -1,0 +1,64 @@
+// What the gradient-inversion attacks (DLG, iDLG, Inverting Gradients) share: the threat model's
+// input (the gradient of one batch's loss, one tensor per parameter), the distances between
+// gradients, and the result every attack returns.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "privaudit/models/classifier.h"
+
+namespace privaudit::attacks {
+
+// One tensor per entry of Classifier::parameters(), in that order.
+using Gradients = std::vector<torch::Tensor>;
+
+// Gradient of the mean cross-entropy of `images` (B x C x H x W in [0,1]) with respect to every
+// parameter. `targets` is either B class indices (int64) or B x K class probabilities (soft
+// labels, DLG's dummy labels): loss = mean_b sum_k -targets[b,k] log softmax(f(x_b))[k].
+// With `create_graph` the result can be differentiated again (the attacks' double backward).
+// Parameters the loss does not reach get zero gradients.
+Gradients parameter_gradients(models::Classifier& model, const torch::Tensor& images,
+                              const torch::Tensor& targets, bool create_graph);
+
+// What a federated-learning client shares: the detached gradient of its batch.
+Gradients shared_gradients(models::Classifier& model, const torch::Tensor& images,
+                           const torch::Tensor& labels);
+
+// DLG's distance: sum over parameters of the squared L2 norm of the difference.
+torch::Tensor squared_l2_distance(const Gradients& a, const Gradients& b);
+// Inverting Gradients' distance: 1 - <a, b> / (|a| |b|) over all parameters jointly (one long
+// vector), in [0, 2]. A zero gradient has no direction: the distance is then 1.
+torch::Tensor cosine_distance(const Gradients& a, const Gradients& b);
+
+// Anisotropic total variation, mean |dx| + mean |dy| (Inverting Gradients' prior).
+torch::Tensor total_variation(const torch::Tensor& images);
+
+// Called after each outer iteration with the iteration number (1-based), the current gradient
+// distance and the current reconstruction in [0,1]; used by benchmarks and the audit to follow a
+// run. It sees only what the attacker has.
+using IterationObserver = std::function<void(int iteration, double distance, const torch::Tensor& images)>;
+
+// What every gradient attack returns.
+struct Reconstruction {
+  torch::Tensor images;               // B x C x H x W in [0,1] (zeros when failed)
+  torch::Tensor labels;               // B recovered (or given) class indices
+  std::vector<double> distance_curve; // gradient distance after each iteration of the kept trial
+  double final_distance = 0;          // the kept trial's lowest gradient distance
+  int iterations = 0;                 // outer iterations run by the kept trial
+  int restarts = 0;                   // trials started after the first (NaN or by option)
+  bool failed = false;                // every trial produced NaN/inf: no image to score
+  std::string failure;                // why, when failed
+};
+
+// Checks shared against the model: one tensor per parameter with matching shapes, all finite
+// sizes; throws Error naming the mismatch.
+void check_shared_gradients(models::Classifier& model, const Gradients& shared, int64_t batch_size);
+
+// Whether every value of every tensor is finite.
+bool all_finite(const std::vector<torch::Tensor>& tensors);
+
+}  // namespace privaudit::attacks

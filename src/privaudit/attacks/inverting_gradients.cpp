@@ -1,0 +1,154 @@
+#include "privaudit/attacks/inverting_gradients.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <string>
+
+#include "privaudit/attacks/idlg.h"
+#include "privaudit/util/error.h"
+#include "privaudit/util/runtime.h"
+
+namespace privaudit::attacks {
+namespace {
+
+struct Trial {
+  torch::Tensor images;
+  std::vector<double> curve;
+  double cost = std::numeric_limits<double>::infinity();
+  int iterations = 0;
+  bool finite = true;
+};
+
+Trial run_trial(models::Classifier& model, const Gradients& shared, int64_t batch_size,
+                const torch::Tensor& labels, const InvertingGradientsOptions& options, uint64_t seed,
+                Progress& progress) {
+  auto generator = make_generator(seed);
+  auto dummy = torch::rand(model.input_shape().with_batch(batch_size), generator).to(model.device());
+  dummy.requires_grad_(true);
+  torch::optim::Adam optimizer({dummy}, torch::optim::AdamOptions(options.learning_rate));
+  const int milestones[] = {options.iterations * 3 / 8, options.iterations * 5 / 8, options.iterations * 7 / 8};
+  int next_milestone = 0;
+  const auto set_learning_rate = [&](double lr) {
+    for (auto& group : optimizer.param_groups()) {
+      static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+    }
+  };
+
+  Trial trial;
+  double best_for_patience = std::numeric_limits<double>::infinity();
+  int since_best = 0;
+  for (int step = 1; step <= options.iterations; ++step) {
+    optimizer.zero_grad();
+    const auto distance = cosine_distance(parameter_gradients(model, dummy, labels, true), shared);
+    const auto cost = distance + options.total_variation * total_variation(dummy);
+    auto grad = torch::autograd::grad({cost}, {dummy})[0];
+    const double value = cost.item<double>();
+    if (!std::isfinite(value) || !torch::isfinite(grad).all().item<bool>()) {
+      trial.finite = false;
+      return trial;
+    }
+    // The cost belongs to the images before this step: keep them if they are the best so far.
+    if (value < trial.cost) {
+      trial.cost = value;
+      trial.images = dummy.detach().clone();
+    }
+    trial.curve.push_back(distance.item<double>());
+    trial.iterations = step;
+    if (options.on_iteration) options.on_iteration(step, trial.curve.back(), dummy.detach());
+    dummy.mutable_grad() = options.signed_gradients ? grad.sign() : grad;
+    optimizer.step();
+    {
+      torch::NoGradGuard no_grad;
+      dummy.clamp_(0, 1);
+    }
+    if (step % 10 == 0) {
+      char status[64];
+      std::snprintf(status, sizeof status, "cost %.3g", trial.cost);
+      progress.update(step, status);
+    }
+
+    bool advance = next_milestone < 3 && step >= milestones[next_milestone];
+    if (options.patience > 0) {
+      if (value < best_for_patience * (1 - options.min_improvement)) {
+        best_for_patience = value;
+        since_best = 0;
+      } else if (++since_best >= options.patience) {
+        if (next_milestone >= 3) break;
+        advance = true;
+      }
+    }
+    if (advance) {
+      ++next_milestone;
+      since_best = 0;
+      set_learning_rate(options.learning_rate * std::pow(0.1, next_milestone));
+    }
+  }
+  return trial;
+}
+
+}  // namespace
+
+void InvertingGradientsOptions::validate() const {
+  if (iterations < 1) throw UsageError("Inverting Gradients iterations must be at least 1, got " + std::to_string(iterations));
+  if (!(learning_rate > 0) || !std::isfinite(learning_rate)) {
+    throw UsageError("Inverting Gradients learning rate must be positive and finite, got " + std::to_string(learning_rate));
+  }
+  if (!(total_variation >= 0) || !std::isfinite(total_variation)) {
+    throw UsageError("Inverting Gradients total-variation weight must be non-negative, got " + std::to_string(total_variation));
+  }
+  if (patience < 0) throw UsageError("Inverting Gradients patience must not be negative");
+  if (!(min_improvement >= 0 && min_improvement < 1)) throw UsageError("Inverting Gradients min improvement must be in [0, 1)");
+  if (trials < 1) throw UsageError("Inverting Gradients trials must be at least 1, got " + std::to_string(trials));
+  if (nan_retries < 0) throw UsageError("Inverting Gradients NaN retries must not be negative");
+}
+
+Reconstruction run_inverting_gradients(models::Classifier& model, const Gradients& shared,
+                                       int64_t batch_size, const torch::Tensor& labels,
+                                       const InvertingGradientsOptions& options, Progress& progress) {
+  options.validate();
+  check_shared_gradients(model, shared, batch_size);
+  if (labels.defined() && (labels.dim() != 1 || labels.size(0) != batch_size)) {
+    throw Error("Inverting Gradients labels must be " + std::to_string(batch_size) + " class indices");
+  }
+  models::TrainingModeGuard mode(model, options.train_mode);
+  const auto known = labels.defined() ? labels.to(torch::kLong) : infer_labels(model, shared, batch_size);
+  const auto label_tensor = known.to(model.device());
+
+  Reconstruction result;
+  int retries_left = options.nan_retries;
+  int started = 0;
+  bool have_result = false;
+  double best = std::numeric_limits<double>::infinity();
+  for (int kept = 0; kept < options.trials;) {
+    progress.start("IG trial " + std::to_string(started + 1), options.iterations);
+    auto trial = run_trial(model, shared, batch_size, label_tensor, options,
+                           options.seed + 1000003ULL * static_cast<uint64_t>(started), progress);
+    progress.finish();
+    ++started;
+    if (!trial.finite || !trial.images.defined()) {
+      if (retries_left-- > 0) continue;
+      break;
+    }
+    ++kept;
+    if (!have_result || trial.cost < best) {
+      best = trial.cost;
+      result.images = trial.images;
+      result.distance_curve = std::move(trial.curve);
+      result.final_distance = *std::min_element(result.distance_curve.begin(), result.distance_curve.end());
+      result.iterations = trial.iterations;
+      have_result = true;
+    }
+  }
+  result.restarts = started - 1;
+  result.labels = known;
+  if (!have_result) {
+    result.failed = true;
+    result.failure = "every Inverting Gradients trial produced NaN/inf (" + std::to_string(started) + " tried)";
+    result.images = torch::zeros(model.input_shape().with_batch(batch_size));
+  }
+  return result;
+}
+
+}  // namespace privaudit::attacks

@@ -1,0 +1,156 @@
+#include "privaudit/metrics/gradient_audit.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "privaudit/attacks/gradient_matching.h"
+#include "privaudit/metrics/reconstruction_score.h"
+#include "privaudit/util/error.h"
+#include "privaudit/util/runtime.h"
+
+namespace privaudit::metrics {
+namespace {
+
+attacks::Gradients double_gradients(models::Classifier& model, const torch::Tensor& images,
+                                    const torch::Tensor& labels) {
+  auto gradients = attacks::shared_gradients(model, images, labels);
+  // Double precision: small path steps give cosine distances near float32's resolution.
+  for (auto& g : gradients) g = g.to(torch::kDouble);
+  return gradients;
+}
+
+std::vector<double> ranks(const std::vector<double>& values) {
+  std::vector<size_t> order(values.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](size_t i, size_t j) { return values[i] < values[j]; });
+  std::vector<double> rank(values.size());
+  for (size_t i = 0; i < order.size();) {
+    size_t j = i;
+    while (j + 1 < order.size() && values[order[j + 1]] == values[order[i]]) ++j;
+    for (size_t k = i; k <= j; ++k) rank[order[k]] = 0.5 * static_cast<double>(i + j);
+    i = j + 1;
+  }
+  return rank;
+}
+
+double pearson(const std::vector<double>& a, const std::vector<double>& b) {
+  const double n = static_cast<double>(a.size());
+  const double ma = std::accumulate(a.begin(), a.end(), 0.0) / n;
+  const double mb = std::accumulate(b.begin(), b.end(), 0.0) / n;
+  double sab = 0, saa = 0, sbb = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    sab += (a[i] - ma) * (b[i] - mb);
+    saa += (a[i] - ma) * (a[i] - ma);
+    sbb += (b[i] - mb) * (b[i] - mb);
+  }
+  return saa > 0 && sbb > 0 ? sab / std::sqrt(saa * sbb) : 0.0;
+}
+
+}  // namespace
+
+void GradientAuditOptions::validate() const {
+  if (batch_size < 1) throw UsageError("audit batch size must be at least 1");
+  if (paths < 1 || steps_per_path < 2) throw UsageError("audit needs at least 1 path of 2 steps");
+  if (!(min_step > 0 && min_step < 1)) throw UsageError("audit min step must be in (0, 1)");
+  if (pairs < 1) throw UsageError("audit pairs must be at least 1");
+  if (!(attacker_distance > 0 && attacker_distance < 2)) throw UsageError("audit attacker distance must be in (0, 2)");
+  if (!(exact_psnr > 0)) throw UsageError("audit exact PSNR must be positive");
+}
+
+double spearman_correlation(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() != b.size() || a.size() < 2) return 0.0;
+  return pearson(ranks(a), ranks(b));
+}
+
+GradientAudit audit_gradient_privacy(models::Classifier& model, const torch::Tensor& images,
+                                     const torch::Tensor& labels, const GradientAuditOptions& options,
+                                     Progress& progress) {
+  options.validate();
+  const int64_t batch = options.batch_size;
+  const int64_t n = images.size(0);
+  if (n < 2 * batch) {
+    throw Error("audit needs at least " + std::to_string(2 * batch) + " images for batch size " +
+                std::to_string(batch) + ", got " + std::to_string(n));
+  }
+  models::TrainingModeGuard mode(model, options.train_mode);
+  auto generator = make_generator(options.seed);
+  const auto device = model.device();
+  const auto pick = [&]() { return torch::randperm(n, generator).slice(0, 0, 2 * batch); };
+
+  GradientAudit audit;
+  const auto add_point = [&](const std::string& kind, double step, const attacks::Gradients& ga,
+                             const attacks::Gradients& gb, const torch::Tensor& xa, const torch::Tensor& xb) {
+    const auto score = score_reconstruction(xb, {}, xa, {});
+    audit.points.push_back({kind, step, attacks::cosine_distance(ga, gb).item<double>(), score.mean_psnr,
+                            score.mean_ssim});
+  };
+
+  progress.start("audit", options.paths + options.pairs);
+  const auto steps = torch::logspace(std::log10(options.min_step), 0, options.steps_per_path, 10, torch::kDouble);
+  for (int p = 0; p < options.paths; ++p) {
+    const auto chosen = pick();
+    const auto x = images.index_select(0, chosen.slice(0, 0, batch)).to(device);
+    const auto y = labels.index_select(0, chosen.slice(0, 0, batch)).to(device);
+    const bool towards_noise = p % 2 == 1;
+    const auto z = towards_noise ? torch::rand(x.sizes(), generator).to(device)
+                                 : images.index_select(0, chosen.slice(0, batch, 2 * batch)).to(device);
+    const auto g0 = double_gradients(model, x, y);
+    for (int64_t s = 0; s < steps.size(0); ++s) {
+      const double t = steps[s].item<double>();
+      const auto xt = (1 - t) * x + t * z;
+      add_point(towards_noise ? "path-noise" : "path-image", t, g0, double_gradients(model, xt, y), x, xt);
+    }
+    progress.update(p + 1);
+  }
+  for (int q = 0; q < options.pairs; ++q) {
+    const auto chosen = pick();
+    const auto a = chosen.slice(0, 0, batch), b = chosen.slice(0, batch, 2 * batch);
+    const auto xa = images.index_select(0, a).to(device), xb = images.index_select(0, b).to(device);
+    add_point("pair", 1.0, double_gradients(model, xa, labels.index_select(0, a).to(device)),
+              double_gradients(model, xb, labels.index_select(0, b).to(device)), xa, xb);
+    progress.update(options.paths + q + 1);
+  }
+  progress.finish();
+
+  std::vector<double> similarity, psnr, log_distance, path_psnr;
+  double unrelated = 0;
+  int unrelated_count = 0;
+  for (const auto& point : audit.points) {
+    similarity.push_back(1 - point.gradient_distance);
+    psnr.push_back(point.psnr);
+    if (point.kind == "pair") {
+      unrelated += point.psnr;
+      ++unrelated_count;
+    } else if (point.gradient_distance > 1e-12 && point.psnr < 100) {
+      log_distance.push_back(std::log10(point.gradient_distance));
+      path_psnr.push_back(point.psnr);
+    }
+  }
+  audit.spearman = spearman_correlation(similarity, psnr);
+  audit.unrelated_psnr = unrelated / unrelated_count;
+  audit.predicted_psnr = audit.unrelated_psnr;
+  // A fit needs spread in the distances; a gradient that does not move with the data has none.
+  if (log_distance.size() >= 3) {
+    const double mx = std::accumulate(log_distance.begin(), log_distance.end(), 0.0) / log_distance.size();
+    const double my = std::accumulate(path_psnr.begin(), path_psnr.end(), 0.0) / path_psnr.size();
+    double sxy = 0, sxx = 0;
+    for (size_t i = 0; i < log_distance.size(); ++i) {
+      sxy += (log_distance[i] - mx) * (path_psnr[i] - my);
+      sxx += (log_distance[i] - mx) * (log_distance[i] - mx);
+    }
+    if (sxx > 1e-6) {
+      audit.fit_slope = sxy / sxx;
+      audit.fit_intercept = my - audit.fit_slope * mx;
+      audit.fit_valid = audit.fit_slope < 0;
+    }
+  }
+  if (audit.fit_valid) {
+    audit.predicted_psnr = audit.fit_intercept + audit.fit_slope * std::log10(options.attacker_distance);
+    const double span = options.exact_psnr - audit.unrelated_psnr;
+    audit.risk = span > 0 ? std::clamp((audit.predicted_psnr - audit.unrelated_psnr) / span, 0.0, 1.0) : 0.0;
+  }
+  return audit;
+}
+
+}  // namespace privaudit::metrics

@@ -1,0 +1,248 @@
+#include "privaudit/models/torchscript.h"
+
+#include <sstream>
+
+#include "privaudit/util/error.h"
+
+namespace privaudit::models {
+
+namespace {
+
+constexpr const char* kAssumed =
+    "the model is fed [0,1] pixels; any normalisation must be inside it";
+constexpr const char* kNotAChain =
+    "running the children in order does not reproduce forward(): the model has skip connections "
+    "or functional code in forward";
+constexpr int64_t kProbeBatch = 2;
+
+// The class name without its module path or TorchScript's "___torch_mangle_N" prefix.
+std::string short_type_name(const torch::jit::Module& module) {
+  const auto name = module.type()->name();
+  return name ? name->name() : "";
+}
+
+std::string qualified_type_name(const torch::jit::Module& module) {
+  const auto name = module.type()->name();
+  return name ? name->qualifiedName() : "?";
+}
+
+bool is_container(const torch::jit::Module& module) {
+  const auto name = short_type_name(module);
+  return name == "Sequential" || name == "ModuleList";
+}
+
+// Children in order, descending into Sequential/ModuleList containers; any other module is one
+// stage, since its forward may do more than run its own children.
+void collect_stages(const torch::jit::Module& module, const std::string& prefix,
+                    std::vector<TorchScriptStage>& stages) {
+  for (const auto& child : module.named_children()) {
+    const std::string name = prefix.empty() ? child.name : prefix + "." + child.name;
+    if (is_container(child.value)) {
+      collect_stages(child.value, name, stages);
+    } else {
+      stages.push_back({name, child.value});
+    }
+  }
+}
+
+std::string shape_text(const InputShape& shape) {
+  return std::to_string(shape.channels) + "x" + std::to_string(shape.height) + "x" +
+         std::to_string(shape.width);
+}
+
+std::optional<InputShape> shape_attribute(const torch::jit::Module& module,
+                                          const std::string& path) {
+  if (!module.hasattr("input_shape")) return std::nullopt;
+  const auto value = module.attr("input_shape");
+  std::vector<int64_t> dims;
+  if (value.isIntList()) {
+    dims = value.toIntVector();
+  } else if (value.isTuple()) {
+    for (const auto& element : value.toTuple()->elements()) {
+      if (!element.isInt()) break;
+      dims.push_back(element.toInt());
+    }
+  }
+  if (dims.size() != 3 || dims[0] <= 0 || dims[1] <= 0 || dims[2] <= 0) {
+    throw Error(path +
+                ": the module's input_shape attribute is not three positive integers (C, H, W); "
+                "pass --input-shape C,H,W");
+  }
+  return InputShape{dims[0], dims[1], dims[2]};
+}
+
+std::optional<int64_t> classes_attribute(const torch::jit::Module& module,
+                                         const std::string& path) {
+  if (!module.hasattr("num_classes")) return std::nullopt;
+  const auto value = module.attr("num_classes");
+  if (!value.isInt() || value.toInt() < 2) {
+    throw Error(path +
+                ": the module's num_classes attribute is not an integer >= 2; pass --classes K");
+  }
+  return value.toInt();
+}
+
+torch::Tensor run_module(torch::jit::Module& module, const torch::Tensor& x) {
+  const auto out = module.forward({x});
+  if (!out.isTensor()) throw Error("returns " + out.tagKind() + ", not a tensor");
+  return out.toTensor();
+}
+
+// Empty when running `stages` in order reproduces `expected` on `probe`; otherwise why not.
+std::string check_chain(std::vector<TorchScriptStage>& stages, const torch::Tensor& probe,
+                        const torch::Tensor& expected) {
+  if (stages.size() < 2) {
+    return stages.empty() ? "the module has no child modules to split it at"
+                          : "the module has a single child module, so there is nothing to split";
+  }
+  torch::Tensor x = probe;
+  for (auto& stage : stages) {
+    if (!stage.module.find_method("forward")) return kNotAChain;
+    try {
+      x = run_module(stage.module, x);
+    } catch (const std::exception&) {
+      return kNotAChain;
+    }
+  }
+  if (x.sizes() != expected.sizes() || !torch::allclose(x, expected, 1e-4, 1e-5)) return kNotAChain;
+  return "";
+}
+
+}  // namespace
+
+TorchScriptClassifier::TorchScriptClassifier(torch::jit::Module module, InputShape input,
+                                             int64_t classes, std::vector<TorchScriptStage> stages,
+                                             std::string cut_note)
+    : module_(std::move(module)),
+      input_(input),
+      classes_(classes),
+      stages_(std::move(stages)),
+      cut_note_(std::move(cut_note)) {
+  if (!cut_note_.empty()) stages_.clear();
+  for (const auto& p : module_.parameters()) p.requires_grad_(true);
+}
+
+torch::Tensor TorchScriptClassifier::forward(const torch::Tensor& images) {
+  return run_module(module_, images);
+}
+
+std::vector<torch::Tensor> TorchScriptClassifier::parameters() {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : module_.parameters()) out.push_back(p);
+  return out;
+}
+
+std::vector<std::string> TorchScriptClassifier::cut_points() const {
+  std::vector<std::string> names;
+  for (size_t i = 0; i + 1 < stages_.size(); ++i) names.push_back(stages_[i].name);
+  return names;
+}
+
+size_t TorchScriptClassifier::stage_index(const std::string& cut) const {
+  check_cut(cut);
+  for (size_t i = 0; i < stages_.size(); ++i) {
+    if (stages_[i].name == cut) return i;
+  }
+  throw Error("cut point '" + cut + "' does not exist");
+}
+
+torch::Tensor TorchScriptClassifier::run_stages(torch::Tensor x, size_t first, size_t last) {
+  for (size_t i = first; i < last; ++i) x = run_module(stages_[i].module, x);
+  return x;
+}
+
+torch::Tensor TorchScriptClassifier::features(const torch::Tensor& images, const std::string& cut) {
+  return run_stages(images, 0, stage_index(cut) + 1);
+}
+
+torch::Tensor TorchScriptClassifier::forward_from(const torch::Tensor& features,
+                                                  const std::string& cut) {
+  return run_stages(features, stage_index(cut) + 1, stages_.size());
+}
+
+void TorchScriptClassifier::to(torch::Device device) {
+  module_.to(device);
+  device_ = device;
+}
+
+bool TorchScriptClassifier::has_batch_norm() const {
+  for (const auto& m : module_.modules()) {
+    if (short_type_name(m).rfind("BatchNorm", 0) == 0) return true;
+  }
+  return false;
+}
+
+std::string TorchScriptClassifier::summary() const {
+  std::ostringstream out;
+  out << "torchscript " << qualified_type_name(module_) << " input " << shape_text(input_) << ", "
+      << classes_ << " classes, " << cut_points().size() << " cut points";
+  return out.str();
+}
+
+nlohmann::json TorchScriptClassifier::meta() const {
+  nlohmann::json meta = {{"kind", "torchscript"},
+                         {"type", qualified_type_name(module_)},
+                         {"input_shape", {input_.channels, input_.height, input_.width}},
+                         {"classes", classes_},
+                         {"cut_points", cut_points()},
+                         {"assumed", kAssumed}};
+  if (!cut_note_.empty()) meta["cut_note"] = cut_note_;
+  return meta;
+}
+
+std::unique_ptr<Classifier> load_torchscript(const std::string& path,
+                                             std::optional<InputShape> input_shape,
+                                             std::optional<int64_t> classes, torch::Device device) {
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(path, device);
+  } catch (const c10::Error& e) {
+    throw Error(path + ": not a TorchScript module: " + first_line(e.what_without_backtrace()));
+  }
+  if (!module.find_method("forward")) {
+    throw Error(path + ": not a model: the TorchScript archive has no forward() method");
+  }
+  if (!input_shape) input_shape = shape_attribute(module, path);
+  if (!input_shape) {
+    throw Error(path +
+                ": TorchScript model does not say its input shape; pass --input-shape C,H,W "
+                "(or give the module an input_shape attribute)");
+  }
+  if (!classes) classes = classes_attribute(module, path);
+  if (!classes) {
+    throw Error(path +
+                ": TorchScript model does not say its class count; pass --classes K "
+                "(or give the module a num_classes attribute)");
+  }
+
+  const bool was_training = module.is_training();
+  module.eval();
+  torch::NoGradGuard no_grad;
+  auto generator = at::detail::createCPUGenerator(0);
+  const auto probe = torch::rand(input_shape->with_batch(kProbeBatch), generator).to(device);
+  torch::Tensor logits;
+  try {
+    logits = run_module(module, probe);
+  } catch (const std::exception& e) {
+    throw Error(path + ": forward() fails on a " + std::to_string(kProbeBatch) + "x" +
+                shape_text(*input_shape) + " input (check --input-shape): " + first_line(e.what()));
+  }
+  if (logits.dim() != 2 || logits.size(0) != kProbeBatch || logits.size(1) != *classes) {
+    std::string got;
+    for (auto s : logits.sizes()) got += (got.empty() ? "" : "x") + std::to_string(s);
+    throw Error(path + ": forward() of a " + std::to_string(kProbeBatch) + "x" +
+                shape_text(*input_shape) + " input returns a " + got + " tensor, expected " +
+                std::to_string(kProbeBatch) + "x" + std::to_string(*classes) +
+                " logits (check --input-shape and --classes)");
+  }
+  std::vector<TorchScriptStage> stages;
+  collect_stages(module, "", stages);
+  auto note = check_chain(stages, probe, logits);
+  module.train(was_training);
+  auto model = std::make_unique<TorchScriptClassifier>(module, *input_shape, *classes,
+                                                       std::move(stages), std::move(note));
+  model->to(device);
+  return model;
+}
+
+}  // namespace privaudit::models

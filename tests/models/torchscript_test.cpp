@@ -1,0 +1,219 @@
+// TorchScript models written by Python load behind the Classifier interface with the logits
+// Python computed, and are split only where their children form a chain.
+#include "privaudit/models/torchscript.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "privaudit/models/checkpoint.h"
+#include "privaudit/util/error.h"
+#include "test_util.h"
+
+namespace privaudit::models {
+namespace {
+
+constexpr const char* kPython = "/usr/bin/python3";
+
+// Runs tests/fixtures/make_torchscript_models.py once for the whole suite.
+class TorchScriptInterop : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string probe = std::string(kPython) + " -c 'import torch' >/dev/null 2>&1";
+    if (std::system(probe.c_str()) != 0) {
+      skip_reason_ =
+          new std::string(std::string(kPython) + " cannot import torch (Debian's python3-torch)");
+      return;
+    }
+    folder_ = new testing::TempDir();
+    const std::string command = std::string(kPython) + " " + PRIVAUDIT_SOURCE_DIR +
+                                "/tests/fixtures/make_torchscript_models.py " +
+                                folder_->path().string();
+    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+    std::ifstream in(folder_->file("logits.json"));
+    expected_ = new nlohmann::json(nlohmann::json::parse(in));
+  }
+  static void TearDownTestSuite() {
+    delete folder_;
+    delete expected_;
+    delete skip_reason_;
+    folder_ = nullptr;
+    expected_ = nullptr;
+    skip_reason_ = nullptr;
+  }
+  void SetUp() override {
+    if (skip_reason_ != nullptr) GTEST_SKIP() << *skip_reason_;
+  }
+
+  static std::string file(const std::string& name) { return folder_->file(name + ".pt"); }
+
+  // The input the Python script used: arange(n).reshape(B, C, H, W) / n.
+  static torch::Tensor fixed_input() {
+    const auto shape = (*expected_)["input_shape"].get<std::vector<int64_t>>();
+    int64_t n = 1;
+    for (auto s : shape) n *= s;
+    return torch::arange(n, torch::kFloat).reshape(shape) / static_cast<double>(n);
+  }
+
+  static torch::Tensor python_logits(const std::string& name) {
+    const auto rows = (*expected_)["logits"][name].get<std::vector<std::vector<float>>>();
+    std::vector<torch::Tensor> parts;
+    for (const auto& row : rows) parts.push_back(torch::tensor(row));
+    return torch::stack(parts);
+  }
+
+  static void expect_cuts_reproduce_forward(Classifier& model) {
+    torch::NoGradGuard no_grad;
+    TrainingModeGuard eval(model, false);
+    const auto x = fixed_input();
+    const auto logits = model.forward(x);
+    for (const auto& cut : model.cut_points()) {
+      const auto rebuilt = model.forward_from(model.features(x, cut), cut);
+      EXPECT_TRUE(torch::allclose(rebuilt, logits, 1e-5, 1e-6)) << "cut " << cut;
+    }
+  }
+
+  static testing::TempDir* folder_;
+  static nlohmann::json* expected_;
+  static std::string* skip_reason_;
+};
+
+testing::TempDir* TorchScriptInterop::folder_ = nullptr;
+nlohmann::json* TorchScriptInterop::expected_ = nullptr;
+std::string* TorchScriptInterop::skip_reason_ = nullptr;
+
+TEST_F(TorchScriptInterop, ScriptedCnnGivesPythonsLogitsAndCutsAtEveryNestedChild) {
+  auto model = load_torchscript(file("sequential_cnn"), std::nullopt, std::nullopt, torch::kCPU);
+  EXPECT_EQ(model->kind(), "torchscript");
+  EXPECT_EQ(model->input_shape().channels, 1);
+  EXPECT_EQ(model->input_shape().height, 28);
+  EXPECT_EQ(model->num_classes(), 10);
+  EXPECT_TRUE(model->has_batch_norm());
+  torch::NoGradGuard no_grad;
+  TrainingModeGuard eval(*model, false);
+  const auto logits = model->forward(fixed_input());
+  EXPECT_TRUE(torch::allclose(logits, python_logits("sequential_cnn"), 1e-5, 1e-5))
+      << (logits - python_logits("sequential_cnn")).abs().max().item<float>();
+  const std::vector<std::string> cuts = {
+      "features.0.0", "features.0.1", "features.0.2", "features.1.0", "features.1.1",
+      "features.1.2", "features.1.3", "classifier.0", "classifier.1", "classifier.2"};
+  EXPECT_EQ(model->cut_points(), cuts);
+  EXPECT_EQ(model->features(fixed_input(), "features.1.3").sizes(),
+            (std::vector<int64_t>{3, 8, 7, 7}));
+  expect_cuts_reproduce_forward(*model);
+}
+
+TEST_F(TorchScriptInterop, TracedMlpTakesItsShapeFromArgumentsAndGivesPythonsLogits) {
+  auto model = load_torchscript(file("traced_mlp"), InputShape{1, 28, 28}, 10, torch::kCPU);
+  torch::NoGradGuard no_grad;
+  const auto logits = model->forward(fixed_input());
+  EXPECT_TRUE(torch::allclose(logits, python_logits("traced_mlp"), 1e-5, 1e-5));
+  EXPECT_EQ(model->cut_points(), (std::vector<std::string>{"0", "1", "2"}));
+  EXPECT_FALSE(model->has_batch_norm());
+  expect_cuts_reproduce_forward(*model);
+}
+
+TEST_F(TorchScriptInterop, SkipConnectionModelGivesPythonsLogitsButNoCutPoints) {
+  auto loaded = load_model(file("skip_mlp"));
+  auto& model = *loaded.model;
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::allclose(model.forward(fixed_input()), python_logits("skip_mlp"), 1e-5, 1e-5));
+  EXPECT_TRUE(model.cut_points().empty());
+  EXPECT_NE(loaded.meta["cut_note"].get<std::string>().find("skip connections"), std::string::npos);
+  EXPECT_THROW(model.features(fixed_input(), "body.0"), Error);
+}
+
+TEST_F(TorchScriptInterop, LoadModelRecordsWhatItAssumesAboutTheInput) {
+  const auto loaded = load_model(file("sequential_cnn"));
+  EXPECT_EQ(loaded.meta["kind"], "torchscript");
+  EXPECT_EQ(loaded.meta["assumed"],
+            "the model is fed [0,1] pixels; any normalisation must be inside it");
+  EXPECT_EQ(loaded.meta["cut_points"].size(), 10u);
+  EXPECT_FALSE(loaded.meta.contains("cut_note"));
+}
+
+TEST_F(TorchScriptInterop, ParametersComeInAFixedOrderAndRequireGradients) {
+  auto model = load_torchscript(file("sequential_cnn"), std::nullopt, std::nullopt, torch::kCPU);
+  const auto params = model->parameters();
+  ASSERT_EQ(params.size(), 10u);  // weight and bias of 2 convs, the batch norm and 2 linears
+  for (const auto& p : params) EXPECT_TRUE(p.requires_grad());
+  EXPECT_EQ(params.front().sizes(), (std::vector<int64_t>{4, 1, 3, 3}));
+  EXPECT_EQ(params.back().sizes(), (std::vector<int64_t>{10}));
+  const auto loss = model->forward(fixed_input()).sum();
+  const auto grads = torch::autograd::grad({loss}, params);
+  EXPECT_GT(grads.front().abs().sum().item<float>(), 0.0f);
+}
+
+TEST_F(TorchScriptInterop, ModelWithoutShapeAttributesAsksForTheFlags) {
+  try {
+    load_torchscript(file("traced_mlp"), std::nullopt, 10, torch::kCPU);
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--input-shape"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("traced_mlp.pt"), std::string::npos) << e.what();
+  }
+  try {
+    load_torchscript(file("traced_mlp"), InputShape{1, 28, 28}, std::nullopt, torch::kCPU);
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--classes"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(TorchScriptInterop, WrongShapeOrClassCountIsCaughtOnTheProbeInput) {
+  try {
+    load_torchscript(file("traced_mlp"), InputShape{3, 32, 32}, 10, torch::kCPU);
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("forward() fails"), std::string::npos) << e.what();
+  }
+  try {
+    load_torchscript(file("traced_mlp"), InputShape{1, 28, 28}, 5, torch::kCPU);
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("expected 2x5 logits"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(TorchScriptInterop, InfoCommandListsCutPointsOrSaysWhyThereAreNone) {
+  const auto cnn = testing::run_cli("info --model " + file("sequential_cnn"));
+  ASSERT_EQ(cnn.exit_code, 0) << cnn.output;
+  EXPECT_NE(cnn.output.find("cut points:   features.0.0, features.0.1,"), std::string::npos)
+      << cnn.output;
+  EXPECT_NE(cnn.output.find("assumed:      the model is fed [0,1] pixels"), std::string::npos)
+      << cnn.output;
+  const auto skip = testing::run_cli("info --model " + file("skip_mlp"));
+  ASSERT_EQ(skip.exit_code, 0) << skip.output;
+  EXPECT_NE(skip.output.find(
+                "cut points:   none (only the whole model can be attacked; running the children"),
+            std::string::npos)
+      << skip.output;
+}
+
+TEST_F(TorchScriptInterop, InfoCommandTakesTheShapeFlagsAModelCannotSay) {
+  const auto without = testing::run_cli("info --model " + file("traced_mlp"));
+  EXPECT_EQ(without.exit_code, 1) << without.output;
+  EXPECT_NE(without.output.find("pass --input-shape C,H,W"), std::string::npos) << without.output;
+  const auto with = testing::run_cli("info --model " + file("traced_mlp") +
+                                     " --input-shape 1,28,28 --classes 10");
+  ASSERT_EQ(with.exit_code, 0) << with.output;
+  EXPECT_NE(with.output.find("cut points:   0, 1, 2"), std::string::npos) << with.output;
+}
+
+TEST(TorchScript, FileThatIsNotAModelIsRejectedNamingTheFile) {
+  testing::TempDir dir;
+  testing::write_bytes(dir.file("notes.txt"), "these are not weights\n");
+  try {
+    load_torchscript(dir.file("notes.txt"), InputShape{1, 28, 28}, 10, torch::kCPU);
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("notes.txt: not a TorchScript module"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace privaudit::models

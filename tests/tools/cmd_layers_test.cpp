@@ -1,0 +1,85 @@
+// privaudit layers end to end on a tiny MLP: the results file, the plot, the grid, bad flags.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "../test_util.h"
+
+namespace privaudit {
+namespace {
+
+using testing::run_cli;
+using testing::TempDir;
+
+class LayersCommand : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!testing::have_fashion_mnist()) return;
+    dir_ = new TempDir();
+    const auto result = run_cli(
+        "train --arch mlp --widths 32,16 --train-size 300 --test-size 100 --epochs 1 "
+        "--threads 1 --quiet --out " +
+        dir_->file("model"));
+    ASSERT_EQ(result.exit_code, 0) << result.output;
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (dir_ == nullptr) GTEST_SKIP() << "Fashion-MNIST is not installed";
+  }
+  static std::string model() { return dir_->file("model") + "/model.pt"; }
+  static TempDir* dir_;
+};
+TempDir* LayersCommand::dir_ = nullptr;
+
+TEST_F(LayersCommand, WritesOneEntryPerCutPointAndTheFigures) {
+  TempDir out;
+  const auto result =
+      run_cli("layers --model " + model() +
+              " --test-size 200 --samples 60 --jacobian-samples 2 --decoder-epochs 1 "
+              "--attacker-size 80 --targets 40 --threads 1 --quiet --out " +
+              out.file("run"));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  std::ifstream in(out.file("run") + "/results.json");
+  const auto results = nlohmann::json::parse(in);
+  EXPECT_EQ(results["command"], "layers");
+  ASSERT_EQ(results["layers"].size(), 2u);
+  EXPECT_EQ(results["layers"][0]["name"], "fc1");
+  EXPECT_EQ(results["layers"][1]["name"], "fc2");
+  for (const auto& layer : results["layers"]) {
+    for (const char* field :
+         {"output_dim", "dof", "dof_99", "jacobian_rank", "jacobian_rank_std",
+          "jacobian_rank_normalized", "sensitivity", "decoder_psnr", "decoder_ssim"}) {
+      EXPECT_TRUE(layer.contains(field)) << field;
+    }
+    EXPECT_LE(layer["jacobian_rank"].get<double>(), layer["output_dim"].get<double>());
+    EXPECT_GE(layer["sensitivity"].get<double>(), 0.0);
+    EXPECT_LE(layer["sensitivity"].get<double>(), 1.0);
+  }
+  EXPECT_EQ(results["layers"][0]["output_dim"], 32);
+  EXPECT_TRUE(results.contains("spearman_sensitivity_decoder_psnr"));
+  EXPECT_TRUE(std::filesystem::exists(out.file("run") + "/layers.svg"));
+  EXPECT_TRUE(std::filesystem::exists(out.file("run") + "/decoder_reconstructions.png"));
+}
+
+TEST_F(LayersCommand, RejectsBadOptions) {
+  TempDir out;
+  auto result = run_cli("layers --model " + model() + " --samples 1 --out " + out.file("a"));
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_NE(result.output.find("--samples"), std::string::npos) << result.output;
+  result = run_cli("layers --model " + model() + " --decoder-epochs 0 --out " + out.file("b"));
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_NE(result.output.find("--decoder-epochs"), std::string::npos) << result.output;
+  result = run_cli("layers --model " + model() + " --cuts fc1,conv9 --out " + out.file("c"));
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_NE(result.output.find("conv9"), std::string::npos) << result.output;
+  result = run_cli("layers --model " + out.file("missing.pt") + " --out " + out.file("d"));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+}
+
+}  // namespace
+}  // namespace privaudit

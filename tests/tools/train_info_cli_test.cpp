@@ -1,0 +1,70 @@
+// `privaudit train` and `privaudit info` from the outside: exit codes, files written, what info
+// prints.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "privaudit/util/files.h"
+#include "test_util.h"
+
+namespace privaudit {
+namespace {
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+TEST(TrainCommand, TrainsASmallCnnThatInfoDescribesWithItsCutPoints) {
+  if (!testing::have_fashion_mnist())
+    GTEST_SKIP() << "Fashion-MNIST (dataset-fashion-mnist) not installed";
+  testing::TempDir dir;
+  const auto out = dir.file("run");
+  const auto train = testing::run_cli(
+      "train --arch cnn --train-size 200 --test-size 100 --epochs 1 --threads 2 --out " + out);
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  EXPECT_TRUE(contains(train.output, "epoch 1/1")) << train.output;
+  const auto results = nlohmann::json::parse(read_file(out + "/results.json"));
+  EXPECT_EQ(results["command"], "train");
+  EXPECT_EQ(results["epochs"], 1);
+  EXPECT_GT(results["test_accuracy"].get<double>(), 0.2);  // 10 classes: chance is 0.1
+  EXPECT_GT(results["seconds"].get<double>(), 0.0);
+
+  const auto info = testing::run_cli("info --model " + out + "/model.pt");
+  ASSERT_EQ(info.exit_code, 0) << info.output;
+  EXPECT_TRUE(contains(info.output, "kind:         cnn")) << info.output;
+  EXPECT_TRUE(contains(info.output, "cut points:   conv1, conv2, fc1")) << info.output;
+  EXPECT_TRUE(contains(info.output, "input:        1 x 28 x 28")) << info.output;
+}
+
+TEST(TrainCommand, UnknownArchitectureIsAUsageError) {
+  testing::TempDir dir;
+  const auto result = testing::run_cli("train --arch resnet --out " + dir.file("run"));
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_TRUE(contains(result.output, "--arch resnet")) << result.output;
+}
+
+TEST(TrainCommand, MissingArchIsAUsageError) {
+  testing::TempDir dir;
+  EXPECT_EQ(testing::run_cli("train --out " + dir.file("run")).exit_code, 2);
+}
+
+TEST(InfoCommand, TextFileFailsNamingTheFile) {
+  testing::TempDir dir;
+  testing::write_bytes(dir.file("notes.txt"), "not a model\n");
+  const auto result = testing::run_cli("info --model " + dir.file("notes.txt"));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_TRUE(contains(result.output, dir.file("notes.txt") + ": not a model file"))
+      << result.output;
+}
+
+TEST(InfoCommand, MissingFileFailsNamingTheFile) {
+  testing::TempDir dir;
+  const auto result = testing::run_cli("info --model " + dir.file("absent.pt"));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_TRUE(contains(result.output, dir.file("absent.pt") + ": model file not found"))
+      << result.output;
+}
+
+}  // namespace
+}  // namespace privaudit
