@@ -96,10 +96,14 @@ GradientAudit audit_gradient_privacy(models::Classifier& model, const torch::Ten
     const auto z = towards_noise ? torch::rand(x.sizes(), generator).to(device)
                                  : images.index_select(0, chosen.slice(0, batch, 2 * batch)).to(device);
     const auto g0 = double_gradients(model, x, y);
+    // Only the first image of the batch moves: the attacker has to resolve each image inside
+    // the batch's averaged gradient, and the others dilute its change.
+    const auto x0 = x.slice(0, 0, 1), z0 = z.slice(0, 0, 1);
     for (int64_t s = 0; s < steps.size(0); ++s) {
       const double t = steps[s].item<double>();
-      const auto xt = (1 - t) * x + t * z;
-      add_point(towards_noise ? "path-noise" : "path-image", t, g0, double_gradients(model, xt, y), x, xt);
+      const auto moved = (1 - t) * x0 + t * z0;
+      const auto xt = torch::cat({moved, x.slice(0, 1, batch)});
+      add_point(towards_noise ? "path-noise" : "path-image", t, g0, double_gradients(model, xt, y), x0, moved);
     }
     progress.update(p + 1);
   }

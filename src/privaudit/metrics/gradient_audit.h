@@ -2,9 +2,10 @@
 // for this model? Our reconstruction of Huang, Shi & Huang (Discover Computing 2025), of which
 // only the abstract could be read; the design is ours and documented in docs/gradients.md.
 //
-// Along interpolation paths x_t = (1-t) x + t z from a batch x towards other images or noise z
-// (t log-spaced in [t_min, 1]) and over pairs of unrelated batches, record the cosine distance
-// between the batch gradients and the image similarity (PSNR, SSIM after optimal matching). Fit
+// Along interpolation paths that move one image of a batch, x_t = (1-t) x + t z towards another
+// image or noise z (t log-spaced in [t_min, 1], the rest of the batch fixed), and over pairs of
+// unrelated batches, record the cosine distance between the batch gradients and the image
+// similarity (PSNR, SSIM; of the moved image on a path, after optimal matching for pairs). Fit
 // PSNR = a + b log10(d) on the path points, and read off the PSNR the relation predicts at the
 // gradient distance an attacker reaches (`attacker_distance`). Risk in [0,1]:
 //   risk = clamp((PSNR_fit(attacker_distance) - PSNR_unrelated) / (exact_psnr - PSNR_unrelated))
