@@ -25,15 +25,15 @@
 namespace privaudit::metrics {
 
 struct GradientAuditOptions {
-  int64_t batch_size = 1;           // images per shared gradient
-  int paths = 8;                    // half towards other images, half towards uniform noise
+  int64_t batch_size = 1;  // images per shared gradient
+  int paths = 8;           // half towards other images, half towards uniform noise
   int steps_per_path = 12;
-  double min_step = 1e-3;           // smallest interpolation weight t
-  int pairs = 24;                   // unrelated batch pairs (the floor and the rank correlation)
+  double min_step = 1e-3;  // smallest interpolation weight t
+  int pairs = 24;          // unrelated batch pairs (the floor and the rank correlation)
   // Gradient cosine distance a gradient-matching attacker typically reaches on small models
   // (Inverting Gradients ends around 1e-4..1e-2; docs/gradients.md).
   double attacker_distance = 1e-3;
-  double exact_psnr = 40.0;         // PSNR counted as a full recovery
+  double exact_psnr = 40.0;  // PSNR counted as a full recovery
   bool train_mode = false;
   uint64_t seed = 0;
 
@@ -55,17 +55,17 @@ struct GradientAudit {
   double spearman = 0;
   double fit_intercept = 0;  // PSNR = fit_intercept + fit_slope * log10(gradient distance)
   double fit_slope = 0;
-  bool fit_valid = false;    // false when the gradient does not move with the data
+  bool fit_valid = false;  // false when the gradient does not move with the data
   double unrelated_psnr = 0;
-  double predicted_psnr = 0; // at attacker_distance (unrelated_psnr without a valid fit)
+  double predicted_psnr = 0;  // at attacker_distance (unrelated_psnr without a valid fit)
   double risk = 0;
 };
 
 // `images` (N x C x H x W in [0,1], N >= 2 * batch_size) and their `labels` are the auditor's own
 // data. One forward/backward per point, no attack is run.
 GradientAudit audit_gradient_privacy(models::Classifier& model, const torch::Tensor& images,
-                                     const torch::Tensor& labels, const GradientAuditOptions& options,
-                                     Progress& progress);
+                                     const torch::Tensor& labels,
+                                     const GradientAuditOptions& options, Progress& progress);
 
 // Spearman rank correlation (average ranks for ties); 0 for fewer than 2 points or no spread.
 double spearman_correlation(const std::vector<double>& a, const std::vector<double>& b);
