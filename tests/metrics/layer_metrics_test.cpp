@@ -100,6 +100,8 @@ TEST(LayerMetrics, LowRankCutHasJacobianRankRAndDofAtMostR) {
   EXPECT_DOUBLE_EQ(low.jacobian_rank_normalized, 5.0 / 64.0);
   EXPECT_LE(low.dof.rank, 5);
   EXPECT_LE(low.dof.components_99, 5);
+  EXPECT_GE(low.jacobian_stable_rank, 1.0);
+  EXPECT_LE(low.jacobian_stable_rank, 5.0);
   EXPECT_GE(low.sensitivity, 0.0);
   EXPECT_LT(low.sensitivity, 0.3);
 
@@ -108,6 +110,7 @@ TEST(LayerMetrics, LowRankCutHasJacobianRankRAndDofAtMostR) {
     EXPECT_EQ(layers[i].dof.rank, 64);
     EXPECT_DOUBLE_EQ(layers[i].dof_normalized, 1.0);
     EXPECT_DOUBLE_EQ(layers[i].sensitivity, 1.0);
+    EXPECT_NEAR(layers[i].jacobian_stable_rank, 64.0, 1e-3);  // all singular values equal
   }
   const auto& constant = layers[4];
   EXPECT_DOUBLE_EQ(constant.jacobian_rank, 0.0);

@@ -114,6 +114,7 @@ int run_layers(LayersFlags& f) {
                             {"jacobian_rank", m.jacobian_rank},
                             {"jacobian_rank_std", m.jacobian_rank_std},
                             {"jacobian_rank_normalized", m.jacobian_rank_normalized},
+                            {"jacobian_stable_rank", m.jacobian_stable_rank},
                             {"sensitivity", m.sensitivity},
                             {"dof_seconds", m.dof_seconds},
                             {"jacobian_seconds", m.jacobian_seconds}};
