@@ -111,11 +111,13 @@ TEST(LayerMetrics, LowRankCutHasJacobianRankRAndDofAtMostR) {
     EXPECT_DOUBLE_EQ(layers[i].dof_normalized, 1.0);
     EXPECT_DOUBLE_EQ(layers[i].sensitivity, 1.0);
     EXPECT_NEAR(layers[i].jacobian_stable_rank, 64.0, 1e-3);  // all singular values equal
+    EXPECT_NEAR(layers[i].sensitivity_stable, 1.0, 1e-6);
   }
   const auto& constant = layers[4];
   EXPECT_DOUBLE_EQ(constant.jacobian_rank, 0.0);
   EXPECT_EQ(constant.dof.rank, 0);
   EXPECT_DOUBLE_EQ(constant.sensitivity, 0.0);
+  EXPECT_DOUBLE_EQ(constant.sensitivity_stable, 0.0);
 }
 
 TEST(LayerMetrics, RejectsBadOptionsAndInputs) {

@@ -188,6 +188,8 @@ LayerMetrics measure_layer(models::Classifier& model, const std::string& cut,
                                              static_cast<double>(input_components_99))
                          : 0.0;
   m.sensitivity = std::sqrt(m.dof_normalized * m.jacobian_rank_normalized);
+  m.sensitivity_stable = std::sqrt(
+      m.dof_normalized * std::min(1.0, m.jacobian_stable_rank / static_cast<double>(m.input_dim)));
   return m;
 }
 

@@ -68,6 +68,8 @@ struct LayerMetrics {
   double jacobian_stable_rank = 0;      // mean stable rank (reported, not in the sensitivity)
   double dof_normalized = 0;            // min(1, dof.components_99 / components_99 of the input)
   double sensitivity = 0;               // sqrt(dof_normalized * jacobian_rank_normalized)
+  // sqrt(dof_normalized * jacobian_stable_rank / D): the same with directions weighed by gain.
+  double sensitivity_stable = 0;
   double dof_seconds = 0;
   double jacobian_seconds = 0;
 };
