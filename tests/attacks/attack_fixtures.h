@@ -16,7 +16,8 @@
 
 namespace privaudit::testing {
 
-inline std::unique_ptr<models::BuiltinClassifier> make_model(const std::string& arch, uint64_t seed) {
+inline std::unique_ptr<models::BuiltinClassifier> make_model(const std::string& arch,
+                                                             uint64_t seed) {
   torch::manual_seed(seed);
   return std::make_unique<models::BuiltinClassifier>(models::default_config(arch, {1, 28, 28}, 10));
 }
@@ -28,17 +29,22 @@ class SmallReluCnn : public models::Classifier {
  public:
   explicit SmallReluCnn(uint64_t seed) {
     torch::manual_seed(seed);
-    net_ = torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 5).padding(2)), torch::nn::ReLU(),
-                                 torch::nn::Conv2d(torch::nn::Conv2dOptions(4, 8, 5).padding(2)), torch::nn::ReLU(),
-                                 torch::nn::Flatten(), torch::nn::Linear(8 * 28 * 28, 10));
+    net_ = torch::nn::Sequential(
+        torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 5).padding(2)), torch::nn::ReLU(),
+        torch::nn::Conv2d(torch::nn::Conv2dOptions(4, 8, 5).padding(2)), torch::nn::ReLU(),
+        torch::nn::Flatten(), torch::nn::Linear(8 * 28 * 28, 10));
   }
   torch::Tensor forward(const torch::Tensor& images) override { return net_->forward(images); }
   std::vector<torch::Tensor> parameters() override { return net_->parameters(); }
   models::InputShape input_shape() const override { return {1, 28, 28}; }
   int64_t num_classes() const override { return 10; }
   std::vector<std::string> cut_points() const override { return {}; }
-  torch::Tensor features(const torch::Tensor&, const std::string&) override { throw std::logic_error("no cuts"); }
-  torch::Tensor forward_from(const torch::Tensor&, const std::string&) override { throw std::logic_error("no cuts"); }
+  torch::Tensor features(const torch::Tensor&, const std::string&) override {
+    throw std::logic_error("no cuts");
+  }
+  torch::Tensor forward_from(const torch::Tensor&, const std::string&) override {
+    throw std::logic_error("no cuts");
+  }
   void set_training(bool training) override { net_->train(training); }
   bool is_training() const override { return net_->is_training(); }
   void to(torch::Device) override {}
@@ -51,7 +57,9 @@ class SmallReluCnn : public models::Classifier {
   torch::nn::Sequential net_;
 };
 
-inline std::unique_ptr<SmallReluCnn> make_small_cnn(uint64_t seed) { return std::make_unique<SmallReluCnn>(seed); }
+inline std::unique_ptr<SmallReluCnn> make_small_cnn(uint64_t seed) {
+  return std::make_unique<SmallReluCnn>(seed);
+}
 
 struct Targets {
   torch::Tensor images;  // N x 1 x 28 x 28

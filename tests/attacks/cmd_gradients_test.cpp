@@ -15,17 +15,19 @@ TEST(GradientsCommand, WritesRunsAuditGridsAndPlot) {
   TempDir dir;
   auto model = make_model("lenet", 0);
   models::save_checkpoint(dir.file("lenet.pt"), *model, nlohmann::json::object());
-  const auto result = run_cli("gradients --model " + dir.file("lenet.pt") +
-                              " --attack all --batch 1,2 --targets 2 --iterations 3 --test-size 40 --train-size 20"
-                              " --quiet --out " + dir.file("out"));
+  const auto result =
+      run_cli("gradients --model " + dir.file("lenet.pt") +
+              " --attack all --batch 1,2 --targets 2 --iterations 3 --test-size 40 --train-size 20"
+              " --quiet --out " +
+              dir.file("out"));
   ASSERT_EQ(result.exit_code, 0) << result.output;
   std::ifstream in(dir.file("out/results.json"));
   const auto json = nlohmann::json::parse(in);
   EXPECT_EQ(json["command"], "gradients");
   ASSERT_EQ(json["runs"].size(), 6u);
   for (const auto& run : json["runs"]) {
-    for (const char* key : {"attack", "batch_size", "psnr", "ssim", "mse", "label_accuracy", "iterations",
-                            "seconds", "failed", "restarts"}) {
+    for (const char* key : {"attack", "batch_size", "psnr", "ssim", "mse", "label_accuracy",
+                            "iterations", "seconds", "failed", "restarts"}) {
       EXPECT_TRUE(run.contains(key)) << key;
     }
     EXPECT_TRUE(std::filesystem::exists(dir.path() / "out" / run["grid"].get<std::string>()));
@@ -44,12 +46,15 @@ TEST(GradientsCommand, RejectsAnUnknownAttackAndTooFewTargets) {
   TempDir dir;
   auto model = make_model("lenet", 0);
   models::save_checkpoint(dir.file("lenet.pt"), *model, nlohmann::json::object());
-  auto result = run_cli("gradients --model " + dir.file("lenet.pt") + " --attack foo --out " + dir.file("a"));
+  auto result =
+      run_cli("gradients --model " + dir.file("lenet.pt") + " --attack foo --out " + dir.file("a"));
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_NE(result.output.find("--attack foo: unknown attack"), std::string::npos) << result.output;
-  result = run_cli("gradients --model " + dir.file("lenet.pt") + " --batch 4 --targets 2 --out " + dir.file("b"));
+  result = run_cli("gradients --model " + dir.file("lenet.pt") + " --batch 4 --targets 2 --out " +
+                   dir.file("b"));
   EXPECT_EQ(result.exit_code, 2);
-  EXPECT_NE(result.output.find("--batch 4 needs at least that many targets"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("--batch 4 needs at least that many targets"), std::string::npos)
+      << result.output;
 }
 
 }  // namespace

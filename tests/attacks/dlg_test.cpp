@@ -84,7 +84,8 @@ TEST(Dlg, ModelThatLeaksNothingGivesNoBetterThanAConstantImage) {
   options.iterations = 20;
   Progress quiet;
   const auto result = run_dlg(*model, shared, 1, {}, options, quiet);
-  const auto score = metrics::score_reconstruction(result.images, result.labels, target.images, target.labels);
+  const auto score =
+      metrics::score_reconstruction(result.images, result.labels, target.images, target.labels);
   EXPECT_LT(score.mean_psnr, 15.0);
 }
 
@@ -94,10 +95,11 @@ TEST(DlgSlow, RecoversOneImageThroughLeNet) {
   const auto shared = shared_gradients(*model, target.images, target.labels);
   Progress quiet;
   const auto result = run_dlg(*model, shared, 1, {}, DlgOptions(), quiet);
-  const auto score = metrics::score_reconstruction(result.images, result.labels, target.images, target.labels);
+  const auto score =
+      metrics::score_reconstruction(result.images, result.labels, target.images, target.labels);
   EXPECT_FALSE(result.failed);
-  EXPECT_GE(score.mean_psnr, 40.0) << "after " << result.iterations << " iterations, distance "
-                                   << result.final_distance;
+  EXPECT_GE(score.mean_psnr, 40.0)
+      << "after " << result.iterations << " iterations, distance " << result.final_distance;
   EXPECT_EQ(score.label_accuracy, 1.0);
 }
 

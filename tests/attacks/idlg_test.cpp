@@ -30,7 +30,8 @@ TEST(Idlg, CountsTheLabelsOfABatchIncludingRepeats) {
   const auto targets = test_images(8, 20);
   const auto labels = torch::tensor({1, 1, 1, 4, 4, 7, 9, 0}, torch::kLong);
   const auto inferred = infer_labels(*model, shared_gradients(*model, targets.images, labels), 8);
-  const auto score = metrics::score_reconstruction(targets.images, inferred, targets.images, labels);
+  const auto score =
+      metrics::score_reconstruction(targets.images, inferred, targets.images, labels);
   // The U(-0.5,0.5) LeNet is confident even untrained: when a class's mean probability exceeds
   // 1/B the count can miss a repeat (measured 7/8 here); chance is about 0.3.
   EXPECT_GE(score.label_accuracy, 0.75) << inferred;
@@ -54,7 +55,8 @@ TEST(IdlgSlow, RecoversOneImageWithItsLabel) {
   const auto shared = shared_gradients(*model, target.images, target.labels);
   Progress quiet;
   const auto result = run_idlg(*model, shared, 1, DlgOptions(), quiet);
-  const auto score = metrics::score_reconstruction(result.images, result.labels, target.images, target.labels);
+  const auto score =
+      metrics::score_reconstruction(result.images, result.labels, target.images, target.labels);
   EXPECT_EQ(score.label_accuracy, 1.0);
   EXPECT_GE(score.mean_psnr, 40.0);
 }

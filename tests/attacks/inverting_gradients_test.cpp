@@ -24,12 +24,16 @@ TEST(InvertingGradients, RejectsBadOptions) {
     run_inverting_gradients(*model, shared, 1, target.labels, options, quiet);
     FAIL() << "negative TV accepted";
   } catch (const UsageError& e) {
-    EXPECT_STREQ(e.what(), "Inverting Gradients total-variation weight must be non-negative, got -1.000000");
+    EXPECT_STREQ(e.what(),
+                 "Inverting Gradients total-variation weight must be non-negative, got -1.000000");
   }
   options = InvertingGradientsOptions();
   options.trials = 0;
-  EXPECT_THROW(run_inverting_gradients(*model, shared, 1, target.labels, options, quiet), UsageError);
-  EXPECT_THROW(run_inverting_gradients(*model, shared, 2, target.labels, InvertingGradientsOptions(), quiet), Error);
+  EXPECT_THROW(run_inverting_gradients(*model, shared, 1, target.labels, options, quiet),
+               UsageError);
+  EXPECT_THROW(
+      run_inverting_gradients(*model, shared, 2, target.labels, InvertingGradientsOptions(), quiet),
+      Error);
 }
 
 TEST(InvertingGradients, SameSeedGivesSameResult) {
@@ -76,7 +80,8 @@ TEST(InvertingGradients, ModelThatLeaksNothingGivesNoBetterThanAConstantImage) {
   options.iterations = 200;
   Progress quiet;
   const auto result = run_inverting_gradients(*model, shared, 1, {}, options, quiet);
-  const auto score = metrics::score_reconstruction(result.images, result.labels, target.images, target.labels);
+  const auto score =
+      metrics::score_reconstruction(result.images, result.labels, target.images, target.labels);
   EXPECT_LT(score.mean_psnr, 15.0);
 }
 
@@ -88,7 +93,8 @@ TEST(InvertingGradientsSlow, RecoversABatchOfFourThroughAnUntrainedReluCnn) {
   options.iterations = 600;
   Progress quiet;
   const auto result = run_inverting_gradients(*model, shared, 4, target.labels, options, quiet);
-  const auto score = metrics::score_reconstruction(result.images, result.labels, target.images, target.labels);
+  const auto score =
+      metrics::score_reconstruction(result.images, result.labels, target.images, target.labels);
   EXPECT_GE(score.mean_psnr, 30.0) << score.psnr << " after " << result.iterations << " iterations";
 }
 

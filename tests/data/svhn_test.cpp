@@ -5,6 +5,7 @@
 
 #include "data/error_of.h"
 #include "privaudit/data/loaders.h"
+#include "privaudit/util/files.h"
 #include "test_util.h"
 
 namespace privaudit::data {
@@ -152,7 +153,23 @@ TEST(SvhnReader, RejectsFileThatIsNotMat) {
   TempDir dir;
   write_bytes(dir.file("t.mat"), std::string(300, 'x'));
   EXPECT_EQ(error_of([&] { read_svhn_mat(dir.file("t.mat")); }),
-            dir.file("t.mat") + ": not a MAT file");
+            dir.file("t.mat") + ": not a MAT file (no MATLAB v5/v7.3 header)");
+}
+
+// Found by fuzzing: matio allocates whatever an element header claims.
+TEST(SvhnReader, RejectsVariablePartClaimingMoreBytesThanFileHolds) {
+  TempDir dir;
+  write_svhn(dir.file("t.mat"), {1, 2});
+  auto bytes = read_file(dir.file("t.mat"));
+  ASSERT_EQ(bytes[128], 14);  // miMATRIX X; its array flags' size word is at byte 140
+  bytes.replace(140, 4, std::string("\x08\xff\xff\xff", 4));
+  write_bytes(dir.file("t.mat"), bytes);
+  const auto message = error_of([&] { read_svhn_mat(dir.file("t.mat")); });
+  EXPECT_EQ(message.rfind(dir.file("t.mat") +
+                              ": corrupt MAT file (a part of a variable claims 4294967048 bytes, ",
+                          0),
+            0u)
+      << message;
 }
 
 TEST(SvhnReader, RejectsMissingFile) {

@@ -70,7 +70,8 @@ TEST(GradientAudit, RejectsBadOptionsAndTooFewImages) {
   }
   options = GradientAuditOptions();
   options.attacker_distance = 0;
-  EXPECT_THROW(audit_gradient_privacy(*lenet, data.images, data.labels, options, quiet), UsageError);
+  EXPECT_THROW(audit_gradient_privacy(*lenet, data.images, data.labels, options, quiet),
+               UsageError);
 }
 
 }  // namespace

@@ -100,6 +100,8 @@ TEST(LayerMetrics, LowRankCutHasJacobianRankRAndDofAtMostR) {
   EXPECT_DOUBLE_EQ(low.jacobian_rank_normalized, 5.0 / 64.0);
   EXPECT_LE(low.dof.rank, 5);
   EXPECT_LE(low.dof.components_99, 5);
+  EXPECT_GE(low.jacobian_stable_rank, 1.0);
+  EXPECT_LE(low.jacobian_stable_rank, 5.0);
   EXPECT_GE(low.sensitivity, 0.0);
   EXPECT_LT(low.sensitivity, 0.3);
 
@@ -108,11 +110,14 @@ TEST(LayerMetrics, LowRankCutHasJacobianRankRAndDofAtMostR) {
     EXPECT_EQ(layers[i].dof.rank, 64);
     EXPECT_DOUBLE_EQ(layers[i].dof_normalized, 1.0);
     EXPECT_DOUBLE_EQ(layers[i].sensitivity, 1.0);
+    EXPECT_NEAR(layers[i].jacobian_stable_rank, 64.0, 1e-3);  // all singular values equal
+    EXPECT_NEAR(layers[i].sensitivity_stable, 1.0, 1e-6);
   }
   const auto& constant = layers[4];
   EXPECT_DOUBLE_EQ(constant.jacobian_rank, 0.0);
   EXPECT_EQ(constant.dof.rank, 0);
   EXPECT_DOUBLE_EQ(constant.sensitivity, 0.0);
+  EXPECT_DOUBLE_EQ(constant.sensitivity_stable, 0.0);
 }
 
 TEST(LayerMetrics, RejectsBadOptionsAndInputs) {

@@ -25,9 +25,12 @@ enum class Attack { kDlg, kIdlg, kIg };
 
 std::string attack_name(Attack attack) {
   switch (attack) {
-    case Attack::kDlg: return "dlg";
-    case Attack::kIdlg: return "idlg";
-    case Attack::kIg: return "ig";
+    case Attack::kDlg:
+      return "dlg";
+    case Attack::kIdlg:
+      return "idlg";
+    case Attack::kIg:
+      return "ig";
   }
   return "?";
 }
@@ -54,8 +57,9 @@ struct GradientsFlags {
 };
 
 // One attack on one batch: the attacker gets the batch's shared gradient and its size only.
-attacks::Reconstruction attack_batch(Attack attack, models::Classifier& model, const attacks::Gradients& shared,
-                                     int64_t batch, const GradientsFlags& f, uint64_t seed, Progress& progress) {
+attacks::Reconstruction attack_batch(Attack attack, models::Classifier& model,
+                                     const attacks::Gradients& shared, int64_t batch,
+                                     const GradientsFlags& f, uint64_t seed, Progress& progress) {
   if (attack == Attack::kIg) {
     attacks::InvertingGradientsOptions options;
     if (f.iterations > 0) options.iterations = f.iterations;
@@ -77,13 +81,19 @@ attacks::Reconstruction attack_batch(Attack attack, models::Classifier& model, c
 nlohmann::json audit_json(const metrics::GradientAudit& audit, int64_t batch) {
   nlohmann::json points = nlohmann::json::array();
   for (const auto& p : audit.points) {
-    points.push_back({{"kind", p.kind}, {"step", p.step}, {"gradient_distance", p.gradient_distance},
-                      {"psnr", p.psnr}, {"ssim", p.ssim}});
+    points.push_back({{"kind", p.kind},
+                      {"step", p.step},
+                      {"gradient_distance", p.gradient_distance},
+                      {"psnr", p.psnr},
+                      {"ssim", p.ssim}});
   }
   return {{"batch_size", batch},
           {"spearman", audit.spearman},
-          {"fit", {{"form", "psnr = intercept + slope * log10(gradient_cosine_distance)"},
-                   {"intercept", audit.fit_intercept}, {"slope", audit.fit_slope}, {"valid", audit.fit_valid}}},
+          {"fit",
+           {{"form", "psnr = intercept + slope * log10(gradient_cosine_distance)"},
+            {"intercept", audit.fit_intercept},
+            {"slope", audit.fit_slope},
+            {"valid", audit.fit_valid}}},
           {"unrelated_psnr", audit.unrelated_psnr},
           {"predicted_psnr", audit.predicted_psnr},
           {"risk", audit.risk},
@@ -94,16 +104,20 @@ int run_gradients(GradientsFlags& f) {
   const auto attacks_to_run = parse_attacks(f.attack);
   if (f.batch_sizes.empty()) throw UsageError("--batch: give at least one batch size");
   for (auto b : f.batch_sizes) {
-    if (b < 1) throw UsageError("--batch: batch sizes must be at least 1, got " + std::to_string(b));
+    if (b < 1)
+      throw UsageError("--batch: batch sizes must be at least 1, got " + std::to_string(b));
   }
-  if (f.targets > 0 && !f.indices.empty()) throw UsageError("--targets and --indices exclude each other");
+  if (f.targets > 0 && !f.indices.empty())
+    throw UsageError("--targets and --indices exclude each other");
   if (f.iterations < 0) throw UsageError("--iterations must not be negative");
   if (f.restarts < 0) throw UsageError("--restarts must not be negative");
   const int64_t largest = *std::max_element(f.batch_sizes.begin(), f.batch_sizes.end());
-  const int64_t wanted = !f.indices.empty() ? static_cast<int64_t>(f.indices.size()) : f.targets > 0 ? f.targets : largest;
+  const int64_t wanted = !f.indices.empty() ? static_cast<int64_t>(f.indices.size())
+                         : f.targets > 0    ? f.targets
+                                            : largest;
   if (wanted < largest) {
-    throw UsageError("--batch " + std::to_string(largest) + " needs at least that many targets, got " +
-                     std::to_string(wanted));
+    throw UsageError("--batch " + std::to_string(largest) +
+                     " needs at least that many targets, got " + std::to_string(wanted));
   }
 
   const auto device = start_run(f.common);
@@ -124,14 +138,16 @@ int run_gradients(GradientsFlags& f) {
     chosen = torch::tensor(f.indices, torch::kLong);
   } else {
     if (wanted > test.size()) {
-      throw UsageError("--targets " + std::to_string(wanted) + ": the test split has only " + std::to_string(test.size()));
+      throw UsageError("--targets " + std::to_string(wanted) + ": the test split has only " +
+                       std::to_string(test.size()));
     }
     auto generator = make_generator(f.common.seed);
     chosen = torch::randperm(test.size(), generator).slice(0, 0, wanted);
   }
   const auto target_images = test.images.index_select(0, chosen);
   const auto target_labels = test.labels.index_select(0, chosen);
-  say(f.common, "attacking " + model.summary() + " with " + std::to_string(chosen.size(0)) + " test images");
+  say(f.common,
+      "attacking " + model.summary() + " with " + std::to_string(chosen.size(0)) + " test images");
 
   const std::filesystem::path out(f.common.out);
   nlohmann::json runs = nlohmann::json::array();
@@ -152,8 +168,10 @@ int run_gradients(GradientsFlags& f) {
           models::TrainingModeGuard mode(model, f.train_mode);
           shared = attacks::shared_gradients(model, images, truth);
         }
-        Progress progress(attack_name(attack) + " batch " + std::to_string(batch), 0, !f.common.quiet);
-        const auto result = attack_batch(attack, model, shared, batch, f, f.common.seed + k, progress);
+        Progress progress(attack_name(attack) + " batch " + std::to_string(batch), 0,
+                          !f.common.quiet);
+        const auto result =
+            attack_batch(attack, model, shared, batch, f, f.common.seed + k, progress);
         iterations += result.iterations;
         restarts += result.restarts;
         failed += result.failed;
@@ -162,22 +180,24 @@ int run_gradients(GradientsFlags& f) {
         reconstructions.push_back(result.images.to(torch::kCPU));
         labels.push_back(result.labels.to(torch::kCPU));
       }
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       const auto targets_used = target_images.slice(0, 0, used);
       // Scored batch by batch (matching happens within a shared gradient), then averaged.
       std::vector<torch::Tensor> matched, psnr, ssim, mse;
       double label_hits = 0;
       for (int64_t k = 0; k < batches; ++k) {
-        const auto score = metrics::score_reconstruction(reconstructions[k], labels[k],
-                                                         target_images.slice(0, k * batch, (k + 1) * batch),
-                                                         target_labels.slice(0, k * batch, (k + 1) * batch));
+        const auto score = metrics::score_reconstruction(
+            reconstructions[k], labels[k], target_images.slice(0, k * batch, (k + 1) * batch),
+            target_labels.slice(0, k * batch, (k + 1) * batch));
         matched.push_back(score.matched);
         psnr.push_back(score.psnr);
         ssim.push_back(score.ssim);
         mse.push_back(score.mse);
         label_hits += std::max(0.0, score.label_accuracy);
       }
-      const std::string stem = "grid_" + attack_name(attack) + "_batch" + std::to_string(batch) + ".png";
+      const std::string stem =
+          "grid_" + attack_name(attack) + "_batch" + std::to_string(batch) + ".png";
       report::write_image_grid((out / stem).string(), {targets_used, torch::cat(matched)});
       nlohmann::json run = {{"attack", attack_name(attack)},
                             {"batch_size", batch},
@@ -194,10 +214,11 @@ int run_gradients(GradientsFlags& f) {
                             {"failed_batches", failed},
                             {"grid", stem}};
       char line[240];
-      std::snprintf(line, sizeof line, "%-4s batch %3lld: PSNR %.2f dB, SSIM %.3f, labels %.2f, %.1f s%s",
-                    attack_name(attack).c_str(), static_cast<long long>(batch), run["psnr"].get<double>(),
-                    run["ssim"].get<double>(), run["label_accuracy"].get<double>(), seconds,
-                    failed ? " (FAILED: NaN)" : "");
+      std::snprintf(line, sizeof line,
+                    "%-4s batch %3lld: PSNR %.2f dB, SSIM %.3f, labels %.2f, %.1f s%s",
+                    attack_name(attack).c_str(), static_cast<long long>(batch),
+                    run["psnr"].get<double>(), run["ssim"].get<double>(),
+                    run["label_accuracy"].get<double>(), seconds, failed ? " (FAILED: NaN)" : "");
       say(f.common, line);
       runs.push_back(run);
     }
@@ -219,8 +240,8 @@ int run_gradients(GradientsFlags& f) {
     options.seed = f.common.seed;
     if (pool < 2 * batch) continue;
     Progress progress("audit batch " + std::to_string(batch), 0, !f.common.quiet);
-    const auto audit = metrics::audit_gradient_privacy(model, test.images.slice(0, 0, pool),
-                                                       test.labels.slice(0, 0, pool), options, progress);
+    const auto audit = metrics::audit_gradient_privacy(
+        model, test.images.slice(0, 0, pool), test.labels.slice(0, 0, pool), options, progress);
     audits.push_back(audit_json(audit, batch));
     risk = std::max(risk, audit.risk);
     report::Series points{"batch " + std::to_string(batch), {}, {}, false, true};
@@ -234,27 +255,37 @@ int run_gradients(GradientsFlags& f) {
     if (audit.fit_valid && !points.x.empty()) {
       const double lo = *std::min_element(points.x.begin(), points.x.end());
       const double hi = *std::max_element(points.x.begin(), points.x.end());
-      plot.series.push_back({"fit batch " + std::to_string(batch), {lo, hi},
-                             {audit.fit_intercept + audit.fit_slope * lo, audit.fit_intercept + audit.fit_slope * hi},
-                             true, false});
+      plot.series.push_back(
+          {"fit batch " + std::to_string(batch),
+           {lo, hi},
+           {audit.fit_intercept + audit.fit_slope * lo, audit.fit_intercept + audit.fit_slope * hi},
+           true,
+           false});
     }
     char line[200];
-    std::snprintf(line, sizeof line, "audit batch %3lld: spearman %.3f, predicted PSNR %.2f dB at distance %.0e, risk %.3f",
-                  static_cast<long long>(batch), audit.spearman, audit.predicted_psnr, f.attacker_distance, audit.risk);
+    std::snprintf(
+        line, sizeof line,
+        "audit batch %3lld: spearman %.3f, predicted PSNR %.2f dB at distance %.0e, risk %.3f",
+        static_cast<long long>(batch), audit.spearman, audit.predicted_psnr, f.attacker_distance,
+        audit.risk);
     say(f.common, line);
   }
   report::write_svg((out / "audit_relation.svg").string(), plot);
 
   auto results = report::results_envelope("gradients", f.common.seed);
   results["dataset"] = report::dataset_json(f.common.data, splits);
-  results["model"] = {{"file", f.common.model}, {"summary", model.summary()}, {"meta", loaded.meta}};
-  results["targets"] = {{"indices", std::vector<int64_t>(chosen.data_ptr<int64_t>(), chosen.data_ptr<int64_t>() + chosen.numel())}};
+  results["model"] = {
+      {"file", f.common.model}, {"summary", model.summary()}, {"meta", loaded.meta}};
+  results["targets"] = {
+      {"indices", std::vector<int64_t>(chosen.data_ptr<int64_t>(),
+                                       chosen.data_ptr<int64_t>() + chosen.numel())}};
   results["train_mode"] = f.train_mode;
   results["runs"] = runs;
   results["audit"] = {{"attacker_distance", f.attacker_distance},
                       {"risk", risk},
-                      {"risk_definition", "clamp((PSNR predicted at attacker_distance - PSNR of unrelated batches) / "
-                                          "(40 - PSNR of unrelated batches), 0, 1); the largest over batch sizes"},
+                      {"risk_definition",
+                       "clamp((PSNR predicted at attacker_distance - PSNR of unrelated batches) / "
+                       "(40 - PSNR of unrelated batches), 0, 1); the largest over batch sizes"},
                       {"plot", "audit_relation.svg"},
                       {"batch_sizes", audits}};
   report::write_results(f.common.out, results);
@@ -266,17 +297,24 @@ std::function<int()> setup_gradients(CLI::App& app) {
   auto flags = std::make_shared<GradientsFlags>();
   app.add_option("--attack", flags->attack, "dlg, idlg, ig or all")->capture_default_str();
   app.add_option("--batch", flags->batch_sizes, "Batch sizes of the shared gradients, e.g. 1,4,16")
-      ->delimiter(',')->capture_default_str();
-  app.add_option("--targets", flags->targets, "Test images to attack, sampled by --seed (default: the largest batch)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--indices", flags->indices, "Test images to attack, by position (I,J,...)")->delimiter(',');
-  app.add_option("--iterations", flags->iterations, "Attack iterations (0 = the attack's default: DLG 300, IG 4800)");
-  app.add_option("--restarts", flags->restarts, "Extra random starts per attack; the lowest gradient distance is kept")
+      ->delimiter(',')
       ->capture_default_str();
-  app.add_option("--tv", flags->total_variation, "Inverting Gradients total-variation weight (default 1e-4)");
+  app.add_option("--targets", flags->targets,
+                 "Test images to attack, sampled by --seed (default: the largest batch)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--indices", flags->indices, "Test images to attack, by position (I,J,...)")
+      ->delimiter(',');
+  app.add_option("--iterations", flags->iterations,
+                 "Attack iterations (0 = the attack's default: DLG 300, IG 4800)");
+  app.add_option("--restarts", flags->restarts,
+                 "Extra random starts per attack; the lowest gradient distance is kept")
+      ->capture_default_str();
+  app.add_option("--tv", flags->total_variation,
+                 "Inverting Gradients total-variation weight (default 1e-4)");
   app.add_flag("--train-mode", flags->train_mode, "Compute gradients with the model in train mode");
   app.add_option("--attacker-distance", flags->attacker_distance,
-                 "Gradient cosine distance the audit assumes an attacker reaches")->capture_default_str();
+                 "Gradient cosine distance the audit assumes an attacker reaches")
+      ->capture_default_str();
   add_model_flags(app, flags->common);
   add_data_flags(app, flags->common);
   add_output_flags(app, flags->common);
@@ -284,9 +322,10 @@ std::function<int()> setup_gradients(CLI::App& app) {
   return [flags]() { return run_gradients(*flags); };
 }
 
-const bool registered = register_command(
-    {"gradients", "Reconstruct images from shared gradients (DLG, iDLG, Inverting Gradients) and audit the model",
-     setup_gradients});
+const bool registered = register_command({"gradients",
+                                          "Reconstruct images from shared gradients (DLG, iDLG, "
+                                          "Inverting Gradients) and audit the model",
+                                          setup_gradients});
 
 }  // namespace
 }  // namespace privaudit::cli

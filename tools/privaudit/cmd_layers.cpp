@@ -91,14 +91,15 @@ int run_layers(LayersFlags& f) {
   decoder_options.validate();
 
   say(f.common, "measuring " + std::to_string(cuts.size()) + " cut points of " + model.summary() +
-                    " on " + std::to_string(sample_images.size(0)) +
-                    " images; decoder trained on " + std::to_string(attacker.size(0)) +
-                    ", scored on " + std::to_string(targets.size(0)));
+                    " on " + std::to_string(sample_images.size(0)) + " images" +
+                    (f.no_decoder ? std::string()
+                                  : "; decoder trained on " + std::to_string(attacker.size(0)) +
+                                        ", scored on " + std::to_string(targets.size(0))));
   const auto input_dof =
       metrics::degrees_of_freedom(sample_images, f.dof_tolerance, metric_options.variance_share);
   Progress progress("layers", 0, !f.common.quiet);
   nlohmann::json layers = nlohmann::json::array();
-  std::vector<double> sensitivity, dof_norm, rank_norm, psnr, ssim;
+  std::vector<double> sensitivity, sensitivity_stable, dof_norm, rank_norm, psnr, ssim;
   const int64_t shown = std::min<int64_t>(8, targets.size(0));
   std::vector<torch::Tensor> grid_rows = {targets.narrow(0, 0, shown).to(torch::kCPU)};
   for (size_t i = 0; i < cuts.size(); ++i) {
@@ -114,21 +115,23 @@ int run_layers(LayersFlags& f) {
                             {"jacobian_rank", m.jacobian_rank},
                             {"jacobian_rank_std", m.jacobian_rank_std},
                             {"jacobian_rank_normalized", m.jacobian_rank_normalized},
+                            {"jacobian_stable_rank", m.jacobian_stable_rank},
                             {"sensitivity", m.sensitivity},
+                            {"sensitivity_stable", m.sensitivity_stable},
                             {"dof_seconds", m.dof_seconds},
                             {"jacobian_seconds", m.jacobian_seconds}};
     sensitivity.push_back(m.sensitivity);
+    sensitivity_stable.push_back(m.sensitivity_stable);
     dof_norm.push_back(m.dof_normalized);
     rank_norm.push_back(m.jacobian_rank_normalized);
     char line[320];
     std::snprintf(line, sizeof line,
-                  "[%zu/%zu] %-8s d=%-6lld dof %lld (99%%: %lld)  jacobian rank %.1f +- %.1f  "
-                  "sensitivity %.3f  "
-                  "(%.1f s + %.1f s)",
+                  "[%zu/%zu] %-8s d=%-6lld dof %lld (99%%: %lld)  jacobian rank %.1f +- %.1f "
+                  "(stable %.1f)  sensitivity %.3f (stable %.3f)  (%.1f s + %.1f s)",
                   i + 1, cuts.size(), cut.c_str(), static_cast<long long>(m.output_dim),
                   static_cast<long long>(m.dof.rank), static_cast<long long>(m.dof.components_99),
-                  m.jacobian_rank, m.jacobian_rank_std, m.sensitivity, m.dof_seconds,
-                  m.jacobian_seconds);
+                  m.jacobian_rank, m.jacobian_rank_std, m.jacobian_stable_rank, m.sensitivity,
+                  m.sensitivity_stable, m.dof_seconds, m.jacobian_seconds);
     say(f.common, line);
     if (!f.no_decoder) {
       const auto attack =
@@ -192,6 +195,8 @@ int run_layers(LayersFlags& f) {
     plot.series.push_back({"decoder SSIM", x, ssim, true, true});
     results["spearman_sensitivity_decoder_psnr"] =
         number_or_null(metrics::spearman_correlation(sensitivity, psnr));
+    results["spearman_sensitivity_stable_decoder_psnr"] =
+        number_or_null(metrics::spearman_correlation(sensitivity_stable, psnr));
     results["spearman_sensitivity_decoder_ssim"] =
         number_or_null(metrics::spearman_correlation(sensitivity, ssim));
     results["spearman_dof_decoder_psnr"] =

@@ -79,7 +79,8 @@ Trial run_trial(models::Classifier& model, const Gradients& shared, int64_t batc
     }
     if (distance < options.tolerance) break;
   }
-  trial.distance = trial.curve.empty() ? std::numeric_limits<double>::infinity() : trial.curve.back();
+  trial.distance =
+      trial.curve.empty() ? std::numeric_limits<double>::infinity() : trial.curve.back();
   trial.images = dummy.detach().clamp(0, 1);
   trial.labels = labels.defined() ? labels : label_logits.detach().argmax(1);
   return trial;
@@ -88,14 +89,17 @@ Trial run_trial(models::Classifier& model, const Gradients& shared, int64_t batc
 }  // namespace
 
 void DlgOptions::validate() const {
-  if (iterations < 1) throw UsageError("DLG iterations must be at least 1, got " + std::to_string(iterations));
+  if (iterations < 1)
+    throw UsageError("DLG iterations must be at least 1, got " + std::to_string(iterations));
   if (evaluations_per_step < 1) throw UsageError("DLG evaluations per step must be at least 1");
   if (history < 1) throw UsageError("DLG L-BFGS history must be at least 1");
   if (!(learning_rate > 0) || !std::isfinite(learning_rate)) {
-    throw UsageError("DLG learning rate must be positive and finite, got " + std::to_string(learning_rate));
+    throw UsageError("DLG learning rate must be positive and finite, got " +
+                     std::to_string(learning_rate));
   }
   if (patience < 1) throw UsageError("DLG patience must be at least 1");
-  if (!(min_improvement >= 0 && min_improvement < 1)) throw UsageError("DLG min improvement must be in [0, 1)");
+  if (!(min_improvement >= 0 && min_improvement < 1))
+    throw UsageError("DLG min improvement must be in [0, 1)");
   if (trials < 1) throw UsageError("DLG trials must be at least 1, got " + std::to_string(trials));
   if (nan_retries < 0) throw UsageError("DLG NaN retries must not be negative");
 }

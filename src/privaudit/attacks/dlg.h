@@ -13,9 +13,9 @@
 namespace privaudit::attacks {
 
 struct DlgOptions {
-  int iterations = 300;            // outer L-BFGS steps, as in the official code
-  int evaluations_per_step = 20;   // L-BFGS max_iter (PyTorch's default)
-  int history = 100;               // L-BFGS history size (PyTorch's default)
+  int iterations = 300;           // outer L-BFGS steps, as in the official code
+  int evaluations_per_step = 20;  // L-BFGS max_iter (PyTorch's default)
+  int history = 100;              // L-BFGS history size (PyTorch's default)
   double learning_rate = 1.0;
   // The official code runs plain L-BFGS; on 28x28 inputs its fixed steps stall or diverge, a
   // strong-Wolfe line search converges (docs/gradients.md).
@@ -25,9 +25,9 @@ struct DlgOptions {
   int patience = 25;
   double min_improvement = 1e-3;
   double tolerance = 1e-12;
-  int trials = 1;          // independent initialisations; the lowest final distance is kept
-  int nan_retries = 2;     // fresh initialisations after a trial produced NaN/inf
-  bool train_mode = false; // run the model in train mode (dropout/batch-norm batch statistics)
+  int trials = 1;           // independent initialisations; the lowest final distance is kept
+  int nan_retries = 2;      // fresh initialisations after a trial produced NaN/inf
+  bool train_mode = false;  // run the model in train mode (dropout/batch-norm batch statistics)
   uint64_t seed = 0;
   IterationObserver on_iteration;
 

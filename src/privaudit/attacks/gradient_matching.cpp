@@ -58,12 +58,14 @@ torch::Tensor total_variation(const torch::Tensor& images) {
   return dx.abs().mean() + dy.abs().mean();
 }
 
-void check_shared_gradients(models::Classifier& model, const Gradients& shared, int64_t batch_size) {
-  if (batch_size < 1) throw Error("batch size must be at least 1, got " + std::to_string(batch_size));
+void check_shared_gradients(models::Classifier& model, const Gradients& shared,
+                            int64_t batch_size) {
+  if (batch_size < 1)
+    throw Error("batch size must be at least 1, got " + std::to_string(batch_size));
   const auto parameters = model.parameters();
   if (shared.size() != parameters.size()) {
-    throw Error("shared gradient has " + std::to_string(shared.size()) + " tensors, the model has " +
-                std::to_string(parameters.size()) + " parameters");
+    throw Error("shared gradient has " + std::to_string(shared.size()) +
+                " tensors, the model has " + std::to_string(parameters.size()) + " parameters");
   }
   for (size_t i = 0; i < shared.size(); ++i) {
     if (!shared[i].defined() || shared[i].sizes() != parameters[i].sizes()) {

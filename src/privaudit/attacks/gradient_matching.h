@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "privaudit/models/classifier.h"
@@ -40,18 +41,19 @@ torch::Tensor total_variation(const torch::Tensor& images);
 // Called after each outer iteration with the iteration number (1-based), the current gradient
 // distance and the current reconstruction in [0,1]; used by benchmarks and the audit to follow a
 // run. It sees only what the attacker has.
-using IterationObserver = std::function<void(int iteration, double distance, const torch::Tensor& images)>;
+using IterationObserver =
+    std::function<void(int iteration, double distance, const torch::Tensor& images)>;
 
 // What every gradient attack returns.
 struct Reconstruction {
-  torch::Tensor images;               // B x C x H x W in [0,1] (zeros when failed)
-  torch::Tensor labels;               // B recovered (or given) class indices
-  std::vector<double> distance_curve; // gradient distance after each iteration of the kept trial
-  double final_distance = 0;          // the kept trial's lowest gradient distance
-  int iterations = 0;                 // outer iterations run by the kept trial
-  int restarts = 0;                   // trials started after the first (NaN or by option)
-  bool failed = false;                // every trial produced NaN/inf: no image to score
-  std::string failure;                // why, when failed
+  torch::Tensor images;                // B x C x H x W in [0,1] (zeros when failed)
+  torch::Tensor labels;                // B recovered (or given) class indices
+  std::vector<double> distance_curve;  // gradient distance after each iteration of the kept trial
+  double final_distance = 0;           // the kept trial's last (DLG) or lowest (IG) distance
+  int iterations = 0;                  // outer iterations run by the kept trial
+  int restarts = 0;                    // trials started after the first (NaN or by option)
+  bool failed = false;                 // every trial produced NaN/inf: no image to score
+  std::string failure;                 // why, when failed
 };
 
 // Checks shared against the model: one tensor per parameter with matching shapes, all finite

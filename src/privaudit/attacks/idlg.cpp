@@ -15,11 +15,14 @@ struct LastLayerSignal {
   double impact = 0;        // how much one label lowers its class's entry
 };
 
-LastLayerSignal last_layer_signal(models::Classifier& model, const Gradients& shared, int64_t batch_size) {
+LastLayerSignal last_layer_signal(models::Classifier& model, const Gradients& shared,
+                                  int64_t batch_size) {
   const int64_t classes = model.num_classes();
   const auto n = shared.size();
   const auto is_bias = [&](const torch::Tensor& t) { return t.dim() == 1 && t.size(0) == classes; };
-  const auto is_weight = [&](const torch::Tensor& t) { return t.dim() == 2 && t.size(0) == classes; };
+  const auto is_weight = [&](const torch::Tensor& t) {
+    return t.dim() == 2 && t.size(0) == classes;
+  };
   LastLayerSignal signal;
   if (n >= 1 && is_bias(shared[n - 1]) && (n < 2 || is_weight(shared[n - 2]))) {
     signal.per_class = shared[n - 1].detach().to(torch::kCPU, torch::kDouble);

@@ -22,13 +22,15 @@ struct Trial {
 };
 
 Trial run_trial(models::Classifier& model, const Gradients& shared, int64_t batch_size,
-                const torch::Tensor& labels, const InvertingGradientsOptions& options, uint64_t seed,
-                Progress& progress) {
+                const torch::Tensor& labels, const InvertingGradientsOptions& options,
+                uint64_t seed, Progress& progress) {
   auto generator = make_generator(seed);
-  auto dummy = torch::rand(model.input_shape().with_batch(batch_size), generator).to(model.device());
+  auto dummy =
+      torch::rand(model.input_shape().with_batch(batch_size), generator).to(model.device());
   dummy.requires_grad_(true);
   torch::optim::Adam optimizer({dummy}, torch::optim::AdamOptions(options.learning_rate));
-  const int milestones[] = {options.iterations * 3 / 8, options.iterations * 5 / 8, options.iterations * 7 / 8};
+  const int milestones[] = {options.iterations * 3 / 8, options.iterations * 5 / 8,
+                            options.iterations * 7 / 8};
   int next_milestone = 0;
   const auto set_learning_rate = [&](double lr) {
     for (auto& group : optimizer.param_groups()) {
@@ -91,29 +93,39 @@ Trial run_trial(models::Classifier& model, const Gradients& shared, int64_t batc
 }  // namespace
 
 void InvertingGradientsOptions::validate() const {
-  if (iterations < 1) throw UsageError("Inverting Gradients iterations must be at least 1, got " + std::to_string(iterations));
+  if (iterations < 1)
+    throw UsageError("Inverting Gradients iterations must be at least 1, got " +
+                     std::to_string(iterations));
   if (!(learning_rate > 0) || !std::isfinite(learning_rate)) {
-    throw UsageError("Inverting Gradients learning rate must be positive and finite, got " + std::to_string(learning_rate));
+    throw UsageError("Inverting Gradients learning rate must be positive and finite, got " +
+                     std::to_string(learning_rate));
   }
   if (!(total_variation >= 0) || !std::isfinite(total_variation)) {
-    throw UsageError("Inverting Gradients total-variation weight must be non-negative, got " + std::to_string(total_variation));
+    throw UsageError("Inverting Gradients total-variation weight must be non-negative, got " +
+                     std::to_string(total_variation));
   }
   if (patience < 0) throw UsageError("Inverting Gradients patience must not be negative");
-  if (!(min_improvement >= 0 && min_improvement < 1)) throw UsageError("Inverting Gradients min improvement must be in [0, 1)");
-  if (trials < 1) throw UsageError("Inverting Gradients trials must be at least 1, got " + std::to_string(trials));
+  if (!(min_improvement >= 0 && min_improvement < 1))
+    throw UsageError("Inverting Gradients min improvement must be in [0, 1)");
+  if (trials < 1)
+    throw UsageError("Inverting Gradients trials must be at least 1, got " +
+                     std::to_string(trials));
   if (nan_retries < 0) throw UsageError("Inverting Gradients NaN retries must not be negative");
 }
 
 Reconstruction run_inverting_gradients(models::Classifier& model, const Gradients& shared,
                                        int64_t batch_size, const torch::Tensor& labels,
-                                       const InvertingGradientsOptions& options, Progress& progress) {
+                                       const InvertingGradientsOptions& options,
+                                       Progress& progress) {
   options.validate();
   check_shared_gradients(model, shared, batch_size);
   if (labels.defined() && (labels.dim() != 1 || labels.size(0) != batch_size)) {
-    throw Error("Inverting Gradients labels must be " + std::to_string(batch_size) + " class indices");
+    throw Error("Inverting Gradients labels must be " + std::to_string(batch_size) +
+                " class indices");
   }
   models::TrainingModeGuard mode(model, options.train_mode);
-  const auto known = labels.defined() ? labels.to(torch::kLong) : infer_labels(model, shared, batch_size);
+  const auto known =
+      labels.defined() ? labels.to(torch::kLong) : infer_labels(model, shared, batch_size);
   const auto label_tensor = known.to(model.device());
 
   Reconstruction result;
@@ -136,7 +148,8 @@ Reconstruction run_inverting_gradients(models::Classifier& model, const Gradient
       best = trial.cost;
       result.images = trial.images;
       result.distance_curve = std::move(trial.curve);
-      result.final_distance = *std::min_element(result.distance_curve.begin(), result.distance_curve.end());
+      result.final_distance =
+          *std::min_element(result.distance_curve.begin(), result.distance_curve.end());
       result.iterations = trial.iterations;
       have_result = true;
     }
@@ -145,7 +158,8 @@ Reconstruction run_inverting_gradients(models::Classifier& model, const Gradient
   result.labels = known;
   if (!have_result) {
     result.failed = true;
-    result.failure = "every Inverting Gradients trial produced NaN/inf (" + std::to_string(started) + " tried)";
+    result.failure =
+        "every Inverting Gradients trial produced NaN/inf (" + std::to_string(started) + " tried)";
     result.images = torch::zeros(model.input_shape().with_batch(batch_size));
   }
   return result;

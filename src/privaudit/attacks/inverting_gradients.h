@@ -13,18 +13,18 @@
 namespace privaudit::attacks {
 
 struct InvertingGradientsOptions {
-  int iterations = 4800;          // the paper's budget for untrained LeNet (App. C.1)
-  double learning_rate = 0.1;     // Adam step size, in [0,1] pixel units
+  int iterations = 4800;       // the paper's budget for untrained LeNet (App. C.1)
+  double learning_rate = 0.1;  // Adam step size, in [0,1] pixel units
   // The paper uses 1e-2 for 32x32 CIFAR LeNet; 28x28 grey images with flat backgrounds tolerate
   // and need less smoothing for exact recovery, so the default is 1e-4 (docs/gradients.md).
   double total_variation = 1e-4;
-  bool signed_gradients = true;   // x.grad.sign_() before the Adam step
+  bool signed_gradients = true;  // x.grad.sign_() before the Adam step
   // When the best cost has not fallen by `min_improvement` (relative) for `patience` iterations,
   // jump to the next learning-rate milestone; after the last one, stop. 0 = never.
   int patience = 400;
   double min_improvement = 1e-3;
-  int trials = 1;                 // independent starts, the lowest final cost kept ("restarts")
-  int nan_retries = 2;            // fresh starts after a trial produced NaN/inf
+  int trials = 1;       // independent starts, the lowest final cost kept ("restarts")
+  int nan_retries = 2;  // fresh starts after a trial produced NaN/inf
   bool train_mode = false;
   uint64_t seed = 0;
   IterationObserver on_iteration;
@@ -37,6 +37,7 @@ struct InvertingGradientsOptions {
 // returns the images of the lowest cost seen.
 Reconstruction run_inverting_gradients(models::Classifier& model, const Gradients& shared,
                                        int64_t batch_size, const torch::Tensor& labels,
-                                       const InvertingGradientsOptions& options, Progress& progress);
+                                       const InvertingGradientsOptions& options,
+                                       Progress& progress);
 
 }  // namespace privaudit::attacks

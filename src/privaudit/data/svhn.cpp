@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "privaudit/data/loaders.h"
+#include "privaudit/data/mat_layout.h"
 #include "privaudit/util/error.h"
 
 namespace privaudit::data {
@@ -130,6 +131,7 @@ torch::Tensor convert_labels(const matvar_t& y, int64_t n, const std::string& pa
 
 SvhnPart read_svhn_mat(const std::string& path) {
   if (!fs::is_regular_file(path)) throw Error(path + ": file not found");
+  check_mat_layout(path);
   install_quiet_logger();
   last_matio_message().clear();
   MatFile mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY));

@@ -11,11 +11,13 @@ std::vector<int64_t> min_cost_assignment(const torch::Tensor& cost) {
   if (cost.dim() != 2) throw Error("assignment: the cost matrix must be 2-D");
   const int64_t n = cost.size(0), m = cost.size(1);
   if (n > m) {
-    throw Error("assignment: " + std::to_string(n) + " rows but only " + std::to_string(m) + " columns");
+    throw Error("assignment: " + std::to_string(n) + " rows but only " + std::to_string(m) +
+                " columns");
   }
   if (n == 0) return {};
   const auto c = cost.to(torch::kCPU, torch::kDouble).contiguous();
-  if (!torch::isfinite(c).all().item<bool>()) throw Error("assignment: the cost matrix holds NaN/inf");
+  if (!torch::isfinite(c).all().item<bool>())
+    throw Error("assignment: the cost matrix holds NaN/inf");
   const double* a = c.data_ptr<double>();
   const auto at = [&](int64_t i, int64_t j) { return a[(i - 1) * m + (j - 1)]; };  // 1-based
   const double inf = std::numeric_limits<double>::infinity();

@@ -54,7 +54,8 @@ void GradientAuditOptions::validate() const {
   if (paths < 1 || steps_per_path < 2) throw UsageError("audit needs at least 1 path of 2 steps");
   if (!(min_step > 0 && min_step < 1)) throw UsageError("audit min step must be in (0, 1)");
   if (pairs < 1) throw UsageError("audit pairs must be at least 1");
-  if (!(attacker_distance > 0 && attacker_distance < 2)) throw UsageError("audit attacker distance must be in (0, 2)");
+  if (!(attacker_distance > 0 && attacker_distance < 2))
+    throw UsageError("audit attacker distance must be in (0, 2)");
   if (!(exact_psnr > 0)) throw UsageError("audit exact PSNR must be positive");
 }
 
@@ -64,8 +65,8 @@ double spearman_correlation(const std::vector<double>& a, const std::vector<doub
 }
 
 GradientAudit audit_gradient_privacy(models::Classifier& model, const torch::Tensor& images,
-                                     const torch::Tensor& labels, const GradientAuditOptions& options,
-                                     Progress& progress) {
+                                     const torch::Tensor& labels,
+                                     const GradientAuditOptions& options, Progress& progress) {
   options.validate();
   const int64_t batch = options.batch_size;
   const int64_t n = images.size(0);
@@ -80,26 +81,34 @@ GradientAudit audit_gradient_privacy(models::Classifier& model, const torch::Ten
 
   GradientAudit audit;
   const auto add_point = [&](const std::string& kind, double step, const attacks::Gradients& ga,
-                             const attacks::Gradients& gb, const torch::Tensor& xa, const torch::Tensor& xb) {
+                             const attacks::Gradients& gb, const torch::Tensor& xa,
+                             const torch::Tensor& xb) {
     const auto score = score_reconstruction(xb, {}, xa, {});
-    audit.points.push_back({kind, step, attacks::cosine_distance(ga, gb).item<double>(), score.mean_psnr,
-                            score.mean_ssim});
+    audit.points.push_back({kind, step, attacks::cosine_distance(ga, gb).item<double>(),
+                            score.mean_psnr, score.mean_ssim});
   };
 
   progress.start("audit", options.paths + options.pairs);
-  const auto steps = torch::logspace(std::log10(options.min_step), 0, options.steps_per_path, 10, torch::kDouble);
+  const auto steps =
+      torch::logspace(std::log10(options.min_step), 0, options.steps_per_path, 10, torch::kDouble);
   for (int p = 0; p < options.paths; ++p) {
     const auto chosen = pick();
     const auto x = images.index_select(0, chosen.slice(0, 0, batch)).to(device);
     const auto y = labels.index_select(0, chosen.slice(0, 0, batch)).to(device);
     const bool towards_noise = p % 2 == 1;
-    const auto z = towards_noise ? torch::rand(x.sizes(), generator).to(device)
-                                 : images.index_select(0, chosen.slice(0, batch, 2 * batch)).to(device);
+    const auto z = towards_noise
+                       ? torch::rand(x.sizes(), generator).to(device)
+                       : images.index_select(0, chosen.slice(0, batch, 2 * batch)).to(device);
     const auto g0 = double_gradients(model, x, y);
+    // Only the first image of the batch moves: the attacker has to resolve each image inside
+    // the batch's averaged gradient, and the others dilute its change.
+    const auto x0 = x.slice(0, 0, 1), z0 = z.slice(0, 0, 1);
     for (int64_t s = 0; s < steps.size(0); ++s) {
       const double t = steps[s].item<double>();
-      const auto xt = (1 - t) * x + t * z;
-      add_point(towards_noise ? "path-noise" : "path-image", t, g0, double_gradients(model, xt, y), x, xt);
+      const auto moved = (1 - t) * x0 + t * z0;
+      const auto xt = torch::cat({moved, x.slice(0, 1, batch)});
+      add_point(towards_noise ? "path-noise" : "path-image", t, g0, double_gradients(model, xt, y),
+                x0, moved);
     }
     progress.update(p + 1);
   }
@@ -132,7 +141,8 @@ GradientAudit audit_gradient_privacy(models::Classifier& model, const torch::Ten
   audit.predicted_psnr = audit.unrelated_psnr;
   // A fit needs spread in the distances; a gradient that does not move with the data has none.
   if (log_distance.size() >= 3) {
-    const double mx = std::accumulate(log_distance.begin(), log_distance.end(), 0.0) / log_distance.size();
+    const double mx =
+        std::accumulate(log_distance.begin(), log_distance.end(), 0.0) / log_distance.size();
     const double my = std::accumulate(path_psnr.begin(), path_psnr.end(), 0.0) / path_psnr.size();
     double sxy = 0, sxx = 0;
     for (size_t i = 0; i < log_distance.size(); ++i) {
@@ -146,9 +156,11 @@ GradientAudit audit_gradient_privacy(models::Classifier& model, const torch::Ten
     }
   }
   if (audit.fit_valid) {
-    audit.predicted_psnr = audit.fit_intercept + audit.fit_slope * std::log10(options.attacker_distance);
+    audit.predicted_psnr =
+        audit.fit_intercept + audit.fit_slope * std::log10(options.attacker_distance);
     const double span = options.exact_psnr - audit.unrelated_psnr;
-    audit.risk = span > 0 ? std::clamp((audit.predicted_psnr - audit.unrelated_psnr) / span, 0.0, 1.0) : 0.0;
+    audit.risk =
+        span > 0 ? std::clamp((audit.predicted_psnr - audit.unrelated_psnr) / span, 0.0, 1.0) : 0.0;
   }
   return audit;
 }

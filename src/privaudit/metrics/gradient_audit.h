@@ -2,9 +2,10 @@
 // for this model? Our reconstruction of Huang, Shi & Huang (Discover Computing 2025), of which
 // only the abstract could be read; the design is ours and documented in docs/gradients.md.
 //
-// Along interpolation paths x_t = (1-t) x + t z from a batch x towards other images or noise z
-// (t log-spaced in [t_min, 1]) and over pairs of unrelated batches, record the cosine distance
-// between the batch gradients and the image similarity (PSNR, SSIM after optimal matching). Fit
+// Along interpolation paths that move one image of a batch, x_t = (1-t) x + t z towards another
+// image or noise z (t log-spaced in [t_min, 1], the rest of the batch fixed), and over pairs of
+// unrelated batches, record the cosine distance between the batch gradients and the image
+// similarity (PSNR, SSIM; of the moved image on a path, after optimal matching for pairs). Fit
 // PSNR = a + b log10(d) on the path points, and read off the PSNR the relation predicts at the
 // gradient distance an attacker reaches (`attacker_distance`). Risk in [0,1]:
 //   risk = clamp((PSNR_fit(attacker_distance) - PSNR_unrelated) / (exact_psnr - PSNR_unrelated))
@@ -24,15 +25,15 @@
 namespace privaudit::metrics {
 
 struct GradientAuditOptions {
-  int64_t batch_size = 1;           // images per shared gradient
-  int paths = 8;                    // half towards other images, half towards uniform noise
+  int64_t batch_size = 1;  // images per shared gradient
+  int paths = 8;           // half towards other images, half towards uniform noise
   int steps_per_path = 12;
-  double min_step = 1e-3;           // smallest interpolation weight t
-  int pairs = 24;                   // unrelated batch pairs (the floor and the rank correlation)
+  double min_step = 1e-3;  // smallest interpolation weight t
+  int pairs = 24;          // unrelated batch pairs (the floor and the rank correlation)
   // Gradient cosine distance a gradient-matching attacker typically reaches on small models
   // (Inverting Gradients ends around 1e-4..1e-2; docs/gradients.md).
   double attacker_distance = 1e-3;
-  double exact_psnr = 40.0;         // PSNR counted as a full recovery
+  double exact_psnr = 40.0;  // PSNR counted as a full recovery
   bool train_mode = false;
   uint64_t seed = 0;
 
@@ -54,17 +55,17 @@ struct GradientAudit {
   double spearman = 0;
   double fit_intercept = 0;  // PSNR = fit_intercept + fit_slope * log10(gradient distance)
   double fit_slope = 0;
-  bool fit_valid = false;    // false when the gradient does not move with the data
+  bool fit_valid = false;  // false when the gradient does not move with the data
   double unrelated_psnr = 0;
-  double predicted_psnr = 0; // at attacker_distance (unrelated_psnr without a valid fit)
+  double predicted_psnr = 0;  // at attacker_distance (unrelated_psnr without a valid fit)
   double risk = 0;
 };
 
 // `images` (N x C x H x W in [0,1], N >= 2 * batch_size) and their `labels` are the auditor's own
 // data. One forward/backward per point, no attack is run.
 GradientAudit audit_gradient_privacy(models::Classifier& model, const torch::Tensor& images,
-                                     const torch::Tensor& labels, const GradientAuditOptions& options,
-                                     Progress& progress);
+                                     const torch::Tensor& labels,
+                                     const GradientAuditOptions& options, Progress& progress);
 
 // Spearman rank correlation (average ranks for ties); 0 for fewer than 2 points or no spread.
 double spearman_correlation(const std::vector<double>& a, const std::vector<double>& b);

@@ -89,19 +89,24 @@ torch::Tensor layer_jacobian(models::Classifier& model, const torch::Tensor& ima
   return torch::cat(blocks, 0).t().contiguous();
 }
 
-int64_t numerical_rank(const torch::Tensor& matrix) {
+MatrixRanks matrix_ranks(const torch::Tensor& matrix) {
   if (matrix.dim() != 2) throw Error("numerical_rank: expects a matrix");
-  if (matrix.numel() == 0) return 0;
+  MatrixRanks ranks;
+  if (matrix.numel() == 0) return ranks;
   const auto sigma = singular_values(matrix);
   const double largest = sigma[0].item<double>();
-  if (largest <= 0) return 0;
+  if (largest <= 0) return ranks;
   const double eps = matrix.scalar_type() == torch::kFloat64
                          ? std::numeric_limits<double>::epsilon()
                          : std::numeric_limits<float>::epsilon();
   const double tolerance =
       static_cast<double>(std::max(matrix.size(0), matrix.size(1))) * eps * largest;
-  return (sigma > tolerance).sum().item<int64_t>();
+  ranks.rank = (sigma > tolerance).sum().item<int64_t>();
+  ranks.stable_rank = sigma.square().sum().item<double>() / (largest * largest);
+  return ranks;
 }
+
+int64_t numerical_rank(const torch::Tensor& matrix) { return matrix_ranks(matrix).rank; }
 
 DegreesOfFreedom degrees_of_freedom(const torch::Tensor& outputs, double tolerance,
                                     double variance_share) {
@@ -164,10 +169,14 @@ LayerMetrics measure_layer(models::Classifier& model, const std::string& cut,
   started = std::chrono::steady_clock::now();
   const int64_t count = std::min(options.jacobian_samples, images.size(0));
   std::vector<double> ranks;
+  double stable_rank_sum = 0;
   for (int64_t i = 0; i < count; ++i) {
     const auto jacobian = layer_jacobian(model, images[i], cut, options.jacobian_chunk);
-    ranks.push_back(static_cast<double>(numerical_rank(jacobian.to(torch::kCPU))));
+    const auto figures = matrix_ranks(jacobian.to(torch::kCPU));
+    ranks.push_back(static_cast<double>(figures.rank));
+    stable_rank_sum += figures.stable_rank;
   }
+  m.jacobian_stable_rank = stable_rank_sum / static_cast<double>(count);
   m.jacobian_seconds = seconds_since(started);
   m.jacobian_rank = std::accumulate(ranks.begin(), ranks.end(), 0.0) / count;
   double spread = 0;
@@ -179,6 +188,8 @@ LayerMetrics measure_layer(models::Classifier& model, const std::string& cut,
                                              static_cast<double>(input_components_99))
                          : 0.0;
   m.sensitivity = std::sqrt(m.dof_normalized * m.jacobian_rank_normalized);
+  m.sensitivity_stable = std::sqrt(
+      m.dof_normalized * std::min(1.0, m.jacobian_stable_rank / static_cast<double>(m.input_dim)));
   return m;
 }
 

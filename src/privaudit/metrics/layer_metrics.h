@@ -38,6 +38,15 @@ torch::Tensor layer_jacobian(models::Classifier& model, const torch::Tensor& ima
 // Numerical rank of a matrix with NumPy's tolerance max(rows, cols) * eps(dtype) * sigma_1.
 int64_t numerical_rank(const torch::Tensor& matrix);
 
+// The rank above and the stable rank sum(sigma_k^2) / sigma_1^2 (in [1, rank]; 0 for a zero
+// matrix) from one spectrum. The stable rank weighs directions by their gain, so it still moves
+// where the rank saturates at the input dimension.
+struct MatrixRanks {
+  int64_t rank = 0;
+  double stable_rank = 0;
+};
+MatrixRanks matrix_ranks(const torch::Tensor& matrix);
+
 // Degrees of freedom of n outputs (n x ...; flattened to n x d).
 struct DegreesOfFreedom {
   int64_t rank = 0;           // #{sigma_k > tolerance * sigma_1} of the centred matrix
@@ -56,8 +65,11 @@ struct LayerMetrics {
   double jacobian_rank = 0;             // mean over the Jacobian samples
   double jacobian_rank_std = 0;         // population standard deviation over them
   double jacobian_rank_normalized = 0;  // jacobian_rank / D
+  double jacobian_stable_rank = 0;      // mean stable rank (reported, not in the sensitivity)
   double dof_normalized = 0;            // min(1, dof.components_99 / components_99 of the input)
   double sensitivity = 0;               // sqrt(dof_normalized * jacobian_rank_normalized)
+  // sqrt(dof_normalized * jacobian_stable_rank / D): the same with directions weighed by gain.
+  double sensitivity_stable = 0;
   double dof_seconds = 0;
   double jacobian_seconds = 0;
 };

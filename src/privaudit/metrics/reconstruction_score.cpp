@@ -18,7 +18,8 @@ ReconstructionScore score_reconstruction(const torch::Tensor& reconstructions,
   }
   const auto recon = reconstructions.detach().to(torch::kCPU, torch::kFloat);
   const auto truth = targets.detach().to(torch::kCPU, torch::kFloat);
-  if (!torch::isfinite(recon).all().item<bool>()) throw Error("scoring: reconstructions hold NaN/inf");
+  if (!torch::isfinite(recon).all().item<bool>())
+    throw Error("scoring: reconstructions hold NaN/inf");
   ReconstructionScore score;
   score.assignment = min_cost_assignment(mse_matrix(truth, recon));
   score.matched = recon.index_select(0, torch::tensor(score.assignment, torch::kLong));
