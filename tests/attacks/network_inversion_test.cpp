@@ -49,8 +49,11 @@ TEST(NetworkInversion, RejectsBadOptions) {
 }
 
 TEST(ConditionedGenerator, DrawsImagesOfAnyInputShapeInTheUnitRange) {
-  for (auto conditioning : {Conditioning::kLabel, Conditioning::kVector, Conditioning::kMatrix, Conditioning::kVectorMatrix}) {
-    for (const models::InputShape shape : {models::InputShape{1, 28, 28}, models::InputShape{3, 32, 32}, models::InputShape{1, 9, 13}}) {
+  for (auto conditioning : {Conditioning::kLabel, Conditioning::kVector, Conditioning::kMatrix,
+                            Conditioning::kVectorMatrix}) {
+    for (const models::InputShape shape :
+         {models::InputShape{1, 28, 28}, models::InputShape{3, 32, 32},
+          models::InputShape{1, 9, 13}}) {
       GeneratorOptions options;
       options.conditioning = conditioning;
       options.channels = 8;
@@ -58,7 +61,8 @@ TEST(ConditionedGenerator, DrawsImagesOfAnyInputShapeInTheUnitRange) {
       auto rng = torch::make_generator<at::CPUGeneratorImpl>(0);
       const auto condition = sample_conditions(conditioning, 4, options.latent_dim, 10, rng);
       const auto images = generator->forward(condition, rng);
-      EXPECT_EQ(images.sizes(), torch::IntArrayRef(shape.with_batch(4))) << conditioning_name(conditioning);
+      EXPECT_EQ(images.sizes(), torch::IntArrayRef(shape.with_batch(4)))
+          << conditioning_name(conditioning);
       EXPECT_GE(images.min().item<double>(), 0.0);
       EXPECT_LE(images.max().item<double>(), 1.0);
     }
@@ -85,7 +89,8 @@ TEST(ConditionedGenerator, DropoutStaysOnWhileGenerating) {
   auto rng = torch::make_generator<at::CPUGeneratorImpl>(2);
   const auto condition = sample_conditions(options.conditioning, 2, options.latent_dim, 10, rng);
   torch::NoGradGuard no_grad;
-  EXPECT_FALSE(torch::equal(generator->forward(condition, rng), generator->forward(condition, rng)));
+  EXPECT_FALSE(
+      torch::equal(generator->forward(condition, rng), generator->forward(condition, rng)));
 }
 
 // A small classifier on the toy blobs, and a short inversion against it.
@@ -172,23 +177,32 @@ TEST(InvertCommand, WritesResultsGridAndLossCurveAndRejectsBadFlags) {
   if (!testing::have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST is not installed";
   testing::TempDir dir;
   const auto model_dir = dir.file("model");
-  ASSERT_EQ(testing::run_cli("train --arch mlp --train-size 100 --epochs 1 --quiet --out " + model_dir).exit_code, 0);
+  ASSERT_EQ(
+      testing::run_cli("train --arch mlp --train-size 100 --epochs 1 --quiet --out " + model_dir)
+          .exit_code,
+      0);
   const auto model = model_dir + "/model.pt";
-  const auto bad = testing::run_cli("invert --model " + model + " --conditioning hot --out " + dir.file("bad"));
+  const auto bad =
+      testing::run_cli("invert --model " + model + " --conditioning hot --out " + dir.file("bad"));
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.output.find("--conditioning hot"), std::string::npos) << bad.output;
-  EXPECT_EQ(testing::run_cli("invert --model " + model + " --weight-tv -1 --out " + dir.file("bad2")).exit_code, 2);
+  EXPECT_EQ(
+      testing::run_cli("invert --model " + model + " --weight-tv -1 --out " + dir.file("bad2"))
+          .exit_code,
+      2);
 
   const auto out = dir.file("invert");
-  const auto run = testing::run_cli("invert --model " + model + " --steps 6 --per-class 2 --batch-size 8 --quiet --out " + out);
+  const auto run = testing::run_cli("invert --model " + model +
+                                    " --steps 6 --per-class 2 --batch-size 8 --quiet --out " + out);
   ASSERT_EQ(run.exit_code, 0) << run.output;
   std::ifstream file(out + "/results.json");
   const auto results = nlohmann::json::parse(file);
   EXPECT_EQ(results["command"], "invert");
   EXPECT_EQ(results["dataset"]["train_size"], 100);  // the checkpoint's subset, found by itself
   ASSERT_EQ(results["reconstructions"].size(), 20u);
-  for (const char* key : {"class", "nearest_train_mse", "nearest_train_psnr", "nearest_train_ssim", "nearest_test_mse",
-                          "nearest_test_psnr", "nearest_test_ssim", "confidence"}) {
+  for (const char* key :
+       {"class", "nearest_train_mse", "nearest_train_psnr", "nearest_train_ssim",
+        "nearest_test_mse", "nearest_test_psnr", "nearest_test_ssim", "confidence"}) {
     EXPECT_TRUE(results["reconstructions"][0].contains(key)) << key;
   }
   const double likeness = results["summary"]["training_likeness"];
@@ -198,7 +212,9 @@ TEST(InvertCommand, WritesResultsGridAndLossCurveAndRejectsBadFlags) {
   EXPECT_TRUE(std::filesystem::exists(out + "/reconstructions.png"));
   EXPECT_TRUE(std::filesystem::exists(out + "/loss.svg"));
   EXPECT_TRUE(std::filesystem::exists(out + "/generator_state.pt"));
-  EXPECT_EQ(testing::run_cli("invert --model " + model + " --steps 6 --quiet --out " + out).exit_code, 2);  // not empty
+  EXPECT_EQ(
+      testing::run_cli("invert --model " + model + " --steps 6 --quiet --out " + out).exit_code,
+      2);  // not empty
 }
 
 // The leak itself: a classifier overfitted on 20 Fashion-MNIST images per class. Its
@@ -245,12 +261,15 @@ TEST(NetworkInversionSlow, OverfittedClassifierGivesReconstructionsNearerToItsTr
   ASSERT_EQ(overfit.train_accuracy, 1.0);
   const auto training_like = overfit.invert(true);
   const auto inversion_only = overfit.invert(false);
-  std::printf("training-like: likeness %.3f, train SSIM %.3f, held-out SSIM %.3f\n", training_like.training_likeness(),
-              training_like.train_ssim.mean().item<double>(), training_like.test_ssim.mean().item<double>());
-  std::printf("inversion only: likeness %.3f, train SSIM %.3f, held-out SSIM %.3f\n", inversion_only.training_likeness(),
-              inversion_only.train_ssim.mean().item<double>(), inversion_only.test_ssim.mean().item<double>());
+  std::printf("training-like: likeness %.3f, train SSIM %.3f, held-out SSIM %.3f\n",
+              training_like.training_likeness(), training_like.train_ssim.mean().item<double>(),
+              training_like.test_ssim.mean().item<double>());
+  std::printf("inversion only: likeness %.3f, train SSIM %.3f, held-out SSIM %.3f\n",
+              inversion_only.training_likeness(), inversion_only.train_ssim.mean().item<double>(),
+              inversion_only.test_ssim.mean().item<double>());
   EXPECT_GT(training_like.training_likeness(), 0.5);
-  EXPECT_GT(training_like.train_ssim.mean().item<double>(), inversion_only.train_ssim.mean().item<double>());
+  EXPECT_GT(training_like.train_ssim.mean().item<double>(),
+            inversion_only.train_ssim.mean().item<double>());
 }
 
 // The target; fails today (0.60 observed), so it is disabled rather than weakened.
