@@ -26,9 +26,11 @@ int run_inversion_bench(const std::vector<std::string>& args) {
       options.stage_two_from = 0.0;
       options.per_class = 1;
       Progress quiet;
-      const double seconds = time_seconds([&] { attacks::run_network_inversion(model, options, quiet); });
-      std::printf("%-5s %-14s %10.2f %10.1f\n", arch.c_str(), training_like ? "training-like" : "inversion",
-                  steps / seconds, steps * options.batch_size / seconds);
+      const double seconds =
+          time_seconds([&] { attacks::run_network_inversion(model, options, quiet); });
+      std::printf("%-5s %-14s %10.2f %10.1f\n", arch.c_str(),
+                  training_like ? "training-like" : "inversion", steps / seconds,
+                  steps * options.batch_size / seconds);
       std::fflush(stdout);
     }
   }
@@ -36,7 +38,8 @@ int run_inversion_bench(const std::vector<std::string>& args) {
 }
 
 const bool registered = register_benchmark(
-    {"inversion", "network inversion: generator training steps/s per architecture [steps]", run_inversion_bench});
+    {"inversion", "network inversion: generator training steps/s per architecture [steps]",
+     run_inversion_bench});
 
 }  // namespace
 }  // namespace privaudit::bench

@@ -22,7 +22,8 @@ TEST(NearestNeighbors, ATrainingImageIsItsOwnNearestNeighbour) {
   const auto train = random_dataset(6, 2, 1);
   const auto test = random_dataset(6, 2, 2);
   const auto rows = torch::tensor({3, 8}, torch::kLong);
-  const auto nn = nearest_neighbors(train.images.index_select(0, rows), train.labels.index_select(0, rows), train, test);
+  const auto nn = nearest_neighbors(train.images.index_select(0, rows),
+                                    train.labels.index_select(0, rows), train, test);
   EXPECT_NEAR(nn.train_ssim[0].item<double>(), 1.0, 1e-6);
   EXPECT_NEAR(nn.train_ssim[1].item<double>(), 1.0, 1e-6);
   EXPECT_EQ(nn.train_index[0].item<int64_t>(), 3);
@@ -44,7 +45,8 @@ TEST(NearestNeighbors, OnlyTheReconstructionsClassIsSearched) {
   const auto train = random_dataset(4, 2, 5);
   const auto test = random_dataset(4, 2, 6);
   // Image 0 is class 0; scored as class 1 it cannot find itself.
-  const auto nn = nearest_neighbors(train.images.slice(0, 0, 1), torch::tensor({1}, torch::kLong), train, test);
+  const auto nn =
+      nearest_neighbors(train.images.slice(0, 0, 1), torch::tensor({1}, torch::kLong), train, test);
   EXPECT_LT(nn.train_ssim[0].item<double>(), 0.5);
   EXPECT_GE(nn.train_index[0].item<int64_t>(), 4);
 }
@@ -70,7 +72,9 @@ TEST(NearestNeighbors, PrefilterFindsTheExactSsimNeighbourOfNoisyCopies) {
   const auto test = random_dataset(300, 1, 11);
   auto generator = torch::make_generator<at::CPUGeneratorImpl>(12);
   const auto rows = torch::arange(0, 300, 30);
-  const auto queries = (train.images.index_select(0, rows) + 0.1 * torch::randn({10, 1, 16, 16}, generator)).clamp(0, 1);
+  const auto queries =
+      (train.images.index_select(0, rows) + 0.1 * torch::randn({10, 1, 16, 16}, generator))
+          .clamp(0, 1);
   const auto labels = torch::zeros({10}, torch::kLong);
   NearestNeighborOptions exact;
   exact.candidates = 0;
@@ -91,7 +95,8 @@ TEST(NearestNeighbors, RejectsAClassMissingFromASplit) {
     nearest_neighbors(train.images.slice(0, 3, 4), torch::tensor({1}, torch::kLong), train, test);
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("class 1 has no image in the held-out split"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("class 1 has no image in the held-out split"),
+              std::string::npos);
   }
 }
 

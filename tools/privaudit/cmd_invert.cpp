@@ -25,7 +25,8 @@ struct InvertFlags {
 
 // The data the model was trained on: --data/--train-size when given, else the checkpoint's own
 // spec, subset size and seed, so that "nearest training image" means the images it saw.
-data::Splits load_training_data(const InvertFlags& f, const nlohmann::json& meta, std::string& spec) {
+data::Splits load_training_data(const InvertFlags& f, const nlohmann::json& meta,
+                                std::string& spec) {
   data::LoadOptions load;
   load.test_size = f.common.test_size;
   load.seed = f.common.seed;
@@ -46,15 +47,29 @@ data::Splits load_training_data(const InvertFlags& f, const nlohmann::json& meta
 
 nlohmann::json options_json(const attacks::InversionOptions& o) {
   return {{"conditioning", attacks::conditioning_name(o.generator.conditioning)},
-          {"latent_dim", o.generator.latent_dim}, {"generator_channels", o.generator.channels},
-          {"generator_dropout", o.generator.dropout}, {"steps", o.steps}, {"batch_size", o.batch_size},
-          {"learning_rate", o.learning_rate}, {"feature_cut", o.feature_cut}, {"training_like", o.training_like},
-          {"stage_two_from", o.stage_two_from}, {"per_class", o.per_class},
-          {"weights", {{"ce", o.weight_ce}, {"kl", o.weight_kl}, {"cosine", o.weight_cosine},
-                       {"orthogonality", o.weight_orthogonality}, {"confidence", o.weight_confidence},
-                       {"perturbation", o.weight_perturbation}, {"dropout", o.weight_dropout},
-                       {"gradient", o.weight_gradient}, {"tv", o.weight_tv}, {"range", o.weight_range}}},
-          {"confidence_margin", o.confidence_margin}, {"perturbation_epsilon", o.perturbation_epsilon}};
+          {"latent_dim", o.generator.latent_dim},
+          {"generator_channels", o.generator.channels},
+          {"generator_dropout", o.generator.dropout},
+          {"steps", o.steps},
+          {"batch_size", o.batch_size},
+          {"learning_rate", o.learning_rate},
+          {"feature_cut", o.feature_cut},
+          {"training_like", o.training_like},
+          {"stage_two_from", o.stage_two_from},
+          {"per_class", o.per_class},
+          {"weights",
+           {{"ce", o.weight_ce},
+            {"kl", o.weight_kl},
+            {"cosine", o.weight_cosine},
+            {"orthogonality", o.weight_orthogonality},
+            {"confidence", o.weight_confidence},
+            {"perturbation", o.weight_perturbation},
+            {"dropout", o.weight_dropout},
+            {"gradient", o.weight_gradient},
+            {"tv", o.weight_tv},
+            {"range", o.weight_range}}},
+          {"confidence_margin", o.confidence_margin},
+          {"perturbation_epsilon", o.perturbation_epsilon}};
 }
 
 double mean_of(const torch::Tensor& t) { return t.to(torch::kDouble).mean().item<double>(); }
@@ -75,26 +90,31 @@ int run_invert(InvertFlags& f) {
   const auto shape = model.input_shape();
   if (splits.train.channels() != shape.channels || splits.train.height() != shape.height ||
       splits.train.width() != shape.width || splits.train.num_classes() != model.num_classes()) {
-    throw UsageError("--data " + spec + ": images or classes do not match the model's input (" + model.summary() + ")");
+    throw UsageError("--data " + spec + ": images or classes do not match the model's input (" +
+                     model.summary() + ")");
   }
   const std::filesystem::path out(f.common.out);
   options.state_path = (out / "generator_state.pt").string();
   if (f.common.force) std::filesystem::remove(options.state_path);
 
-  say(f.common, "inverting " + model.summary() + " with a " + f.conditioning + "-conditioned generator, " +
-                    std::to_string(options.steps) + " steps" + (options.training_like ? " (training-like stage on)" : ""));
+  say(f.common, "inverting " + model.summary() + " with a " + f.conditioning +
+                    "-conditioned generator, " + std::to_string(options.steps) + " steps" +
+                    (options.training_like ? " (training-like stage on)" : ""));
   Progress progress("invert", options.steps, !f.common.quiet);
   const auto result = attacks::run_network_inversion(model, options, progress);
-  if (result.resumed_from_step > 0) say(f.common, "resumed after step " + std::to_string(result.resumed_from_step));
+  if (result.resumed_from_step > 0)
+    say(f.common, "resumed after step " + std::to_string(result.resumed_from_step));
 
   metrics::NearestNeighborOptions nn_options;
   nn_options.candidates = f.candidates;
   nn_options.seed = f.common.seed;
-  const auto nn = metrics::nearest_neighbors(result.images, result.labels, splits.train, splits.test, nn_options);
+  const auto nn = metrics::nearest_neighbors(result.images, result.labels, splits.train,
+                                             splits.test, nn_options);
 
   auto results = report::results_envelope("invert", f.common.seed);
   results["dataset"] = report::dataset_json(spec, splits);
-  results["model"] = {{"file", f.common.model}, {"summary", model.summary()}, {"kind", model.kind()}};
+  results["model"] = {
+      {"file", f.common.model}, {"summary", model.summary()}, {"kind", model.kind()}};
   results["options"] = options_json(options);
   nlohmann::json entries = nlohmann::json::array();
   for (int64_t i = 0; i < result.images.size(0); ++i) {
@@ -112,11 +132,16 @@ int run_invert(InvertFlags& f) {
   }
   results["reconstructions"] = entries;
   const double likeness = nn.training_likeness();
-  results["summary"] = {{"nearest_train_mse", mean_of(nn.train_mse)},   {"nearest_train_psnr", mean_of(nn.train_psnr)},
-                        {"nearest_train_ssim", mean_of(nn.train_ssim)}, {"nearest_test_mse", mean_of(nn.test_mse)},
-                        {"nearest_test_psnr", mean_of(nn.test_psnr)},   {"nearest_test_ssim", mean_of(nn.test_ssim)},
-                        {"confidence", mean_of(result.confidence)},     {"training_likeness", likeness},
-                        {"equal_pool_size", nn.pool_size_min},          {"ssim_candidates", f.candidates}};
+  results["summary"] = {{"nearest_train_mse", mean_of(nn.train_mse)},
+                        {"nearest_train_psnr", mean_of(nn.train_psnr)},
+                        {"nearest_train_ssim", mean_of(nn.train_ssim)},
+                        {"nearest_test_mse", mean_of(nn.test_mse)},
+                        {"nearest_test_psnr", mean_of(nn.test_psnr)},
+                        {"nearest_test_ssim", mean_of(nn.test_ssim)},
+                        {"confidence", mean_of(result.confidence)},
+                        {"training_likeness", likeness},
+                        {"equal_pool_size", nn.pool_size_min},
+                        {"ssim_candidates", f.candidates}};
   results["loss_curve"] = result.loss_curve;
   results["seconds"] = result.seconds;
 
@@ -126,7 +151,8 @@ int run_invert(InvertFlags& f) {
   for (int64_t c = 0; c < model.num_classes(); ++c) {
     const auto which = torch::nonzero(result.labels == c).flatten();
     if (which.numel() == 0) continue;
-    const auto pairs = torch::stack({result.images.index_select(0, which), nearest.index_select(0, which)}, 1);
+    const auto pairs =
+        torch::stack({result.images.index_select(0, which), nearest.index_select(0, which)}, 1);
     rows.push_back(pairs.flatten(0, 1));
   }
   report::write_image_grid((out / "reconstructions.png").string(), rows, 3, 16);
@@ -146,10 +172,12 @@ int run_invert(InvertFlags& f) {
   report::write_results(f.common.out, results);
 
   char line[300];
-  std::snprintf(line, sizeof line,
-                "training_likeness %.3f; mean nearest SSIM train %.3f / held-out %.3f; mean confidence %.3f; "
-                "written to %s",
-                likeness, mean_of(nn.train_ssim), mean_of(nn.test_ssim), mean_of(result.confidence), f.common.out.c_str());
+  std::snprintf(
+      line, sizeof line,
+      "training_likeness %.3f; mean nearest SSIM train %.3f / held-out %.3f; mean confidence %.3f; "
+      "written to %s",
+      likeness, mean_of(nn.train_ssim), mean_of(nn.test_ssim), mean_of(result.confidence),
+      f.common.out.c_str());
   say(f.common, line);
   return 0;
 }
@@ -158,37 +186,57 @@ std::function<int()> setup_invert(CLI::App& app) {
   auto flags = std::make_shared<InvertFlags>();
   flags->app = &app;
   auto& o = flags->options;
-  app.add_option("--steps", o.steps, "Generator training steps")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--steps", o.steps, "Generator training steps")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--batch-size", o.batch_size, "Generated images per step")->capture_default_str();
   app.add_option("--lr", o.learning_rate, "Generator learning rate (Adam)")->capture_default_str();
-  app.add_option("--per-class", o.per_class, "Reconstructions generated per class")->capture_default_str();
-  app.add_option("--conditioning", flags->conditioning, "label, vector, matrix or vector-matrix")->capture_default_str();
-  app.add_option("--latent", o.generator.latent_dim, "Latent noise size")->capture_default_str();
-  app.add_option("--generator-channels", o.generator.channels, "Generator width")->capture_default_str();
-  app.add_option("--generator-dropout", o.generator.dropout, "Dropout in the generator's up-sampling blocks")
+  app.add_option("--per-class", o.per_class, "Reconstructions generated per class")
       ->capture_default_str();
-  app.add_option("--feature-cut", o.feature_cut, "Cut point whose features the diversity terms use (default: last)");
-  app.add_flag("--no-training-like", flags->no_training_like, "Stage 1 only: no training-like terms");
-  app.add_option("--stage-two-from", o.stage_two_from, "Fraction of the steps after which the training-like terms start")
+  app.add_option("--conditioning", flags->conditioning, "label, vector, matrix or vector-matrix")
+      ->capture_default_str();
+  app.add_option("--latent", o.generator.latent_dim, "Latent noise size")->capture_default_str();
+  app.add_option("--generator-channels", o.generator.channels, "Generator width")
+      ->capture_default_str();
+  app.add_option("--generator-dropout", o.generator.dropout,
+                 "Dropout in the generator's up-sampling blocks")
+      ->capture_default_str();
+  app.add_option("--feature-cut", o.feature_cut,
+                 "Cut point whose features the diversity terms use (default: last)");
+  app.add_flag("--no-training-like", flags->no_training_like,
+               "Stage 1 only: no training-like terms");
+  app.add_option("--stage-two-from", o.stage_two_from,
+                 "Fraction of the steps after which the training-like terms start")
       ->capture_default_str();
   app.add_option("--weight-ce", o.weight_ce, "Cross-entropy to the label")->capture_default_str();
-  app.add_option("--weight-kl", o.weight_kl, "KL between the conditioning vector and the output")->capture_default_str();
-  app.add_option("--weight-cosine", o.weight_cosine, "Cosine similarity of features in a batch")->capture_default_str();
-  app.add_option("--weight-orthogonality", o.weight_orthogonality, "Gram of features towards identity")
+  app.add_option("--weight-kl", o.weight_kl, "KL between the conditioning vector and the output")
       ->capture_default_str();
-  app.add_option("--weight-confidence", o.weight_confidence, "Logit margin towards --confidence-margin")
+  app.add_option("--weight-cosine", o.weight_cosine, "Cosine similarity of features in a batch")
       ->capture_default_str();
-  app.add_option("--confidence-margin", o.confidence_margin, "Target logit margin")->capture_default_str();
-  app.add_option("--weight-perturbation", o.weight_perturbation, "Cross-entropy under input sign noise")
+  app.add_option("--weight-orthogonality", o.weight_orthogonality,
+                 "Gram of features towards identity")
       ->capture_default_str();
-  app.add_option("--perturbation-epsilon", o.perturbation_epsilon, "Sign-noise size in pixel units")->capture_default_str();
-  app.add_option("--weight-dropout", o.weight_dropout, "Cross-entropy under the classifier's dropout")
+  app.add_option("--weight-confidence", o.weight_confidence,
+                 "Logit margin towards --confidence-margin")
       ->capture_default_str();
-  app.add_option("--weight-gradient", o.weight_gradient, "Norm of the loss gradient w.r.t. the weights")
+  app.add_option("--confidence-margin", o.confidence_margin, "Target logit margin")
+      ->capture_default_str();
+  app.add_option("--weight-perturbation", o.weight_perturbation,
+                 "Cross-entropy under input sign noise")
+      ->capture_default_str();
+  app.add_option("--perturbation-epsilon", o.perturbation_epsilon, "Sign-noise size in pixel units")
+      ->capture_default_str();
+  app.add_option("--weight-dropout", o.weight_dropout,
+                 "Cross-entropy under the classifier's dropout")
+      ->capture_default_str();
+  app.add_option("--weight-gradient", o.weight_gradient,
+                 "Norm of the loss gradient w.r.t. the weights")
       ->capture_default_str();
   app.add_option("--weight-tv", o.weight_tv, "Total variation")->capture_default_str();
-  app.add_option("--weight-range", o.weight_range, "Pre-sigmoid saturation penalty")->capture_default_str();
-  app.add_option("--candidates", flags->candidates, "SSIM pre-filter: exact SSIM on the K nearest by MSE (0 = all)")
+  app.add_option("--weight-range", o.weight_range, "Pre-sigmoid saturation penalty")
+      ->capture_default_str();
+  app.add_option("--candidates", flags->candidates,
+                 "SSIM pre-filter: exact SSIM on the K nearest by MSE (0 = all)")
       ->capture_default_str();
   add_model_flags(app, flags->common);
   add_data_flags(app, flags->common);
@@ -197,8 +245,9 @@ std::function<int()> setup_invert(CLI::App& app) {
   return [flags]() { return run_invert(*flags); };
 }
 
-const bool registered =
-    register_command({"invert", "Reconstruct training-like images from a model's weights (network inversion)", setup_invert});
+const bool registered = register_command(
+    {"invert", "Reconstruct training-like images from a model's weights (network inversion)",
+     setup_invert});
 
 }  // namespace
 }  // namespace privaudit::cli

@@ -8,8 +8,12 @@ namespace F = torch::nn::functional;
 
 namespace {
 
-bool uses_vector(Conditioning c) { return c == Conditioning::kVector || c == Conditioning::kVectorMatrix; }
-bool uses_matrix(Conditioning c) { return c == Conditioning::kMatrix || c == Conditioning::kVectorMatrix; }
+bool uses_vector(Conditioning c) {
+  return c == Conditioning::kVector || c == Conditioning::kVectorMatrix;
+}
+bool uses_matrix(Conditioning c) {
+  return c == Conditioning::kMatrix || c == Conditioning::kVectorMatrix;
+}
 
 torch::Tensor resize(const torch::Tensor& x, int64_t h, int64_t w) {
   if (x.size(2) == h && x.size(3) == w) return x;
@@ -31,16 +35,21 @@ torch::Tensor always_dropout(const torch::Tensor& x, double p, torch::Generator&
 
 std::string conditioning_name(Conditioning conditioning) {
   switch (conditioning) {
-    case Conditioning::kLabel: return "label";
-    case Conditioning::kVector: return "vector";
-    case Conditioning::kMatrix: return "matrix";
-    case Conditioning::kVectorMatrix: return "vector-matrix";
+    case Conditioning::kLabel:
+      return "label";
+    case Conditioning::kVector:
+      return "vector";
+    case Conditioning::kMatrix:
+      return "matrix";
+    case Conditioning::kVectorMatrix:
+      return "vector-matrix";
   }
   throw Error("unknown conditioning");
 }
 
 Conditioning parse_conditioning(const std::string& name) {
-  for (auto c : {Conditioning::kLabel, Conditioning::kVector, Conditioning::kMatrix, Conditioning::kVectorMatrix}) {
+  for (auto c : {Conditioning::kLabel, Conditioning::kVector, Conditioning::kMatrix,
+                 Conditioning::kVectorMatrix}) {
     if (conditioning_name(c) == name) return c;
   }
   throw UsageError("--conditioning " + name + ": expected label, vector, matrix or vector-matrix");
@@ -52,8 +61,9 @@ void GeneratorOptions::validate() const {
   if (dropout < 0 || dropout >= 1) throw UsageError("generator dropout must be in [0, 1)");
 }
 
-ConditionBatch conditions_for_labels(Conditioning conditioning, const torch::Tensor& labels, int64_t latent_dim,
-                                     int64_t classes, torch::Generator& generator) {
+ConditionBatch conditions_for_labels(Conditioning conditioning, const torch::Tensor& labels,
+                                     int64_t latent_dim, int64_t classes,
+                                     torch::Generator& generator) {
   const int64_t batch = labels.size(0);
   ConditionBatch out;
   out.labels = labels.to(torch::kLong);
@@ -74,8 +84,8 @@ ConditionBatch conditions_for_labels(Conditioning conditioning, const torch::Ten
   return out;
 }
 
-ConditionBatch sample_conditions(Conditioning conditioning, int64_t batch, int64_t latent_dim, int64_t classes,
-                                 torch::Generator& generator) {
+ConditionBatch sample_conditions(Conditioning conditioning, int64_t batch, int64_t latent_dim,
+                                 int64_t classes, torch::Generator& generator) {
   if (uses_vector(conditioning)) {
     ConditionBatch out;
     auto v = torch::randn({batch, classes}, generator, torch::kFloat);
@@ -88,8 +98,8 @@ ConditionBatch sample_conditions(Conditioning conditioning, int64_t batch, int64
   return conditions_for_labels(conditioning, labels, latent_dim, classes, generator);
 }
 
-ConditionedGeneratorImpl::ConditionedGeneratorImpl(const models::InputShape& output, int64_t classes,
-                                                   const GeneratorOptions& options)
+ConditionedGeneratorImpl::ConditionedGeneratorImpl(const models::InputShape& output,
+                                                   int64_t classes, const GeneratorOptions& options)
     : output_(output), classes_(classes), options_(options) {
   options.validate();
   if (classes < 2) throw UsageError("the generator needs at least 2 classes");
@@ -106,7 +116,9 @@ ConditionedGeneratorImpl::ConditionedGeneratorImpl(const models::InputShape& out
   project_ = register_module("project", nn::Linear(input, 2 * c * start_h_ * start_w_));
   project_norm_ = register_module("project_norm", nn::BatchNorm2d(2 * c));
   const int64_t matrix_channels = uses_matrix(options.conditioning) ? 1 : 0;
-  auto conv = [](int64_t in, int64_t out) { return nn::Conv2d(nn::Conv2dOptions(in, out, 3).padding(1)); };
+  auto conv = [](int64_t in, int64_t out) {
+    return nn::Conv2d(nn::Conv2dOptions(in, out, 3).padding(1));
+  };
   conv1_ = register_module("conv1", conv(2 * c + matrix_channels, 2 * c));
   norm1_ = register_module("norm1", nn::BatchNorm2d(2 * c));
   conv2_ = register_module("conv2", conv(2 * c, c));
@@ -123,7 +135,8 @@ torch::Tensor ConditionedGeneratorImpl::hot_matrix(const torch::Tensor& labels) 
   return rows.view({-1, 1, classes_, 1}).expand({-1, 1, classes_, classes_}).contiguous();
 }
 
-torch::Tensor ConditionedGeneratorImpl::forward_logits(const ConditionBatch& condition, torch::Generator& generator) {
+torch::Tensor ConditionedGeneratorImpl::forward_logits(const ConditionBatch& condition,
+                                                       torch::Generator& generator) {
   const auto device = project_->weight.device();
   auto input = condition.latent.to(device);
   if (options_.conditioning == Conditioning::kLabel) {
@@ -135,7 +148,8 @@ torch::Tensor ConditionedGeneratorImpl::forward_logits(const ConditionBatch& con
   auto x = project_->forward(input).view({input.size(0), -1, start_h_, start_w_});
   x = torch::relu(project_norm_->forward(x));
   x = resize(x, classes_, classes_);
-  if (uses_matrix(options_.conditioning)) x = torch::cat({x, hot_matrix(condition.labels.to(device))}, 1);
+  if (uses_matrix(options_.conditioning))
+    x = torch::cat({x, hot_matrix(condition.labels.to(device))}, 1);
   x = always_dropout(torch::relu(norm1_->forward(conv1_->forward(x))), p, generator);
   x = resize(x, (output_.height + 1) / 2, (output_.width + 1) / 2);
   x = always_dropout(torch::relu(norm2_->forward(conv2_->forward(x))), p, generator);

@@ -48,7 +48,8 @@ ConditionBatch sample_conditions(Conditioning conditioning, int64_t batch, int64
 // Conditionings for given labels: vector conditionings draw v and swap its largest entry onto
 // the label so that argmax c = label.
 ConditionBatch conditions_for_labels(Conditioning conditioning, const torch::Tensor& labels,
-                                     int64_t latent_dim, int64_t classes, torch::Generator& generator);
+                                     int64_t latent_dim, int64_t classes,
+                                     torch::Generator& generator);
 
 // Layout (up-sampling by bilinear resize + 3x3 convolution instead of the papers' transposed
 // convolutions, so any H x W works and no checkerboard appears):

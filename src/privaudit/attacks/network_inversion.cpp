@@ -25,11 +25,13 @@ void require(bool ok, const std::string& message) {
 // rest the term is skipped when the model has batch norm (documented in docs/inversion.md).
 class DropoutOnlyGuard {
  public:
-  explicit DropoutOnlyGuard(models::Classifier& model) : model_(model), previous_(model.is_training()) {
+  explicit DropoutOnlyGuard(models::Classifier& model)
+      : model_(model), previous_(model.is_training()) {
     model_.set_training(true);
     if (auto* builtin = dynamic_cast<models::BuiltinClassifier*>(&model_)) {
       for (auto& module : builtin->net()->modules(/*include_self=*/false)) {
-        if (module->as<torch::nn::BatchNorm1d>() || module->as<torch::nn::BatchNorm2d>()) module->eval();
+        if (module->as<torch::nn::BatchNorm1d>() || module->as<torch::nn::BatchNorm2d>())
+          module->eval();
       }
     }
   }
@@ -39,7 +41,8 @@ class DropoutOnlyGuard {
 
   // Whether train mode changes anything but dropout, or nothing at all.
   static bool usable(models::Classifier& model) {
-    if (auto* builtin = dynamic_cast<models::BuiltinClassifier*>(&model)) return builtin->config().dropout > 0;
+    if (auto* builtin = dynamic_cast<models::BuiltinClassifier*>(&model))
+      return builtin->config().dropout > 0;
     return !model.has_batch_norm();
   }
 
@@ -77,7 +80,8 @@ torch::Tensor normalised_gram(const torch::Tensor& features) {
   return torch::matmul(unit, unit.t());
 }
 
-torch::Tensor logit_margin_shortfall(const torch::Tensor& logits, const torch::Tensor& labels, double margin) {
+torch::Tensor logit_margin_shortfall(const torch::Tensor& logits, const torch::Tensor& labels,
+                                     double margin) {
   const auto own = logits.gather(1, labels.unsqueeze(1)).squeeze(1);
   const auto others = logits.scatter(1, labels.unsqueeze(1), -1e9).amax(1);
   return torch::relu(margin - (own - others)).mean();
@@ -92,14 +96,17 @@ torch::Tensor total_variation(const torch::Tensor& x) {
 }
 
 // ||grad_theta CE(f(x), y)||_2 with the graph kept, so that it can be minimised (double backprop).
-torch::Tensor weight_gradient_norm(const torch::Tensor& ce, const std::vector<torch::Tensor>& parameters) {
+torch::Tensor weight_gradient_norm(const torch::Tensor& ce,
+                                   const std::vector<torch::Tensor>& parameters) {
   std::vector<torch::Tensor> inputs;
   for (const auto& p : parameters) {
     if (p.requires_grad()) inputs.push_back(p);
   }
-  if (inputs.empty()) throw Error("the gradient term needs classifier parameters that require gradients");
-  const auto grads = torch::autograd::grad({ce}, inputs, {}, /*retain_graph=*/true, /*create_graph=*/true,
-                                           /*allow_unused=*/true);
+  if (inputs.empty())
+    throw Error("the gradient term needs classifier parameters that require gradients");
+  const auto grads =
+      torch::autograd::grad({ce}, inputs, {}, /*retain_graph=*/true, /*create_graph=*/true,
+                            /*allow_unused=*/true);
   auto sum = torch::zeros({}, ce.options());
   for (const auto& g : grads) {
     if (g.defined()) sum = sum + g.pow(2).sum();
@@ -111,16 +118,18 @@ torch::Tensor weight_gradient_norm(const torch::Tensor& ce, const std::vector<to
 // options is refused rather than silently continued.
 // The step count itself is left out, so a finished run can be continued with more steps; the
 // absolute step where stage 2 starts is in.
-std::string trajectory_key(const InversionOptions& o, int stage_two_step, const models::Classifier& model) {
+std::string trajectory_key(const InversionOptions& o, int stage_two_step,
+                           const models::Classifier& model) {
   std::ostringstream s;
   s.precision(17);
-  s << conditioning_name(o.generator.conditioning) << ' ' << o.generator.latent_dim << ' ' << o.generator.channels
-    << ' ' << o.generator.dropout << ' ' << o.batch_size << ' ' << o.learning_rate << ' '
-    << o.seed << ' ' << o.feature_cut << ' ' << o.weight_ce << ' ' << o.weight_kl << ' ' << o.weight_cosine << ' '
-    << o.weight_orthogonality << ' ' << o.training_like << ' ' << stage_two_step << ' ' << o.weight_confidence
-    << ' ' << o.confidence_margin << ' ' << o.weight_perturbation << ' ' << o.perturbation_epsilon << ' '
-    << o.weight_dropout << ' ' << o.weight_gradient << ' ' << o.weight_tv << ' ' << o.weight_range << ' '
-    << model.num_classes();
+  s << conditioning_name(o.generator.conditioning) << ' ' << o.generator.latent_dim << ' '
+    << o.generator.channels << ' ' << o.generator.dropout << ' ' << o.batch_size << ' '
+    << o.learning_rate << ' ' << o.seed << ' ' << o.feature_cut << ' ' << o.weight_ce << ' '
+    << o.weight_kl << ' ' << o.weight_cosine << ' ' << o.weight_orthogonality << ' '
+    << o.training_like << ' ' << stage_two_step << ' ' << o.weight_confidence << ' '
+    << o.confidence_margin << ' ' << o.weight_perturbation << ' ' << o.perturbation_epsilon << ' '
+    << o.weight_dropout << ' ' << o.weight_gradient << ' ' << o.weight_tv << ' ' << o.weight_range
+    << ' ' << model.num_classes();
   return s.str();
 }
 
@@ -129,8 +138,9 @@ struct State {
   std::vector<double> loss_curve;
 };
 
-void save_state(const std::string& path, const std::string& key, const State& state, ConditionedGenerator& generator,
-                torch::optim::Adam& optimizer, torch::Generator& rng) {
+void save_state(const std::string& path, const std::string& key, const State& state,
+                ConditionedGenerator& generator, torch::optim::Adam& optimizer,
+                torch::Generator& rng) {
   torch::serialize::OutputArchive archive;
   archive.write("key", c10::IValue(key));
   archive.write("step", torch::tensor(static_cast<int64_t>(state.step)));
@@ -153,7 +163,8 @@ State load_state(const std::string& path, const std::string& key, ConditionedGen
     c10::IValue stored_key;
     archive.read("key", stored_key);
     if (!stored_key.isString() || stored_key.toStringRef() != key) {
-      throw Error(path + ": the generator state was written with other options; use --force to start over");
+      throw Error(
+          path + ": the generator state was written with other options; use --force to start over");
     }
     torch::Tensor step, curve, rng_state;
     archive.read("step", step);
@@ -179,30 +190,43 @@ State load_state(const std::string& path, const std::string& key, ConditionedGen
 void InversionOptions::validate() const {
   generator.validate();
   require(steps >= 1, "inversion steps must be at least 1");
-  require(batch_size >= 2, "inversion batch size must be at least 2 (the diversity terms compare images)");
-  require(learning_rate > 0 && std::isfinite(learning_rate), "inversion learning rate must be positive");
+  require(batch_size >= 2,
+          "inversion batch size must be at least 2 (the diversity terms compare images)");
+  require(learning_rate > 0 && std::isfinite(learning_rate),
+          "inversion learning rate must be positive");
   require(stage_two_from >= 0 && stage_two_from <= 1, "stage_two_from must be in [0, 1]");
-  require(perturbation_epsilon >= 0 && perturbation_epsilon <= 1, "perturbation epsilon must be in [0, 1]");
+  require(perturbation_epsilon >= 0 && perturbation_epsilon <= 1,
+          "perturbation epsilon must be in [0, 1]");
   require(confidence_margin >= 0, "confidence margin must be non-negative");
   require(per_class >= 1, "per-class image count must be at least 1");
   require(checkpoint_every >= 1, "checkpoint interval must be at least 1 step");
-  const std::pair<const char*, double> weights[] = {
-      {"ce", weight_ce}, {"kl", weight_kl}, {"cosine", weight_cosine}, {"orthogonality", weight_orthogonality},
-      {"confidence", weight_confidence}, {"perturbation", weight_perturbation}, {"dropout", weight_dropout},
-      {"gradient", weight_gradient}, {"tv", weight_tv}, {"range", weight_range}};
+  const std::pair<const char*, double> weights[] = {{"ce", weight_ce},
+                                                    {"kl", weight_kl},
+                                                    {"cosine", weight_cosine},
+                                                    {"orthogonality", weight_orthogonality},
+                                                    {"confidence", weight_confidence},
+                                                    {"perturbation", weight_perturbation},
+                                                    {"dropout", weight_dropout},
+                                                    {"gradient", weight_gradient},
+                                                    {"tv", weight_tv},
+                                                    {"range", weight_range}};
   for (const auto& [name, value] : weights) {
-    require(value >= 0 && std::isfinite(value), std::string("--weight-") + name + " must be a non-negative number");
+    require(value >= 0 && std::isfinite(value),
+            std::string("--weight-") + name + " must be a non-negative number");
   }
   require(weight_ce > 0 || weight_kl > 0 || weight_confidence > 0,
-          "at least one of the ce, kl and confidence weights must be positive (nothing ties images to labels)");
+          "at least one of the ce, kl and confidence weights must be positive (nothing ties images "
+          "to labels)");
 }
 
-InversionResult run_network_inversion(models::Classifier& model, const InversionOptions& options, Progress& progress) {
+InversionResult run_network_inversion(models::Classifier& model, const InversionOptions& options,
+                                      Progress& progress) {
   options.validate();
   const auto start_time = std::chrono::steady_clock::now();
   const auto shape = model.input_shape();
   const int64_t classes = model.num_classes();
-  const std::string cut = options.feature_cut.empty() ? model.cut_points().back() : options.feature_cut;
+  const std::string cut =
+      options.feature_cut.empty() ? model.cut_points().back() : options.feature_cut;
   model.check_cut(cut);
   const auto device = model.device();
   models::TrainingModeGuard eval_mode(model, false);
@@ -213,8 +237,9 @@ InversionResult run_network_inversion(models::Classifier& model, const Inversion
   ConditionedGenerator generator(shape, classes, options.generator);
   generator->to(device);
   torch::Generator rng = make_generator(options.seed);
-  torch::optim::Adam optimizer(generator->parameters(),
-                               torch::optim::AdamOptions(options.learning_rate).betas({0.5, 0.999}));
+  torch::optim::Adam optimizer(
+      generator->parameters(),
+      torch::optim::AdamOptions(options.learning_rate).betas({0.5, 0.999}));
   const int stage_two_step = static_cast<int>(std::ceil(options.stage_two_from * options.steps));
   const auto key = trajectory_key(options, options.training_like ? stage_two_step : -1, model);
 
@@ -241,7 +266,8 @@ InversionResult run_network_inversion(models::Classifier& model, const Inversion
     const auto ce = cross_entropy(r.logits, labels);
     if (options.weight_ce > 0) loss = loss + options.weight_ce * ce;
     if (options.weight_kl > 0) {
-      const auto target = stage_two ? F::one_hot(labels, classes).to(images.dtype()) : condition.vector.to(device);
+      const auto target =
+          stage_two ? F::one_hot(labels, classes).to(images.dtype()) : condition.vector.to(device);
       loss = loss + options.weight_kl * kl_divergence(r.logits, target);
     }
     if (options.weight_cosine > 0 || options.weight_orthogonality > 0) {
@@ -249,7 +275,8 @@ InversionResult run_network_inversion(models::Classifier& model, const Inversion
       const int64_t b = gram.size(0);
       const auto identity = torch::eye(b, gram.options());
       if (options.weight_cosine > 0) {
-        loss = loss + options.weight_cosine * ((gram - identity * gram).sum() / static_cast<double>(b * (b - 1)));
+        loss = loss + options.weight_cosine *
+                          ((gram - identity * gram).sum() / static_cast<double>(b * (b - 1)));
       }
       if (options.weight_orthogonality > 0) {
         loss = loss + options.weight_orthogonality * (gram - identity).pow(2).mean();
@@ -257,7 +284,8 @@ InversionResult run_network_inversion(models::Classifier& model, const Inversion
     }
     if (stage_two) {
       if (options.weight_confidence > 0) {
-        loss = loss + options.weight_confidence * logit_margin_shortfall(r.logits, labels, options.confidence_margin);
+        loss = loss + options.weight_confidence *
+                          logit_margin_shortfall(r.logits, labels, options.confidence_margin);
       }
       if (options.weight_perturbation > 0) {
         const auto sign = torch::randn(images.sizes(), rng, torch::kFloat).sign().to(device);
@@ -272,14 +300,18 @@ InversionResult run_network_inversion(models::Classifier& model, const Inversion
         loss = loss + options.weight_gradient * weight_gradient_norm(ce, model_parameters);
       }
       if (options.weight_tv > 0) loss = loss + options.weight_tv * total_variation(images);
-      if (options.weight_range > 0) loss = loss + options.weight_range * torch::relu(pre_sigmoid.abs() - 6.0).mean();
+      if (options.weight_range > 0)
+        loss = loss + options.weight_range * torch::relu(pre_sigmoid.abs() - 6.0).mean();
     }
 
     const double value = loss.item<double>();
-    if (!std::isfinite(value)) throw Error("network inversion: the loss turned non-finite at step " + std::to_string(step + 1));
+    if (!std::isfinite(value))
+      throw Error("network inversion: the loss turned non-finite at step " +
+                  std::to_string(step + 1));
     // Gradients go to the generator only: the classifier's .grad fields are never touched.
-    const auto grads = torch::autograd::grad({loss}, generator_parameters, {}, /*retain_graph=*/false,
-                                             /*create_graph=*/false, /*allow_unused=*/true);
+    const auto grads =
+        torch::autograd::grad({loss}, generator_parameters, {}, /*retain_graph=*/false,
+                              /*create_graph=*/false, /*allow_unused=*/true);
     for (size_t i = 0; i < grads.size(); ++i) {
       auto& p = generator_parameters[i];
       if (grads[i].defined()) p.mutable_grad() = grads[i];
@@ -290,7 +322,8 @@ InversionResult run_network_inversion(models::Classifier& model, const Inversion
     char status[64];
     std::snprintf(status, sizeof status, "loss %.4f%s", value, stage_two ? " (training-like)" : "");
     progress.update(state.step, status);
-    if (!options.state_path.empty() && (state.step % options.checkpoint_every == 0 || state.step == options.steps)) {
+    if (!options.state_path.empty() &&
+        (state.step % options.checkpoint_every == 0 || state.step == options.steps)) {
       save_state(options.state_path, key, state, generator, optimizer, rng);
     }
   }
@@ -301,14 +334,17 @@ InversionResult run_network_inversion(models::Classifier& model, const Inversion
   generator->eval();
   const auto labels = torch::arange(classes, torch::kLong).repeat_interleave(options.per_class);
   torch::Generator generation_rng = make_generator(options.seed + 1);
-  const auto condition = conditions_for_labels(options.generator.conditioning, labels, options.generator.latent_dim,
-                                               classes, generation_rng);
+  const auto condition =
+      conditions_for_labels(options.generator.conditioning, labels, options.generator.latent_dim,
+                            classes, generation_rng);
   result.images = generator->forward(condition, generation_rng).cpu();
   result.labels = labels;
   const auto logits = models::predict_logits(model, result.images.to(device)).cpu();
-  result.confidence = torch::softmax(logits, 1).gather(1, labels.unsqueeze(1)).squeeze(1).to(torch::kDouble);
+  result.confidence =
+      torch::softmax(logits, 1).gather(1, labels.unsqueeze(1)).squeeze(1).to(torch::kDouble);
   result.loss_curve = std::move(state.loss_curve);
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
   return result;
 }
 

@@ -35,14 +35,14 @@ struct InversionOptions {
   // Stage 2 (training-like), from step `stage_two_from * steps` on; all off when !training_like.
   bool training_like = true;
   double stage_two_from = 0.1;
-  double weight_confidence = 0.1;    // mean relu(margin - (z_y - max_{j!=y} z_j)) on logits z
+  double weight_confidence = 0.1;  // mean relu(margin - (z_y - max_{j!=y} z_j)) on logits z
   double confidence_margin = 20.0;
   double weight_perturbation = 2.0;  // -log p_y(clamp(x + eps*sign(n), 0, 1))
   double perturbation_epsilon = 0.05;
-  double weight_dropout = 1.0;       // -log p_y with the classifier's dropout on (BN kept in eval)
-  double weight_gradient = 2.0;      // ||grad_theta CE(f(x), y)||_2 of the batch (double backprop)
-  double weight_tv = 0.1;            // mean squared neighbour differences
-  double weight_range = 0.01;        // mean relu(|u| - 6) of the generator's pre-sigmoid output u
+  double weight_dropout = 1.0;   // -log p_y with the classifier's dropout on (BN kept in eval)
+  double weight_gradient = 2.0;  // ||grad_theta CE(f(x), y)||_2 of the batch (double backprop)
+  double weight_tv = 0.1;        // mean squared neighbour differences
+  double weight_range = 0.01;    // mean relu(|u| - 6) of the generator's pre-sigmoid output u
 
   // Images generated at the end, per class.
   int64_t per_class = 8;
@@ -55,9 +55,9 @@ struct InversionOptions {
 };
 
 struct InversionResult {
-  torch::Tensor images;      // (K * per_class) x C x H x W in [0,1], class-major
-  torch::Tensor labels;      // the conditioning labels
-  torch::Tensor confidence;  // the classifier's softmax probability of the label (eval mode)
+  torch::Tensor images;            // (K * per_class) x C x H x W in [0,1], class-major
+  torch::Tensor labels;            // the conditioning labels
+  torch::Tensor confidence;        // the classifier's softmax probability of the label (eval mode)
   std::vector<double> loss_curve;  // total loss of every step
   int resumed_from_step = 0;
   double seconds = 0.0;  // generator training time of this process

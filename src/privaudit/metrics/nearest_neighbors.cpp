@@ -30,9 +30,11 @@ PoolMatch match_pool(const torch::Tensor& queries, const torch::Tensor& pool, in
   }
   const auto top = std::get<1>(mse.topk(candidates, 1, /*largest=*/false));  // Q x k
   const int64_t q = queries.size(0);
-  const auto repeated = queries.unsqueeze(1).expand({q, candidates, queries.size(1), queries.size(2), queries.size(3)});
+  const auto repeated = queries.unsqueeze(1).expand(
+      {q, candidates, queries.size(1), queries.size(2), queries.size(3)});
   const auto references = pool.index_select(0, top.flatten());
-  const auto ssim = ssim_per_image(repeated.reshape_as(references), references).view({q, candidates});
+  const auto ssim =
+      ssim_per_image(repeated.reshape_as(references), references).view({q, candidates});
   auto [best, column] = ssim.max(1);
   m.ssim = best;
   m.ssim_index = top.gather(1, column.unsqueeze(1)).squeeze(1);
@@ -53,13 +55,15 @@ torch::Tensor subsample(const torch::Tensor& rows, int64_t size, uint64_t seed) 
 
 }  // namespace
 
-NearestNeighbors nearest_neighbors(const torch::Tensor& images, const torch::Tensor& labels, const data::Dataset& train,
-                                   const data::Dataset& test, const NearestNeighborOptions& options) {
+NearestNeighbors nearest_neighbors(const torch::Tensor& images, const torch::Tensor& labels,
+                                   const data::Dataset& train, const data::Dataset& test,
+                                   const NearestNeighborOptions& options) {
   torch::NoGradGuard no_grad;
   if (images.dim() != 4 || labels.dim() != 1 || labels.size(0) != images.size(0)) {
     throw Error("nearest neighbours: expected N x C x H x W images and N labels");
   }
-  if (images.sizes().slice(1) != train.images.sizes().slice(1) || images.sizes().slice(1) != test.images.sizes().slice(1)) {
+  if (images.sizes().slice(1) != train.images.sizes().slice(1) ||
+      images.sizes().slice(1) != test.images.sizes().slice(1)) {
     throw Error("nearest neighbours: reconstructions and dataset images differ in shape");
   }
   const int64_t n = images.size(0);
@@ -67,8 +71,10 @@ NearestNeighbors nearest_neighbors(const torch::Tensor& images, const torch::Ten
   const auto query_labels = labels.to(torch::kCPU, torch::kLong);
   NearestNeighbors out;
   auto make = [n](torch::ScalarType type) { return torch::zeros({n}, type); };
-  out.train_ssim = make(torch::kDouble), out.train_mse = make(torch::kDouble), out.train_index = make(torch::kLong);
-  out.test_ssim = make(torch::kDouble), out.test_mse = make(torch::kDouble), out.test_index = make(torch::kLong);
+  out.train_ssim = make(torch::kDouble), out.train_mse = make(torch::kDouble),
+  out.train_index = make(torch::kLong);
+  out.test_ssim = make(torch::kDouble), out.test_mse = make(torch::kDouble),
+  out.test_index = make(torch::kLong);
   out.nearer_to_train = make(torch::kDouble);
   out.pool_size_min = -1;
 
@@ -99,14 +105,17 @@ NearestNeighbors nearest_neighbors(const torch::Tensor& images, const torch::Ten
     out.pool_size_min = out.pool_size_min < 0 ? size : std::min(out.pool_size_min, size);
     torch::Tensor train_best = on_train.ssim, test_best = on_test.ssim;
     if (train_rows.size(0) > size) {
-      const auto rows = subsample(torch::arange(train_rows.size(0)), size, options.seed * 1000003 + 2 * label);
+      const auto rows =
+          subsample(torch::arange(train_rows.size(0)), size, options.seed * 1000003 + 2 * label);
       train_best = match_pool(q, train_pool.index_select(0, rows), options.candidates).ssim;
     }
     if (test_rows.size(0) > size) {
-      const auto rows = subsample(torch::arange(test_rows.size(0)), size, options.seed * 1000003 + 2 * label + 1);
+      const auto rows =
+          subsample(torch::arange(test_rows.size(0)), size, options.seed * 1000003 + 2 * label + 1);
       test_best = match_pool(q, test_pool.index_select(0, rows), options.candidates).ssim;
     }
-    const auto nearer = (train_best > test_best).to(torch::kDouble) + 0.5 * (train_best == test_best).to(torch::kDouble);
+    const auto nearer = (train_best > test_best).to(torch::kDouble) +
+                        0.5 * (train_best == test_best).to(torch::kDouble);
     out.nearer_to_train.index_copy_(0, which, nearer);
   }
   out.train_psnr = (-10.0 * torch::log10(out.train_mse.clamp_min(1e-10))).clamp_max(100.0);
