@@ -20,33 +20,6 @@ attacks::Gradients double_gradients(models::Classifier& model, const torch::Tens
   return gradients;
 }
 
-std::vector<double> ranks(const std::vector<double>& values) {
-  std::vector<size_t> order(values.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](size_t i, size_t j) { return values[i] < values[j]; });
-  std::vector<double> rank(values.size());
-  for (size_t i = 0; i < order.size();) {
-    size_t j = i;
-    while (j + 1 < order.size() && values[order[j + 1]] == values[order[i]]) ++j;
-    for (size_t k = i; k <= j; ++k) rank[order[k]] = 0.5 * static_cast<double>(i + j);
-    i = j + 1;
-  }
-  return rank;
-}
-
-double pearson(const std::vector<double>& a, const std::vector<double>& b) {
-  const double n = static_cast<double>(a.size());
-  const double ma = std::accumulate(a.begin(), a.end(), 0.0) / n;
-  const double mb = std::accumulate(b.begin(), b.end(), 0.0) / n;
-  double sab = 0, saa = 0, sbb = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    sab += (a[i] - ma) * (b[i] - mb);
-    saa += (a[i] - ma) * (a[i] - ma);
-    sbb += (b[i] - mb) * (b[i] - mb);
-  }
-  return saa > 0 && sbb > 0 ? sab / std::sqrt(saa * sbb) : 0.0;
-}
-
 }  // namespace
 
 void GradientAuditOptions::validate() const {
@@ -57,11 +30,6 @@ void GradientAuditOptions::validate() const {
   if (!(attacker_distance > 0 && attacker_distance < 2))
     throw UsageError("audit attacker distance must be in (0, 2)");
   if (!(exact_psnr > 0)) throw UsageError("audit exact PSNR must be positive");
-}
-
-double spearman_correlation(const std::vector<double>& a, const std::vector<double>& b) {
-  if (a.size() != b.size() || a.size() < 2) return 0.0;
-  return pearson(ranks(a), ranks(b));
 }
 
 GradientAudit audit_gradient_privacy(models::Classifier& model, const torch::Tensor& images,

@@ -13,6 +13,8 @@
 // A model whose gradient barely moves with the data (all path distances ~0) scores 0.
 #pragma once
 
+#include "privaudit/metrics/statistics.h"
+
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -67,7 +69,5 @@ GradientAudit audit_gradient_privacy(models::Classifier& model, const torch::Ten
                                      const torch::Tensor& labels,
                                      const GradientAuditOptions& options, Progress& progress);
 
-// Spearman rank correlation (average ranks for ties); 0 for fewer than 2 points or no spread.
-double spearman_correlation(const std::vector<double>& a, const std::vector<double>& b);
 
 }  // namespace privaudit::metrics

@@ -4,6 +4,8 @@
 // combined into one sensitivity figure in [0,1]. Definitions and tolerances: docs/layers.md.
 #pragma once
 
+#include "privaudit/metrics/statistics.h"
+
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -83,9 +85,5 @@ std::vector<LayerMetrics> measure_layers(models::Classifier& model, const torch:
 LayerMetrics measure_layer(models::Classifier& model, const std::string& cut,
                            const torch::Tensor& images, int64_t input_components_99,
                            const LayerMetricsOptions& options);
-
-// Spearman rank correlation (ties share their mean rank); NaN if fewer than 2 values or a
-// constant series. Throws Error if the sizes differ.
-double spearman_correlation(const std::vector<double>& a, const std::vector<double>& b);
 
 }  // namespace privaudit::metrics
