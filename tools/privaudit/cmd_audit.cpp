@@ -37,7 +37,7 @@ Profile make_profile(const std::string& name) {
   if (name == "quick") {
     return {{"--train-size", "10000", "--test-size", "2000", "--epochs", "3"},
             {"--steps", "400", "--per-class", "3"},
-            {"--attack", "all", "--batch", "1,8", "--targets", "8", "--iterations", "300"},
+            {"--attack", "all", "--batch", "1,8", "--targets", "8", "--iterations", "100"},
             {"--jacobian-samples", "3", "--decoder-epochs", "2", "--attacker-size", "2000", "--targets", "200"},
             {"--lambdas", "0,0.1,1", "--loss", "pixel", "--epochs", "2", "--train-size", "10000", "--test-size", "2000"}};
   }
