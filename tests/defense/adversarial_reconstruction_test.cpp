@@ -31,6 +31,11 @@ TEST(AdversarialReconstruction, RejectsBadOptions) {
   options.loss = ReconstructionLossKind::kFeature;
   EXPECT_THROW(train_defended(model, splits.train, options, nullptr, quiet), UsageError);
   EXPECT_THROW(parse_loss_kind("perceptual-ish"), UsageError);
+  EXPECT_THROW(parse_objective("max"), UsageError);
+  EXPECT_EQ(parse_objective(objective_name(Objective::kMaxError)), Objective::kMaxError);
+  options.loss = ReconstructionLossKind::kPixel;
+  options.head_epochs = -1;
+  EXPECT_THROW(train_defended(model, splits.train, options, nullptr, quiet), UsageError);
 }
 
 TEST(AdversarialReconstruction, SameSeedGivesSameWeights) {
@@ -48,34 +53,42 @@ TEST(AdversarialReconstruction, SameSeedGivesSameWeights) {
 }
 
 // The proof: on a small budget, lambda > 0 lowers a fresh attacker's PSNR by >= 3 dB
-// against lambda = 0 while test accuracy drops by at most 5 points.
-// Disabled: the target is not met yet (lambda 1 and 10 at conv1/conv2 move a fresh
-// attacker by under 1 dB; see docs/defense.md). It stays here so the gap is visible.
-TEST(AdversarialReconstructionSlow, DISABLED_DefenseLowersFreshAttackerPsnrAtSmallAccuracyCost) {
+// against lambda = 0 while test accuracy drops by at most 5 points. Both models carry the same
+// noisy cut (sigma 1 after conv2, the defend command's default); only lambda differs. Observed
+// through the CLI with these settings: lambda 0 accuracy 0.866, PSNR 17.62 dB; lambda 10 accuracy
+// 0.819, PSNR 14.46 dB (docs/defense.md).
+TEST(AdversarialReconstructionSlow, DefenseLowersFreshAttackerPsnrAtSmallAccuracyCost) {
   if (!testing::have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
-  const auto splits = data::load_splits("fashion-mnist", {3000, 1000, 0});
+  const auto splits = data::load_splits("fashion-mnist", {10000, 1000, 0});
   const auto attacker_images = splits.test.images.slice(0, 0, 500);
   const auto targets = splits.test.images.slice(0, 500, 700);
-  attacks::DecoderOptions attacker;
+  attacks::DecoderOptions attacker;  // the defend command's fresh attacker
   attacker.epochs = 8;
   attacker.hidden = 1024;
-  attacker.seed = 5;
+  attacker.base_channels = 96;
+  attacker.seed = 1;
   Progress quiet;
   const auto point = [&](double lambda) {
-    auto model = fresh_cnn(splits, 0);
+    auto config = models::default_config("cnn", {1, 28, 28}, splits.train.num_classes());
+    config.normalization = splits.normalization;
+    config.noise_cut = "conv2";
+    config.noise_sigma = 1.0;
+    torch::manual_seed(0);
+    models::BuiltinClassifier model(config);
     DefenseOptions options;
     options.lambda = lambda;
-    options.epochs = 4;
-    options.cut = "conv1";
+    options.epochs = 5;
+    options.adversary.seed = 2;
     const auto trained = train_defended(model, splits.train, options, nullptr, quiet);
+    EXPECT_EQ(trained.cut, "conv2");
     const double accuracy = models::accuracy(model, splits.test.images, splits.test.labels);
     const auto attack = attacks::run_decoder_attack(model, trained.cut, attacker_images, targets, attacker, quiet);
     return std::make_pair(accuracy, attack.psnr);
   };
   const auto [plain_accuracy, plain_psnr] = point(0.0);
-  const auto [defended_accuracy, defended_psnr] = point(1.0);
+  const auto [defended_accuracy, defended_psnr] = point(10.0);
   std::cout << "lambda 0: accuracy " << plain_accuracy << ", attack PSNR " << plain_psnr << " dB\n"
-            << "lambda 1: accuracy " << defended_accuracy << ", attack PSNR " << defended_psnr << " dB\n";
+            << "lambda 10: accuracy " << defended_accuracy << ", attack PSNR " << defended_psnr << " dB\n";
   EXPECT_LE(defended_psnr, plain_psnr - 3.0);
   EXPECT_GE(defended_accuracy, plain_accuracy - 0.05);
 }

@@ -125,6 +125,38 @@ TEST(ModelConfig, JsonRoundTripKeepsEveryField) {
   config.activation = Activation::kLeakyRelu;
   config.normalization = {{0.1f, 0.2f, 0.3f}, {0.4f, 0.5f, 0.6f}};
   EXPECT_EQ(ModelConfig::from_json(config.to_json()).to_json(), config.to_json());
+  config.noise_cut = "conv1";
+  config.noise_sigma = 0.5;
+  const auto noisy = ModelConfig::from_json(config.to_json());
+  EXPECT_EQ(noisy.noise_cut, "conv1");
+  EXPECT_EQ(noisy.noise_sigma, 0.5);
+}
+
+// The defense's noisy cut: features at the cut are scaled to unit mean square, then noised, in
+// eval mode too; a cut that does not exist, or the logits, is refused.
+TEST(BuiltinModels, NoisyCutNormalisesAndNoisesItsOutputInEveryMode) {
+  auto config = default_config("cnn", {1, 28, 28}, 10);
+  config.noise_cut = "conv2";
+  config.noise_sigma = 0.25;
+  torch::manual_seed(0);
+  BuiltinClassifier model(config);
+  model.set_training(false);
+  torch::NoGradGuard no_grad;
+  const auto images = torch::rand({64, 1, 28, 28});
+  const auto a = model.features(images, "conv2");
+  const auto b = model.features(images, "conv2");
+  EXPECT_FALSE(torch::allclose(a, b));
+  // E|a|^2 per sample = 1 + sigma^2; the difference of two draws has variance 2 sigma^2.
+  EXPECT_NEAR(a.pow(2).mean().item<double>(), 1.0 + 0.0625, 0.02);
+  EXPECT_NEAR((a - b).pow(2).mean().item<double>(), 2 * 0.0625, 0.01);
+  EXPECT_EQ(model.features(images, "conv1").sizes(), (Shape{64, 32, 14, 14}));
+  EXPECT_TRUE(torch::equal(model.features(images, "conv1"), model.features(images, "conv1")));
+  config.noise_cut = "conv9";
+  EXPECT_THROW(BuiltinClassifier{config}, UsageError);
+  config.noise_cut = "logits";
+  EXPECT_THROW(BuiltinClassifier{config}, UsageError);
+  config.noise_cut = "";
+  EXPECT_THROW(config.validate(), UsageError);
 }
 
 }  // namespace

@@ -28,7 +28,10 @@ struct DefendFlags {
   std::string cut;
   int epochs = 3;
   int attack_epochs = 10;
-  int adversary_steps = 1;
+  int adversary_steps = 3;
+  int head_epochs = 1;
+  std::string objective = "class-mean";
+  double noise = 1.0;
   int64_t targets = 500;
 };
 
@@ -77,6 +80,7 @@ int run_defend(DefendFlags& f) {
   if (f.lambdas.empty()) throw UsageError("--lambdas: give at least one value");
   std::vector<defense::ReconstructionLossKind> kinds;
   for (const auto& name : f.losses) kinds.push_back(defense::parse_loss_kind(name));
+  const auto objective = defense::parse_objective(f.objective);
   if (f.targets < 1) throw UsageError("--targets must be positive");
   const auto splits = load_data(f.common);
   // The attacker's public data is the first half of the test split; the targets are the second.
@@ -120,10 +124,16 @@ int run_defend(DefendFlags& f) {
         options.cut = f.cut;
         options.epochs = f.epochs;
         options.adversary_steps = f.adversary_steps;
+        options.head_epochs = f.head_epochs;
+        options.objective = objective;
         options.seed = f.common.seed;
         options.adversary.seed = f.common.seed + 2;
         auto config = models::default_config(f.arch, model_input(splits), splits.train.num_classes());
         config.normalization = splits.normalization;
+        if (f.noise > 0) {
+          config.noise_cut = f.cut.empty() ? defense::default_cut(models::BuiltinClassifier(config)) : f.cut;
+          config.noise_sigma = f.noise;
+        }
         seed_everything(f.common.seed);
         models::BuiltinClassifier model(config);
         model.to(device);
@@ -132,7 +142,10 @@ int run_defend(DefendFlags& f) {
         const double accuracy = models::accuracy(model, splits.test.images, splits.test.labels);
         const auto attack = attacks::run_decoder_attack(model, trained.cut, attacker_images, targets, attacker, progress);
         figures = {{"lambda", lambda},           {"loss", loss_name},
-                   {"cut", trained.cut},         {"test_accuracy", accuracy},
+                   {"cut", trained.cut},         {"noise", f.noise},
+                   {"objective", defense::objective_name(options.objective)},
+                   {"adversary_steps", f.adversary_steps},
+                   {"test_accuracy", accuracy},
                    {"attack_psnr", attack.psnr}, {"attack_ssim", attack.ssim},
                    {"attack_mse", attack.mse},   {"mean_image_psnr", attack.mean_image_psnr},
                    {"train_seconds", trained.seconds}, {"attack_seconds", attack.seconds},
@@ -200,6 +213,15 @@ std::function<int()> setup_defend(CLI::App& app) {
   app.add_option("--epochs", flags->epochs, "Training epochs per point")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--adversary-steps", flags->adversary_steps, "Simulated adversary's decoder steps per encoder step")
       ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--objective", flags->objective,
+                 "What the encoder does to the simulated adversary: class-mean (pull its output to the class's mean "
+                 "image) or max-error (the paper's: maximise its error)")
+      ->capture_default_str();
+  app.add_option("--head-epochs", flags->head_epochs, "Epochs retraining the head on the frozen defended encoder")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--noise", flags->noise,
+                 "Gaussian noise (sigma) added at the cut, in training and at inference: part of the defended model")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--attack-epochs", flags->attack_epochs, "Epochs of the fresh evaluation attacker")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--targets", flags->targets, "Held-out images the attacker reconstructs")->capture_default_str();
   add_data_flags(app, flags->common);

@@ -25,6 +25,15 @@ namespace privaudit::defense {
 
 enum class ReconstructionLossKind { kPixel, kFeature };
 
+// What the encoder does to the simulated adversary (docs/defense.md):
+//   kMaxError:  the paper's min_Enc CE - lambda * L_rec(x, Dec(Enc(x)))
+//   kClassMean: min_Enc CE + lambda * L_rec(mean image of x's class, Dec(Enc(x))): the adversary's
+//               best output is pulled to what the label alone tells (our choice, the default; it
+//               removes the incentive to make reconstructions wrong in invertible ways).
+enum class Objective { kClassMean, kMaxError };
+std::string objective_name(Objective objective);
+Objective parse_objective(const std::string& name);  // throws UsageError
+
 std::string loss_kind_name(ReconstructionLossKind kind);
 ReconstructionLossKind parse_loss_kind(const std::string& name);  // throws UsageError
 
@@ -43,7 +52,9 @@ struct DefenseOptions {
   int epochs = 5;
   int64_t batch_size = 128;
   double learning_rate = 1e-3;  // Adam, encoder and head
-  int adversary_steps = 1;      // decoder steps per encoder step
+  Objective objective = Objective::kClassMean;
+  int adversary_steps = 3;      // decoder steps per encoder step
+  int head_epochs = 1;          // afterwards: the head retrained on the frozen encoder
   attacks::DecoderOptions adversary;  // the simulated adversary's decoder
   uint64_t seed = 0;
 

@@ -1,5 +1,6 @@
 #include "privaudit/models/builtin.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -92,6 +93,24 @@ class ClassTokenImpl : public nn::Module {
   nn::LayerNorm norm_;
 };
 TORCH_MODULE(ClassToken);
+
+// A power-limited noisy channel: each sample's features are scaled to unit mean square, then
+// N(0, sigma^2) noise is added, in training and at inference alike (the noise is part of the
+// model). Without the scaling a network would beat any fixed noise by growing its features.
+class GaussianNoiseImpl : public nn::Module {
+ public:
+  explicit GaussianNoiseImpl(double sigma) : sigma_(sigma) {}
+  torch::Tensor forward(const torch::Tensor& x) {
+    std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
+    shape[0] = x.size(0);
+    const auto rms = (x.flatten(1).pow(2).mean(1) + 1e-8).sqrt().view(shape);
+    return x / rms + sigma_ * torch::randn_like(x);
+  }
+
+ private:
+  double sigma_;
+};
+TORCH_MODULE(GaussianNoise);
 
 int64_t conv_output(int64_t size, int64_t kernel, int64_t stride, int64_t padding) {
   return (size + 2 * padding - kernel) / stride + 1;
@@ -197,6 +216,13 @@ StagedNetImpl::StagedNetImpl(const ModelConfig& config) : config_(config) {
       break;
     }
   }
+  if (c.noise_sigma > 0) {
+    const auto at = std::find(names_.begin(), names_.end(), c.noise_cut);
+    if (at == names_.end() || at + 1 == names_.end()) {
+      throw UsageError("model: cut noise after '" + c.noise_cut + "', which is not a cut point");
+    }
+    stages_[static_cast<size_t>(at - names_.begin())]->push_back(GaussianNoise(c.noise_sigma));
+  }
   if (c.init == Init::kUniformHalf) {
     torch::NoGradGuard no_grad;
     for (auto& p : parameters()) p.uniform_(-0.5, 0.5);
@@ -273,6 +299,7 @@ std::string BuiltinClassifier::summary() const {
   out << ", " << activation_name(c.activation);
   if (c.batch_norm) out << ", batch norm";
   if (c.dropout > 0) out << ", dropout " << c.dropout;
+  if (c.noise_sigma > 0) out << ", noise sigma " << c.noise_sigma << " after " << c.noise_cut;
   return out.str();
 }
 

@@ -1,5 +1,7 @@
 #include "privaudit/models/model_config.h"
 
+#include <cmath>
+
 #include "privaudit/util/error.h"
 
 namespace privaudit::models {
@@ -43,7 +45,7 @@ Activation parse_activation(const std::string& name) {
 }
 
 nlohmann::json ModelConfig::to_json() const {
-  return {{"arch", arch_name(arch)},
+  nlohmann::json json = {{"arch", arch_name(arch)},
           {"input_shape", {input.channels, input.height, input.width}},
           {"classes", classes},
           {"normalization", {{"mean", normalization.mean}, {"std", normalization.std}}},
@@ -59,6 +61,8 @@ nlohmann::json ModelConfig::to_json() const {
           {"dropout", dropout},
           {"batch_norm", batch_norm},
           {"init", init == Init::kUniformHalf ? "uniform_half" : "default"}};
+  if (noise_sigma > 0) json["cut_noise"] = {{"after", noise_cut}, {"sigma", noise_sigma}};
+  return json;
 }
 
 ModelConfig ModelConfig::from_json(const nlohmann::json& json) {
@@ -83,6 +87,10 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& json) {
     c.dropout = json.at("dropout").get<double>();
     c.batch_norm = json.at("batch_norm").get<bool>();
     c.init = json.at("init").get<std::string>() == "uniform_half" ? Init::kUniformHalf : Init::kDefault;
+    if (json.contains("cut_noise")) {  // absent in models without a noisy cut
+      c.noise_cut = json.at("cut_noise").at("after").get<std::string>();
+      c.noise_sigma = json.at("cut_noise").at("sigma").get<double>();
+    }
     c.validate();
     return c;
   } catch (const nlohmann::json::exception& e) {
@@ -99,6 +107,8 @@ void ModelConfig::validate() const {
     fail("normalisation must have one mean and std per channel");
   }
   if (dropout < 0.0 || dropout >= 1.0) fail("dropout must be in [0,1)");
+  if (!(noise_sigma >= 0.0) || !std::isfinite(noise_sigma)) fail("cut noise must be >= 0");
+  if (noise_sigma > 0 && noise_cut.empty()) fail("cut noise needs the name of the stage it follows");
   for (auto w : widths) {
     if (w <= 0) fail("layer widths must be positive");
   }

@@ -38,6 +38,10 @@ struct ModelConfig {
   double dropout = 0.0;
   bool batch_norm = false;
   Init init = Init::kDefault;
+  // Gaussian noise added to the output of the stage `noise_cut`, in training and at inference
+  // (a stochastic split point: the defense's information bottleneck, docs/defense.md). 0 = none.
+  std::string noise_cut;
+  double noise_sigma = 0.0;
 
   nlohmann::json to_json() const;
   static ModelConfig from_json(const nlohmann::json& json);  // throws Error on bad fields

@@ -48,7 +48,7 @@ int default_epochs(models::Arch arch) {
   switch (arch) {
     case models::Arch::kMlp: return 8;
     case models::Arch::kCnn: return 8;
-    case models::Arch::kVit: return 12;
+    case models::Arch::kVit: return 10;
     case models::Arch::kLenet: return 6;
   }
   return 8;
