@@ -57,6 +57,14 @@ class SmallReluCnn : public models::Classifier {
   torch::nn::Sequential net_;
 };
 
+// Zeroes every parameter before the last layer's weight and bias: the last layer then sees constant
+// features, so the gradient is the same for every input and carries nothing about it.
+inline void zero_all_but_last_layer(models::Classifier& model) {
+  torch::NoGradGuard no_grad;
+  auto parameters = model.parameters();
+  for (size_t i = 0; i + 2 < parameters.size(); ++i) parameters[i].zero_();
+}
+
 inline std::unique_ptr<SmallReluCnn> make_small_cnn(uint64_t seed) {
   return std::make_unique<SmallReluCnn>(seed);
 }

@@ -10,6 +10,7 @@ namespace privaudit::attacks {
 namespace {
 
 using testing::make_model;
+using testing::zero_all_but_last_layer;
 using testing::test_images;
 
 TEST(Dlg, RejectsBadOptions) {
@@ -73,11 +74,7 @@ TEST(Dlg, ReportsFailureWhenTheModelOutputsNan) {
 // gradient is the same for every input and carries nothing about it.
 TEST(Dlg, ModelThatLeaksNothingGivesNoBetterThanAConstantImage) {
   auto model = make_model("lenet", 3);
-  {
-    torch::NoGradGuard no_grad;
-    auto parameters = model->parameters();
-    for (size_t i = 0; i + 2 < parameters.size(); ++i) parameters[i].zero_();
-  }
+  zero_all_but_last_layer(*model);
   const auto target = test_images(1, 5);
   const auto shared = shared_gradients(*model, target.images, target.labels);
   DlgOptions options;

@@ -11,6 +11,7 @@ namespace {
 
 using testing::make_model;
 using testing::make_small_cnn;
+using testing::zero_all_but_last_layer;
 using testing::test_images;
 
 TEST(InvertingGradients, RejectsBadOptions) {
@@ -69,11 +70,7 @@ TEST(InvertingGradients, ReportsFailureWhenTheModelOutputsNan) {
 
 TEST(InvertingGradients, ModelThatLeaksNothingGivesNoBetterThanAConstantImage) {
   auto model = make_small_cnn(3);
-  {
-    torch::NoGradGuard no_grad;
-    auto parameters = model->parameters();
-    for (size_t i = 0; i + 2 < parameters.size(); ++i) parameters[i].zero_();
-  }
+  zero_all_but_last_layer(*model);
   const auto target = test_images(1, 5);
   const auto shared = shared_gradients(*model, target.images, target.labels);
   InvertingGradientsOptions options;

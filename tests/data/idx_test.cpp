@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include "data/error_of.h"
+#include "data/idx_bytes.h"
 #include "privaudit/data/loaders.h"
 #include "privaudit/util/files.h"
 #include "test_util.h"
@@ -15,14 +16,9 @@ using testing::error_of;
 using testing::TempDir;
 using testing::write_bytes;
 
-std::string be32(uint32_t value) {
-  return {static_cast<char>(value >> 24), static_cast<char>(value >> 16),
-          static_cast<char>(value >> 8), static_cast<char>(value)};
-}
-
 // An IDX image file of n images of h x w whose pixel k is (k * 7 + i) % 256 for image i.
 std::string idx_images(uint32_t n, uint32_t h, uint32_t w) {
-  std::string bytes = std::string("\0\0\x08\x03", 4) + be32(n) + be32(h) + be32(w);
+  std::string bytes = testing::idx_images_header(n, h, w);
   for (uint32_t i = 0; i < n; ++i) {
     for (uint32_t k = 0; k < h * w; ++k) bytes.push_back(static_cast<char>((k * 7 + i) % 256));
   }
@@ -30,7 +26,7 @@ std::string idx_images(uint32_t n, uint32_t h, uint32_t w) {
 }
 
 std::string idx_labels(const std::vector<uint8_t>& labels) {
-  std::string bytes = std::string("\0\0\x08\x01", 4) + be32(static_cast<uint32_t>(labels.size()));
+  std::string bytes = testing::idx_labels_header(static_cast<uint32_t>(labels.size()));
   for (uint8_t label : labels) bytes.push_back(static_cast<char>(label));
   return bytes;
 }

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "data/error_of.h"
+#include "data/idx_bytes.h"
 #include "privaudit/data/loaders.h"
 #include "test_util.h"
 
@@ -15,16 +16,11 @@ using testing::error_of;
 using testing::TempDir;
 using testing::write_bytes;
 
-std::string be32(uint32_t value) {
-  return {static_cast<char>(value >> 24), static_cast<char>(value >> 16),
-          static_cast<char>(value >> 8), static_cast<char>(value)};
-}
-
 // Raw IDX files of `per_class` 2x2 images for each of 3 classes, labels 0,1,2,0,1,2,...
 void write_idx_pair(const std::string& images, const std::string& labels, int per_class) {
   const uint32_t n = 3 * per_class;
-  std::string image_bytes = std::string("\0\0\x08\x03", 4) + be32(n) + be32(2) + be32(2);
-  std::string label_bytes = std::string("\0\0\x08\x01", 4) + be32(n);
+  std::string image_bytes = testing::idx_images_header(n, 2, 2);
+  std::string label_bytes = testing::idx_labels_header(n);
   for (uint32_t i = 0; i < n; ++i) {
     for (int k = 0; k < 4; ++k) image_bytes.push_back(static_cast<char>((i * 9 + k * 50) % 256));
     label_bytes.push_back(static_cast<char>(i % 3));

@@ -35,11 +35,7 @@ TEST(GradientAudit, FindsLeakageInLeNetAndNoneInAModelThatLeaksNothing) {
   EXPECT_GT(leaky.risk, 0.2);
 
   auto blind = make_model("lenet", 0);
-  {
-    torch::NoGradGuard no_grad;
-    auto parameters = blind->parameters();
-    for (size_t i = 0; i + 2 < parameters.size(); ++i) parameters[i].zero_();
-  }
+  testing::zero_all_but_last_layer(*blind);
   const auto none = audit_gradient_privacy(*blind, data.images, data.labels, options, quiet);
   EXPECT_FALSE(none.fit_valid);
   EXPECT_EQ(none.risk, 0.0);

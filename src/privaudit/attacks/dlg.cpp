@@ -11,16 +11,7 @@
 namespace privaudit::attacks {
 namespace {
 
-struct Trial {
-  torch::Tensor images;
-  torch::Tensor labels;
-  std::vector<double> curve;
-  double distance = std::numeric_limits<double>::infinity();
-  int iterations = 0;
-  bool finite = true;
-};
-
-Trial run_trial(models::Classifier& model, const Gradients& shared, int64_t batch_size,
+AttackTrial run_trial(models::Classifier& model, const Gradients& shared, int64_t batch_size,
                 const torch::Tensor& labels, const DlgOptions& options, uint64_t seed,
                 Progress& progress) {
   auto generator = make_generator(seed);
@@ -38,7 +29,7 @@ Trial run_trial(models::Classifier& model, const Gradients& shared, int64_t batc
     return squared_l2_distance(parameter_gradients(model, dummy, targets, true), shared);
   };
 
-  Trial trial;
+  AttackTrial trial;
   auto lbfgs_options = torch::optim::LBFGSOptions(options.learning_rate)
                            .max_iter(options.evaluations_per_step)
                            .history_size(options.history);
@@ -79,8 +70,8 @@ Trial run_trial(models::Classifier& model, const Gradients& shared, int64_t batc
     }
     if (distance < options.tolerance) break;
   }
-  trial.distance =
-      trial.curve.empty() ? std::numeric_limits<double>::infinity() : trial.curve.back();
+  trial.score = trial.curve.empty() ? std::numeric_limits<double>::infinity() : trial.curve.back();
+  trial.final_distance = trial.score;
   trial.images = dummy.detach().clamp(0, 1);
   trial.labels = labels.defined() ? labels : label_logits.detach().argmax(1);
   return trial;
@@ -112,41 +103,11 @@ Reconstruction run_dlg(models::Classifier& model, const Gradients& shared, int64
     throw Error("DLG labels must be " + std::to_string(batch_size) + " class indices");
   }
   models::TrainingModeGuard mode(model, options.train_mode);
-  Reconstruction result;
   const auto label_tensor = labels.defined() ? labels.to(torch::kLong).to(model.device()) : labels;
-  int retries_left = options.nan_retries;
-  int started = 0;
-  bool have_result = false;
-  double best = std::numeric_limits<double>::infinity();
-  for (int kept = 0; kept < options.trials;) {
-    progress.start("DLG trial " + std::to_string(started + 1), options.iterations);
-    auto trial = run_trial(model, shared, batch_size, label_tensor, options,
-                           options.seed + 1000003ULL * static_cast<uint64_t>(started), progress);
-    progress.finish();
-    ++started;
-    if (!trial.finite) {
-      if (retries_left-- > 0) continue;
-      break;
-    }
-    ++kept;
-    if (!have_result || trial.distance < best) {
-      best = trial.distance;
-      result.images = trial.images;
-      result.labels = trial.labels;
-      result.distance_curve = std::move(trial.curve);
-      result.final_distance = trial.distance;
-      result.iterations = trial.iterations;
-      have_result = true;
-    }
-  }
-  result.restarts = started - 1;
-  if (!have_result) {
-    result.failed = true;
-    result.failure = "every DLG trial produced NaN/inf (" + std::to_string(started) + " tried)";
-    result.images = torch::zeros(model.input_shape().with_batch(batch_size));
-    result.labels = torch::full({batch_size}, -1, torch::kLong);
-  }
-  return result;
+  return keep_best_trial("DLG", options.trials, options.nan_retries, options.seed, options.iterations,
+                         model.input_shape(), batch_size, progress, [&](uint64_t seed) {
+                           return run_trial(model, shared, batch_size, label_tensor, options, seed, progress);
+                         });
 }
 
 }  // namespace privaudit::attacks

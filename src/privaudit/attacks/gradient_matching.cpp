@@ -1,5 +1,6 @@
 #include "privaudit/attacks/gradient_matching.h"
 
+#include <limits>
 #include <string>
 
 #include "privaudit/util/error.h"
@@ -80,6 +81,44 @@ bool all_finite(const std::vector<torch::Tensor>& tensors) {
     if (t.defined() && !torch::isfinite(t).all().item<bool>()) return false;
   }
   return true;
+}
+
+Reconstruction keep_best_trial(const std::string& name, int trials, int nan_retries, uint64_t seed,
+                               int iterations, const models::InputShape& image, int64_t batch_size,
+                               Progress& progress, const std::function<AttackTrial(uint64_t)>& run) {
+  Reconstruction result;
+  int retries_left = nan_retries;
+  int started = 0;
+  bool have_result = false;
+  double best = std::numeric_limits<double>::infinity();
+  for (int kept = 0; kept < trials;) {
+    progress.start(name + " trial " + std::to_string(started + 1), iterations);
+    auto trial = run(seed + 1000003ULL * static_cast<uint64_t>(started));
+    progress.finish();
+    ++started;
+    if (!trial.finite || !trial.images.defined()) {
+      if (retries_left-- > 0) continue;
+      break;
+    }
+    ++kept;
+    if (!have_result || trial.score < best) {
+      best = trial.score;
+      result.images = trial.images;
+      result.labels = trial.labels;
+      result.distance_curve = std::move(trial.curve);
+      result.final_distance = trial.final_distance;
+      result.iterations = trial.iterations;
+      have_result = true;
+    }
+  }
+  result.restarts = started - 1;
+  if (!have_result) {
+    result.failed = true;
+    result.failure = "every " + name + " trial produced NaN/inf (" + std::to_string(started) + " tried)";
+    result.images = torch::zeros(image.with_batch(batch_size));
+    result.labels = torch::full({batch_size}, -1, torch::kLong);
+  }
+  return result;
 }
 
 }  // namespace privaudit::attacks

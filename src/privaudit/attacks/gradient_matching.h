@@ -7,10 +7,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "privaudit/models/classifier.h"
+#include "privaudit/util/progress.h"
 
 namespace privaudit::attacks {
 
@@ -55,6 +57,25 @@ struct Reconstruction {
   bool failed = false;                 // every trial produced NaN/inf: no image to score
   std::string failure;                 // why, when failed
 };
+
+// One optimisation run of an attack from one random start, as the restart loop sees it.
+struct AttackTrial {
+  torch::Tensor images;       // B x C x H x W in [0,1]; undefined when nothing usable was found
+  torch::Tensor labels;       // recovered labels; undefined when the attack does not recover them
+  std::vector<double> curve;  // gradient distance per iteration
+  double score = std::numeric_limits<double>::infinity();  // lower is better: picks the kept trial
+  double final_distance = 0;
+  int iterations = 0;
+  bool finite = true;  // false: NaN/inf appeared
+};
+
+// The restarts of DLG and Inverting Gradients: starts trials (the k-th started gets seed
+// seed + 1000003 k; progress shows "<name> trial k") until `trials` of them ended finite, retrying a
+// NaN/inf trial up to `nan_retries` times in all, and keeps the finite trial with the lowest score.
+// When none is finite the result is failed, with zero images and labels -1.
+Reconstruction keep_best_trial(const std::string& name, int trials, int nan_retries, uint64_t seed,
+                               int iterations, const models::InputShape& image, int64_t batch_size,
+                               Progress& progress, const std::function<AttackTrial(uint64_t)>& run);
 
 // Checks shared against the model: one tensor per parameter with matching shapes, all finite
 // sizes; throws Error naming the mismatch.

@@ -13,15 +13,8 @@
 namespace privaudit::attacks {
 namespace {
 
-struct Trial {
-  torch::Tensor images;
-  std::vector<double> curve;
-  double cost = std::numeric_limits<double>::infinity();
-  int iterations = 0;
-  bool finite = true;
-};
-
-Trial run_trial(models::Classifier& model, const Gradients& shared, int64_t batch_size,
+// The kept images are the ones with the lowest cost (distance + TV) seen; the trial's score.
+AttackTrial run_trial(models::Classifier& model, const Gradients& shared, int64_t batch_size,
                 const torch::Tensor& labels, const InvertingGradientsOptions& options,
                 uint64_t seed, Progress& progress) {
   auto generator = make_generator(seed);
@@ -38,7 +31,7 @@ Trial run_trial(models::Classifier& model, const Gradients& shared, int64_t batc
     }
   };
 
-  Trial trial;
+  AttackTrial trial;
   double best_for_patience = std::numeric_limits<double>::infinity();
   int since_best = 0;
   for (int step = 1; step <= options.iterations; ++step) {
@@ -52,8 +45,8 @@ Trial run_trial(models::Classifier& model, const Gradients& shared, int64_t batc
       return trial;
     }
     // The cost belongs to the images before this step: keep them if they are the best so far.
-    if (value < trial.cost) {
-      trial.cost = value;
+    if (value < trial.score) {
+      trial.score = value;
       trial.images = dummy.detach().clone();
     }
     trial.curve.push_back(distance.item<double>());
@@ -67,7 +60,7 @@ Trial run_trial(models::Classifier& model, const Gradients& shared, int64_t batc
     }
     if (step % 10 == 0) {
       char status[64];
-      std::snprintf(status, sizeof status, "cost %.3g", trial.cost);
+      std::snprintf(status, sizeof status, "cost %.3g", trial.score);
       progress.update(step, status);
     }
 
@@ -87,6 +80,7 @@ Trial run_trial(models::Classifier& model, const Gradients& shared, int64_t batc
       set_learning_rate(options.learning_rate * std::pow(0.1, next_milestone));
     }
   }
+  if (!trial.curve.empty()) trial.final_distance = *std::min_element(trial.curve.begin(), trial.curve.end());
   return trial;
 }
 
@@ -128,40 +122,12 @@ Reconstruction run_inverting_gradients(models::Classifier& model, const Gradient
       labels.defined() ? labels.to(torch::kLong) : infer_labels(model, shared, batch_size);
   const auto label_tensor = known.to(model.device());
 
-  Reconstruction result;
-  int retries_left = options.nan_retries;
-  int started = 0;
-  bool have_result = false;
-  double best = std::numeric_limits<double>::infinity();
-  for (int kept = 0; kept < options.trials;) {
-    progress.start("IG trial " + std::to_string(started + 1), options.iterations);
-    auto trial = run_trial(model, shared, batch_size, label_tensor, options,
-                           options.seed + 1000003ULL * static_cast<uint64_t>(started), progress);
-    progress.finish();
-    ++started;
-    if (!trial.finite || !trial.images.defined()) {
-      if (retries_left-- > 0) continue;
-      break;
-    }
-    ++kept;
-    if (!have_result || trial.cost < best) {
-      best = trial.cost;
-      result.images = trial.images;
-      result.distance_curve = std::move(trial.curve);
-      result.final_distance =
-          *std::min_element(result.distance_curve.begin(), result.distance_curve.end());
-      result.iterations = trial.iterations;
-      have_result = true;
-    }
-  }
-  result.restarts = started - 1;
+  auto result = keep_best_trial("Inverting Gradients", options.trials, options.nan_retries, options.seed, options.iterations,
+                                model.input_shape(), batch_size, progress, [&](uint64_t seed) {
+                                  return run_trial(model, shared, batch_size, label_tensor, options, seed,
+                                                   progress);
+                                });
   result.labels = known;
-  if (!have_result) {
-    result.failed = true;
-    result.failure =
-        "every Inverting Gradients trial produced NaN/inf (" + std::to_string(started) + " tried)";
-    result.images = torch::zeros(model.input_shape().with_batch(batch_size));
-  }
   return result;
 }
 
