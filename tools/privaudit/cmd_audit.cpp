@@ -39,21 +39,21 @@ Profile make_profile(const std::string& name) {
             {"--steps", "400", "--per-class", "3"},
             {"--attack", "all", "--batch", "1,8", "--targets", "8", "--iterations", "100"},
             {"--jacobian-samples", "3", "--decoder-epochs", "2", "--attacker-size", "2000", "--targets", "200"},
-            {"--lambdas", "0,0.1,1", "--loss", "pixel", "--epochs", "2", "--train-size", "10000", "--test-size", "2000"}};
+            {"--lambdas", "0,3,10", "--loss", "pixel", "--epochs", "3", "--train-size", "10000", "--test-size", "2000"}};
   }
   if (name == "smoke") {  // a seconds-long run for tests of the pipeline and the report, not for figures
     return {{"--train-size", "300", "--test-size", "200", "--epochs", "1"},
             {"--steps", "10", "--per-class", "1"},
             {"--attack", "all", "--batch", "1,8", "--targets", "8", "--iterations", "5"},
             {"--samples", "50", "--jacobian-samples", "1", "--decoder-epochs", "1", "--attacker-size", "100", "--targets", "20"},
-            {"--lambdas", "0,1", "--loss", "pixel", "--epochs", "1", "--train-size", "300", "--test-size", "200"}};
+            {"--lambdas", "0,10", "--loss", "pixel", "--epochs", "1", "--train-size", "300", "--test-size", "200"}};
   }
   if (name == "paper") {
     return {{},
             {"--steps", "3000", "--per-class", "10"},
             {"--attack", "all", "--batch", "1,8", "--targets", "8"},
             {},
-            {"--lambdas", "0,0.01,0.1,1", "--loss", "pixel,feature"}};
+            {"--lambdas", "0,1,3,10,30", "--loss", "pixel,feature"}};
   }
   throw UsageError("--profile " + name + ": unknown (quick, paper, smoke)");
 }

@@ -1,5 +1,6 @@
 // privaudit defend: one defended model per (lambda, loss) point, each attacked by a fresh, stronger
 // decoder; the utility-privacy trade-off curve.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
@@ -23,7 +24,7 @@ namespace fs = std::filesystem;
 struct DefendFlags {
   CommonFlags common;
   std::string arch = "cnn";
-  std::vector<double> lambdas = {0, 0.01, 0.1, 1};
+  std::vector<double> lambdas = {0, 1, 3, 10};
   std::vector<std::string> losses = {"pixel"};
   std::string cut;
   int epochs = 3;
@@ -76,12 +77,15 @@ struct Point {
 
 int run_defend(DefendFlags& f) {
   const auto device = start_run(f.common);
-  prepare_output(f.common);
   if (f.lambdas.empty()) throw UsageError("--lambdas: give at least one value");
+  for (double lambda : f.lambdas) {
+    if (!(lambda >= 0) || !std::isfinite(lambda)) throw UsageError("--lambdas: each lambda must be >= 0");
+  }
   std::vector<defense::ReconstructionLossKind> kinds;
   for (const auto& name : f.losses) kinds.push_back(defense::parse_loss_kind(name));
   const auto objective = defense::parse_objective(f.objective);
   if (f.targets < 1) throw UsageError("--targets must be positive");
+  prepare_output(f.common);
   const auto splits = load_data(f.common);
   // The attacker's public data is the first half of the test split; the targets are the second.
   const int64_t half = splits.test.size() / 2;
