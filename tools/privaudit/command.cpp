@@ -49,7 +49,7 @@ void add_data_flags(CLI::App& app, CommonFlags& flags) {
 void add_model_flags(CLI::App& app, CommonFlags& flags) {
   app.add_option("--model", flags.model, "Checkpoint from privaudit train/defend, or a TorchScript file")->required();
   app.add_option("--input-shape", flags.input_shape, "C,H,W of a TorchScript model's input, when the file cannot say");
-  app.add_option("--classes", flags.classes, "Class count of a TorchScript model, when the file cannot say")
+  app.add_option("--classes", flags.classes, "Class count of a TorchScript model (default: from the file, else from its output)")
       ->check(CLI::PositiveNumber);
 }
 

@@ -209,11 +209,6 @@ std::unique_ptr<Classifier> load_torchscript(const std::string& path,
                 "(or give the module an input_shape attribute)");
   }
   if (!classes) classes = classes_attribute(module, path);
-  if (!classes) {
-    throw Error(path +
-                ": TorchScript model does not say its class count; pass --classes K "
-                "(or give the module a num_classes attribute)");
-  }
 
   const bool was_training = module.is_training();
   module.eval();
@@ -226,6 +221,15 @@ std::unique_ptr<Classifier> load_torchscript(const std::string& path,
   } catch (const std::exception& e) {
     throw Error(path + ": forward() fails on a " + std::to_string(kProbeBatch) + "x" +
                 shape_text(*input_shape) + " input (check --input-shape): " + first_line(e.what()));
+  }
+  if (!classes) {
+    // Neither the flag nor the module says: the logits of the probe do, if they are B x K.
+    if (logits.dim() != 2 || logits.size(0) != kProbeBatch || logits.size(1) < 2) {
+      throw Error(path +
+                  ": TorchScript model does not say its class count and forward() does not return "
+                  "B x K logits; pass --classes K (or give the module a num_classes attribute)");
+    }
+    classes = logits.size(1);
   }
   if (logits.dim() != 2 || logits.size(0) != kProbeBatch || logits.size(1) != *classes) {
     std::string got;

@@ -16,7 +16,8 @@ namespace privaudit::models {
 
 // Loads `path` with torch::jit::load. The input shape and class count come from the arguments
 // when given, else from attributes of the module (`input_shape`, `num_classes`) when it has them;
-// otherwise Error says which flag to pass. Cut points come from the module's children (nested
+// else the class count is the width of the logits of a probe input, and a missing input shape is
+// an Error saying which flag to pass. Cut points come from the module's children (nested
 // sequences flattened) only where running them in order reproduces forward() on a probe input.
 std::unique_ptr<Classifier> load_torchscript(const std::string& path,
                                              std::optional<InputShape> input_shape,
