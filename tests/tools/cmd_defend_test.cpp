@@ -15,7 +15,8 @@ using testing::run_cli;
 using testing::TempDir;
 
 const char* kTiny =
-    " --train-size 300 --test-size 200 --epochs 1 --attack-epochs 1 --targets 20 --threads 1 --quiet";
+    " --train-size 300 --test-size 200 --epochs 1 --attack-epochs 1 --targets 20 --gradient-targets 1 "
+    "--gradient-iterations 5 --threads 1 --quiet";
 
 TEST(DefendCommand, WritesPointsFiguresAndCheckpointsThenResumes) {
   if (!testing::have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST is not installed";
@@ -37,6 +38,11 @@ TEST(DefendCommand, WritesPointsFiguresAndCheckpointsThenResumes) {
     EXPECT_EQ(p["cut"], "conv2");
     EXPECT_EQ(p["noise"], 1.0);
     EXPECT_GT(p["attack_psnr"].get<double>(), 5.0);
+    // The side audits: layer metrics at every cut point and a gradient attack on the defended model.
+    ASSERT_EQ(p["layers"].size(), 3u);
+    EXPECT_EQ(p["layers"][1]["name"], "conv2");
+    EXPECT_GT(p["gradient_psnr"].get<double>(), 0.0);
+    EXPECT_EQ(p["gradient_attack"]["targets"], 1);
     EXPECT_TRUE(std::filesystem::exists(p["model"].get<std::string>()));
   }
   EXPECT_EQ(results["points"][0]["lambda"], 0.0);

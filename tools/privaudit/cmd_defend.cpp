@@ -7,7 +7,11 @@
 
 #include "command.h"
 #include "privaudit/attacks/feature_decoder.h"
+#include "privaudit/attacks/gradient_matching.h"
+#include "privaudit/attacks/inverting_gradients.h"
 #include "privaudit/defense/adversarial_reconstruction.h"
+#include "privaudit/metrics/layer_metrics.h"
+#include "privaudit/metrics/reconstruction_score.h"
 #include "privaudit/models/checkpoint.h"
 #include "privaudit/report/image_grid.h"
 #include "privaudit/report/results.h"
@@ -34,6 +38,8 @@ struct DefendFlags {
   std::string objective = "class-mean";
   double noise = 1.0;
   int64_t targets = 500;
+  int64_t gradient_targets = 4;
+  int gradient_iterations = 300;
 };
 
 std::string lambda_text(double lambda) {
@@ -68,6 +74,41 @@ defense::FeatureNetwork feature_network(const DefendFlags& f, const data::Splits
   return {model, {"conv1", "conv2"}};
 }
 
+// Does protecting the features also protect the gradients and the other layers? The defended
+// model's layer metrics at every cut point (on the attacker's images) and Inverting Gradients at
+// batch 1 on the first `gradient_targets` targets.
+nlohmann::json side_audits(const DefendFlags& f, models::BuiltinClassifier& model, const torch::Tensor& attacker_images,
+                           const torch::Tensor& targets, const torch::Tensor& target_labels, Progress& progress) {
+  nlohmann::json out = nlohmann::json::object();
+  metrics::LayerMetricsOptions layer_options;
+  layer_options.jacobian_samples = 2;
+  const auto sample = attacker_images.slice(0, 0, std::min<int64_t>(256, attacker_images.size(0)));
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& m : metrics::measure_layers(model, sample, layer_options, progress)) {
+    layers.push_back({{"name", m.name}, {"sensitivity", m.sensitivity}, {"dof_99", m.dof.components_99},
+                      {"jacobian_rank", m.jacobian_rank}, {"output_dim", m.output_dim}});
+  }
+  out["layers"] = layers;
+  const int64_t n = std::min<int64_t>(f.gradient_targets, targets.size(0));
+  if (n <= 0) return out;
+  attacks::InvertingGradientsOptions ig;
+  ig.iterations = f.gradient_iterations;
+  ig.seed = f.common.seed;
+  double psnr = 0, ssim = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const auto image = targets.slice(0, i, i + 1).to(model.device());
+    const auto label = target_labels.slice(0, i, i + 1).to(model.device());
+    const auto shared = attacks::shared_gradients(model, image, label);
+    const auto r = attacks::run_inverting_gradients(model, shared, 1, label, ig, progress);
+    const auto score = metrics::score_reconstruction(r.images.cpu(), r.labels.cpu(), image.cpu(), label.cpu());
+    psnr += score.mean_psnr / static_cast<double>(n);
+    ssim += score.mean_ssim / static_cast<double>(n);
+  }
+  out["gradient_attack"] = {{"attack", "ig"}, {"batch_size", 1}, {"targets", n}, {"iterations", ig.iterations},
+                            {"psnr", psnr}, {"ssim", ssim}};
+  return out;
+}
+
 struct Point {
   double lambda;
   std::string loss;
@@ -92,6 +133,7 @@ int run_defend(DefendFlags& f) {
   if (half < 2) throw Error(splits.test.source + ": too few test images to split between attacker and targets");
   const auto attacker_images = splits.test.images.slice(0, 0, half);
   const auto targets = splits.test.images.slice(0, half, std::min(splits.test.size(), half + f.targets));
+  const auto target_labels = splits.test.labels.slice(0, half, half + targets.size(0));
 
   defense::FeatureNetwork perceptual;
   bool need_features = false;
@@ -154,6 +196,12 @@ int run_defend(DefendFlags& f) {
                    {"attack_mse", attack.mse},   {"mean_image_psnr", attack.mean_image_psnr},
                    {"train_seconds", trained.seconds}, {"attack_seconds", attack.seconds},
                    {"model", (dir / "model.pt").string()}};
+        const auto side = side_audits(f, model, attacker_images, targets, target_labels, progress);
+        figures["layers"] = side["layers"];
+        if (side.contains("gradient_attack")) {
+          figures["gradient_attack"] = side["gradient_attack"];
+          figures["gradient_psnr"] = side["gradient_attack"]["psnr"];
+        }
         models::save_checkpoint((dir / "model.pt").string(), model,
                                 {{"dataset", report::dataset_json(f.common.data, splits)},
                                  {"test_accuracy", accuracy},
@@ -163,9 +211,14 @@ int run_defend(DefendFlags& f) {
         write_atomic_with((dir / "reconstructions.pt").string(),
                           [&](const std::string& temporary) { torch::save(reconstructions, temporary); });
         write_file_atomic(dir / "point.json", figures.dump(2));
-        char line[200];
-        std::snprintf(line, sizeof line, "%s: test accuracy %.4f, fresh attacker PSNR %.2f dB, SSIM %.3f", key.c_str(),
-                      accuracy, attack.psnr, attack.ssim);
+        char gradient[32] = "skipped";
+        if (figures.contains("gradient_psnr")) {
+          std::snprintf(gradient, sizeof gradient, "%.2f dB", figures["gradient_psnr"].get<double>());
+        }
+        char line[240];
+        std::snprintf(line, sizeof line,
+                      "%s: test accuracy %.4f, fresh attacker PSNR %.2f dB, SSIM %.3f, gradient attack (IG) %s",
+                      key.c_str(), accuracy, attack.psnr, attack.ssim, gradient);
         say(f.common, line);
       }
       auto entry = figures;
@@ -228,6 +281,11 @@ std::function<int()> setup_defend(CLI::App& app) {
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--attack-epochs", flags->attack_epochs, "Epochs of the fresh evaluation attacker")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--targets", flags->targets, "Held-out images the attacker reconstructs")->capture_default_str();
+  app.add_option("--gradient-targets", flags->gradient_targets,
+                 "Targets of the Inverting Gradients check on each defended model (0 = skip)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--gradient-iterations", flags->gradient_iterations, "Iterations of that check")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   add_data_flags(app, flags->common);
   add_output_flags(app, flags->common);
   add_runtime_flags(app, flags->common);

@@ -238,15 +238,18 @@ void write_html_report(const std::string& dir, const nlohmann::json& audit) {
     }
     const std::string d = arch.at("defend").value("dir", "defense/defend");
     html << "<p>Each point is a CNN trained so that a decoder cannot rebuild its inputs from its features; lambda is "
-            "how hard it tries. A fresh, stronger decoder then attacks each one.</p>\n";
+            "how hard it tries. A fresh, stronger decoder then attacks each one; "
+            "the last column says whether the defense also protects the gradients a client would share.</p>\n";
     html << figure_block(out, d, "tradeoff.svg", "Test accuracy against the attack's PSNR: lower PSNR is more private.");
     html << figure_block(out, d, "reconstructions.png", "The same targets rebuilt from each lambda's features.");
     if (defend->contains("points")) {
-      html << "<table><tr><th>lambda</th><th>loss</th><th>Test accuracy</th><th>Attack PSNR</th><th>Attack SSIM</th></tr>\n";
+      html << "<table><tr><th>lambda</th><th>loss</th><th>Test accuracy</th><th>Attack PSNR</th><th>Attack SSIM</th>"
+              "<th>Gradient attack PSNR (IG, batch 1)</th></tr>\n";
       for (const auto& p : defend->at("points")) {
         html << "<tr><td>" << fmt(json_number(p, "lambda"), "%g") << "</td><td>" << escape_xml(p.value("loss", "?"))
              << "</td><td>" << fmt(json_number(p, "test_accuracy")) << "</td><td>" << fmt(json_number(p, "attack_psnr"), "%.1f dB")
-             << "</td><td>" << fmt(json_number(p, "attack_ssim")) << "</td></tr>\n";
+             << "</td><td>" << fmt(json_number(p, "attack_ssim")) << "</td><td>"
+             << fmt(json_number(p, "gradient_psnr"), "%.1f dB") << "</td></tr>\n";
       }
       html << "</table>\n";
     }
