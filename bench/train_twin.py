@@ -99,7 +99,8 @@ def build(config):
 def main():
     config = json.loads(sys.argv[1])
     batches, batch_size, threads = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    torch.set_num_threads(threads)
+    if threads > 0:  # 0: PyTorch's default, like the C++ side
+        torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = build(config)
     mean = torch.tensor(config["normalization"]["mean"]).view(1, -1, 1, 1)
