@@ -8,6 +8,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "privaudit/data/spec.h"
@@ -22,18 +23,11 @@ inline std::unique_ptr<models::BuiltinClassifier> make_model(const std::string& 
   return std::make_unique<models::BuiltinClassifier>(models::default_config(arch, {1, 28, 28}, 10));
 }
 
-// Untrained ReLU CNN small enough for a many-iteration attack in a test: two 5x5 stride-1 convs
-// (4, 8 channels, no pooling) and one linear layer, PyTorch's default initialisation. (With
-// max-pooling, as in the built-in "cnn", Inverting Gradients stalls near 20 dB at batch 4.)
-class SmallReluCnn : public models::Classifier {
+// A Sequential of 1x28x28 -> 10 logits as a Classifier, for test models with no cut points.
+class SequentialClassifier : public models::Classifier {
  public:
-  explicit SmallReluCnn(uint64_t seed) {
-    torch::manual_seed(seed);
-    net_ = torch::nn::Sequential(
-        torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 5).padding(2)), torch::nn::ReLU(),
-        torch::nn::Conv2d(torch::nn::Conv2dOptions(4, 8, 5).padding(2)), torch::nn::ReLU(),
-        torch::nn::Flatten(), torch::nn::Linear(8 * 28 * 28, 10));
-  }
+  SequentialClassifier(torch::nn::Sequential net, std::string kind, std::string summary)
+      : net_(std::move(net)), kind_(std::move(kind)), summary_(std::move(summary)) {}
   torch::Tensor forward(const torch::Tensor& images) override { return net_->forward(images); }
   std::vector<torch::Tensor> parameters() override { return net_->parameters(); }
   models::InputShape input_shape() const override { return {1, 28, 28}; }
@@ -50,11 +44,31 @@ class SmallReluCnn : public models::Classifier {
   void to(torch::Device) override {}
   torch::Device device() const override { return torch::kCPU; }
   bool has_batch_norm() const override { return false; }
-  std::string kind() const override { return "test-cnn"; }
-  std::string summary() const override { return "test CNN 4-8, stride 1, ReLU"; }
+  std::string kind() const override { return kind_; }
+  std::string summary() const override { return summary_; }
 
  private:
   torch::nn::Sequential net_;
+  std::string kind_;
+  std::string summary_;
+};
+
+// Untrained ReLU CNN small enough for a many-iteration attack in a test: two 5x5 stride-1 convs
+// (4, 8 channels, no pooling) and one linear layer, PyTorch's default initialisation. (With
+// max-pooling, as in the built-in "cnn", Inverting Gradients stalls near 20 dB at batch 4.)
+class SmallReluCnn : public SequentialClassifier {
+ public:
+  explicit SmallReluCnn(uint64_t seed)
+      : SequentialClassifier(make_net(seed), "test-cnn", "test CNN 4-8, stride 1, ReLU") {}
+
+ private:
+  static torch::nn::Sequential make_net(uint64_t seed) {
+    torch::manual_seed(seed);
+    return torch::nn::Sequential(
+        torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 5).padding(2)), torch::nn::ReLU(),
+        torch::nn::Conv2d(torch::nn::Conv2dOptions(4, 8, 5).padding(2)), torch::nn::ReLU(),
+        torch::nn::Flatten(), torch::nn::Linear(8 * 28 * 28, 10));
+  }
 };
 
 // Zeroes every parameter before the last layer's weight and bias: the last layer then sees constant

@@ -18,7 +18,7 @@ TEST(GradientsCommand, WritesRunsAuditGridsAndPlot) {
   const auto result =
       run_cli("gradients --model " + dir.file("lenet.pt") +
               " --attack all --batch 1,2 --targets 2 --iterations 3 --test-size 40 --train-size 20"
-              " --quiet --out " +
+              " --audit-probe-iterations 10 --quiet --out " +
               dir.file("out"));
   ASSERT_EQ(result.exit_code, 0) << result.output;
   std::ifstream in(dir.file("out/results.json"));
@@ -38,7 +38,17 @@ TEST(GradientsCommand, WritesRunsAuditGridsAndPlot) {
   EXPECT_GE(audit["risk"].get<double>(), 0.0);
   EXPECT_LE(audit["risk"].get<double>(), 1.0);
   ASSERT_EQ(audit["batch_sizes"].size(), 2u);
-  EXPECT_FALSE(audit["batch_sizes"][0]["points"].empty());
+  EXPECT_EQ(audit["probes"], 2);
+  EXPECT_EQ(audit["probe_iterations"], 10);
+  for (const auto& entry : audit["batch_sizes"]) {
+    for (const char* key :
+         {"fit_psnr", "observed_psnr", "predicted_psnr", "risk_bound", "probe_min_distance",
+          "probe_psnr", "probe_bound_psnr", "probe_seconds", "seconds"}) {
+      EXPECT_TRUE(entry.contains(key)) << key;
+    }
+    ASSERT_FALSE(entry["points"].empty());
+    EXPECT_EQ(entry["points"].back()["kind"], "probe");
+  }
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "out" / "audit_relation.svg"));
 }
 
@@ -54,6 +64,11 @@ TEST(GradientsCommand, RejectsAnUnknownAttackAndTooFewTargets) {
                    dir.file("b"));
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_NE(result.output.find("--batch 4 needs at least that many targets"), std::string::npos)
+      << result.output;
+  result = run_cli("gradients --model " + dir.file("lenet.pt") + " --audit-probes -1 --out " +
+                   dir.file("c"));
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.output.find("--audit-probes must not be negative"), std::string::npos)
       << result.output;
 }
 

@@ -3,6 +3,7 @@
 // gradient privacy audit.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -54,6 +55,8 @@ struct GradientsFlags {
   double total_variation = -1;
   bool train_mode = false;
   double attacker_distance = 1e-3;
+  int audit_probes = metrics::GradientAuditOptions().probes;
+  int audit_probe_iterations = metrics::GradientAuditOptions().probe_iterations;
 };
 
 // One attack on one batch: the attacker gets the batch's shared gradient and its size only.
@@ -78,7 +81,12 @@ attacks::Reconstruction attack_batch(Attack attack, models::Classifier& model,
   return attacks::run_dlg(model, shared, batch, {}, options, progress);
 }
 
-nlohmann::json audit_json(const metrics::GradientAudit& audit, int64_t batch) {
+// NaN (no probe, no point within the attacker distance) is written as null.
+nlohmann::json number_or_null(double value) {
+  return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
+}
+
+nlohmann::json audit_json(const metrics::GradientAudit& audit, int64_t batch, double seconds) {
   nlohmann::json points = nlohmann::json::array();
   for (const auto& p : audit.points) {
     points.push_back({{"kind", p.kind},
@@ -95,7 +103,15 @@ nlohmann::json audit_json(const metrics::GradientAudit& audit, int64_t batch) {
             {"slope", audit.fit_slope},
             {"valid", audit.fit_valid}}},
           {"unrelated_psnr", audit.unrelated_psnr},
+          {"fit_psnr", audit.fit_psnr},
+          {"observed_psnr", number_or_null(audit.observed_psnr)},
           {"predicted_psnr", audit.predicted_psnr},
+          {"risk_bound", audit.risk_bound},
+          {"probe_min_distance", number_or_null(audit.probe_min_distance)},
+          {"probe_psnr", number_or_null(audit.probe_psnr)},
+          {"probe_bound_psnr", number_or_null(audit.probe_bound_psnr)},
+          {"probe_seconds", audit.probe_seconds},
+          {"seconds", seconds},
           {"risk", audit.risk},
           {"points", points}};
 }
@@ -111,6 +127,9 @@ int run_gradients(GradientsFlags& f) {
     throw UsageError("--targets and --indices exclude each other");
   if (f.iterations < 0) throw UsageError("--iterations must not be negative");
   if (f.restarts < 0) throw UsageError("--restarts must not be negative");
+  // The audit runs after the attacks: its flags are checked before them.
+  if (f.audit_probes < 0) throw UsageError("--audit-probes must not be negative");
+  if (f.audit_probe_iterations < 1) throw UsageError("--audit-probe-iterations must be at least 1");
   const int64_t largest = *std::max_element(f.batch_sizes.begin(), f.batch_sizes.end());
   const int64_t wanted = !f.indices.empty() ? static_cast<int64_t>(f.indices.size())
                          : f.targets > 0    ? f.targets
@@ -236,13 +255,18 @@ int run_gradients(GradientsFlags& f) {
     metrics::GradientAuditOptions options;
     options.batch_size = batch;
     options.attacker_distance = f.attacker_distance;
+    options.probes = f.audit_probes;
+    options.probe_iterations = f.audit_probe_iterations;
     options.train_mode = f.train_mode;
     options.seed = f.common.seed;
     if (pool < 2 * batch) continue;
     Progress progress("audit batch " + std::to_string(batch), 0, !f.common.quiet);
+    const auto started = std::chrono::steady_clock::now();
     const auto audit = metrics::audit_gradient_privacy(
         model, test.images.slice(0, 0, pool), test.labels.slice(0, 0, pool), options, progress);
-    audits.push_back(audit_json(audit, batch));
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    audits.push_back(audit_json(audit, batch, seconds));
     risk = std::max(risk, audit.risk);
     report::Series points{"batch " + std::to_string(batch), {}, {}, false, true};
     for (const auto& p : audit.points) {
@@ -262,12 +286,13 @@ int run_gradients(GradientsFlags& f) {
            true,
            false});
     }
-    char line[200];
-    std::snprintf(
-        line, sizeof line,
-        "audit batch %3lld: spearman %.3f, predicted PSNR %.2f dB at distance %.0e, risk %.3f",
-        static_cast<long long>(batch), audit.spearman, audit.predicted_psnr, f.attacker_distance,
-        audit.risk);
+    char line[240];
+    std::snprintf(line, sizeof line,
+                  "audit batch %3lld: spearman %.3f, predicted PSNR %.2f dB at distance %.0e (fit "
+                  "%.2f, bound: %s), risk %.3f, %.1f s",
+                  static_cast<long long>(batch), audit.spearman, audit.predicted_psnr,
+                  f.attacker_distance, audit.fit_psnr, audit.risk_bound.c_str(), audit.risk,
+                  seconds);
     say(f.common, line);
   }
   report::write_svg((out / "audit_relation.svg").string(), plot);
@@ -283,9 +308,15 @@ int run_gradients(GradientsFlags& f) {
   results["runs"] = runs;
   results["audit"] = {{"attacker_distance", f.attacker_distance},
                       {"risk", risk},
+                      {"probes", f.audit_probes},
+                      {"probe_iterations", f.audit_probe_iterations},
                       {"risk_definition",
                        "clamp((PSNR predicted at attacker_distance - PSNR of unrelated batches) / "
-                       "(40 - PSNR of unrelated batches), 0, 1); the largest over batch sizes"},
+                       "(40 - PSNR of unrelated batches), 0, 1); the largest over batch sizes. "
+                       "PSNR predicted = min(path fit at attacker_distance, lowest PSNR of an "
+                       "observed point (probe, path, pair) with gradient distance <= "
+                       "attacker_distance, PSNR of the closest probe raised by the fit's rise "
+                       "from its distance to attacker_distance when it stopped short)"},
                       {"plot", "audit_relation.svg"},
                       {"batch_sizes", audits}};
   report::write_results(f.common.out, results);
@@ -314,6 +345,13 @@ std::function<int()> setup_gradients(CLI::App& app) {
   app.add_flag("--train-mode", flags->train_mode, "Compute gradients with the model in train mode");
   app.add_option("--attacker-distance", flags->attacker_distance,
                  "Gradient cosine distance the audit assumes an attacker reaches")
+      ->capture_default_str();
+  app.add_option("--audit-probes", flags->audit_probes,
+                 "Audit attacker probes per batch size: short Inverting Gradients runs from random "
+                 "starts (0 = paths and pairs only)")
+      ->capture_default_str();
+  app.add_option("--audit-probe-iterations", flags->audit_probe_iterations,
+                 "Inverting Gradients iterations of each audit probe")
       ->capture_default_str();
   add_model_flags(app, flags->common);
   add_data_flags(app, flags->common);

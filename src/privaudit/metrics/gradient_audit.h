@@ -7,8 +7,21 @@
 // unrelated batches, record the cosine distance between the batch gradients and the image
 // similarity (PSNR, SSIM; of the moved image on a path, after optimal matching for pairs). Fit
 // PSNR = a + b log10(d) on the path points, and read off the PSNR the relation predicts at the
-// gradient distance an attacker reaches (`attacker_distance`). Risk in [0,1]:
-//   risk = clamp((PSNR_fit(attacker_distance) - PSNR_unrelated) / (exact_psnr - PSNR_unrelated))
+// gradient distance an attacker reaches (`attacker_distance`).
+//
+// Paths and pairs only see the gradient map near the data and between data; they cannot see
+// distant images whose gradients match as closely (a ViT's map is not injective at 1e-3). So the
+// audit also runs attacker probes: short Inverting Gradients runs (labels given) from random
+// starts against the gradient of some of its own batches, each recorded with the distance it
+// reached and the PSNR of its reconstruction after optimal matching. The relation claims
+// "distance <= attacker_distance implies PSNR >= PSNR_fit(attacker_distance)"; any observed point
+// (probe, path or pair) that close with a lower PSNR falsifies it. The closest probe stands for
+// the attacker; when it stopped short of attacker_distance it is granted the rise the fit
+// promises from its distance to attacker_distance. So
+//   PSNR_predicted = min(PSNR_fit(attacker_distance),
+//                        lowest PSNR of a point with distance <= attacker_distance,
+//                        PSNR_probe + max(0, PSNR_fit(attacker_distance) - PSNR_fit(d_probe)))
+//   risk = clamp((PSNR_predicted - PSNR_unrelated) / (exact_psnr - PSNR_unrelated), 0, 1)
 // where PSNR_unrelated is the mean PSNR between unrelated batches (what knowing nothing gives).
 // A model whose gradient barely moves with the data (all path distances ~0) scores 0.
 #pragma once
@@ -36,6 +49,10 @@ struct GradientAuditOptions {
   // (Inverting Gradients ends around 1e-4..1e-2; docs/gradients.md).
   double attacker_distance = 1e-3;
   double exact_psnr = 40.0;  // PSNR counted as a full recovery
+  // Attacker probes: Inverting Gradients runs of `probe_iterations` from U(0,1) starts, one per
+  // random batch. 0 probes = paths and pairs only.
+  int probes = 2;
+  int probe_iterations = 300;
   bool train_mode = false;
   uint64_t seed = 0;
 
@@ -43,8 +60,8 @@ struct GradientAuditOptions {
 };
 
 struct AuditPoint {
-  std::string kind;          // "path-image", "path-noise" or "pair"
-  double step = 0;           // t on a path (1 for a pair)
+  std::string kind;          // "path-image", "path-noise", "pair" or "probe"
+  double step = 0;           // t on a path (1 for a pair or a probe)
   double gradient_distance;  // 1 - cosine similarity of the two batch gradients
   double psnr;               // mean over the batch, dB
   double ssim;
@@ -59,15 +76,27 @@ struct GradientAudit {
   double fit_slope = 0;
   bool fit_valid = false;  // false when the gradient does not move with the data
   double unrelated_psnr = 0;
-  double predicted_psnr = 0;  // at attacker_distance (unrelated_psnr without a valid fit)
+  double fit_psnr = 0;  // the fit at attacker_distance (unrelated_psnr without a valid fit)
+  // Lowest PSNR among the points with gradient distance <= attacker_distance; NaN when none.
+  double observed_psnr = 0;
+  double predicted_psnr = 0;  // min(fit_psnr, observed_psnr, probe_bound_psnr)
+  // What set predicted_psnr: "fit", the kind of the observed point that undercut it ("probe",
+  // "path-image", "path-noise", "pair"), or "none" without a valid fit (risk 0).
+  std::string risk_bound = "none";
+  double probe_min_distance = 0;  // lowest distance a probe reached (NaN without probes)
+  double probe_psnr = 0;          // PSNR of that probe's reconstruction (NaN without probes)
+  // probe_psnr carried to attacker_distance: raised by fit_psnr - PSNR_fit(probe_min_distance)
+  // when the probe stopped short of it (NaN without probes or a valid fit).
+  double probe_bound_psnr = 0;
+  double probe_seconds = 0;       // wall time of the probes
   double risk = 0;
 };
 
 // `images` (N x C x H x W in [0,1], N >= 2 * batch_size) and their `labels` are the auditor's own
-// data. One forward/backward per point, no attack is run.
+// data. One forward/backward per path or pair point; each probe runs `probe_iterations`
+// Inverting Gradients iterations (double backward).
 GradientAudit audit_gradient_privacy(models::Classifier& model, const torch::Tensor& images,
                                      const torch::Tensor& labels,
                                      const GradientAuditOptions& options, Progress& progress);
-
 
 }  // namespace privaudit::metrics
