@@ -43,7 +43,7 @@ Profile make_profile(const std::string& name) {
   }
   if (name == "smoke") {  // a seconds-long run for tests of the pipeline and the report, not for figures
     return {{"--train-size", "300", "--test-size", "200", "--epochs", "1"},
-            {"--steps", "10", "--per-class", "1"},
+            {"--steps", "10", "--per-class", "1", "--stationarity-steps", "5"},
             {"--attack", "all", "--batch", "1,8", "--targets", "8", "--iterations", "5", "--audit-probe-iterations", "5"},
             {"--samples", "50", "--jacobian-samples", "1", "--decoder-epochs", "1", "--attacker-size", "100", "--targets", "20"},
             {"--lambdas", "0,10", "--loss", "pixel", "--epochs", "1", "--train-size", "300", "--test-size", "200"}};

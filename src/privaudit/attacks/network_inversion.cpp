@@ -200,6 +200,7 @@ void InversionOptions::validate() const {
   require(confidence_margin >= 0, "confidence margin must be non-negative");
   require(per_class >= 1, "per-class image count must be at least 1");
   require(checkpoint_every >= 1, "checkpoint interval must be at least 1 step");
+  stationarity.validate();
   const std::pair<const char*, double> weights[] = {{"ce", weight_ce},
                                                     {"kl", weight_kl},
                                                     {"cosine", weight_cosine},
@@ -337,8 +338,21 @@ InversionResult run_network_inversion(models::Classifier& model, const Inversion
   const auto condition =
       conditions_for_labels(options.generator.conditioning, labels, options.generator.latent_dim,
                             classes, generation_rng);
-  result.images = generator->forward(condition, generation_rng).cpu();
+  result.generated = generator->forward(condition, generation_rng).cpu();
+  result.images = result.generated;
   result.labels = labels;
+  if (options.training_like && options.stationarity.iterations > 0) {
+    torch::AutoGradMode enable_grad(true);
+    const auto refine_start = std::chrono::steady_clock::now();
+    auto refinement_options = options.stationarity;
+    refinement_options.seed = options.seed;
+    auto refined =
+        refine_by_stationarity(model, result.generated, labels, refinement_options, progress);
+    result.images = refined.images;
+    result.stationarity_residual = std::move(refined.residual);
+    result.stationarity_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - refine_start).count();
+  }
   const auto logits = models::predict_logits(model, result.images.to(device)).cpu();
   result.confidence =
       torch::softmax(logits, 1).gather(1, labels.unsqueeze(1)).squeeze(1).to(torch::kDouble);

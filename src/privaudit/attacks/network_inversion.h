@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "privaudit/attacks/conditioned_generator.h"
+#include "privaudit/attacks/stationarity.h"
 #include "privaudit/models/classifier.h"
 #include "privaudit/util/progress.h"
 
@@ -43,6 +44,11 @@ struct InversionOptions {
   double weight_gradient = 2.0;  // ||grad_theta CE(f(x), y)||_2 of the batch (double backprop)
   double weight_tv = 0.1;        // mean squared neighbour differences
   double weight_range = 0.01;    // mean relu(|u| - 6) of the generator's pre-sigmoid output u
+  // Stage 3 (training-like): the generated images are refined in pixel space until the
+  // classifier's weights are best explained as a stationary (KKT) combination of their margin
+  // gradients (stationarity.h). `stationarity.iterations` 0 switches it off; off when
+  // !training_like.
+  StationarityOptions stationarity;
 
   // Images generated at the end, per class.
   int64_t per_class = 8;
@@ -58,13 +64,18 @@ struct InversionResult {
   torch::Tensor images;            // (K * per_class) x C x H x W in [0,1], class-major
   torch::Tensor labels;            // the conditioning labels
   torch::Tensor confidence;        // the classifier's softmax probability of the label (eval mode)
+  torch::Tensor generated;         // the generator's images before the stationarity refinement
+  std::vector<double> stationarity_residual;  // per refinement iteration (empty when off)
+  double stationarity_seconds = 0.0;
   std::vector<double> loss_curve;  // total loss of every step
   int resumed_from_step = 0;
-  double seconds = 0.0;  // generator training time of this process
+  double seconds = 0.0;  // generator training and refinement time of this process
 };
 
 // Trains the generator against `model` (whose weights are left untouched and whose train/eval
-// mode is restored) and generates `per_class` images per class.
+// mode is restored), generates `per_class` images per class and, in training-like mode, refines
+// them by stationarity (seeded with `seed`; the generator's checkpoint does not cover the
+// refinement: a resumed run repeats it).
 InversionResult run_network_inversion(models::Classifier& model, const InversionOptions& options,
                                       Progress& progress);
 
