@@ -61,10 +61,10 @@ struct InversionOptions {
 };
 
 struct InversionResult {
-  torch::Tensor images;            // (K * per_class) x C x H x W in [0,1], class-major
-  torch::Tensor labels;            // the conditioning labels
-  torch::Tensor confidence;        // the classifier's softmax probability of the label (eval mode)
-  torch::Tensor generated;         // the generator's images before the stationarity refinement
+  torch::Tensor images;      // (K * per_class) x C x H x W in [0,1], class-major
+  torch::Tensor labels;      // the conditioning labels
+  torch::Tensor confidence;  // the classifier's softmax probability of the label (eval mode)
+  torch::Tensor generated;   // the generator's images before the stationarity refinement
   std::vector<double> stationarity_residual;  // per refinement iteration (empty when off)
   double stationarity_seconds = 0.0;
   std::vector<double> loss_curve;  // total loss of every step
