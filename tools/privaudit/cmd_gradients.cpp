@@ -81,11 +81,6 @@ attacks::Reconstruction attack_batch(Attack attack, models::Classifier& model,
   return attacks::run_dlg(model, shared, batch, {}, options, progress);
 }
 
-// NaN (no probe, no point within the attacker distance) is written as null.
-nlohmann::json number_or_null(double value) {
-  return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
-}
-
 nlohmann::json audit_json(const metrics::GradientAudit& audit, int64_t batch, double seconds) {
   nlohmann::json points = nlohmann::json::array();
   for (const auto& p : audit.points) {
@@ -104,12 +99,12 @@ nlohmann::json audit_json(const metrics::GradientAudit& audit, int64_t batch, do
             {"valid", audit.fit_valid}}},
           {"unrelated_psnr", audit.unrelated_psnr},
           {"fit_psnr", audit.fit_psnr},
-          {"observed_psnr", number_or_null(audit.observed_psnr)},
+          {"observed_psnr", report::number_or_null(audit.observed_psnr)},
           {"predicted_psnr", audit.predicted_psnr},
           {"risk_bound", audit.risk_bound},
-          {"probe_min_distance", number_or_null(audit.probe_min_distance)},
-          {"probe_psnr", number_or_null(audit.probe_psnr)},
-          {"probe_bound_psnr", number_or_null(audit.probe_bound_psnr)},
+          {"probe_min_distance", report::number_or_null(audit.probe_min_distance)},
+          {"probe_psnr", report::number_or_null(audit.probe_psnr)},
+          {"probe_bound_psnr", report::number_or_null(audit.probe_bound_psnr)},
           {"probe_seconds", audit.probe_seconds},
           {"seconds", seconds},
           {"risk", audit.risk},

@@ -32,10 +32,6 @@ struct LayersFlags {
   std::vector<std::string> cuts;
 };
 
-nlohmann::json number_or_null(double value) {
-  return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
-}
-
 void check_flags(const LayersFlags& f) {
   if (f.samples < 2) throw UsageError("--samples must be at least 2");
   if (f.jacobian_samples < 1) throw UsageError("--jacobian-samples must be at least 1");
@@ -194,15 +190,15 @@ int run_layers(LayersFlags& f) {
     plot.series.push_back({"decoder PSNR / best layer's", x, psnr_scaled, true, true});
     plot.series.push_back({"decoder SSIM", x, ssim, true, true});
     results["spearman_sensitivity_decoder_psnr"] =
-        number_or_null(metrics::spearman_correlation(sensitivity, psnr));
+        report::number_or_null(metrics::spearman_correlation(sensitivity, psnr));
     results["spearman_sensitivity_stable_decoder_psnr"] =
-        number_or_null(metrics::spearman_correlation(sensitivity_stable, psnr));
+        report::number_or_null(metrics::spearman_correlation(sensitivity_stable, psnr));
     results["spearman_sensitivity_decoder_ssim"] =
-        number_or_null(metrics::spearman_correlation(sensitivity, ssim));
+        report::number_or_null(metrics::spearman_correlation(sensitivity, ssim));
     results["spearman_dof_decoder_psnr"] =
-        number_or_null(metrics::spearman_correlation(dof_norm, psnr));
+        report::number_or_null(metrics::spearman_correlation(dof_norm, psnr));
     results["spearman_jacobian_rank_decoder_psnr"] =
-        number_or_null(metrics::spearman_correlation(rank_norm, psnr));
+        report::number_or_null(metrics::spearman_correlation(rank_norm, psnr));
     report::write_image_grid((out / "decoder_reconstructions.png").string(), grid_rows);
   }
   report::write_svg((out / "layers.svg").string(), plot);

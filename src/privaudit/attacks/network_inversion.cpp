@@ -16,10 +16,6 @@ namespace F = torch::nn::functional;
 
 namespace {
 
-void require(bool ok, const std::string& message) {
-  if (!ok) throw UsageError(message);
-}
-
 // Train-mode dropout with batch norm kept in eval mode (its running statistics untouched): the
 // classifier's own dropout as a perturbation. Only built-in models can do this cleanly; for the
 // rest the term is skipped when the model has batch norm (documented in docs/inversion.md).
@@ -189,17 +185,17 @@ State load_state(const std::string& path, const std::string& key, ConditionedGen
 
 void InversionOptions::validate() const {
   generator.validate();
-  require(steps >= 1, "inversion steps must be at least 1");
-  require(batch_size >= 2,
-          "inversion batch size must be at least 2 (the diversity terms compare images)");
-  require(learning_rate > 0 && std::isfinite(learning_rate),
-          "inversion learning rate must be positive");
-  require(stage_two_from >= 0 && stage_two_from <= 1, "stage_two_from must be in [0, 1]");
-  require(perturbation_epsilon >= 0 && perturbation_epsilon <= 1,
-          "perturbation epsilon must be in [0, 1]");
-  require(confidence_margin >= 0, "confidence margin must be non-negative");
-  require(per_class >= 1, "per-class image count must be at least 1");
-  require(checkpoint_every >= 1, "checkpoint interval must be at least 1 step");
+  require_usage(steps >= 1, "inversion steps must be at least 1");
+  require_usage(batch_size >= 2,
+                "inversion batch size must be at least 2 (the diversity terms compare images)");
+  require_usage(learning_rate > 0 && std::isfinite(learning_rate),
+                "inversion learning rate must be positive");
+  require_usage(stage_two_from >= 0 && stage_two_from <= 1, "stage_two_from must be in [0, 1]");
+  require_usage(perturbation_epsilon >= 0 && perturbation_epsilon <= 1,
+                "perturbation epsilon must be in [0, 1]");
+  require_usage(confidence_margin >= 0, "confidence margin must be non-negative");
+  require_usage(per_class >= 1, "per-class image count must be at least 1");
+  require_usage(checkpoint_every >= 1, "checkpoint interval must be at least 1 step");
   stationarity.validate();
   const std::pair<const char*, double> weights[] = {{"ce", weight_ce},
                                                     {"kl", weight_kl},
@@ -212,12 +208,13 @@ void InversionOptions::validate() const {
                                                     {"tv", weight_tv},
                                                     {"range", weight_range}};
   for (const auto& [name, value] : weights) {
-    require(value >= 0 && std::isfinite(value),
-            std::string("--weight-") + name + " must be a non-negative number");
+    require_usage(value >= 0 && std::isfinite(value),
+                  std::string("--weight-") + name + " must be a non-negative number");
   }
-  require(weight_ce > 0 || weight_kl > 0 || weight_confidence > 0,
-          "at least one of the ce, kl and confidence weights must be positive (nothing ties images "
-          "to labels)");
+  require_usage(
+      weight_ce > 0 || weight_kl > 0 || weight_confidence > 0,
+      "at least one of the ce, kl and confidence weights must be positive (nothing ties images "
+      "to labels)");
 }
 
 InversionResult run_network_inversion(models::Classifier& model, const InversionOptions& options,

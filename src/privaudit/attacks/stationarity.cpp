@@ -11,10 +11,6 @@ namespace privaudit::attacks {
 
 namespace {
 
-void require(bool ok, const std::string& message) {
-  if (!ok) throw UsageError(message);
-}
-
 // Phi_i = z_{y_i} - max_{j != y_i} z_j: the margin whose gradients span a KKT point's weights.
 torch::Tensor margins(const torch::Tensor& logits, const torch::Tensor& labels) {
   const auto own = logits.gather(1, labels.unsqueeze(1)).squeeze(1);
@@ -25,16 +21,17 @@ torch::Tensor margins(const torch::Tensor& logits, const torch::Tensor& labels) 
 }  // namespace
 
 void StationarityOptions::validate() const {
-  require(iterations >= 0, "--stationarity-steps must be non-negative");
-  require(learning_rate > 0 && std::isfinite(learning_rate),
-          "--stationarity-lr must be a positive number");
-  require(lambda_learning_rate > 0 && std::isfinite(lambda_learning_rate),
-          "stationarity lambda learning rate must be positive");
-  require(lambda_init > 0 && std::isfinite(lambda_init),
-          "stationarity lambda init must be positive");
-  require(lambda_min >= 0 && std::isfinite(lambda_min), "stationarity lambda_min must be >= 0");
-  require(weight_range >= 0 && std::isfinite(weight_range),
-          "stationarity range weight must be non-negative");
+  require_usage(iterations >= 0, "--stationarity-steps must be non-negative");
+  require_usage(learning_rate > 0 && std::isfinite(learning_rate),
+                "--stationarity-lr must be a positive number");
+  require_usage(lambda_learning_rate > 0 && std::isfinite(lambda_learning_rate),
+                "stationarity lambda learning rate must be positive");
+  require_usage(lambda_init > 0 && std::isfinite(lambda_init),
+                "stationarity lambda init must be positive");
+  require_usage(lambda_min >= 0 && std::isfinite(lambda_min),
+                "stationarity lambda_min must be >= 0");
+  require_usage(weight_range >= 0 && std::isfinite(weight_range),
+                "stationarity range weight must be non-negative");
 }
 
 StationarityResult refine_by_stationarity(models::Classifier& model,

@@ -116,8 +116,9 @@ GradientAudit audit_gradient_privacy(models::Classifier& model, const torch::Ten
     const auto shared = attacks::shared_gradients(model, x, y);
     const auto found =
         attacks::run_inverting_gradients(model, shared, batch, y.to(torch::kCPU), attack, progress);
-    add_point("probe", 1.0, double_gradients(model, x, y),
-              double_gradients(model, found.images.to(device), y), x, found.images.to(device));
+    const auto found_images = found.images.to(device);
+    add_point("probe", 1.0, double_gradients(model, x, y), double_gradients(model, found_images, y),
+              x, found_images);
     const auto& point = audit.points.back();
     if (k == 0 || point.gradient_distance < audit.probe_min_distance) {
       audit.probe_min_distance = point.gradient_distance;

@@ -1,5 +1,6 @@
 #include "privaudit/report/results.h"
 
+#include <cmath>
 #include <filesystem>
 
 #include "privaudit/util/files.h"
@@ -8,6 +9,10 @@ namespace privaudit::report {
 
 nlohmann::json results_envelope(const std::string& command, uint64_t seed) {
   return {{"tool", "privaudit"}, {"version", PRIVAUDIT_VERSION}, {"command", command}, {"seed", seed}};
+}
+
+nlohmann::json number_or_null(double value) {
+  return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
 }
 
 nlohmann::json dataset_json(const std::string& spec, const data::Splits& splits) {

@@ -16,6 +16,9 @@ nlohmann::json results_envelope(const std::string& command, uint64_t seed);
 // {"spec","source","train_size","test_size","classes","image_shape"} of loaded splits.
 nlohmann::json dataset_json(const std::string& spec, const data::Splits& splits);
 
+// A finite number as itself, NaN/inf as null (JSON has no NaN).
+nlohmann::json number_or_null(double value);
+
 // Writes DIR/results.json atomically (pretty-printed).
 void write_results(const std::string& dir, const nlohmann::json& results);
 

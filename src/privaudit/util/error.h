@@ -17,6 +17,11 @@ class UsageError : public Error {
   explicit UsageError(const std::string& message) : Error(message) {}
 };
 
+// Throws UsageError(message) unless `ok`: option validation.
+inline void require_usage(bool ok, const std::string& message) {
+  if (!ok) throw UsageError(message);
+}
+
 // First line of a c10::Error's message, without LibTorch's C++ stack trace.
 std::string first_line(const std::string& message);
 
