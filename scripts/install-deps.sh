@@ -12,7 +12,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 PACKAGES=(
-  build-essential cmake pkg-config git
+  build-essential cmake ninja-build pkg-config git
   libtorch-dev libopenblas0-pthread
   nlohmann-json3-dev libcli11-dev libstb-dev zlib1g-dev libmatio-dev
   libgtest-dev

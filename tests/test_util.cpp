@@ -1,14 +1,17 @@
 #include "test_util.h"
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <random>
-#include <sys/wait.h>
 
 #include "privaudit/data/spec.h"
+#include "privaudit/models/model_config.h"
+#include "privaudit/train/trainer.h"
 
 namespace privaudit::testing {
 namespace fs = std::filesystem;
@@ -35,7 +38,8 @@ CommandResult run_cli(const std::string& arguments) {
   if (pipe == nullptr) return {-1, "popen failed"};
   std::array<char, 4096> buffer;
   size_t got;
-  while ((got = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), got);
+  while ((got = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+    result.output.append(buffer.data(), got);
   const int status = pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
@@ -46,7 +50,8 @@ void write_bytes(const std::string& path, const std::string& bytes) {
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
-data::Splits toy_splits(int64_t classes, int64_t per_class, int64_t channels, int64_t size, uint64_t seed) {
+data::Splits toy_splits(int64_t classes, int64_t per_class, int64_t channels, int64_t size,
+                        uint64_t seed) {
   auto generator = at::detail::createCPUGenerator(seed);
   const auto make = [&](int64_t count, const std::string& source) {
     data::Dataset d;
@@ -60,7 +65,8 @@ data::Splits toy_splits(int64_t classes, int64_t per_class, int64_t channels, in
       const double angle = 2.0 * M_PI * static_cast<double>(c) / static_cast<double>(classes);
       const double cy = size / 2.0 + size / 4.0 * std::sin(angle);
       const double cx = size / 2.0 + size / 4.0 * std::cos(angle);
-      const auto blob = torch::exp(-((ys - cy).pow(2) + (xs - cx).pow(2)) / (2.0 * (size / 8.0) * (size / 8.0)));
+      const auto blob =
+          torch::exp(-((ys - cy).pow(2) + (xs - cx).pow(2)) / (2.0 * (size / 8.0) * (size / 8.0)));
       images.slice(0, c * count, (c + 1) * count).copy_(blob.expand({count, channels, size, size}));
     }
     images = (images * 0.8 + 0.2 * torch::rand({n, channels, size, size}, generator)).clamp(0, 1);
@@ -76,8 +82,41 @@ data::Splits toy_splits(int64_t classes, int64_t per_class, int64_t channels, in
   return splits;
 }
 
+std::unique_ptr<models::BuiltinClassifier> trained_toy_mlp(const data::Splits& splits,
+                                                           std::vector<int64_t> widths, int epochs,
+                                                           double dropout) {
+  torch::manual_seed(0);
+  auto config = models::default_config(
+      "mlp", {splits.train.channels(), splits.train.height(), splits.train.width()},
+      splits.train.num_classes());
+  config.widths = std::move(widths);
+  config.dropout = dropout;
+  auto model = std::make_unique<models::BuiltinClassifier>(config);
+  train::TrainOptions options;
+  options.epochs = epochs;
+  options.batch_size = 16;
+  Progress quiet;
+  train::train_classifier(*model, splits, options, quiet);
+  return model;
+}
+
 bool have_fashion_mnist() {
   return fs::exists(fs::path(data::fashion_mnist_dir()) / "train-images-idx3-ubyte.gz");
+}
+
+uint64_t seed_offset() {
+  const char* offset = std::getenv("PRIVAUDIT_TEST_SEED_OFFSET");
+  return offset == nullptr ? 0 : std::strtoull(offset, nullptr, 10);
+}
+
+bool in_ci() {
+  const char* ci = std::getenv("CI");
+  return ci != nullptr && std::string(ci) == "true";
+}
+
+void announce_skip(const std::string& what, const std::string& package) {
+  std::fprintf(stderr, "\n*** SKIPPED %s: %s is not installed (CI=true would fail here) ***\n\n",
+               what.c_str(), package.c_str());
 }
 
 }  // namespace privaudit::testing

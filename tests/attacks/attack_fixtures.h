@@ -1,5 +1,5 @@
 // Models and targets the gradient-attack tests share: the DLG paper's LeNet, a small untrained
-// ReLU CNN, and real Fashion-MNIST test images (toy blobs when Fashion-MNIST is absent).
+// ReLU CNN, and real Fashion-MNIST test images.
 #pragma once
 
 #include <torch/torch.h>
@@ -88,16 +88,14 @@ struct Targets {
   torch::Tensor labels;
 };
 
-// `count` test images starting at `first` (Fashion-MNIST when installed).
+// `count` Fashion-MNIST test images starting at `first`. Never other data: a suite that calls it
+// derives from RequiresFashionMnist, which skips (or, under CI, fails) when the dataset is missing.
 inline Targets test_images(int64_t count, int64_t first = 0) {
-  if (have_fashion_mnist()) {
-    static const data::Splits splits = data::load_splits("fashion-mnist", {100, 200, 0});
-    return {splits.test.images.slice(0, first, first + count).clone(),
-            splits.test.labels.slice(0, first, first + count).clone()};
-  }
-  const auto splits = toy_splits(10, 20);
-  const auto order = torch::arange(first, first + count) * 7 % splits.test.size();
-  return {splits.test.images.index_select(0, order), splits.test.labels.index_select(0, order)};
+  if (!have_fashion_mnist())
+    throw std::runtime_error("test_images: dataset-fashion-mnist is not installed");
+  static const data::Splits splits = data::load_splits("fashion-mnist", {100, 200, 0});
+  return {splits.test.images.slice(0, first, first + count).clone(),
+          splits.test.labels.slice(0, first, first + count).clone()};
 }
 
 }  // namespace privaudit::testing

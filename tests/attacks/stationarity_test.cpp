@@ -27,18 +27,7 @@ std::string usage_error_of(const StationarityOptions& options) {
 // A small MLP trained to (near) zero loss on toy blobs: 4 classes, 16x16.
 struct Trained {
   data::Splits splits = testing::toy_splits(4, 12, 1, 16, 5);
-  std::unique_ptr<models::BuiltinClassifier> model;
-  Trained() {
-    torch::manual_seed(0);
-    auto config = models::default_config("mlp", {1, 16, 16}, 4);
-    config.widths = {32};
-    model = std::make_unique<models::BuiltinClassifier>(config);
-    train::TrainOptions options;
-    options.epochs = 30;
-    options.batch_size = 16;
-    Progress quiet;
-    train::train_classifier(*model, splits, options, quiet);
-  }
+  std::unique_ptr<models::BuiltinClassifier> model = testing::trained_toy_mlp(splits, {32}, 30);
   torch::Tensor labels() const { return torch::arange(4).repeat_interleave(2); }
   torch::Tensor candidates(uint64_t seed) const {
     torch::Generator rng = make_generator(seed);

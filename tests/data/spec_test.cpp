@@ -146,9 +146,8 @@ TEST(DataCli, TrainOnMissingCifarFolderFailsWithOneLineError) {
 }
 
 TEST(FashionMnistSlow, LoadsDebianFiles) {
-  if (!testing::have_fashion_mnist()) {
-    GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed at " << fashion_mnist_dir();
-  }
+  PRIVAUDIT_REQUIRE(testing::have_fashion_mnist(),
+                    "dataset-fashion-mnist (Debian), at " + fashion_mnist_dir());
   const auto splits = load_splits("fashion-mnist", {});
   EXPECT_EQ(splits.train.images.sizes(), torch::IntArrayRef({60000, 1, 28, 28}));
   EXPECT_EQ(splits.test.images.sizes(), torch::IntArrayRef({10000, 1, 28, 28}));

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <stb/stb_image.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -19,13 +20,14 @@ namespace {
 namespace fs = std::filesystem;
 
 nlohmann::json fake_audit() {
-  nlohmann::json mlp = {{"name", "mlp"},
-                        {"train", {{"status", "done"}, {"dir", "mlp/train"}, {"results", {{"test_accuracy", 0.88}}}}},
-                        {"invert",
-                         {{"status", "done"},
-                          {"dir", "mlp/invert"},
-                          {"results", {{"summary", {{"nearest_train_ssim", 0.41}, {"training_likeness", 0.7}}}}}}},
-                        {"gradients", {{"status", "unavailable"}, {"message", "not built yet"}}}};
+  nlohmann::json mlp = {
+      {"name", "mlp"},
+      {"train", {{"status", "done"}, {"dir", "mlp/train"}, {"results", {{"test_accuracy", 0.88}}}}},
+      {"invert",
+       {{"status", "done"},
+        {"dir", "mlp/invert"},
+        {"results", {{"summary", {{"nearest_train_ssim", 0.41}, {"training_likeness", 0.7}}}}}}},
+      {"gradients", {{"status", "failed"}, {"message", "out of memory"}}}};
   nlohmann::json cnn = {{"name", "cnn <b>&"}};
   cnn["invert"] = {{"status", "done"}, {"dir", "cnn/invert"}};
   cnn["invert"]["results"]["summary"] = {{"nearest_train_ssim", 0.29}, {"training_likeness", 0.55}};
@@ -48,23 +50,29 @@ TEST(HtmlReport, RanksByNearestTrainSsimMostReconstructableFirst) {
 
 TEST(HtmlReport, FallsBackToGradientPsnrWithoutInversion) {
   nlohmann::json archs = nlohmann::json::array(
-      {{{"name", "a"}, {"gradients", {{"results", {{"runs", {{{"batch_size", 1}, {"psnr", 20.0}}}}}}}}},
-       {{"name", "b"}, {"gradients", {{"results", {{"runs", {{{"batch_size", 1}, {"psnr", 35.0}}, {{"batch_size", 8}, {"psnr", 50.0}}}}}}}}}});
+      {{{"name", "a"},
+        {"gradients", {{"results", {{"runs", {{{"batch_size", 1}, {"psnr", 20.0}}}}}}}}},
+       {{"name", "b"},
+        {"gradients",
+         {{"results",
+           {{"runs",
+             {{{"batch_size", 1}, {"psnr", 35.0}}, {{"batch_size", 8}, {"psnr", 50.0}}}}}}}}}});
   const auto ranking = rank_architectures(archs);
   EXPECT_EQ(ranking["figure"], "gradient_psnr_batch1");
   EXPECT_EQ(ranking["order"][0]["arch"], "b");
   EXPECT_DOUBLE_EQ(ranking["order"][0]["value"].get<double>(), 35.0);
 }
 
-TEST(HtmlReport, EscapesNamesAndSaysWhatIsUnavailable) {
+TEST(HtmlReport, EscapesNamesAndSaysWhichStageFailed) {
   testing::TempDir dir;
   fs::create_directories(dir.path() / "mlp" / "invert");
-  write_image_grid((dir.path() / "mlp" / "invert" / "reconstructions.png").string(), {torch::rand({2, 1, 8, 8})});
+  write_image_grid((dir.path() / "mlp" / "invert" / "reconstructions.png").string(),
+                   {torch::rand({2, 1, 8, 8})});
   write_html_report(dir.path().string(), fake_audit());
   const std::string html = read_file(dir.path() / "index.html");
   EXPECT_NE(html.find("cnn &lt;b&gt;&amp;"), std::string::npos);
   EXPECT_EQ(html.find("cnn <b>&"), std::string::npos);
-  EXPECT_NE(html.find("not available in this version"), std::string::npos);
+  EXPECT_NE(html.find("The gradient attacks: failed (out of memory)."), std::string::npos);
   EXPECT_NE(html.find("src=\"mlp/invert/reconstructions.png\""), std::string::npos);
   EXPECT_NE(html.find("Most reconstructable: mlp"), std::string::npos);
   EXPECT_NE(html.find("conv1 (24.0 dB)"), std::string::npos);
@@ -76,14 +84,15 @@ TEST(HtmlReport, EscapesNamesAndSaysWhatIsUnavailable) {
 std::set<std::string> referenced_files(const std::string& html) {
   std::set<std::string> files;
   const std::regex source("src=\"([^\"]+)\"");
-  for (auto it = std::sregex_iterator(html.begin(), html.end(), source); it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), source);
+       it != std::sregex_iterator(); ++it) {
     files.insert((*it)[1].str());
   }
   return files;
 }
 
 TEST(AuditReportSlow, SmokeAuditPageLoadsCleanlyInHeadlessChromium) {
-  if (!testing::have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  PRIVAUDIT_REQUIRE_FASHION_MNIST();
   testing::TempDir dir;
   const auto out = dir.file("audit");
   const auto run = testing::run_cli("audit --profile smoke --archs mlp,cnn --quiet --out " + out);
@@ -96,7 +105,9 @@ TEST(AuditReportSlow, SmokeAuditPageLoadsCleanlyInHeadlessChromium) {
   EXPECT_NE(table.find("<tr><td>mlp</td>"), std::string::npos);
   EXPECT_NE(table.find("<tr><td>cnn</td>"), std::string::npos);
   size_t rows = 0;
-  for (size_t at = table.find("<tr><td>"); at != std::string::npos; at = table.find("<tr><td>", at + 1)) ++rows;
+  for (size_t at = table.find("<tr><td>"); at != std::string::npos;
+       at = table.find("<tr><td>", at + 1))
+    ++rows;
   EXPECT_EQ(rows, 2u);
   // Every referenced image exists and decodes; SVGs parse as SVG documents.
   for (const auto& file : referenced_files(html)) {
@@ -115,21 +126,23 @@ TEST(AuditReportSlow, SmokeAuditPageLoadsCleanlyInHeadlessChromium) {
     }
   }
   // Headless Chromium: no console errors, no failed requests.
-  if (std::system("command -v chromium >/dev/null 2>&1") != 0) GTEST_SKIP() << "chromium is not installed";
+  PRIVAUDIT_REQUIRE(std::system("command -v chromium >/dev/null 2>&1") == 0, "chromium (Debian)");
   const std::string log = dir.file("chromium.log");
   const std::string screenshot = dir.file("page.png");
   const std::string command =
       "timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-background-networking "
-      "--disable-component-update --disable-sync --no-first-run --user-data-dir=" + dir.file("profile") +
-      " --enable-logging=stderr --v=0 --window-size=1200,2400 --screenshot=" + screenshot + " file://" + out +
-      "/index.html > " + log + " 2>&1";
+      "--disable-component-update --disable-sync --no-first-run --user-data-dir=" +
+      dir.file("profile") +
+      " --enable-logging=stderr --v=0 --window-size=1200,2400 --screenshot=" + screenshot +
+      " file://" + out + "/index.html > " + log + " 2>&1";
   ASSERT_EQ(std::system(command.c_str()), 0) << read_file(log);
   const std::string chromium_log = read_file(log);
   EXPECT_EQ(chromium_log.find("CONSOLE"), std::string::npos) << chromium_log;
   EXPECT_EQ(chromium_log.find("ERR_FILE_NOT_FOUND"), std::string::npos) << chromium_log;
   EXPECT_EQ(chromium_log.find("Failed to load resource"), std::string::npos) << chromium_log;
   EXPECT_TRUE(fs::exists(screenshot));
-  if (const char* keep = std::getenv("PRIVAUDIT_KEEP_SCREENSHOT")) fs::copy_file(screenshot, keep, fs::copy_options::overwrite_existing);
+  if (const char* keep = std::getenv("PRIVAUDIT_KEEP_SCREENSHOT"))
+    fs::copy_file(screenshot, keep, fs::copy_options::overwrite_existing);
 }
 
 }  // namespace
@@ -139,7 +152,7 @@ namespace privaudit::report {
 namespace {
 
 TEST(AuditSlow, RerunContinuesAndOtherSettingsAreRefused) {
-  if (!testing::have_fashion_mnist()) GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  PRIVAUDIT_REQUIRE_FASHION_MNIST();
   testing::TempDir dir;
   const auto out = dir.file("audit");
   ASSERT_EQ(testing::run_cli("audit --profile smoke --archs mlp --out " + out).exit_code, 0);
@@ -147,11 +160,35 @@ TEST(AuditSlow, RerunContinuesAndOtherSettingsAreRefused) {
   std::filesystem::remove_all(std::filesystem::path(out) / "mlp" / "layers");
   const auto again = testing::run_cli("audit --profile smoke --archs mlp --out " + out);
   EXPECT_EQ(again.exit_code, 0) << again.output;
-  EXPECT_NE(again.output.find("mlp/train              already done"), std::string::npos) << again.output;
+  EXPECT_NE(again.output.find("mlp/train              already done"), std::string::npos)
+      << again.output;
   EXPECT_EQ(again.output.find("mlp/train              done in"), std::string::npos) << again.output;
+  // `info` describes every model file the audit wrote, and refuses every other file in one line
+  // naming it (never a crash, never a JSON error).
+  int models = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(out)) {
+    const auto extension = entry.path().extension();
+    if (!entry.is_regular_file() || (extension != ".pt" && extension != ".json")) continue;
+    const auto info = testing::run_cli("info --model " + entry.path().string());
+    EXPECT_TRUE(info.exit_code == 0 || info.exit_code == 1) << entry.path() << ": " << info.output;
+    if (info.exit_code == 0) {
+      ++models;
+      EXPECT_NE(info.output.find("parameters:"), std::string::npos)
+          << entry.path() << ": " << info.output;
+    } else {
+      EXPECT_EQ(info.output.rfind("privaudit info: " + entry.path().string() + ": ", 0), 0u)
+          << entry.path() << ": " << info.output;
+      EXPECT_EQ(std::count(info.output.begin(), info.output.end(), '\n'), 1)
+          << entry.path() << ": " << info.output;
+      EXPECT_EQ(info.output.find("json"), std::string::npos) << entry.path() << ": " << info.output;
+    }
+  }
+  EXPECT_GE(models, 1);
   const auto other = testing::run_cli("audit --profile smoke --archs cnn --out " + out);
   EXPECT_EQ(other.exit_code, 2);
-  EXPECT_NE(other.output.find("holds an audit with other settings"), std::string::npos) << other.output;
+  EXPECT_NE(other.output.find("was written with other settings (--archs mlp there, cnn now)"),
+            std::string::npos)
+      << other.output;
 }
 
 }  // namespace

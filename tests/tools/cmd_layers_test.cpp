@@ -1,6 +1,7 @@
 // privaudit layers end to end on a tiny MLP: the results file, the plot, the grid, bad flags.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -29,7 +30,8 @@ class LayersCommand : public ::testing::Test {
     dir_ = nullptr;
   }
   void SetUp() override {
-    if (dir_ == nullptr) GTEST_SKIP() << "Fashion-MNIST is not installed";
+    PRIVAUDIT_REQUIRE_FASHION_MNIST();
+    ASSERT_NE(dir_, nullptr);
   }
   static std::string model() { return dir_->file("model") + "/model.pt"; }
   static TempDir* dir_;
@@ -57,8 +59,11 @@ TEST_F(LayersCommand, WritesOneEntryPerCutPointAndTheFigures) {
       EXPECT_TRUE(layer.contains(field)) << field;
     }
     EXPECT_LE(layer["jacobian_rank"].get<double>(), layer["output_dim"].get<double>());
-    EXPECT_GE(layer["sensitivity"].get<double>(), 0.0);
-    EXPECT_LE(layer["sensitivity"].get<double>(), 1.0);
+    // The definition (docs/layers.md): the geometric mean of the two normalised figures.
+    EXPECT_NEAR(layer["sensitivity"].get<double>(),
+                std::sqrt(layer["dof_normalized"].get<double>() *
+                          layer["jacobian_rank_normalized"].get<double>()),
+                1e-9);
   }
   EXPECT_EQ(results["layers"][0]["output_dim"], 32);
   EXPECT_TRUE(results.contains("spearman_sensitivity_decoder_psnr"));

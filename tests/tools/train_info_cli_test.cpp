@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "privaudit/models/checkpoint.h"
+#include "privaudit/models/model_config.h"
 #include "privaudit/util/files.h"
 #include "test_util.h"
 
@@ -16,8 +18,7 @@ bool contains(const std::string& text, const std::string& part) {
 }
 
 TEST(TrainCommand, TrainsASmallCnnThatInfoDescribesWithItsCutPoints) {
-  if (!testing::have_fashion_mnist())
-    GTEST_SKIP() << "Fashion-MNIST (dataset-fashion-mnist) not installed";
+  PRIVAUDIT_REQUIRE_FASHION_MNIST();
   testing::TempDir dir;
   const auto out = dir.file("run");
   const auto train = testing::run_cli(
@@ -28,7 +29,9 @@ TEST(TrainCommand, TrainsASmallCnnThatInfoDescribesWithItsCutPoints) {
   EXPECT_EQ(results["command"], "train");
   EXPECT_EQ(results["epochs"], 1);
   EXPECT_GT(results["test_accuracy"].get<double>(), 0.2);  // 10 classes: chance is 0.1
-  EXPECT_GT(results["seconds"].get<double>(), 0.0);
+  ASSERT_EQ(results["history"].size(), 1u);
+  EXPECT_DOUBLE_EQ(results["seconds"].get<double>(),
+                   results["history"][0]["seconds"].get<double>());
 
   const auto info = testing::run_cli("info --model " + out + "/model.pt");
   ASSERT_EQ(info.exit_code, 0) << info.output;
@@ -44,9 +47,35 @@ TEST(TrainCommand, UnknownArchitectureIsAUsageError) {
   EXPECT_TRUE(contains(result.output, "--arch resnet")) << result.output;
 }
 
+// No GPU on this machine (or a CPU-only LibTorch): one line naming the flag, before any work.
+TEST(TrainCommand, CudaWithoutAGpuIsAOneLineUsageError) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "this machine has a CUDA device";
+  testing::TempDir dir;
+  const auto result = testing::run_cli("train --arch mlp --device cuda --out " + dir.file("run"));
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_EQ(result.output,
+            "privaudit train: --device cuda: this build of LibTorch sees no CUDA device\n");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("run")));
+}
+
 TEST(TrainCommand, MissingArchIsAUsageError) {
   testing::TempDir dir;
   EXPECT_EQ(testing::run_cli("train --out " + dir.file("run")).exit_code, 2);
+}
+
+// defend's feature_network.pt records a role and a test accuracy but no training accuracy.
+TEST(InfoCommand, DescribesACheckpointWithOnlySomeOfTheUsualFigures) {
+  testing::TempDir dir;
+  torch::manual_seed(0);
+  models::BuiltinClassifier model(models::default_config("cnn", {1, 28, 28}, 10));
+  models::save_checkpoint(
+      dir.file("feature_network.pt"), model,
+      {{"role", "feature network of the perceptual loss"}, {"test_accuracy", 0.8125}});
+  const auto info = testing::run_cli("info --model " + dir.file("feature_network.pt"));
+  ASSERT_EQ(info.exit_code, 0) << info.output;
+  EXPECT_TRUE(contains(info.output, "accuracy:     test 0.8125\n")) << info.output;
+  EXPECT_TRUE(contains(info.output, "role:         feature network of the perceptual loss"))
+      << info.output;
 }
 
 TEST(InfoCommand, TextFileFailsNamingTheFile) {

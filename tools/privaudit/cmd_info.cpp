@@ -1,5 +1,6 @@
 // privaudit info: describe a model file.
 #include <iostream>
+#include <sstream>
 
 #include "command.h"
 
@@ -21,24 +22,58 @@ int run_info(CommonFlags& flags) {
   const auto cuts = model.cut_points();
   std::cout << "cut points:   ";
   if (cuts.empty()) {
-    std::cout << "none (only the whole model can be attacked; " << loaded.meta.value("cut_note", std::string("no cut points")) << ")";
+    std::cout << "none (only the whole model can be attacked; "
+              << (loaded.meta.contains("cut_note") && loaded.meta["cut_note"].is_string()
+                      ? loaded.meta["cut_note"].get<std::string>()
+                      : std::string("no cut points"))
+              << ")";
   }
   for (size_t i = 0; i < cuts.size(); ++i) std::cout << (i ? ", " : "") << cuts[i];
   std::cout << "\n";
-  if (loaded.meta.contains("test_accuracy")) {
-    std::cout << "accuracy:     test " << loaded.meta["test_accuracy"].get<double>() << ", train "
-              << loaded.meta["train_accuracy"].get<double>() << "\n";
+  const auto& meta = loaded.meta;
+  const auto number = [&](const char* key) {
+    if (!meta.contains(key) || !meta[key].is_number()) return std::string();
+    std::ostringstream text;
+    text << meta[key].get<double>();
+    return text.str();
+  };
+  if (!number("test_accuracy").empty() || !number("train_accuracy").empty()) {
+    std::cout << "accuracy:    ";
+    if (!number("test_accuracy").empty()) std::cout << " test " << number("test_accuracy");
+    if (!number("train_accuracy").empty()) std::cout << " train " << number("train_accuracy");
+    std::cout << "\n";
   }
-  if (loaded.meta.contains("dataset")) {
-    std::cout << "trained on:   " << loaded.meta["dataset"].value("spec", std::string("?")) << " ("
-              << loaded.meta["dataset"].value("train_size", 0) << " images)\n";
+  if (meta.contains("role") && meta["role"].is_string())
+    std::cout << "role:         " << meta["role"].get<std::string>() << "\n";
+  if (meta.contains("dataset") && meta["dataset"].is_object()) {
+    const auto& dataset = meta["dataset"];
+    const auto spec = dataset.contains("spec") && dataset["spec"].is_string()
+                          ? dataset["spec"].get<std::string>()
+                          : "?";
+    std::cout << "trained on:   " << spec;
+    if (dataset.contains("train_size") && dataset["train_size"].is_number()) {
+      std::cout << " (" << dataset["train_size"].get<int64_t>() << " images)";
+    }
+    std::cout << "\n";
   }
-  if (loaded.meta.contains("normalization")) {
-    std::cout << "normalisation: " << loaded.meta["normalization"].dump() << "\n";
-  } else if (loaded.meta.contains("model")) {
-    std::cout << "normalisation: " << loaded.meta["model"]["normalization"].dump() << " (inside the model)\n";
+  if (meta.contains("defense") && meta["defense"].is_object() &&
+      meta["defense"].contains("lambda")) {
+    std::cout << "defended:     lambda " << meta["defense"]["lambda"].dump() << ", cut "
+              << meta["defense"].value("cut", nlohmann::json("?")).dump() << "\n";
   }
-  if (loaded.meta.contains("assumed")) std::cout << "assumed:      " << loaded.meta["assumed"].get<std::string>() << "\n";
+  if (meta.contains("normalization")) {
+    std::cout << "normalisation: " << meta["normalization"].dump() << "\n";
+  } else if (meta.contains("model") && meta["model"].is_object() &&
+             meta["model"].contains("normalization")) {
+    std::cout << "normalisation: " << meta["model"]["normalization"].dump()
+              << " (inside the model)\n";
+  }
+  if (meta.contains("assumed")) {
+    std::cout << "assumed:      "
+              << (meta["assumed"].is_string() ? meta["assumed"].get<std::string>()
+                                              : meta["assumed"].dump())
+              << "\n";
+  }
   return 0;
 }
 
@@ -50,7 +85,8 @@ std::function<int()> setup_info(CLI::App& app) {
 }
 
 const bool registered = register_command(
-    {"info", "Describe a model file: architecture, parameters, input, classes, cut points", setup_info});
+    {"info", "Describe a model file: architecture, parameters, input, classes, cut points",
+     setup_info});
 
 }  // namespace
 }  // namespace privaudit::cli

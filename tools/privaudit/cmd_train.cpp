@@ -27,9 +27,9 @@ struct TrainFlags {
   std::vector<int64_t> widths;
 };
 
-int run_train(TrainFlags& f) {
+int run_train(TrainFlags& f, const CLI::App& app) {
   const auto device = start_run(f.common);
-  prepare_output(f.common);
+  const auto output = open_output(f.common, app);
   const auto splits = load_data(f.common);
   auto config = models::default_config(f.arch, model_input(splits), splits.train.num_classes());
   config.normalization = splits.normalization;
@@ -43,29 +43,33 @@ int run_train(TrainFlags& f) {
   options.epochs = f.epochs > 0 ? f.epochs : train::default_epochs(config.arch);
   options.batch_size = f.batch_size;
   options.optimizer = train::parse_optimizer(f.optimizer);
-  options.learning_rate = f.learning_rate > 0 ? f.learning_rate
-                                              : (options.optimizer == train::OptimizerKind::kAdam ? 1e-3 : 0.05);
+  options.learning_rate = f.learning_rate > 0
+                              ? f.learning_rate
+                              : (options.optimizer == train::OptimizerKind::kAdam ? 1e-3 : 0.05);
   options.weight_decay = f.weight_decay;
   options.schedule = train::parse_schedule(f.schedule);
   options.augment = f.augment;
   options.seed = f.common.seed;
   const std::filesystem::path out(f.common.out);
   options.state_path = (out / "train_state.pt").string();
-  if (f.common.force) std::filesystem::remove(options.state_path);
 
   torch::manual_seed(f.common.seed);
   models::BuiltinClassifier model(config);
   model.to(device);
   say(f.common, "training " + model.summary() + " (" + std::to_string(model.parameter_count()) +
-                    " parameters) on " + splits.train.source + " (" + std::to_string(splits.train.size()) +
-                    " images), " + std::to_string(options.epochs) + " epochs");
+                    " parameters) on " + splits.train.source + " (" +
+                    std::to_string(splits.train.size()) + " images), " +
+                    std::to_string(options.epochs) + " epochs");
   Progress progress("train", 0, !f.common.quiet);
-  const auto result = train::train_classifier(model, splits, options, progress, [&](const train::EpochStats& e) {
-    char line[200];
-    std::snprintf(line, sizeof line, "epoch %d/%d  loss %.4f  train acc %.4f  test acc %.4f  %.0f samples/s",
-                  e.epoch, options.epochs, e.loss, e.train_accuracy, e.test_accuracy, e.samples_per_second);
-    say(f.common, line);
-  });
+  const auto result =
+      train::train_classifier(model, splits, options, progress, [&](const train::EpochStats& e) {
+        char line[200];
+        std::snprintf(line, sizeof line,
+                      "epoch %d/%d  loss %.4f  train acc %.4f  test acc %.4f  %.0f samples/s",
+                      e.epoch, options.epochs, e.loss, e.train_accuracy, e.test_accuracy,
+                      e.samples_per_second);
+        say(f.common, line);
+      });
   if (result.resumed_from_epoch > 0) {
     say(f.common, "resumed after epoch " + std::to_string(result.resumed_from_epoch));
   }
@@ -82,8 +86,10 @@ int run_train(TrainFlags& f) {
   for (const auto& e : result.history) seconds += e.seconds;
   auto results = report::results_envelope("train", f.common.seed);
   results["dataset"] = dataset;
-  results["model"] = {{"file", model_path}, {"config", config.to_json()},
-                      {"parameters", model.parameter_count()}, {"summary", model.summary()}};
+  results["model"] = {{"file", model_path},
+                      {"config", config.to_json()},
+                      {"parameters", model.parameter_count()},
+                      {"summary", model.summary()}};
   results["test_accuracy"] = result.test_accuracy;
   results["train_accuracy"] = result.train_accuracy;
   results["epochs"] = options.epochs;
@@ -91,8 +97,11 @@ int run_train(TrainFlags& f) {
   results["training"] = options.to_json();
   nlohmann::json history = nlohmann::json::array();
   for (const auto& e : result.history) {
-    history.push_back({{"epoch", e.epoch}, {"loss", e.loss}, {"train_accuracy", e.train_accuracy},
-                       {"test_accuracy", e.test_accuracy}, {"samples_per_second", e.samples_per_second},
+    history.push_back({{"epoch", e.epoch},
+                       {"loss", e.loss},
+                       {"train_accuracy", e.train_accuracy},
+                       {"test_accuracy", e.test_accuracy},
+                       {"samples_per_second", e.samples_per_second},
                        {"seconds", e.seconds}});
   }
   results["history"] = history;
@@ -107,24 +116,33 @@ int run_train(TrainFlags& f) {
 std::function<int()> setup_train(CLI::App& app) {
   auto flags = std::make_shared<TrainFlags>();
   app.add_option("--arch", flags->arch, "Architecture: mlp, cnn, cnn-wide, vit, lenet")->required();
-  app.add_option("--epochs", flags->epochs, "Epochs (0 = the architecture's default)")->check(CLI::NonNegativeNumber);
-  app.add_option("--batch-size", flags->batch_size, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--epochs", flags->epochs, "Epochs (0 = the architecture's default)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--batch-size", flags->batch_size, "Batch size")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--optimizer", flags->optimizer, "adam or sgd")->capture_default_str();
   app.add_option("--lr", flags->learning_rate, "Learning rate (0 = 1e-3 for Adam, 0.05 for SGD)");
   app.add_option("--weight-decay", flags->weight_decay, "Weight decay")->capture_default_str();
-  app.add_option("--schedule", flags->schedule, "Learning-rate schedule: cosine, step, constant")->capture_default_str();
+  app.add_option("--schedule", flags->schedule, "Learning-rate schedule: cosine, step, constant")
+      ->capture_default_str();
   app.add_flag("--augment", flags->augment, "Random shifts of up to 2 pixels");
-  app.add_option("--dropout", flags->dropout, "Dropout rate in every block (0 = off)")->capture_default_str();
+  app.add_option("--dropout", flags->dropout, "Dropout rate in every block (0 = off)")
+      ->capture_default_str();
   app.add_flag("--batch-norm", flags->batch_norm, "Batch normalisation in every block");
-  app.add_option("--activation", flags->activation, "relu, leaky_relu, sigmoid, tanh, gelu (default: the architecture's)");
-  app.add_option("--widths", flags->widths, "Layer widths (mlp) or conv channels (cnn)")->delimiter(',');
+  app.add_option("--activation", flags->activation,
+                 "relu, leaky_relu, sigmoid, tanh, gelu (default: the architecture's)");
+  app.add_option("--widths", flags->widths, "Layer widths (mlp) or conv channels (cnn)")
+      ->delimiter(',');
   add_data_flags(app, flags->common);
-  add_output_flags(app, flags->common);
+  add_output_flags(app, flags->common, /*resumable=*/true);
   add_runtime_flags(app, flags->common);
-  return [flags]() { return run_train(*flags); };
+  return [flags, &app]() { return run_train(*flags, app); };
 }
 
-const bool registered = register_command({"train", "Train a classifier (MLP, CNN, ViT) and write a checkpoint", setup_train});
+const bool registered =
+    register_command({"train", "Train a classifier (MLP, CNN, ViT) and write a checkpoint",
+                      setup_train, /*resumable=*/true});
 
 }  // namespace
 }  // namespace privaudit::cli

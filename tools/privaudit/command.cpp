@@ -1,10 +1,12 @@
 #include "command.h"
 
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include "privaudit/util/error.h"
 #include "privaudit/util/runtime.h"
+#include "privaudit/util/text.h"
 
 namespace privaudit::cli {
 
@@ -23,33 +25,56 @@ bool register_command(Command command) {
 const std::vector<Command>& registered_commands() { return command_list(); }
 
 void add_runtime_flags(CLI::App& app, CommonFlags& flags) {
-  app.add_option("--seed", flags.seed, "Random seed; the same seed gives the same result")->capture_default_str();
+  app.add_option("--seed", flags.seed, "Random seed; the same seed gives the same result")
+      ->capture_default_str();
   app.add_option("--device", flags.device, "cpu or cuda[:N]")->capture_default_str();
-  app.add_option("--threads", flags.threads, "CPU threads (0 = LibTorch's default)")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", flags.threads, "CPU threads (0 = LibTorch's default)")
+      ->check(CLI::NonNegativeNumber);
   app.add_flag("--quiet", flags.quiet, "Print only errors");
 }
 
-void add_output_flags(CLI::App& app, CommonFlags& flags) {
+const Command* find_command(const std::string& name) {
+  for (const auto& command : command_list()) {
+    if (command.name == name) return &command;
+  }
+  return nullptr;
+}
+
+void add_output_flags(CLI::App& app, CommonFlags& flags, bool resumable) {
   app.add_option("--out", flags.out, "Output folder")->required();
-  auto* force = app.add_flag("--force", flags.force, "Overwrite a non-empty output folder");
-  auto* resume = app.add_flag("--resume", flags.resume, "Continue a run from the output folder's checkpoints");
-  force->excludes(resume);
+  auto* force = app.add_flag(
+      "--force", flags.force,
+      "Start over: empty the output folder (only one privaudit wrote: it holds privaudit.json)");
+  if (resumable) {
+    auto* resume =
+        app.add_flag("--resume", flags.resume,
+                     "Continue a run from the output folder's checkpoints (same settings only)");
+    force->excludes(resume);
+  }
 }
 
 void add_data_flags(CLI::App& app, CommonFlags& flags) {
-  app.add_option("--data", flags.data,
-                 "Dataset: fashion-mnist, mnist, cifar10:DIR, svhn:DIR, folder:DIR, idx:IMAGES,LABELS")
+  app.add_option(
+         "--data", flags.data,
+         "Dataset: fashion-mnist, mnist, cifar10:DIR, svhn:DIR, folder:DIR, idx:IMAGES,LABELS")
       ->capture_default_str();
-  app.add_option("--train-size", flags.train_size, "Seeded class-balanced subset of the training split (0 = all)")
+  app.add_option("--train-size", flags.train_size,
+                 "Seeded class-balanced subset of the training split (0 = all)")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--test-size", flags.test_size, "Seeded class-balanced subset of the test split (0 = all)")
+  app.add_option("--test-size", flags.test_size,
+                 "Seeded class-balanced subset of the test split (0 = all)")
       ->check(CLI::NonNegativeNumber);
 }
 
 void add_model_flags(CLI::App& app, CommonFlags& flags) {
-  app.add_option("--model", flags.model, "Checkpoint from privaudit train/defend, or a TorchScript file")->required();
-  app.add_option("--input-shape", flags.input_shape, "C,H,W of a TorchScript model's input, when the file cannot say");
-  app.add_option("--classes", flags.classes, "Class count of a TorchScript model (default: from the file, else from its output)")
+  app.add_option("--model", flags.model,
+                 "Checkpoint from privaudit train/defend, or a TorchScript file")
+      ->required();
+  app.add_option("--input-shape", flags.input_shape,
+                 "C,H,W of a TorchScript model's input, when the file cannot say");
+  app.add_option(
+         "--classes", flags.classes,
+         "Class count of a TorchScript model (default: from the file, else from its output)")
       ->check(CLI::PositiveNumber);
 }
 
@@ -59,13 +84,31 @@ torch::Device start_run(const CommonFlags& flags) {
   return parse_device(flags.device);
 }
 
-ExistingOutput existing_output_mode(const CommonFlags& flags) {
-  if (flags.force) return ExistingOutput::kOverwrite;
-  if (flags.resume) return ExistingOutput::kResume;
-  return ExistingOutput::kRefuse;
+nlohmann::json settings_fingerprint(const CLI::App& app) {
+  static const std::set<std::string> kNotSettings = {"--out", "--force", "--resume", "--quiet",
+                                                     "--help"};
+  nlohmann::json settings = nlohmann::json::object();
+  for (const auto* option : app.get_options()) {
+    const auto name = option->get_name();
+    if (name.empty() || kNotSettings.count(name)) continue;
+    std::string value;
+    if (option->count() > 0) {
+      for (const auto& result : option->results()) value += (value.empty() ? "" : ",") + result;
+    } else {
+      value = option->get_default_str();
+    }
+    settings[name] = value;
+  }
+  return settings;
 }
 
-void prepare_output(const CommonFlags& flags) { prepare_output_dir(flags.out, existing_output_mode(flags)); }
+std::unique_ptr<OutputFolder> open_output(const CommonFlags& flags, const CLI::App& app) {
+  const auto existing = flags.force
+                            ? ExistingOutput::kOverwrite
+                            : (flags.resume ? ExistingOutput::kResume : ExistingOutput::kRefuse);
+  return std::make_unique<OutputFolder>(flags.out, app.get_name(), settings_fingerprint(app),
+                                        existing);
+}
 
 data::Splits load_data(const CommonFlags& flags) {
   data::LoadOptions options;
@@ -84,10 +127,8 @@ models::LoadedModel load_model_flag(const CommonFlags& flags, torch::Device devi
   options.device = device;
   if (!flags.input_shape.empty()) {
     std::vector<int64_t> dims;
-    std::stringstream stream(flags.input_shape);
-    std::string part;
     try {
-      while (std::getline(stream, part, ',')) dims.push_back(std::stoll(part));
+      for (const auto& part : split_list(flags.input_shape)) dims.push_back(std::stoll(part));
     } catch (const std::exception&) {
       dims.clear();
     }
@@ -102,6 +143,12 @@ models::LoadedModel load_model_flag(const CommonFlags& flags, torch::Device devi
 
 void say(const CommonFlags& flags, const std::string& line) {
   if (!flags.quiet) std::cout << line << std::endl;
+}
+
+experiments::Reporter reporter(const CommonFlags& flags) {
+  if (flags.quiet) return {};
+  return experiments::Reporter(true,
+                               [](const std::string& line) { std::cout << line << std::endl; });
 }
 
 }  // namespace privaudit::cli

@@ -3,17 +3,19 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "privaudit/data/dataset.h"
 #include "privaudit/data/spec.h"
+#include "privaudit/experiments/sinks.h"
 #include "privaudit/models/checkpoint.h"
 #include "privaudit/util/files.h"
+#include "privaudit/util/output_folder.h"
 
 namespace privaudit::cli {
 
@@ -35,8 +37,8 @@ struct CommonFlags {
 
 // --seed --device --threads --quiet
 void add_runtime_flags(CLI::App& app, CommonFlags& flags);
-// --out (required) --force --resume
-void add_output_flags(CLI::App& app, CommonFlags& flags);
+// --out (required) --force, and --resume for commands that keep checkpoints (`resumable`).
+void add_output_flags(CLI::App& app, CommonFlags& flags, bool resumable);
 // --data --train-size --test-size
 void add_data_flags(CLI::App& app, CommonFlags& flags);
 // --model (required) --input-shape --classes
@@ -44,21 +46,29 @@ void add_model_flags(CLI::App& app, CommonFlags& flags);
 
 // Applies --seed/--threads, checks --device; returns the device.
 torch::Device start_run(const CommonFlags& flags);
-// Prepares --out as --force/--resume say.
-void prepare_output(const CommonFlags& flags);
-ExistingOutput existing_output_mode(const CommonFlags& flags);
+// The settings that decide a command's results, as given on its command line: every option's
+// value (or default) by flag name, less --out, --force, --resume, --quiet and --help. The output
+// folder's marker records it, and --resume compares against it.
+nlohmann::json settings_fingerprint(const CLI::App& app);
+// Opens --out as --force/--resume say (see OutputFolder); hold the result for the whole run.
+std::unique_ptr<OutputFolder> open_output(const CommonFlags& flags, const CLI::App& app);
 data::Splits load_data(const CommonFlags& flags);
 // The C x H x W of a dataset's images, as a model's input shape.
 models::InputShape model_input(const data::Splits& splits);
 models::LoadedModel load_model_flag(const CommonFlags& flags, torch::Device device);
 
-// One command: its name, a one-line description, and a function that declares its flags on the
-// sub-app and returns what runs it (returns the exit code).
+// One command: its name, a one-line description, a function that declares its flags on the
+// sub-app and returns what runs it (returns the exit code), and whether it keeps checkpoints that
+// --resume continues from (commands without them start over with --force instead).
 struct Command {
   std::string name;
   std::string description;
   std::function<std::function<int()>(CLI::App&)> setup;
+  bool resumable = false;
 };
+
+// The registered command called `name`, or nullptr.
+const Command* find_command(const std::string& name);
 
 // Called by a static object in each command's file.
 bool register_command(Command command);
@@ -66,5 +76,7 @@ const std::vector<Command>& registered_commands();
 
 // Prints a line unless --quiet.
 void say(const CommonFlags& flags, const std::string& line);
+// Status lines on stdout and progress bars on a terminal, unless --quiet.
+experiments::Reporter reporter(const CommonFlags& flags);
 
 }  // namespace privaudit::cli

@@ -8,12 +8,16 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <functional>
 #include <thread>
 
+#include "command.h"
 #include "privaudit/util/error.h"
+#include "privaudit/util/files.h"
+#include "privaudit/util/progress.h"
 
 namespace privaudit::cli {
 
@@ -66,11 +70,14 @@ StageOutcome run_stage_process(const std::vector<std::string>& args, const std::
   while (true) {
     const pid_t done = ::waitpid(pid, &status, WNOHANG);
     if (done == pid) break;
-    if (done < 0 && errno != EINTR) throw Error(std::string("lost a stage process: ") + std::strerror(errno));
+    if (done < 0 && errno != EINTR)
+      throw Error(std::string("lost a stage process: ") + std::strerror(errno));
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    if (on_tick) on_tick(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    if (on_tick)
+      on_tick(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   }
-  outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  outcome.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (WIFEXITED(status)) {
     outcome.exit_code = WEXITSTATUS(status);
   } else {
@@ -78,6 +85,63 @@ StageOutcome run_stage_process(const std::vector<std::string>& args, const std::
   }
   if (outcome.exit_code != 0) outcome.last_error_line = last_line_of(log_path);
   return outcome;
+}
+
+int run_audit_stages(const std::vector<experiments::AuditStage>& stages, nlohmann::json& state,
+                     const std::filesystem::path& state_path, const std::filesystem::path& out,
+                     bool quiet) {
+  namespace fs = std::filesystem;
+  const auto say = [&](const std::string& line) {
+    if (!quiet) std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  };
+  int failures = 0;
+  for (size_t i = 0; i < stages.size(); ++i) {
+    const auto& stage = stages[i];
+    auto& record = state["stages"][stage.id];
+    if (!record.is_object()) record = nlohmann::json::object();
+    char prefix[64];
+    std::snprintf(prefix, sizeof prefix, "[%2zu/%zu] %-22s", i + 1, stages.size(),
+                  stage.id.c_str());
+    if (record.value("status", "") == "done" && fs::exists(stage.dir / "results.json")) {
+      say(std::string(prefix) + " already done");
+      continue;
+    }
+    auto args = stage.args;
+    // A stage that was interrupted continues from its own checkpoints, or starts over when its
+    // command keeps none.
+    if (fs::exists(stage.dir) && !fs::is_empty(stage.dir)) {
+      const auto* command = find_command(stage.command);
+      args.push_back(command != nullptr && command->resumable ? "--resume" : "--force");
+    }
+    fs::create_directories(stage.dir.parent_path());
+    Progress progress(std::string(prefix), 0, !quiet);
+    const auto log = (out / "logs" / (stage.arch + "-" + stage.command + ".log")).string();
+    const auto outcome = run_stage_process(args, log, [&](double seconds) {
+      progress.update(0, "running " + std::to_string(static_cast<int>(seconds)) + " s");
+    });
+    progress.finish();
+    record["seconds"] = outcome.seconds + record.value("seconds", 0.0);
+    record["command"] = "privaudit " + [&] {
+      std::string joined;
+      for (const auto& a : stage.args) joined += (joined.empty() ? "" : " ") + a;
+      return joined;
+    }();
+    if (outcome.exit_code == 0) {
+      record["status"] = "done";
+      say(std::string(prefix) + " done in " + std::to_string(static_cast<int>(outcome.seconds)) +
+          " s");
+    } else {
+      record["status"] = "failed";
+      record["message"] = outcome.last_error_line;
+      ++failures;
+      std::fprintf(stderr, "%s failed: %s (log: %s)\n", prefix, outcome.last_error_line.c_str(),
+                   log.c_str());
+    }
+    write_file_atomic(state_path, state.dump(2) + "\n");
+  }
+
+  return failures;
 }
 
 }  // namespace privaudit::cli

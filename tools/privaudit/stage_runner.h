@@ -3,9 +3,13 @@
 // killed audit can be resumed stage by stage.
 #pragma once
 
+#include <filesystem>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "privaudit/experiments/audit_plan.h"
 
 namespace privaudit::cli {
 
@@ -19,5 +23,14 @@ struct StageOutcome {
 // `on_tick(seconds_so_far)` is called about twice a second (the caller draws progress).
 StageOutcome run_stage_process(const std::vector<std::string>& args, const std::string& log_path,
                                const std::function<void(double)>& on_tick);
+
+// Runs the audit's stages in order: a stage recorded done (with its results.json) is skipped; an
+// interrupted one continues (--resume when its command keeps checkpoints, else --force). Records
+// each stage's status, accumulated seconds, command line and last error line under
+// state["stages"][id], saves `state` to `state_path` after each stage, logs to out/logs/.
+// Returns the number of stages that failed.
+int run_audit_stages(const std::vector<experiments::AuditStage>& stages, nlohmann::json& state,
+                     const std::filesystem::path& state_path, const std::filesystem::path& out,
+                     bool quiet);
 
 }  // namespace privaudit::cli

@@ -1,6 +1,7 @@
 #include "privaudit/attacks/conditioned_generator.h"
 
 #include "privaudit/util/error.h"
+#include "privaudit/util/rng.h"
 
 namespace privaudit::attacks {
 namespace nn = torch::nn;
@@ -27,7 +28,7 @@ torch::Tensor resize(const torch::Tensor& x, int64_t h, int64_t w) {
 // module's mode: the papers keep dropout on while generating).
 torch::Tensor always_dropout(const torch::Tensor& x, double p, torch::Generator& generator) {
   if (p <= 0) return x;
-  auto keep = torch::empty_like(x).bernoulli_(1.0 - p, generator);
+  const auto keep = bernoulli_on(x.sizes(), 1.0 - p, generator, x.device()).to(x.dtype());
   return x * keep / (1.0 - p);
 }
 

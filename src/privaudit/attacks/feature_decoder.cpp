@@ -7,6 +7,7 @@
 #include "privaudit/data/dataset.h"
 #include "privaudit/metrics/image_similarity.h"
 #include "privaudit/util/error.h"
+#include "privaudit/util/rng.h"
 
 namespace privaudit::attacks {
 namespace nn = torch::nn;
@@ -114,7 +115,7 @@ torch::Tensor FeatureDecoderImpl::forward(const torch::Tensor& features) {
 FeatureDecoder build_decoder(const FeatureShape& features, const models::InputShape& image,
                              const DecoderOptions& options) {
   options.validate();
-  torch::manual_seed(options.seed);
+  const ScopedGlobalSeed initialisation(options.seed);
   return FeatureDecoder(features, image, options);
 }
 

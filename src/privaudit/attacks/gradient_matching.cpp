@@ -50,15 +50,6 @@ torch::Tensor cosine_distance(const Gradients& a, const Gradients& b) {
   return 1 - dot / (norm_a.sqrt() * norm_b.sqrt() + 1e-30);
 }
 
-torch::Tensor total_variation(const torch::Tensor& images) {
-  using torch::indexing::Slice;
-  const auto dx = images.index({Slice(), Slice(), Slice(), Slice(1, torch::indexing::None)}) -
-                  images.index({Slice(), Slice(), Slice(), Slice(torch::indexing::None, -1)});
-  const auto dy = images.index({Slice(), Slice(), Slice(1, torch::indexing::None), Slice()}) -
-                  images.index({Slice(), Slice(), Slice(torch::indexing::None, -1), Slice()});
-  return dx.abs().mean() + dy.abs().mean();
-}
-
 void check_shared_gradients(models::Classifier& model, const Gradients& shared,
                             int64_t batch_size) {
   if (batch_size < 1)
@@ -85,7 +76,8 @@ bool all_finite(const std::vector<torch::Tensor>& tensors) {
 
 Reconstruction keep_best_trial(const std::string& name, int trials, int nan_retries, uint64_t seed,
                                int iterations, const models::InputShape& image, int64_t batch_size,
-                               Progress& progress, const std::function<AttackTrial(uint64_t)>& run) {
+                               Progress& progress,
+                               const std::function<AttackTrial(uint64_t)>& run) {
   Reconstruction result;
   int retries_left = nan_retries;
   int started = 0;
@@ -114,7 +106,8 @@ Reconstruction keep_best_trial(const std::string& name, int trials, int nan_retr
   result.restarts = started - 1;
   if (!have_result) {
     result.failed = true;
-    result.failure = "every " + name + " trial produced NaN/inf (" + std::to_string(started) + " tried)";
+    result.failure =
+        "every " + name + " trial produced NaN/inf (" + std::to_string(started) + " tried)";
     result.images = torch::zeros(image.with_batch(batch_size));
     result.labels = torch::full({batch_size}, -1, torch::kLong);
   }

@@ -37,9 +37,6 @@ torch::Tensor squared_l2_distance(const Gradients& a, const Gradients& b);
 // vector), in [0, 2]. A zero gradient has no direction: the distance is then 1.
 torch::Tensor cosine_distance(const Gradients& a, const Gradients& b);
 
-// Anisotropic total variation, mean |dx| + mean |dy| (Inverting Gradients' prior).
-torch::Tensor total_variation(const torch::Tensor& images);
-
 // Called after each outer iteration with the iteration number (1-based), the current gradient
 // distance and the current reconstruction in [0,1]; used by benchmarks and the audit to follow a
 // run. It sees only what the attacker has.
@@ -70,9 +67,9 @@ struct AttackTrial {
 };
 
 // The restarts of DLG and Inverting Gradients: starts trials (the k-th started gets seed
-// seed + 1000003 k; progress shows "<name> trial k") until `trials` of them ended finite, retrying a
-// NaN/inf trial up to `nan_retries` times in all, and keeps the finite trial with the lowest score.
-// When none is finite the result is failed, with zero images and labels -1.
+// seed + 1000003 k; progress shows "<name> trial k") until `trials` of them ended finite, retrying
+// a NaN/inf trial up to `nan_retries` times in all, and keeps the finite trial with the lowest
+// score. When none is finite the result is failed, with zero images and labels -1.
 Reconstruction keep_best_trial(const std::string& name, int trials, int nan_retries, uint64_t seed,
                                int iterations, const models::InputShape& image, int64_t batch_size,
                                Progress& progress, const std::function<AttackTrial(uint64_t)>& run);

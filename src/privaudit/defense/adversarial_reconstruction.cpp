@@ -1,10 +1,11 @@
 #include "privaudit/defense/adversarial_reconstruction.h"
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "privaudit/util/error.h"
+#include "privaudit/util/rng.h"
 #include "privaudit/util/runtime.h"
 
 namespace privaudit::defense {
@@ -39,7 +40,8 @@ torch::Tensor FeatureNetwork::distance(const torch::Tensor& a, const torch::Tens
 }
 
 void DefenseOptions::validate() const {
-  if (!(lambda >= 0) || !std::isfinite(lambda)) throw UsageError("--lambdas: each lambda must be >= 0");
+  if (!(lambda >= 0) || !std::isfinite(lambda))
+    throw UsageError("--lambdas: each lambda must be >= 0");
   if (epochs <= 0) throw UsageError("--epochs must be positive");
   if (batch_size <= 0) throw UsageError("--batch-size must be positive");
   if (!(learning_rate > 0)) throw UsageError("--lr must be positive");
@@ -58,25 +60,32 @@ namespace {
 
 // Retrains the part after the cut on the frozen encoder's (noisy) output: the head chased a moving
 // encoder during the game; the released encoder, and so the privacy figure, is not touched.
-void fine_tune_head(models::BuiltinClassifier& model, const data::Dataset& train, const DefenseOptions& options,
-                    const std::string& cut, Progress& progress) {
+void fine_tune_head(models::BuiltinClassifier& model, const data::Dataset& train,
+                    const DefenseOptions& options, const std::string& cut, Progress& progress) {
   if (options.head_epochs <= 0) return;
   std::vector<torch::Tensor> head;
   const auto& names = model.net()->stage_names();
   const size_t first = model.net()->stage_index(cut) + 1;
   for (const auto& child : model.net()->named_children()) {
-    if (std::find(names.begin() + static_cast<std::ptrdiff_t>(first), names.end(), child.key()) == names.end()) continue;
+    if (std::find(names.begin() + static_cast<std::ptrdiff_t>(first), names.end(), child.key()) ==
+        names.end())
+      continue;
     for (const auto& p : child.value()->parameters()) head.push_back(p);
   }
   if (head.empty()) return;
   torch::optim::Adam optimizer(head, torch::optim::AdamOptions(options.learning_rate));
   const auto device = model.device();
+  ScopedGlobalSeed global_seed(options.seed);
   for (int epoch = 0; epoch < options.head_epochs; ++epoch) {
-    const uint64_t epoch_seed = options.seed * 1000003ULL + 500009ULL + static_cast<uint64_t>(epoch);
-    seed_everything(epoch_seed);
-    const auto batches = data::batches(train.size(), options.batch_size, /*shuffle=*/true, epoch_seed);
-    progress.start("head epoch " + std::to_string(epoch + 1) + "/" + std::to_string(options.head_epochs),
-                   static_cast<int64_t>(batches.size()));
+    const uint64_t epoch_seed =
+        options.seed * 1000003ULL + 500009ULL + static_cast<uint64_t>(epoch);
+    global_seed.reseed(epoch_seed);
+    model.reseed_noise(epoch_seed);
+    const auto batches =
+        data::batches(train.size(), options.batch_size, /*shuffle=*/true, epoch_seed);
+    progress.start(
+        "head epoch " + std::to_string(epoch + 1) + "/" + std::to_string(options.head_epochs),
+        static_cast<int64_t>(batches.size()));
     for (size_t b = 0; b < batches.size(); ++b) {
       const auto images = train.images.index_select(0, batches[b]).to(device);
       const auto labels = train.labels.index_select(0, batches[b]).to(device);
@@ -87,8 +96,10 @@ void fine_tune_head(models::BuiltinClassifier& model, const data::Dataset& train
         features = model.features(images, cut);
       }
       optimizer.zero_grad();
-      const auto loss = torch::nn::functional::cross_entropy(model.forward_from(features, cut), labels);
-      if (!std::isfinite(loss.item<double>())) throw Error("head fine-tuning diverged (loss is not finite)");
+      const auto loss =
+          torch::nn::functional::cross_entropy(model.forward_from(features, cut), labels);
+      if (!std::isfinite(loss.item<double>()))
+        throw Error("head fine-tuning diverged (loss is not finite)");
       loss.backward();
       optimizer.step();
       progress.update(static_cast<int64_t>(b + 1));
@@ -103,7 +114,8 @@ DefenseResult train_defended(models::BuiltinClassifier& model, const data::Datas
                              const DefenseOptions& options, const FeatureNetwork* feature_network,
                              Progress& progress) {
   options.validate();
-  if (options.loss == ReconstructionLossKind::kFeature && (feature_network == nullptr || !feature_network->model)) {
+  if (options.loss == ReconstructionLossKind::kFeature &&
+      (feature_network == nullptr || !feature_network->model)) {
     throw UsageError("--loss feature needs a feature network");
   }
   DefenseResult result;
@@ -119,9 +131,11 @@ DefenseResult train_defended(models::BuiltinClassifier& model, const data::Datas
     models::TrainingModeGuard eval(model, false);
     probe = model.features(train.images.slice(0, 0, 2).to(device), result.cut);
   }
-  attacks::DecoderTrainer adversary(attacks::feature_shape_of(probe), model.input_shape(), options.adversary);
+  attacks::DecoderTrainer adversary(attacks::feature_shape_of(probe), model.input_shape(),
+                                    options.adversary);
   adversary.to(device);
-  torch::optim::Adam optimizer(model.parameters(), torch::optim::AdamOptions(options.learning_rate));
+  torch::optim::Adam optimizer(model.parameters(),
+                               torch::optim::AdamOptions(options.learning_rate));
   std::vector<torch::Tensor> means;
   for (int64_t c = 0; c < model.num_classes(); ++c) {
     const auto members = train.labels.eq(c).nonzero().flatten();
@@ -130,12 +144,18 @@ DefenseResult train_defended(models::BuiltinClassifier& model, const data::Datas
   }
   const auto class_means = torch::stack(means).to(device);
 
+  // Dropout and the adversary's initialisation draw from LibTorch's global generator: seeded in
+  // this scope (per epoch), given back afterwards.
+  ScopedGlobalSeed global_seed(options.seed);
   for (int epoch = 0; epoch < options.epochs; ++epoch) {
     const uint64_t epoch_seed = options.seed * 1000003ULL + static_cast<uint64_t>(epoch);
-    seed_everything(epoch_seed);
-    const auto batches = data::batches(train.size(), options.batch_size, /*shuffle=*/true, epoch_seed);
-    progress.start("defend epoch " + std::to_string(epoch + 1) + "/" + std::to_string(options.epochs),
-                   static_cast<int64_t>(batches.size()));
+    global_seed.reseed(epoch_seed);
+    model.reseed_noise(epoch_seed);
+    const auto batches =
+        data::batches(train.size(), options.batch_size, /*shuffle=*/true, epoch_seed);
+    progress.start(
+        "defend epoch " + std::to_string(epoch + 1) + "/" + std::to_string(options.epochs),
+        static_cast<int64_t>(batches.size()));
     DefenseEpoch stats;
     stats.epoch = epoch + 1;
     int64_t correct = 0, seen = 0;
@@ -151,7 +171,8 @@ DefenseResult train_defended(models::BuiltinClassifier& model, const data::Datas
           torch::NoGradGuard no_grad;
           features = model.features(images, result.cut);
         }
-        for (int k = 0; k < options.adversary_steps; ++k) adversary_loss = adversary.step(features, images);
+        for (int k = 0; k < options.adversary_steps; ++k)
+          adversary_loss = adversary.step(features, images);
       }
       // (b) Encoder and head: do the task, and make the adversary's reconstruction bad.
       optimizer.zero_grad();
@@ -177,8 +198,8 @@ DefenseResult train_defended(models::BuiltinClassifier& model, const data::Datas
       }
       const double task_value = task.item<double>();
       if (!std::isfinite(task_value) || !std::isfinite(loss.item<double>())) {
-        throw Error("defended training diverged (loss is not finite) at epoch " + std::to_string(epoch + 1) +
-                    "; lower --lr or lambda");
+        throw Error("defended training diverged (loss is not finite) at epoch " +
+                    std::to_string(epoch + 1) + "; lower --lr or lambda");
       }
       loss.backward();
       optimizer.step();
@@ -187,8 +208,9 @@ DefenseResult train_defended(models::BuiltinClassifier& model, const data::Datas
       stats.adversary_loss += adversary_loss * static_cast<double>(labels.size(0));
       correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
       seen += labels.size(0);
-      progress.update(static_cast<int64_t>(b + 1), "task " + std::to_string(stats.task_loss / seen).substr(0, 5) +
-                                                       " adversary " + std::to_string(stats.adversary_loss / seen).substr(0, 6));
+      progress.update(static_cast<int64_t>(b + 1),
+                      "task " + std::to_string(stats.task_loss / seen).substr(0, 5) +
+                          " adversary " + std::to_string(stats.adversary_loss / seen).substr(0, 6));
     }
     progress.finish();
     stats.task_loss /= static_cast<double>(seen);
@@ -198,7 +220,8 @@ DefenseResult train_defended(models::BuiltinClassifier& model, const data::Datas
   }
   fine_tune_head(model, train, options, result.cut, progress);
   model.set_training(false);
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return result;
 }
 

@@ -56,9 +56,12 @@ torch::Tensor mse_per_image(const torch::Tensor& a, const torch::Tensor& b) {
   return (a - b).pow(2).flatten(1).mean(1);
 }
 
+torch::Tensor psnr_from_mse(const torch::Tensor& mse) {
+  return (-10.0 * torch::log10(mse.to(torch::kDouble).clamp_min(1e-10))).clamp_max(100.0);
+}
+
 torch::Tensor psnr_per_image(const torch::Tensor& a, const torch::Tensor& b) {
-  const auto mse = mse_per_image(a, b).to(torch::kDouble);
-  return (-10.0 * torch::log10(mse.clamp_min(1e-10))).clamp_max(100.0);
+  return psnr_from_mse(mse_per_image(a, b));
 }
 
 torch::Tensor ssim_per_image(const torch::Tensor& a_in, const torch::Tensor& b_in) {
@@ -79,9 +82,12 @@ torch::Tensor mse_matrix(const torch::Tensor& queries, const torch::Tensor& refe
   return ((q2 + r2 - 2 * torch::matmul(q, r.t())) / static_cast<double>(q.size(1))).clamp_min(0);
 }
 
-torch::Tensor ssim_matrix(const torch::Tensor& queries, const torch::Tensor& references, int64_t chunk) {
-  if (queries.dim() != 4 || references.dim() != 4 || queries.sizes().slice(1) != references.sizes().slice(1)) {
-    throw Error("image similarity: queries and references must be N x C x H x W of one image shape");
+torch::Tensor ssim_matrix(const torch::Tensor& queries, const torch::Tensor& references,
+                          int64_t chunk) {
+  if (queries.dim() != 4 || references.dim() != 4 ||
+      queries.sizes().slice(1) != references.sizes().slice(1)) {
+    throw Error(
+        "image similarity: queries and references must be N x C x H x W of one image shape");
   }
   torch::NoGradGuard no_grad;
   const auto q = queries.to(torch::kFloat);
@@ -89,14 +95,16 @@ torch::Tensor ssim_matrix(const torch::Tensor& queries, const torch::Tensor& ref
   const auto var_q = blur(q * q) - mu_q * mu_q;
   auto out = torch::empty({queries.size(0), references.size(0)}, torch::kFloat);
   for (int64_t start = 0; start < references.size(0); start += chunk) {
-    const auto r = references.slice(0, start, std::min(references.size(0), start + chunk)).to(q.device(), torch::kFloat);
+    const auto r = references.slice(0, start, std::min(references.size(0), start + chunk))
+                       .to(q.device(), torch::kFloat);
     const auto mu_r = blur(r);
     const auto var_r = blur(r * r) - mu_r * mu_r;
     for (int64_t i = 0; i < q.size(0); ++i) {
       const auto qi = q[i].unsqueeze(0);
       const auto cov = blur(qi * r) - mu_q[i].unsqueeze(0) * mu_r;
-      out.index_put_({i, torch::indexing::Slice(start, start + r.size(0))},
-                     ssim_map_mean(mu_q[i].unsqueeze(0), mu_r, var_q[i].unsqueeze(0), var_r, cov).cpu());
+      out.index_put_(
+          {i, torch::indexing::Slice(start, start + r.size(0))},
+          ssim_map_mean(mu_q[i].unsqueeze(0), mu_r, var_q[i].unsqueeze(0), var_r, cov).cpu());
     }
   }
   return out;

@@ -13,8 +13,9 @@ torch::Tensor mse_per_image(const torch::Tensor& a, const torch::Tensor& b);
 torch::Tensor psnr_per_image(const torch::Tensor& a, const torch::Tensor& b);
 torch::Tensor ssim_per_image(const torch::Tensor& a, const torch::Tensor& b);
 
-// PSNR in dB of a mean squared error (peak 1), capped at 100.
+// PSNR in dB of a mean squared error (peak 1), capped at 100; element-wise for a tensor (double).
 double psnr_from_mse(double mse);
+torch::Tensor psnr_from_mse(const torch::Tensor& mse);
 
 // All-pairs figures: Q x R matrices between `queries` (Q x C x H x W) and `references`
 // (R x C x H x W). MSE uses one matrix product; SSIM is computed in chunks of references with

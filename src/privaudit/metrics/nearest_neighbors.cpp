@@ -118,8 +118,8 @@ NearestNeighbors nearest_neighbors(const torch::Tensor& images, const torch::Ten
                         0.5 * (train_best == test_best).to(torch::kDouble);
     out.nearer_to_train.index_copy_(0, which, nearer);
   }
-  out.train_psnr = (-10.0 * torch::log10(out.train_mse.clamp_min(1e-10))).clamp_max(100.0);
-  out.test_psnr = (-10.0 * torch::log10(out.test_mse.clamp_min(1e-10))).clamp_max(100.0);
+  out.train_psnr = psnr_from_mse(out.train_mse).to(out.train_mse.scalar_type());
+  out.test_psnr = psnr_from_mse(out.test_mse).to(out.test_mse.scalar_type());
   return out;
 }
 

@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include "privaudit/util/error.h"
+#include "privaudit/util/rng.h"
+#include "privaudit/util/runtime.h"
 
 namespace privaudit::models {
 namespace nn = torch::nn;
@@ -13,11 +15,16 @@ namespace {
 
 nn::AnyModule activation_module(Activation activation) {
   switch (activation) {
-    case Activation::kRelu: return nn::AnyModule(nn::ReLU());
-    case Activation::kLeakyRelu: return nn::AnyModule(nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2)));
-    case Activation::kSigmoid: return nn::AnyModule(nn::Sigmoid());
-    case Activation::kTanh: return nn::AnyModule(nn::Tanh());
-    case Activation::kGelu: return nn::AnyModule(nn::GELU());
+    case Activation::kRelu:
+      return nn::AnyModule(nn::ReLU());
+    case Activation::kLeakyRelu:
+      return nn::AnyModule(nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2)));
+    case Activation::kSigmoid:
+      return nn::AnyModule(nn::Sigmoid());
+    case Activation::kTanh:
+      return nn::AnyModule(nn::Tanh());
+    case Activation::kGelu:
+      return nn::AnyModule(nn::GELU());
   }
   throw Error("unknown activation");
 }
@@ -28,7 +35,8 @@ class PatchEmbedImpl : public nn::Module {
  public:
   PatchEmbedImpl(const InputShape& input, int64_t patch, int64_t dim)
       : projection_(register_module(
-            "projection", nn::Conv2d(nn::Conv2dOptions(input.channels, dim, patch).stride(patch)))) {
+            "projection",
+            nn::Conv2d(nn::Conv2dOptions(input.channels, dim, patch).stride(patch)))) {
     const int64_t tokens = (input.height / patch) * (input.width / patch) + 1;
     class_token_ = register_parameter("class_token", torch::randn({1, 1, dim}) * 0.02);
     positions_ = register_parameter("positions", torch::randn({1, tokens, dim}) * 0.02);
@@ -66,7 +74,8 @@ class TransformerBlockImpl : public nn::Module {
     auto qkv = qkv_->forward(norm1_->forward(x)).view({batch, tokens, 3, heads_, head_dim});
     qkv = qkv.permute({2, 0, 3, 1, 4});  // 3 x B x H x T x d
     auto q = qkv[0], k = qkv[1], v = qkv[2];
-    auto attention = torch::softmax(torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(head_dim)), -1);
+    auto attention =
+        torch::softmax(torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(head_dim)), -1);
     auto mixed = torch::matmul(attention, v).transpose(1, 2).reshape({batch, tokens, dim});
     auto h = x + dropout_->forward(projection_->forward(mixed));
     auto m = fc2_->forward(dropout_->forward(torch::gelu(fc1_->forward(norm2_->forward(h)))));
@@ -86,7 +95,8 @@ TORCH_MODULE(TransformerBlock);
 // Final LayerNorm, then the class token: B x T x D -> B x D.
 class ClassTokenImpl : public nn::Module {
  public:
-  explicit ClassTokenImpl(int64_t dim) : norm_(register_module("norm", nn::LayerNorm(nn::LayerNormOptions({dim})))) {}
+  explicit ClassTokenImpl(int64_t dim)
+      : norm_(register_module("norm", nn::LayerNorm(nn::LayerNormOptions({dim})))) {}
   torch::Tensor forward(const torch::Tensor& x) { return norm_->forward(x.select(1, 0)); }
 
  private:
@@ -97,18 +107,22 @@ TORCH_MODULE(ClassToken);
 // A power-limited noisy channel: each sample's features are scaled to unit mean square, then
 // N(0, sigma^2) noise is added, in training and at inference alike (the noise is part of the
 // model). Without the scaling a network would beat any fixed noise by growing its features.
+// The noise comes from the module's own generator (seed 0 until reseed_noise), drawn on the CPU
+// and moved, so that a figure measured on a noisy model depends on its seed, not on call order.
 class GaussianNoiseImpl : public nn::Module {
  public:
-  explicit GaussianNoiseImpl(double sigma) : sigma_(sigma) {}
+  explicit GaussianNoiseImpl(double sigma) : sigma_(sigma), generator_(make_generator(0)) {}
   torch::Tensor forward(const torch::Tensor& x) {
     std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
     shape[0] = x.size(0);
     const auto rms = (x.flatten(1).pow(2).mean(1) + 1e-8).sqrt().view(shape);
-    return x / rms + sigma_ * torch::randn_like(x);
+    return x / rms + sigma_ * randn_on(x.sizes(), generator_, x.device()).to(x.dtype());
   }
+  void reseed(uint64_t seed) { generator_.set_current_seed(seed); }
 
  private:
   double sigma_;
+  torch::Generator generator_;
 };
 TORCH_MODULE(GaussianNoise);
 
@@ -124,7 +138,8 @@ StagedNetImpl::StagedNetImpl(const ModelConfig& config) : config_(config) {
   mean_ = register_buffer("norm_mean", torch::tensor(c.normalization.mean).view({1, -1, 1, 1}));
   std_ = register_buffer("norm_std", torch::tensor(c.normalization.std).view({1, -1, 1, 1}));
   const auto dropout_module = [&](bool spatial) {
-    return spatial ? nn::AnyModule(nn::Dropout2d(c.dropout)) : nn::AnyModule(nn::Dropout(c.dropout));
+    return spatial ? nn::AnyModule(nn::Dropout2d(c.dropout))
+                   : nn::AnyModule(nn::Dropout(c.dropout));
   };
   switch (c.arch) {
     case Arch::kMlp: {
@@ -149,7 +164,8 @@ StagedNetImpl::StagedNetImpl(const ModelConfig& config) : config_(config) {
       int64_t channels = c.input.channels, height = c.input.height, width = c.input.width;
       for (size_t i = 0; i < c.widths.size(); ++i) {
         nn::Sequential stage;
-        stage->push_back(nn::Conv2d(nn::Conv2dOptions(channels, c.widths[i], c.kernel).padding(c.kernel / 2)));
+        stage->push_back(
+            nn::Conv2d(nn::Conv2dOptions(channels, c.widths[i], c.kernel).padding(c.kernel / 2)));
         if (c.batch_norm) stage->push_back(nn::BatchNorm2d(c.widths[i]));
         stage->push_back(activation_module(c.activation));
         stage->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(2)));
@@ -182,8 +198,9 @@ StagedNetImpl::StagedNetImpl(const ModelConfig& config) : config_(config) {
       for (size_t i = 0; i < c.widths.size(); ++i) {
         const int64_t stride = strides[std::min<size_t>(i, 2)];
         nn::Sequential stage;
-        stage->push_back(nn::Conv2d(
-            nn::Conv2dOptions(channels, c.widths[i], c.kernel).stride(stride).padding(c.kernel / 2)));
+        stage->push_back(nn::Conv2d(nn::Conv2dOptions(channels, c.widths[i], c.kernel)
+                                        .stride(stride)
+                                        .padding(c.kernel / 2)));
         if (c.batch_norm) stage->push_back(nn::BatchNorm2d(c.widths[i]));
         stage->push_back(activation_module(c.activation));
         add_stage("conv" + std::to_string(i + 1), stage);
@@ -252,7 +269,9 @@ torch::Tensor StagedNetImpl::forward(const torch::Tensor& images) {
 
 BuiltinClassifier::BuiltinClassifier(const ModelConfig& config) : net_(config) {}
 
-torch::Tensor BuiltinClassifier::forward(const torch::Tensor& images) { return net_->forward(images); }
+torch::Tensor BuiltinClassifier::forward(const torch::Tensor& images) {
+  return net_->forward(images);
+}
 
 std::vector<torch::Tensor> BuiltinClassifier::parameters() { return net_->parameters(); }
 
@@ -266,9 +285,16 @@ torch::Tensor BuiltinClassifier::features(const torch::Tensor& images, const std
   return net_->run_stages(net_->normalise(images), 0, net_->stage_index(cut) + 1);
 }
 
-torch::Tensor BuiltinClassifier::forward_from(const torch::Tensor& features, const std::string& cut) {
+torch::Tensor BuiltinClassifier::forward_from(const torch::Tensor& features,
+                                              const std::string& cut) {
   check_cut(cut);
   return net_->run_stages(features, net_->stage_index(cut) + 1, net_->stage_names().size());
+}
+
+void BuiltinClassifier::reseed_noise(uint64_t seed) {
+  for (const auto& module : net_->modules()) {
+    if (auto noise = std::dynamic_pointer_cast<GaussianNoiseImpl>(module)) noise->reseed(seed);
+  }
 }
 
 void BuiltinClassifier::to(torch::Device device) {

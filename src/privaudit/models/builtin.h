@@ -15,9 +15,9 @@ namespace privaudit::models {
 
 // A network as stages run one after another on normalised input. Stage names:
 //   mlp:   fc1 .. fcN, logits            (fcI: Linear [BatchNorm] activation [Dropout])
-//   cnn:   conv1 .. convN, [fc1], logits (convI: Conv kxk [BatchNorm] activation MaxPool2 [Dropout])
-//   lenet: conv1, conv2, conv3, logits   (stride 2, 2, 1; no pooling)
-//   vit:   embed, block1 .. blockN, cls, logits
+//   cnn:   conv1 .. convN, [fc1], logits (convI: Conv kxk [BatchNorm] activation MaxPool2
+//   [Dropout]) lenet: conv1, conv2, conv3, logits   (stride 2, 2, 1; no pooling) vit:   embed,
+//   block1 .. blockN, cls, logits
 //          (embed: patches + class token + positions, B x T x D; blockI: pre-norm transformer
 //           block; cls: final LayerNorm of the class token, B x D)
 class StagedNetImpl : public torch::nn::Module {
@@ -58,6 +58,7 @@ class BuiltinClassifier : public Classifier {
   void to(torch::Device device) override;
   torch::Device device() const override { return device_; }
   bool has_batch_norm() const override { return config().batch_norm; }
+  void reseed_noise(uint64_t seed) override;
   std::string kind() const override { return arch_name(config().arch); }
   std::string summary() const override;
 

@@ -44,6 +44,10 @@ class Classifier {
   virtual torch::Device device() const = 0;
   // Whether the model holds batch-norm layers (their running statistics are a prior).
   virtual bool has_batch_norm() const = 0;
+  // Restarts the noise stream of a model whose forward draws noise (a defended model's noisy
+  // cut) from `seed`, so that a figure measured after it does not depend on what ran before.
+  // Models without noise ignore it.
+  virtual void reseed_noise(uint64_t seed) {}
 
   // "mlp", "cnn", "vit", "lenet" or "torchscript".
   virtual std::string kind() const = 0;

@@ -41,7 +41,8 @@ double gradient_psnr(const nlohmann::json& arch, int batch) {
   if (results == nullptr || !results->contains("runs")) return NAN;
   double best = NAN;
   for (const auto& run : results->at("runs")) {
-    if (run.value("batch_size", 0) != batch || !run.contains("psnr") || !run["psnr"].is_number()) continue;
+    if (run.value("batch_size", 0) != batch || !run.contains("psnr") || !run["psnr"].is_number())
+      continue;
     const double psnr = run["psnr"].get<double>();
     if (!std::isfinite(best) || psnr > best) best = psnr;
   }
@@ -72,30 +73,34 @@ std::vector<std::string> files_with_extension(const fs::path& dir, const std::st
   std::error_code error;
   if (!fs::is_directory(dir, error)) return out;
   for (const auto& entry : fs::directory_iterator(dir, error)) {
-    if (entry.is_regular_file() && entry.path().extension() == extension) out.push_back(entry.path().filename().string());
+    if (entry.is_regular_file() && entry.path().extension() == extension)
+      out.push_back(entry.path().filename().string());
   }
   std::sort(out.begin(), out.end());
   return out;
 }
 
-std::string figure_block(const fs::path& out_dir, const std::string& stage_dir, const std::string& file,
-                         const std::string& caption) {
+std::string figure_block(const fs::path& out_dir, const std::string& stage_dir,
+                         const std::string& file, const std::string& caption) {
   const std::string relative = stage_dir + "/" + file;
   if (!fs::exists(out_dir / relative)) return "";
-  return "<figure><img src=\"" + escape_xml(relative) + "\" alt=\"" + escape_xml(caption) + "\"><figcaption>" +
-         escape_xml(caption) + "</figcaption></figure>\n";
+  return "<figure><img src=\"" + escape_xml(relative) + "\" alt=\"" + escape_xml(caption) +
+         "\"><figcaption>" + escape_xml(caption) + "</figcaption></figure>\n";
 }
 
-std::string unavailable(const nlohmann::json& arch, const std::string& command, const std::string& what) {
+std::string stage_note(const nlohmann::json& arch, const std::string& command,
+                       const std::string& what) {
   const std::string status = stage_status(arch, command);
   std::string message;
   if (arch.contains(command)) message = arch.at(command).value("message", "");
-  if (status == "unavailable") return "<p class=\"note\">" + escape_xml(what) + ": not available in this version of privaudit.</p>\n";
-  if (status == "failed") return "<p class=\"note\">" + escape_xml(what) + ": failed (" + escape_xml(message) + ").</p>\n";
+  if (status == "failed")
+    return "<p class=\"note\">" + escape_xml(what) + ": failed (" + escape_xml(message) +
+           ").</p>\n";
   return "<p class=\"note\">" + escape_xml(what) + ": " + escape_xml(status) + ".</p>\n";
 }
 
-const char* kStyle = R"(body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+const char* kStyle =
+    R"(body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1{margin-bottom:0.2em}h2{border-bottom:1px solid #ccc;padding-bottom:0.2em;margin-top:2em}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #bbb;padding:0.35em 0.7em;text-align:right}
 th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
@@ -124,12 +129,14 @@ nlohmann::json rank_architectures(const nlohmann::json& architectures) {
   if (have_inversion) {
     ranking["figure"] = "nearest_train_ssim";
     ranking["meaning"] =
-        "mean SSIM between images rebuilt from the model's weights alone and their nearest training image "
+        "mean SSIM between images rebuilt from the model's weights alone and their nearest "
+        "training image "
         "(1 = an exact copy of a training image, around 0.1 = unrelated images)";
   } else {
     ranking["figure"] = "gradient_psnr_batch1";
     ranking["meaning"] =
-        "PSNR in dB of the best gradient attack on one shared image (above ~30 dB the image is visually "
+        "PSNR in dB of the best gradient attack on one shared image (above ~30 dB the image is "
+        "visually "
         "recovered; below ~15 dB it is not)";
   }
   std::vector<std::pair<double, std::string>> values;
@@ -137,9 +144,11 @@ nlohmann::json rank_architectures(const nlohmann::json& architectures) {
     const double value = have_inversion ? inversion_ssim(arch) : gradient_psnr(arch, 1);
     if (std::isfinite(value)) values.push_back({value, arch.value("name", "?")});
   }
-  std::sort(values.begin(), values.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::sort(values.begin(), values.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
   ranking["order"] = nlohmann::json::array();
-  for (const auto& [value, name] : values) ranking["order"].push_back({{"arch", name}, {"value", value}});
+  for (const auto& [value, name] : values)
+    ranking["order"].push_back({{"arch", name}, {"value", value}});
   return ranking;
 }
 
@@ -148,12 +157,17 @@ void write_html_report(const std::string& dir, const nlohmann::json& audit) {
   const auto& architectures = audit.at("architectures");
   const auto& ranking = audit.at("ranking");
   std::ostringstream html;
-  html << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>privaudit report</title>\n<style>"
+  html << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>privaudit "
+          "report</title>\n<style>"
        << kStyle << "</style></head><body>\n";
-  html << "<h1>How much of the training data leaks?</h1>\n<p>privaudit attacked each model the way an adversary "
-          "would: from its <b>weights</b> (network inversion), from the <b>gradients</b> a federated-learning "
-          "client shares, and from its <b>intermediate features</b> (split inference). Dataset: <code>"
-       << escape_xml(audit.value("settings", nlohmann::json::object()).value("data", "?")) << "</code>.</p>\n";
+  html << "<h1>How much of the training data leaks?</h1>\n<p>privaudit attacked each model the way "
+          "an adversary "
+          "would: from its <b>weights</b> (network inversion), from the <b>gradients</b> a "
+          "federated-learning "
+          "client shares, and from its <b>intermediate features</b> (split inference). Dataset: "
+          "<code>"
+       << escape_xml(audit.value("settings", nlohmann::json::object()).value("data", "?"))
+       << "</code>.</p>\n";
 
   // Verdict.
   html << "<div class=\"verdict\">";
@@ -162,7 +176,8 @@ void write_html_report(const std::string& dir, const nlohmann::json& audit) {
     html << "No attack finished, so the architectures cannot be ranked yet.";
   } else {
     const bool ssim = ranking.value("figure", "") == "nearest_train_ssim";
-    html << "<b>Most reconstructable: " << escape_xml(order[0].value("arch", "?")) << ".</b> Ranking, most to least: ";
+    html << "<b>Most reconstructable: " << escape_xml(order[0].value("arch", "?"))
+         << ".</b> Ranking, most to least: ";
     for (size_t i = 0; i < order.size(); ++i) {
       html << (i ? " &gt; " : "") << escape_xml(order[i].value("arch", "?")) << " ("
            << fmt(order[i].value("value", NAN), ssim ? "%.3f" : "%.1f dB") << ")";
@@ -172,8 +187,10 @@ void write_html_report(const std::string& dir, const nlohmann::json& audit) {
   html << "</div>\n";
 
   // Comparison table.
-  html << "<h2>Comparison</h2>\n<table><tr><th>Architecture</th><th>Test accuracy</th><th>Training-likeness</th>"
-          "<th>Nearest-train SSIM</th><th>Gradient attack PSNR, batch 1</th><th>batch 8</th><th>Gradient risk</th>"
+  html << "<h2>Comparison</h2>\n<table><tr><th>Architecture</th><th>Test "
+          "accuracy</th><th>Training-likeness</th>"
+          "<th>Nearest-train SSIM</th><th>Gradient attack PSNR, batch 1</th><th>batch "
+          "8</th><th>Gradient risk</th>"
           "<th>Most exposed layer (decoder PSNR)</th></tr>\n";
   for (const auto& arch : architectures) {
     const auto* train = stage_results(arch, "train");
@@ -182,11 +199,14 @@ void write_html_report(const std::string& dir, const nlohmann::json& audit) {
     const auto layer = most_exposed_layer(arch);
     html << "<tr><td>" << escape_xml(arch.value("name", "?")) << "</td><td>"
          << fmt(train ? json_number(*train, "test_accuracy") : NAN) << "</td><td>"
-         << fmt(invert ? json_number(*invert, "summary/training_likeness") : NAN, "%.2f") << "</td><td>"
-         << fmt(inversion_ssim(arch)) << "</td><td>" << fmt(gradient_psnr(arch, 1), "%.1f dB") << "</td><td>"
+         << fmt(invert ? json_number(*invert, "summary/training_likeness") : NAN, "%.2f")
+         << "</td><td>" << fmt(inversion_ssim(arch)) << "</td><td>"
+         << fmt(gradient_psnr(arch, 1), "%.1f dB") << "</td><td>"
          << fmt(gradient_psnr(arch, 8), "%.1f dB") << "</td><td>"
          << fmt(gradients ? json_number(*gradients, "audit/risk") : NAN, "%.2f") << "</td><td>"
-         << (layer.first.empty() ? "&ndash;" : escape_xml(layer.first) + " (" + fmt(layer.second, "%.1f dB") + ")")
+         << (layer.first.empty()
+                 ? "&ndash;"
+                 : escape_xml(layer.first) + " (" + fmt(layer.second, "%.1f dB") + ")")
          << "</td></tr>\n";
   }
   html << "</table>\n";
@@ -197,33 +217,40 @@ void write_html_report(const std::string& dir, const nlohmann::json& audit) {
     if (name == "defense") continue;
     html << "<h2>" << escape_xml(name) << "</h2>\n";
     const auto stage_dir = [&](const std::string& command) {
-      return arch.contains(command) ? arch.at(command).value("dir", name + "/" + command) : name + "/" + command;
+      return arch.contains(command) ? arch.at(command).value("dir", name + "/" + command)
+                                    : name + "/" + command;
     };
     html << "<h3>From the weights: network inversion</h3>\n";
     if (stage_results(arch, "invert")) {
       html << figure_block(out, stage_dir("invert"), "reconstructions.png",
-                           "Images rebuilt from the weights (left of each pair) beside the nearest training image (right).");
+                           "Images rebuilt from the weights (left of each pair) beside the nearest "
+                           "training image (right).");
     } else {
-      html << unavailable(arch, "invert", "Network inversion");
+      html << stage_note(arch, "invert", "Network inversion");
     }
     html << "<h3>From shared gradients</h3>\n";
     if (stage_results(arch, "gradients")) {
       for (const auto& file : files_with_extension(out / stage_dir("gradients"), ".png")) {
-        html << figure_block(out, stage_dir("gradients"), file, file + ": private images (top) and what the attack rebuilt (bottom).");
+        html << figure_block(out, stage_dir("gradients"), file,
+                             file + ": private images (top) and what the attack rebuilt (bottom).");
       }
       for (const auto& file : files_with_extension(out / stage_dir("gradients"), ".svg")) {
-        html << figure_block(out, stage_dir("gradients"), file, "Gradient similarity against image similarity (the audit's relation).");
+        html << figure_block(
+            out, stage_dir("gradients"), file,
+            "Gradient similarity against image similarity (the audit's relation).");
       }
     } else {
-      html << unavailable(arch, "gradients", "The gradient attacks");
+      html << stage_note(arch, "gradients", "The gradient attacks");
     }
     html << "<h3>From intermediate features</h3>\n";
     if (stage_results(arch, "layers")) {
-      html << figure_block(out, stage_dir("layers"), "layers.svg", "Per-layer risk figures against depth.");
-      html << figure_block(out, stage_dir("layers"), "decoder_reconstructions.png",
-                           "Targets (top row), then what a decoder rebuilt from each layer's output.");
+      html << figure_block(out, stage_dir("layers"), "layers.svg",
+                           "Per-layer risk figures against depth.");
+      html << figure_block(
+          out, stage_dir("layers"), "decoder_reconstructions.png",
+          "Targets (top row), then what a decoder rebuilt from each layer's output.");
     } else {
-      html << unavailable(arch, "layers", "The per-layer analysis");
+      html << stage_note(arch, "layers", "The per-layer analysis");
     }
   }
 
@@ -233,22 +260,29 @@ void write_html_report(const std::string& dir, const nlohmann::json& audit) {
     html << "<h2>Defense: adversarial reconstruction learning</h2>\n";
     const auto* defend = stage_results(arch, "defend");
     if (defend == nullptr) {
-      html << unavailable(arch, "defend", "The defense");
+      html << stage_note(arch, "defend", "The defense");
       continue;
     }
     const std::string d = arch.at("defend").value("dir", "defense/defend");
-    html << "<p>Each point is a CNN trained so that a decoder cannot rebuild its inputs from its features; lambda is "
+    html << "<p>Each point is a CNN trained so that a decoder cannot rebuild its inputs from its "
+            "features; lambda is "
             "how hard it tries. A fresh, stronger decoder then attacks each one; "
-            "the last column says whether the defense also protects the gradients a client would share.</p>\n";
-    html << figure_block(out, d, "tradeoff.svg", "Test accuracy against the attack's PSNR: lower PSNR is more private.");
-    html << figure_block(out, d, "reconstructions.png", "The same targets rebuilt from each lambda's features.");
+            "the last column says whether the defense also protects the gradients a client would "
+            "share.</p>\n";
+    html << figure_block(out, d, "tradeoff.svg",
+                         "Test accuracy against the attack's PSNR: lower PSNR is more private.");
+    html << figure_block(out, d, "reconstructions.png",
+                         "The same targets rebuilt from each lambda's features.");
     if (defend->contains("points")) {
-      html << "<table><tr><th>lambda</th><th>loss</th><th>Test accuracy</th><th>Attack PSNR</th><th>Attack SSIM</th>"
+      html << "<table><tr><th>lambda</th><th>loss</th><th>Test accuracy</th><th>Attack "
+              "PSNR</th><th>Attack SSIM</th>"
               "<th>Gradient attack PSNR (IG, batch 1)</th></tr>\n";
       for (const auto& p : defend->at("points")) {
-        html << "<tr><td>" << fmt(json_number(p, "lambda"), "%g") << "</td><td>" << escape_xml(p.value("loss", "?"))
-             << "</td><td>" << fmt(json_number(p, "test_accuracy")) << "</td><td>" << fmt(json_number(p, "attack_psnr"), "%.1f dB")
-             << "</td><td>" << fmt(json_number(p, "attack_ssim")) << "</td><td>"
+        html << "<tr><td>" << fmt(json_number(p, "lambda"), "%g") << "</td><td>"
+             << escape_xml(p.value("loss", "?")) << "</td><td>"
+             << fmt(json_number(p, "test_accuracy")) << "</td><td>"
+             << fmt(json_number(p, "attack_psnr"), "%.1f dB") << "</td><td>"
+             << fmt(json_number(p, "attack_ssim")) << "</td><td>"
              << fmt(json_number(p, "gradient_psnr"), "%.1f dB") << "</td></tr>\n";
       }
       html << "</table>\n";
@@ -265,16 +299,20 @@ void write_html_report(const std::string& dir, const nlohmann::json& audit) {
 )";
 
   // Settings and timings.
-  html << "<h2>Settings, versions and time per stage</h2>\n<p>privaudit " << escape_xml(audit.value("version", "?"))
-       << ", LibTorch " << TORCH_VERSION << ", seed " << audit.value("seed", 0) << ". Settings: <code>"
+  html << "<h2>Settings, versions and time per stage</h2>\n<p>privaudit "
+       << escape_xml(audit.value("version", "?")) << ", LibTorch " << TORCH_VERSION << ", seed "
+       << audit.value("seed", 0) << ". Settings: <code>"
        << escape_xml(audit.value("settings", nlohmann::json::object()).dump()) << "</code>.</p>\n";
-  html << "<table><tr><th>Stage</th><th>Status</th><th>Seconds</th><th>Command to rerun it</th></tr>\n";
+  html << "<table><tr><th>Stage</th><th>Status</th><th>Seconds</th><th>Command to rerun "
+          "it</th></tr>\n";
   for (const auto& arch : architectures) {
     for (const auto& [key, stage] : arch.items()) {
       if (!stage.is_object() || !stage.contains("status")) continue;
       html << "<tr><td>" << escape_xml(arch.value("name", "?") + "/" + key) << "</td><td>"
-           << escape_xml(stage.value("status", "")) << "</td><td>" << fmt(stage.value("seconds", NAN), "%.0f")
-           << "</td><td style=\"text-align:left\"><code>" << escape_xml(stage.value("command", "")) << "</code></td></tr>\n";
+           << escape_xml(stage.value("status", "")) << "</td><td>"
+           << fmt(stage.value("seconds", NAN), "%.0f")
+           << "</td><td style=\"text-align:left\"><code>" << escape_xml(stage.value("command", ""))
+           << "</code></td></tr>\n";
     }
   }
   html << "</table>\n</body></html>\n";

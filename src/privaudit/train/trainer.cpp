@@ -8,11 +8,14 @@
 
 #include "privaudit/util/error.h"
 #include "privaudit/util/files.h"
+#include "privaudit/util/rng.h"
 #include "privaudit/util/runtime.h"
 
 namespace privaudit::train {
 
-std::string optimizer_name(OptimizerKind kind) { return kind == OptimizerKind::kAdam ? "adam" : "sgd"; }
+std::string optimizer_name(OptimizerKind kind) {
+  return kind == OptimizerKind::kAdam ? "adam" : "sgd";
+}
 
 OptimizerKind parse_optimizer(const std::string& name) {
   if (name == "adam") return OptimizerKind::kAdam;
@@ -22,9 +25,12 @@ OptimizerKind parse_optimizer(const std::string& name) {
 
 std::string schedule_name(Schedule schedule) {
   switch (schedule) {
-    case Schedule::kCosine: return "cosine";
-    case Schedule::kStep: return "step";
-    case Schedule::kConstant: return "constant";
+    case Schedule::kCosine:
+      return "cosine";
+    case Schedule::kStep:
+      return "step";
+    case Schedule::kConstant:
+      return "constant";
   }
   return "?";
 }
@@ -37,19 +43,27 @@ Schedule parse_schedule(const std::string& name) {
 }
 
 nlohmann::json TrainOptions::to_json() const {
-  return {{"epochs", epochs},           {"batch_size", batch_size},
-          {"optimizer", optimizer_name(optimizer)}, {"learning_rate", learning_rate},
-          {"momentum", momentum},       {"weight_decay", weight_decay},
-          {"schedule", schedule_name(schedule)},    {"augment", augment},
+  return {{"epochs", epochs},
+          {"batch_size", batch_size},
+          {"optimizer", optimizer_name(optimizer)},
+          {"learning_rate", learning_rate},
+          {"momentum", momentum},
+          {"weight_decay", weight_decay},
+          {"schedule", schedule_name(schedule)},
+          {"augment", augment},
           {"seed", seed}};
 }
 
 int default_epochs(models::Arch arch) {
   switch (arch) {
-    case models::Arch::kMlp: return 8;
-    case models::Arch::kCnn: return 8;
-    case models::Arch::kVit: return 10;
-    case models::Arch::kLenet: return 6;
+    case models::Arch::kMlp:
+      return 8;
+    case models::Arch::kCnn:
+      return 8;
+    case models::Arch::kVit:
+      return 10;
+    case models::Arch::kLenet:
+      return 6;
   }
   return 8;
 }
@@ -59,7 +73,8 @@ namespace {
 double learning_rate_at(const TrainOptions& options, int epoch /*0-based*/) {
   const double base = options.learning_rate;
   switch (options.schedule) {
-    case Schedule::kConstant: return base;
+    case Schedule::kConstant:
+      return base;
     case Schedule::kStep: {
       double lr = base;
       if (epoch >= options.epochs / 2) lr *= 0.1;
@@ -106,9 +121,13 @@ torch::Tensor shift_images(const torch::Tensor& images, std::mt19937_64& rng) {
 nlohmann::json history_json(const std::vector<EpochStats>& history) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& e : history) {
-    out.push_back({{"epoch", e.epoch}, {"loss", e.loss}, {"train_accuracy", e.train_accuracy},
-                   {"test_accuracy", e.test_accuracy}, {"learning_rate", e.learning_rate},
-                   {"samples_per_second", e.samples_per_second}, {"seconds", e.seconds}});
+    out.push_back({{"epoch", e.epoch},
+                   {"loss", e.loss},
+                   {"train_accuracy", e.train_accuracy},
+                   {"test_accuracy", e.test_accuracy},
+                   {"learning_rate", e.learning_rate},
+                   {"samples_per_second", e.samples_per_second},
+                   {"seconds", e.seconds}});
   }
   return out;
 }
@@ -118,8 +137,8 @@ std::vector<EpochStats> history_from_json(const nlohmann::json& json) {
   for (const auto& e : json) {
     history.push_back({e.at("epoch").get<int>(), e.at("loss").get<double>(),
                        e.at("train_accuracy").get<double>(), e.at("test_accuracy").get<double>(),
-                       e.at("learning_rate").get<double>(), e.at("samples_per_second").get<double>(),
-                       e.at("seconds").get<double>()});
+                       e.at("learning_rate").get<double>(),
+                       e.at("samples_per_second").get<double>(), e.at("seconds").get<double>()});
   }
   return history;
 }
@@ -144,7 +163,8 @@ void save_state(const std::string& path, models::BuiltinClassifier& model,
 
 // Restores a saved state into model/optimizer; returns the history so far.
 std::vector<EpochStats> load_state(const std::string& path, models::BuiltinClassifier& model,
-                                   torch::optim::Optimizer& optimizer, const TrainOptions& options) {
+                                   torch::optim::Optimizer& optimizer,
+                                   const TrainOptions& options) {
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(path);
@@ -167,7 +187,8 @@ std::vector<EpochStats> load_state(const std::string& path, models::BuiltinClass
     optimizer.load(optimizer_state);
     return history_from_json(meta.at("history"));
   } catch (const c10::Error& e) {
-    throw Error(path + ": cannot resume from this training state: " + first_line(e.what_without_backtrace()));
+    throw Error(path + ": cannot resume from this training state: " +
+                first_line(e.what_without_backtrace()));
   } catch (const nlohmann::json::exception& e) {
     throw Error(path + ": cannot resume from this training state: " + std::string(e.what()));
   }
@@ -185,10 +206,11 @@ TrainResult train_classifier(models::BuiltinClassifier& model, const data::Split
   const auto shape = model.input_shape();
   if (splits.train.channels() != shape.channels || splits.train.height() != shape.height ||
       splits.train.width() != shape.width) {
-    throw Error(splits.train.source + ": images are " + std::to_string(splits.train.channels()) + "x" +
-                std::to_string(splits.train.height()) + "x" + std::to_string(splits.train.width()) +
-                " but the model takes " + std::to_string(shape.channels) + "x" +
-                std::to_string(shape.height) + "x" + std::to_string(shape.width));
+    throw Error(splits.train.source + ": images are " + std::to_string(splits.train.channels()) +
+                "x" + std::to_string(splits.train.height()) + "x" +
+                std::to_string(splits.train.width()) + " but the model takes " +
+                std::to_string(shape.channels) + "x" + std::to_string(shape.height) + "x" +
+                std::to_string(shape.width));
   }
   const auto device = model.device();
   auto optimizer = make_optimizer(model, options);
@@ -199,13 +221,17 @@ TrainResult train_classifier(models::BuiltinClassifier& model, const data::Split
   }
   const auto started = std::chrono::steady_clock::now();
   const int64_t n = splits.train.size();
-  const int last_epoch =
-      options.stop_after_epoch > 0 ? std::min(options.epochs, options.stop_after_epoch) : options.epochs;
+  const int last_epoch = options.stop_after_epoch > 0
+                             ? std::min(options.epochs, options.stop_after_epoch)
+                             : options.epochs;
+  // Dropout draws from LibTorch's global generator: seeded in this scope, given back afterwards.
+  ScopedGlobalSeed global_seed(options.seed);
   for (int epoch = result.resumed_from_epoch; epoch < last_epoch; ++epoch) {
     // Every epoch reseeds from (seed, epoch): a resumed run draws exactly what an uninterrupted
     // one would have drawn.
     const uint64_t epoch_seed = options.seed * 1000003ULL + static_cast<uint64_t>(epoch);
-    seed_everything(epoch_seed);
+    global_seed.reseed(epoch_seed);
+    model.reseed_noise(epoch_seed);
     std::mt19937_64 augment_rng(epoch_seed);
     const double lr = learning_rate_at(options, epoch);
     set_learning_rate(*optimizer, lr);
@@ -234,10 +260,12 @@ TrainResult train_classifier(models::BuiltinClassifier& model, const data::Split
       loss_sum += loss_value * static_cast<double>(labels.size(0));
       correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
       seen += labels.size(0);
-      progress.update(static_cast<int64_t>(b + 1), "loss " + std::to_string(loss_sum / seen).substr(0, 6));
+      progress.update(static_cast<int64_t>(b + 1),
+                      "loss " + std::to_string(loss_sum / seen).substr(0, 6));
     }
     progress.finish();
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     EpochStats stats;
     stats.epoch = epoch + 1;
     stats.loss = loss_sum / static_cast<double>(seen);
@@ -247,11 +275,13 @@ TrainResult train_classifier(models::BuiltinClassifier& model, const data::Split
     stats.seconds = seconds;
     stats.samples_per_second = static_cast<double>(seen) / std::max(seconds, 1e-9);
     result.history.push_back(stats);
-    if (!options.state_path.empty()) save_state(options.state_path, model, *optimizer, options, result.history);
+    if (!options.state_path.empty())
+      save_state(options.state_path, model, *optimizer, options, result.history);
     if (on_epoch) on_epoch(stats);
   }
   model.set_training(false);
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   result.test_accuracy = models::accuracy(model, splits.test.images, splits.test.labels);
   result.train_accuracy = models::accuracy(model, splits.train.images, splits.train.labels);
   return result;

@@ -56,25 +56,4 @@ std::string read_file(const fs::path& path) {
   return buffer.str();
 }
 
-void prepare_output_dir(const fs::path& dir, ExistingOutput existing) {
-  std::error_code error;
-  if (fs::exists(dir, error)) {
-    if (!fs::is_directory(dir, error)) throw Error(dir.string() + ": exists and is not a folder");
-    const bool empty = fs::is_empty(dir, error);
-    if (!empty && existing == ExistingOutput::kRefuse) {
-      throw UsageError(dir.string() +
-                       ": output folder is not empty (use --resume to continue it or --force to "
-                       "overwrite)");
-    }
-  } else {
-    fs::create_directories(dir, error);
-    if (error) throw Error(dir.string() + ": cannot create output folder: " + error.message());
-  }
-  const fs::path probe = dir / (".privaudit-write-test-" + std::to_string(::getpid()));
-  std::ofstream out(probe);
-  if (!out) throw Error(dir.string() + ": output folder is not writable");
-  out.close();
-  fs::remove(probe, error);
-}
-
 }  // namespace privaudit

@@ -1,4 +1,4 @@
-// Files written so that a crash never leaves half of one, and output folders checked up front.
+// Files written so that a crash never leaves half of one.
 #pragma once
 
 #include <torch/torch.h>
@@ -19,12 +19,5 @@ void write_atomic_with(const std::filesystem::path& path,
 
 // Reads a whole file; throws Error naming the file when it cannot.
 std::string read_file(const std::filesystem::path& path);
-
-// How a command treats an existing output folder.
-enum class ExistingOutput { kRefuse, kResume, kOverwrite };
-
-// Creates `dir` if needed and proves it writable. An existing non-empty folder is refused unless
-// `existing` says to resume or overwrite. Throws Error naming the folder and the problem.
-void prepare_output_dir(const std::filesystem::path& dir, ExistingOutput existing);
 
 }  // namespace privaudit

@@ -11,7 +11,8 @@ namespace privaudit {
 // Parses "cpu" or "cuda[:N]"; throws UsageError for anything else or for CUDA without a GPU.
 torch::Device parse_device(const std::string& name);
 
-// Seeds LibTorch's global generators (CPU and CUDA) and makes CPU kernels deterministic.
+// Seeds LibTorch's global generators (CPU and every CUDA device). Commands call it once at their
+// start; library code uses ScopedGlobalSeed (util/rng.h) instead.
 void seed_everything(uint64_t seed);
 
 // A generator for code that takes its randomness explicitly.

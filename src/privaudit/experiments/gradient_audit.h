@@ -11,7 +11,8 @@
 //
 // Paths and pairs only see the gradient map near the data and between data; they cannot see
 // distant images whose gradients match as closely (a ViT's map is not injective at 1e-3). So the
-// audit also runs attacker probes: short Inverting Gradients runs (labels given) from random
+// audit also runs attacker probes: short Inverting Gradients runs (knowing what `knowledge` says,
+// like every other attack of the run) from random
 // starts against the gradient of some of its own batches, each recorded with the distance it
 // reached and the PSNR of its reconstruction after optimal matching. The relation claims
 // "distance <= attacker_distance implies PSNR >= PSNR_fit(attacker_distance)"; any observed point
@@ -24,9 +25,10 @@
 //   risk = clamp((PSNR_predicted - PSNR_unrelated) / (exact_psnr - PSNR_unrelated), 0, 1)
 // where PSNR_unrelated is the mean PSNR between unrelated batches (what knowing nothing gives).
 // A model whose gradient barely moves with the data (all path distances ~0) scores 0.
+//
+// It lives in experiments/, not metrics/: its probes run an attack (through the registry), and
+// metrics/ sits below attacks/ in the layering (docs/design.md).
 #pragma once
-
-#include "privaudit/metrics/statistics.h"
 
 #include <torch/torch.h>
 
@@ -34,10 +36,11 @@
 #include <string>
 #include <vector>
 
+#include "privaudit/attacks/threat_model.h"
 #include "privaudit/models/classifier.h"
 #include "privaudit/util/progress.h"
 
-namespace privaudit::metrics {
+namespace privaudit::experiments {
 
 struct GradientAuditOptions {
   int64_t batch_size = 1;  // images per shared gradient
@@ -53,6 +56,7 @@ struct GradientAuditOptions {
   // random batch. 0 probes = paths and pairs only.
   int probes = 2;
   int probe_iterations = 300;
+  attacks::AttackerKnowledge knowledge;  // what the probes know besides the update
   bool train_mode = false;
   uint64_t seed = 0;
 
@@ -88,7 +92,7 @@ struct GradientAudit {
   // probe_psnr carried to attacker_distance: raised by fit_psnr - PSNR_fit(probe_min_distance)
   // when the probe stopped short of it (NaN without probes or a valid fit).
   double probe_bound_psnr = 0;
-  double probe_seconds = 0;       // wall time of the probes
+  double probe_seconds = 0;  // wall time of the probes
   double risk = 0;
 };
 
@@ -99,4 +103,4 @@ GradientAudit audit_gradient_privacy(models::Classifier& model, const torch::Ten
                                      const torch::Tensor& labels,
                                      const GradientAuditOptions& options, Progress& progress);
 
-}  // namespace privaudit::metrics
+}  // namespace privaudit::experiments

@@ -1,16 +1,17 @@
-#include "privaudit/metrics/gradient_audit.h"
+#include "privaudit/experiments/gradient_audit.h"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <cmath>
 #include <stdexcept>
 
 #include "../attacks/attack_fixtures.h"
 #include "privaudit/util/error.h"
 
-namespace privaudit::metrics {
+namespace privaudit::experiments {
 namespace {
+
+class GradientAudit : public testing::RequiresFashionMnist {};
 
 using testing::make_model;
 using testing::test_images;
@@ -34,15 +35,7 @@ class AveragingClassifier : public testing::SequentialClassifier {
   }
 };
 
-TEST(SpearmanCorrelation, RanksNotValues) {
-  EXPECT_DOUBLE_EQ(spearman_correlation({1, 2, 3, 4}, {1, 10, 100, 1000}), 1.0);
-  EXPECT_DOUBLE_EQ(spearman_correlation({1, 2, 3, 4}, {4, 3, 2, 1}), -1.0);
-  // Ties take their average rank: ranks (0.5, 0.5, 2) vs (0, 1, 2).
-  EXPECT_NEAR(spearman_correlation({1, 1, 2}, {1, 2, 3}), 0.8660254037844386, 1e-12);
-  EXPECT_TRUE(std::isnan(spearman_correlation({1}, {1})));
-}
-
-TEST(GradientAudit, FindsLeakageInLeNetAndNoneInAModelThatLeaksNothing) {
+TEST_F(GradientAudit, FindsLeakageInLeNetAndNoneInAModelThatLeaksNothing) {
   const auto data = test_images(40);
   GradientAuditOptions options;
   options.paths = 4;
@@ -63,7 +56,7 @@ TEST(GradientAudit, FindsLeakageInLeNetAndNoneInAModelThatLeaksNothing) {
   EXPECT_EQ(none.risk, 0.0);
 }
 
-TEST(GradientAudit, LargerBatchesLeakLess) {
+TEST_F(GradientAudit, LargerBatchesLeakLess) {
   const auto data = test_images(64);
   auto lenet = make_model("lenet", 1);
   GradientAuditOptions options;
@@ -76,7 +69,7 @@ TEST(GradientAudit, LargerBatchesLeakLess) {
   EXPECT_GT(one.risk, eight.risk) << one.predicted_psnr << " vs " << eight.predicted_psnr;
 }
 
-TEST(GradientAudit, ProbesFindUnrelatedImagesWithTheGradientOfAnAveragingModel) {
+TEST_F(GradientAudit, ProbesFindUnrelatedImagesWithTheGradientOfAnAveragingModel) {
   const auto data = test_images(40);
   AveragingClassifier model(0);
   GradientAuditOptions options;
@@ -108,7 +101,7 @@ TEST(GradientAudit, ProbesFindUnrelatedImagesWithTheGradientOfAnAveragingModel) 
   EXPECT_LE(probed.probe_seconds, seconds);
 }
 
-TEST(GradientAudit, RejectsBadOptionsAndTooFewImages) {
+TEST_F(GradientAudit, RejectsBadOptionsAndTooFewImages) {
   const auto data = test_images(4);
   auto lenet = make_model("lenet", 0);
   Progress quiet;
@@ -143,4 +136,4 @@ TEST(GradientAudit, RejectsBadOptionsAndTooFewImages) {
 }
 
 }  // namespace
-}  // namespace privaudit::metrics
+}  // namespace privaudit::experiments

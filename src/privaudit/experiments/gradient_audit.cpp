@@ -1,4 +1,4 @@
-#include "privaudit/metrics/gradient_audit.h"
+#include "privaudit/experiments/gradient_audit.h"
 
 #include <algorithm>
 #include <chrono>
@@ -7,12 +7,15 @@
 #include <numeric>
 
 #include "privaudit/attacks/gradient_matching.h"
-#include "privaudit/attacks/inverting_gradients.h"
+#include "privaudit/attacks/registry.h"
 #include "privaudit/metrics/reconstruction_score.h"
+#include "privaudit/metrics/statistics.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/runtime.h"
 
-namespace privaudit::metrics {
+namespace privaudit::experiments {
+using metrics::score_reconstruction;
+using metrics::spearman_correlation;
 namespace {
 
 attacks::Gradients double_gradients(models::Classifier& model, const torch::Tensor& images,
@@ -99,7 +102,7 @@ GradientAudit audit_gradient_privacy(models::Classifier& model, const torch::Ten
   }
   progress.finish();
 
-  // Probes: what an attacker finds from a random start, labels known, on a short budget. The
+  // Probes: what an attacker finds from a random start, on a short budget. The
   // probe gets only the shared (float) gradient; its kept images are then measured in double
   // against the batch's gradient and scored against the batch, as an attack is.
   const auto probes_started = std::chrono::steady_clock::now();
@@ -109,13 +112,11 @@ GradientAudit audit_gradient_privacy(models::Classifier& model, const torch::Ten
     const auto chosen = pick().slice(0, 0, batch);
     const auto x = images.index_select(0, chosen).to(device);
     const auto y = labels.index_select(0, chosen).to(device);
-    attacks::InvertingGradientsOptions attack;
-    attack.iterations = options.probe_iterations;
-    attack.train_mode = options.train_mode;
-    attack.seed = options.seed + 7919 * (k + 1);
-    const auto shared = attacks::shared_gradients(model, x, y);
-    const auto found =
-        attacks::run_inverting_gradients(model, shared, batch, y.to(torch::kCPU), attack, progress);
+    attacks::AttackBudget budget;
+    budget.iterations = options.probe_iterations;
+    budget.seed = options.seed + 7919 * (k + 1);
+    const auto update = attacks::observe_update(model, x, y, options.knowledge, options.train_mode);
+    const auto found = attacks::find_gradient_attack("ig").run(model, update, budget, progress);
     const auto found_images = found.images.to(device);
     add_point("probe", 1.0, double_gradients(model, x, y), double_gradients(model, found_images, y),
               x, found_images);
@@ -198,4 +199,4 @@ GradientAudit audit_gradient_privacy(models::Classifier& model, const torch::Ten
   return audit;
 }
 
-}  // namespace privaudit::metrics
+}  // namespace privaudit::experiments

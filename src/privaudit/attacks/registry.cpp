@@ -1,0 +1,78 @@
+#include "privaudit/attacks/registry.h"
+
+#include "privaudit/attacks/dlg.h"
+#include "privaudit/attacks/idlg.h"
+#include "privaudit/attacks/inverting_gradients.h"
+#include "privaudit/util/error.h"
+#include "privaudit/util/text.h"
+
+namespace privaudit::attacks {
+namespace {
+
+DlgOptions dlg_options(const SharedUpdate& update, const AttackBudget& budget) {
+  DlgOptions options;
+  if (budget.iterations > 0) options.iterations = budget.iterations;
+  options.trials = 1 + budget.restarts;
+  options.train_mode = update.train_mode;
+  options.seed = budget.seed;
+  return options;
+}
+
+Reconstruction dlg(models::Classifier& model, const SharedUpdate& update,
+                   const AttackBudget& budget, Progress& progress) {
+  return run_dlg(model, update.gradients, update.batch_size, update.labels,
+                 dlg_options(update, budget), progress);
+}
+
+// With the labels known, iDLG's label step has nothing to add: it is DLG with those labels.
+Reconstruction idlg(models::Classifier& model, const SharedUpdate& update,
+                    const AttackBudget& budget, Progress& progress) {
+  if (update.labels.defined()) return dlg(model, update, budget, progress);
+  return run_idlg(model, update.gradients, update.batch_size, dlg_options(update, budget),
+                  progress);
+}
+
+Reconstruction inverting_gradients(models::Classifier& model, const SharedUpdate& update,
+                                   const AttackBudget& budget, Progress& progress) {
+  InvertingGradientsOptions options;
+  if (budget.iterations > 0) options.iterations = budget.iterations;
+  if (budget.total_variation >= 0) options.total_variation = budget.total_variation;
+  options.trials = 1 + budget.restarts;
+  options.train_mode = update.train_mode;
+  options.seed = budget.seed;
+  return run_inverting_gradients(model, update.gradients, update.batch_size, update.labels, options,
+                                 progress);
+}
+
+}  // namespace
+
+const std::vector<GradientAttack>& gradient_attacks() {
+  static const std::vector<GradientAttack> attacks = {
+      {"dlg", "Deep Leakage from Gradients (L-BFGS, labels recovered as soft labels)", dlg},
+      {"idlg", "iDLG: labels read off the last layer's gradient, then DLG", idlg},
+      {"ig", "Inverting Gradients (cosine distance, TV prior, signed Adam)", inverting_gradients},
+  };
+  return attacks;
+}
+
+const GradientAttack& find_gradient_attack(const std::string& name) {
+  std::string known;
+  for (const auto& attack : gradient_attacks()) {
+    if (attack.name == name) return attack;
+    known += (known.empty() ? "" : ", ") + attack.name;
+  }
+  throw UsageError("--attack " + name + ": unknown attack (" + known + ", all)");
+}
+
+std::vector<std::string> parse_gradient_attacks(const std::string& list) {
+  std::vector<std::string> names;
+  if (list == "all") {
+    for (const auto& attack : gradient_attacks()) names.push_back(attack.name);
+    return names;
+  }
+  for (const auto& name : split_list(list)) names.push_back(find_gradient_attack(name).name);
+  if (names.empty()) throw UsageError("--attack: name at least one attack");
+  return names;
+}
+
+}  // namespace privaudit::attacks

@@ -1,0 +1,40 @@
+// Every gradient attack by name. Adding one is a file pair in attacks/ and one entry in
+// registry.cpp; commands, the audit's probes and the defense's side audit find it here.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "privaudit/attacks/gradient_matching.h"
+#include "privaudit/attacks/threat_model.h"
+#include "privaudit/util/progress.h"
+
+namespace privaudit::attacks {
+
+// The budget an experiment gives an attack; zeros and negatives mean the attack's own default.
+struct AttackBudget {
+  int iterations = 0;
+  int restarts = 0;             // extra random starts; the best one is kept
+  double total_variation = -1;  // Inverting Gradients' TV weight
+  uint64_t seed = 0;
+};
+
+using GradientAttackFunction = std::function<Reconstruction(
+    models::Classifier&, const SharedUpdate&, const AttackBudget&, Progress&)>;
+
+struct GradientAttack {
+  std::string name;         // "dlg", "idlg", "ig"
+  std::string description;  // one line for --help
+  GradientAttackFunction run;
+};
+
+// In the order `--attack all` runs them.
+const std::vector<GradientAttack>& gradient_attacks();
+// Throws UsageError listing the known names.
+const GradientAttack& find_gradient_attack(const std::string& name);
+// "all" or a comma list of names, checked.
+std::vector<std::string> parse_gradient_attacks(const std::string& list);
+
+}  // namespace privaudit::attacks

@@ -1,0 +1,290 @@
+#include "privaudit/experiments/gradient_experiment.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "privaudit/metrics/reconstruction_score.h"
+#include "privaudit/report/results.h"
+#include "privaudit/util/error.h"
+#include "privaudit/util/runtime.h"
+
+namespace privaudit::experiments {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point started) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+}
+
+torch::Tensor choose_targets(const data::Dataset& test, const GradientExperimentOptions& options,
+                             int64_t wanted) {
+  if (!options.indices.empty()) {
+    for (auto i : options.indices) {
+      if (i < 0 || i >= test.size()) {
+        throw UsageError("--indices: " + std::to_string(i) + " is outside the test split (0.." +
+                         std::to_string(test.size() - 1) + ")");
+      }
+    }
+    return torch::tensor(options.indices, torch::kLong);
+  }
+  if (wanted > test.size()) {
+    throw UsageError("--targets " + std::to_string(wanted) + ": the test split has only " +
+                     std::to_string(test.size()));
+  }
+  auto generator = make_generator(options.seed);
+  return torch::randperm(test.size(), generator).slice(0, 0, wanted);
+}
+
+GradientRun run_attack(models::Classifier& model, const attacks::GradientAttack& attack,
+                       int64_t batch, const torch::Tensor& target_images,
+                       const torch::Tensor& target_labels, const GradientExperimentOptions& options,
+                       const Reporter& reporter, OutputSink& sink) {
+  const auto device = model.device();
+  // floor(N / B) independent batches, each with its own shared update.
+  const int64_t batches = target_images.size(0) / batch;
+  const auto started = std::chrono::steady_clock::now();
+  GradientRun run;
+  run.attack = attack.name;
+  run.batch_size = batch;
+  run.batches = batches;
+  run.attacker_knows = options.knowledge.names();
+  std::vector<torch::Tensor> reconstructions, labels;
+  int iterations = 0;
+  double distance = 0;
+  for (int64_t k = 0; k < batches; ++k) {
+    const auto images = target_images.slice(0, k * batch, (k + 1) * batch).to(device);
+    const auto truth = target_labels.slice(0, k * batch, (k + 1) * batch).to(device);
+    const auto update =
+        attacks::observe_update(model, images, truth, options.knowledge, options.train_mode);
+    auto budget = options.budget;
+    budget.seed = options.seed + static_cast<uint64_t>(k);
+    const auto progress = reporter.progress(attack.name + " batch " + std::to_string(batch));
+    const auto result = attack.run(model, update, budget, *progress);
+    iterations += result.iterations;
+    run.restarts += result.restarts;
+    run.failed_batches += result.failed;
+    distance += result.final_distance;
+    // A failed run's zero images are scored as what they are: a blank guess.
+    reconstructions.push_back(result.images.to(torch::kCPU));
+    labels.push_back(result.labels.to(torch::kCPU));
+  }
+  run.seconds = seconds_since(started);
+  // Scored batch by batch (matching happens within a shared update), then averaged.
+  std::vector<torch::Tensor> matched, psnr, ssim, mse;
+  double label_hits = 0;
+  for (int64_t k = 0; k < batches; ++k) {
+    const auto score = metrics::score_reconstruction(
+        reconstructions[k], labels[k], target_images.slice(0, k * batch, (k + 1) * batch),
+        target_labels.slice(0, k * batch, (k + 1) * batch));
+    matched.push_back(score.matched);
+    psnr.push_back(score.psnr);
+    ssim.push_back(score.ssim);
+    mse.push_back(score.mse);
+    label_hits += std::max(0.0, score.label_accuracy);
+  }
+  run.psnr = torch::cat(psnr).mean().item<double>();
+  run.ssim = torch::cat(ssim).mean().item<double>();
+  run.mse = torch::cat(mse).mean().item<double>();
+  run.label_accuracy = label_hits / static_cast<double>(batches);
+  run.iterations = iterations / static_cast<double>(batches);
+  run.gradient_distance = distance / static_cast<double>(batches);
+  run.grid = "grid_" + attack.name + "_batch" + std::to_string(batch) + ".png";
+  sink.image_grid(run.grid, {target_images.slice(0, 0, batches * batch), torch::cat(matched)});
+  char line[240];
+  std::snprintf(line, sizeof line,
+                "%-4s batch %3lld: PSNR %.2f dB, SSIM %.3f, labels %.2f, %.1f s%s",
+                attack.name.c_str(), static_cast<long long>(batch), run.psnr, run.ssim,
+                run.label_accuracy, run.seconds, run.failed_batches ? " (FAILED: NaN)" : "");
+  reporter.say(line);
+  return run;
+}
+
+// The audit is the defender's view: its own test images (labels included for the paths and
+// pairs it measures); its probes know what every attack of the run knows.
+void run_audits(models::Classifier& model, const data::Dataset& test,
+                const GradientExperimentOptions& options, const Reporter& reporter,
+                OutputSink& sink, GradientExperimentResult& result) {
+  const int64_t pool = std::min<int64_t>(test.size(), options.audit_pool);
+  report::Plot plot;
+  plot.title = "Gradient similarity vs data similarity";
+  plot.x_label = "log10 gradient cosine distance";
+  plot.y_label = "PSNR (dB)";
+  for (auto batch : options.batch_sizes) {
+    GradientAuditOptions audit_options;
+    audit_options.batch_size = batch;
+    audit_options.attacker_distance = options.attacker_distance;
+    audit_options.probes = options.audit_probes;
+    audit_options.probe_iterations = options.audit_probe_iterations;
+    audit_options.knowledge = options.knowledge;
+    audit_options.train_mode = options.train_mode;
+    audit_options.seed = options.seed;
+    if (pool < 2 * batch) continue;
+    const auto progress = reporter.progress("audit batch " + std::to_string(batch));
+    const auto started = std::chrono::steady_clock::now();
+    BatchAudit entry;
+    entry.batch_size = batch;
+    entry.audit = audit_gradient_privacy(model, test.images.slice(0, 0, pool),
+                                         test.labels.slice(0, 0, pool), audit_options, *progress);
+    entry.seconds = seconds_since(started);
+    const auto& audit = entry.audit;
+    result.risk = std::max(result.risk, audit.risk);
+    report::Series points{"batch " + std::to_string(batch), {}, {}, false, true};
+    for (const auto& p : audit.points) {
+      if (p.gradient_distance > 1e-12) {
+        points.x.push_back(std::log10(p.gradient_distance));
+        points.y.push_back(p.psnr);
+      }
+    }
+    plot.series.push_back(points);
+    if (audit.fit_valid && !points.x.empty()) {
+      const double lo = *std::min_element(points.x.begin(), points.x.end());
+      const double hi = *std::max_element(points.x.begin(), points.x.end());
+      plot.series.push_back(
+          {"fit batch " + std::to_string(batch),
+           {lo, hi},
+           {audit.fit_intercept + audit.fit_slope * lo, audit.fit_intercept + audit.fit_slope * hi},
+           true,
+           false});
+    }
+    char line[240];
+    std::snprintf(line, sizeof line,
+                  "audit batch %3lld: spearman %.3f, predicted PSNR %.2f dB at distance %.0e (fit "
+                  "%.2f, bound: %s), risk %.3f, %.1f s",
+                  static_cast<long long>(batch), audit.spearman, audit.predicted_psnr,
+                  options.attacker_distance, audit.fit_psnr, audit.risk_bound.c_str(), audit.risk,
+                  entry.seconds);
+    reporter.say(line);
+    result.audits.push_back(std::move(entry));
+  }
+  sink.plot("audit_relation.svg", plot);
+}
+
+}  // namespace
+
+void GradientExperimentOptions::validate() const {
+  if (attacks.empty()) throw UsageError("--attack: name at least one attack");
+  for (const auto& name : attacks) attacks::find_gradient_attack(name);
+  if (batch_sizes.empty()) throw UsageError("--batch: give at least one batch size");
+  for (auto b : batch_sizes) {
+    if (b < 1)
+      throw UsageError("--batch: batch sizes must be at least 1, got " + std::to_string(b));
+  }
+  if (targets < 0) throw UsageError("--targets must be positive");
+  if (targets > 0 && !indices.empty())
+    throw UsageError("--targets and --indices exclude each other");
+  if (budget.iterations < 0) throw UsageError("--iterations must not be negative");
+  if (budget.restarts < 0) throw UsageError("--restarts must not be negative");
+  if (audit_probes < 0) throw UsageError("--audit-probes must not be negative");
+  if (audit_probe_iterations < 1) throw UsageError("--audit-probe-iterations must be at least 1");
+  if (!(attacker_distance > 0)) throw UsageError("--attacker-distance must be positive");
+  const int64_t largest = *std::max_element(batch_sizes.begin(), batch_sizes.end());
+  const int64_t wanted = !indices.empty() ? static_cast<int64_t>(indices.size())
+                         : targets > 0    ? targets
+                                          : largest;
+  if (wanted < largest) {
+    throw UsageError("--batch " + std::to_string(largest) +
+                     " needs at least that many targets, got " + std::to_string(wanted));
+  }
+}
+
+GradientExperimentResult run_gradient_experiment(models::Classifier& model,
+                                                 const data::Dataset& test,
+                                                 const GradientExperimentOptions& options,
+                                                 const Reporter& reporter, OutputSink& sink) {
+  options.validate();
+  const int64_t largest = *std::max_element(options.batch_sizes.begin(), options.batch_sizes.end());
+  const int64_t wanted = options.targets > 0 ? options.targets : largest;
+  const auto chosen = choose_targets(test, options, wanted);
+  const auto target_images = test.images.index_select(0, chosen);
+  const auto target_labels = test.labels.index_select(0, chosen);
+  reporter.say("attacking " + model.summary() + " with " + std::to_string(chosen.size(0)) +
+               " test images");
+
+  GradientExperimentResult result;
+  result.target_indices.assign(chosen.data_ptr<int64_t>(),
+                               chosen.data_ptr<int64_t>() + chosen.numel());
+  for (const auto& name : options.attacks) {
+    const auto& attack = attacks::find_gradient_attack(name);
+    for (auto batch : options.batch_sizes) {
+      result.runs.push_back(
+          run_attack(model, attack, batch, target_images, target_labels, options, reporter, sink));
+    }
+  }
+  if (options.audit) run_audits(model, test, options, reporter, sink, result);
+  return result;
+}
+
+void to_json(nlohmann::json& j, const GradientRun& run) {
+  j = {{"attack", run.attack},
+       {"batch_size", run.batch_size},
+       {"batches", run.batches},
+       {"psnr", run.psnr},
+       {"ssim", run.ssim},
+       {"mse", run.mse},
+       {"label_accuracy", run.label_accuracy},
+       {"iterations", run.iterations},
+       {"seconds", run.seconds},
+       {"gradient_distance", run.gradient_distance},
+       {"restarts", run.restarts},
+       {"failed", run.failed_batches > 0},
+       {"failed_batches", run.failed_batches},
+       {"grid", run.grid},
+       {"attacker_knows", run.attacker_knows}};
+}
+
+void to_json(nlohmann::json& j, const BatchAudit& entry) {
+  const auto& audit = entry.audit;
+  nlohmann::json points = nlohmann::json::array();
+  for (const auto& p : audit.points) {
+    points.push_back({{"kind", p.kind},
+                      {"step", p.step},
+                      {"gradient_distance", p.gradient_distance},
+                      {"psnr", p.psnr},
+                      {"ssim", p.ssim}});
+  }
+  j = {{"batch_size", entry.batch_size},
+       {"spearman", audit.spearman},
+       {"fit",
+        {{"form", "psnr = intercept + slope * log10(gradient_cosine_distance)"},
+         {"intercept", audit.fit_intercept},
+         {"slope", audit.fit_slope},
+         {"valid", audit.fit_valid}}},
+       {"unrelated_psnr", audit.unrelated_psnr},
+       {"fit_psnr", audit.fit_psnr},
+       {"observed_psnr", report::number_or_null(audit.observed_psnr)},
+       {"predicted_psnr", audit.predicted_psnr},
+       {"risk_bound", audit.risk_bound},
+       {"probe_min_distance", report::number_or_null(audit.probe_min_distance)},
+       {"probe_psnr", report::number_or_null(audit.probe_psnr)},
+       {"probe_bound_psnr", report::number_or_null(audit.probe_bound_psnr)},
+       {"probe_seconds", audit.probe_seconds},
+       {"seconds", entry.seconds},
+       {"risk", audit.risk},
+       {"points", points}};
+}
+
+nlohmann::json to_json(const GradientExperimentResult& result,
+                       const GradientExperimentOptions& options) {
+  nlohmann::json out;
+  out["targets"] = {{"indices", result.target_indices}};
+  out["train_mode"] = options.train_mode;
+  out["attacker_knows"] = options.knowledge.names();
+  out["runs"] = result.runs;
+  out["audit"] = {{"attacker_distance", options.attacker_distance},
+                  {"risk", result.risk},
+                  {"probes", options.audit_probes},
+                  {"probe_iterations", options.audit_probe_iterations},
+                  {"risk_definition",
+                   "clamp((PSNR predicted at attacker_distance - PSNR of unrelated batches) / "
+                   "(40 - PSNR of unrelated batches), 0, 1); the largest over batch sizes. "
+                   "PSNR predicted = min(path fit at attacker_distance, lowest PSNR of an "
+                   "observed point (probe, path, pair) with gradient distance <= "
+                   "attacker_distance, PSNR of the closest probe raised by the fit's rise "
+                   "from its distance to attacker_distance when it stopped short)"},
+                  {"plot", "audit_relation.svg"},
+                  {"batch_sizes", result.audits}};
+  return out;
+}
+
+}  // namespace privaudit::experiments

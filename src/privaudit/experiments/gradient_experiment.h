@@ -1,0 +1,82 @@
+// The gradients-leak experiment (`privaudit gradients`): test images drawn as targets, split
+// into batches, each batch's shared update handed to every chosen attack, the reconstructions
+// scored against the targets, and the gradient audit per batch size.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "privaudit/attacks/registry.h"
+#include "privaudit/attacks/threat_model.h"
+#include "privaudit/data/dataset.h"
+#include "privaudit/experiments/gradient_audit.h"
+#include "privaudit/experiments/sinks.h"
+#include "privaudit/models/classifier.h"
+
+namespace privaudit::experiments {
+
+struct GradientExperimentOptions {
+  std::vector<std::string> attacks = {"dlg", "idlg", "ig"};  // registry names, in order
+  std::vector<int64_t> batch_sizes = {1};
+  int64_t targets = 0;           // test images drawn by `seed`; 0 = the largest batch size
+  std::vector<int64_t> indices;  // or these test images, by position
+  attacks::AttackBudget budget;  // its seed is ignored: batch k of a run gets seed + k
+  attacks::AttackerKnowledge knowledge;
+  bool train_mode = false;  // clients compute their gradients in train mode
+  bool audit = true;        // run the gradient audit after the attacks
+  double attacker_distance = GradientAuditOptions().attacker_distance;
+  int audit_probes = GradientAuditOptions().probes;
+  int audit_probe_iterations = GradientAuditOptions().probe_iterations;
+  int64_t audit_pool = 256;  // the first test images the audit draws its batches from
+  uint64_t seed = 0;
+
+  // Throws UsageError naming the flag (the command's flag names are the options' names).
+  void validate() const;
+};
+
+// One attack at one batch size, averaged over floor(N / B) batches.
+struct GradientRun {
+  std::string attack;
+  int64_t batch_size = 1;
+  int64_t batches = 0;
+  double psnr = 0, ssim = 0, mse = 0;
+  double label_accuracy = 0;
+  double iterations = 0;  // mean per batch
+  double seconds = 0;
+  double gradient_distance = 0;  // mean final distance
+  int restarts = 0;
+  int failed_batches = 0;
+  std::string grid;                         // the image grid's file name
+  std::vector<std::string> attacker_knows;  // the threat model's knowledge
+};
+
+// The audit at one batch size, with its wall time.
+struct BatchAudit {
+  int64_t batch_size = 1;
+  GradientAudit audit;
+  double seconds = 0;
+};
+
+struct GradientExperimentResult {
+  std::vector<int64_t> target_indices;
+  std::vector<GradientRun> runs;
+  std::vector<BatchAudit> audits;
+  double risk = 0;  // the largest audit risk over batch sizes
+};
+
+// Runs the experiment on `model` with targets from `test`. Writes one grid per run
+// ("grid_<attack>_batch<B>.png") and "audit_relation.svg" to `sink`.
+GradientExperimentResult run_gradient_experiment(models::Classifier& model,
+                                                 const data::Dataset& test,
+                                                 const GradientExperimentOptions& options,
+                                                 const Reporter& reporter, OutputSink& sink);
+
+void to_json(nlohmann::json& j, const GradientRun& run);
+void to_json(nlohmann::json& j, const BatchAudit& audit);
+// results.json's "targets", "train_mode", "runs" and "audit" fields.
+nlohmann::json to_json(const GradientExperimentResult& result,
+                       const GradientExperimentOptions& options);
+
+}  // namespace privaudit::experiments

@@ -1,0 +1,239 @@
+#include "privaudit/experiments/layer_experiment.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "privaudit/metrics/statistics.h"
+#include "privaudit/report/results.h"
+#include "privaudit/util/error.h"
+
+namespace privaudit::experiments {
+namespace {
+
+void plot_layers(const models::Classifier& model, const LayerExperimentResult& result,
+                 OutputSink& sink) {
+  std::vector<std::string> names;
+  std::vector<double> x, sensitivity, dof, rank, psnr, ssim;
+  for (const auto& layer : result.layers) {
+    x.push_back(static_cast<double>(names.size()));
+    names.push_back(layer.name);
+    sensitivity.push_back(layer.metrics.sensitivity);
+    dof.push_back(layer.metrics.dof_normalized);
+    rank.push_back(layer.metrics.jacobian_rank_normalized);
+    if (layer.decoded) {
+      psnr.push_back(layer.decoder.psnr);
+      ssim.push_back(layer.decoder.ssim);
+    }
+  }
+  report::Plot plot;
+  plot.title = "Leakage by depth: " + model.summary();
+  plot.x_label = "cut point";
+  plot.y_label = "normalised value";
+  plot.x_categories = names;
+  plot.series.push_back({"sensitivity (combined)", x, sensitivity, true, true});
+  plot.series.push_back({"DoF (99% components / input's)", x, dof, true, true});
+  plot.series.push_back({"Jacobian rank / input dim", x, rank, true, true});
+  if (!psnr.empty()) {
+    const double best = *std::max_element(psnr.begin(), psnr.end());
+    std::vector<double> scaled;
+    for (double p : psnr) scaled.push_back(best > 0 ? p / best : 0.0);
+    plot.series.push_back({"decoder PSNR / best layer's", x, scaled, true, true});
+    plot.series.push_back({"decoder SSIM", x, ssim, true, true});
+  }
+  sink.plot("layers.svg", plot);
+}
+
+}  // namespace
+
+std::vector<std::string> resolve_cuts(models::Classifier& model,
+                                      const LayerExperimentOptions& options) {
+  const auto cuts = options.cuts.empty() ? model.cut_points() : options.cuts;
+  if (cuts.empty()) throw Error(model.summary() + ": the model has no cut points to measure");
+  for (const auto& cut : cuts) {
+    try {
+      model.check_cut(cut);
+    } catch (const Error& e) {
+      throw UsageError(std::string("--cuts: ") + e.what());
+    }
+  }
+  return cuts;
+}
+
+void LayerExperimentOptions::validate() const {
+  if (samples < 2) throw UsageError("--samples must be at least 2");
+  if (jacobian_samples < 1) throw UsageError("--jacobian-samples must be at least 1");
+  if (decoder_epochs < 1) throw UsageError("--decoder-epochs must be at least 1");
+  if (attacker_size < 1) throw UsageError("--attacker-size must be at least 1");
+  if (targets < 1) throw UsageError("--targets must be at least 1");
+  if (decoder_hidden < 1) throw UsageError("--decoder-hidden must be at least 1");
+  if (decoder_channels < 1) throw UsageError("--decoder-channels must be at least 1");
+  if (!(decoder_learning_rate > 0)) throw UsageError("--decoder-lr must be positive");
+  if (!(dof_tolerance > 0 && dof_tolerance < 1))
+    throw UsageError("--dof-tolerance must lie in (0,1)");
+}
+
+LayerExperimentResult run_layer_experiment(models::Classifier& model, const data::Dataset& test,
+                                           const LayerExperimentOptions& options,
+                                           const Reporter& reporter, OutputSink& sink) {
+  options.validate();
+  const auto cuts = resolve_cuts(model, options);
+  const auto shape = model.input_shape();
+  const auto& images = test.images;
+  if (images.size(1) != shape.channels || images.size(2) != shape.height ||
+      images.size(3) != shape.width) {
+    throw Error(test.source + ": images do not match the model's input shape");
+  }
+  if (images.size(0) < 4) throw Error(test.source + ": the test split needs at least 4 images");
+
+  // The classifier never trained on the test split: its first half is the attacker's own data,
+  // the second half holds the targets.
+  const int64_t half = images.size(0) / 2;
+  const auto attacker = images.narrow(0, 0, std::min(half, options.attacker_size));
+  const auto targets = images.narrow(0, half, std::min(images.size(0) - half, options.targets));
+  const auto sample_images = images.narrow(0, 0, std::min(images.size(0), options.samples));
+
+  metrics::LayerMetricsOptions metric_options;
+  metric_options.dof_tolerance = options.dof_tolerance;
+  metric_options.jacobian_samples = options.jacobian_samples;
+  LayerExperimentResult result;
+  auto& decoder_options = result.decoder;
+  decoder_options.epochs = options.decoder_epochs;
+  decoder_options.hidden = options.decoder_hidden;
+  decoder_options.base_channels = options.decoder_channels;
+  decoder_options.learning_rate = options.decoder_learning_rate;
+  decoder_options.seed = options.seed;
+  decoder_options.validate();
+  result.samples = sample_images.size(0);
+  result.jacobian_samples = std::min(options.jacobian_samples, sample_images.size(0));
+  result.input_dim = shape.numel();
+  result.attacker_images = attacker.size(0);
+  result.target_images = targets.size(0);
+  result.variance_share = metric_options.variance_share;
+
+  reporter.say("measuring " + std::to_string(cuts.size()) + " cut points of " + model.summary() +
+               " on " + std::to_string(sample_images.size(0)) + " images" +
+               (options.decoder ? "; decoder trained on " + std::to_string(attacker.size(0)) +
+                                      ", scored on " + std::to_string(targets.size(0))
+                                : std::string()));
+  const auto input_dof = metrics::degrees_of_freedom(sample_images, options.dof_tolerance,
+                                                     metric_options.variance_share);
+  result.input_dof_99 = input_dof.components_99;
+  const auto progress = reporter.progress("layers");
+  const int64_t shown = std::min<int64_t>(8, targets.size(0));
+  std::vector<torch::Tensor> grid_rows = {targets.narrow(0, 0, shown).to(torch::kCPU)};
+  for (size_t i = 0; i < cuts.size(); ++i) {
+    LayerFigures layer;
+    layer.name = cuts[i];
+    layer.metrics = metrics::measure_layer(model, cuts[i], sample_images, input_dof.components_99,
+                                           metric_options);
+    const auto& m = layer.metrics;
+    char line[320];
+    std::snprintf(line, sizeof line,
+                  "[%zu/%zu] %-8s d=%-6lld dof %lld (99%%: %lld)  jacobian rank %.1f +- %.1f "
+                  "(stable %.1f)  sensitivity %.3f (stable %.3f)  (%.1f s + %.1f s)",
+                  i + 1, cuts.size(), cuts[i].c_str(), static_cast<long long>(m.output_dim),
+                  static_cast<long long>(m.dof.rank), static_cast<long long>(m.dof.components_99),
+                  m.jacobian_rank, m.jacobian_rank_std, m.jacobian_stable_rank, m.sensitivity,
+                  m.sensitivity_stable, m.dof_seconds, m.jacobian_seconds);
+    reporter.say(line);
+    if (options.decoder) {
+      layer.decoded = true;
+      layer.decoder = attacks::run_decoder_attack(model, cuts[i], attacker, targets,
+                                                  decoder_options, *progress);
+      const auto& attack = layer.decoder;
+      grid_rows.push_back(attack.reconstructions.narrow(0, 0, shown));
+      std::snprintf(line, sizeof line,
+                    "        decoder psnr %.2f dB, ssim %.3f (mean image %.2f dB)  %.1f s",
+                    attack.psnr, attack.ssim, attack.mean_image_psnr, attack.seconds);
+      reporter.say(line);
+    }
+    result.layers.push_back(std::move(layer));
+  }
+  if (options.decoder) {
+    std::vector<double> sensitivity, stable, dof, rank, psnr, ssim;
+    for (const auto& layer : result.layers) {
+      sensitivity.push_back(layer.metrics.sensitivity);
+      stable.push_back(layer.metrics.sensitivity_stable);
+      dof.push_back(layer.metrics.dof_normalized);
+      rank.push_back(layer.metrics.jacobian_rank_normalized);
+      psnr.push_back(layer.decoder.psnr);
+      ssim.push_back(layer.decoder.ssim);
+    }
+    result.spearman_sensitivity_psnr = metrics::spearman_correlation(sensitivity, psnr);
+    result.spearman_sensitivity_stable_psnr = metrics::spearman_correlation(stable, psnr);
+    result.spearman_sensitivity_ssim = metrics::spearman_correlation(sensitivity, ssim);
+    result.spearman_dof_psnr = metrics::spearman_correlation(dof, psnr);
+    result.spearman_rank_psnr = metrics::spearman_correlation(rank, psnr);
+    sink.image_grid("decoder_reconstructions.png", grid_rows);
+    char line[200];
+    std::snprintf(line, sizeof line,
+                  "Spearman(sensitivity, decoder PSNR) = %.3f over %zu cut points",
+                  result.spearman_sensitivity_psnr, cuts.size());
+    plot_layers(model, result, sink);
+    reporter.say(line);
+  } else {
+    plot_layers(model, result, sink);
+  }
+  return result;
+}
+
+nlohmann::json to_json(const LayerExperimentResult& result, const LayerExperimentOptions& options) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& layer : result.layers) {
+    const auto& m = layer.metrics;
+    nlohmann::json entry = {{"name", layer.name},
+                            {"output_dim", m.output_dim},
+                            {"dof", m.dof.rank},
+                            {"dof_99", m.dof.components_99},
+                            {"dof_effective_rank", m.dof.effective_rank},
+                            {"dof_normalized", m.dof_normalized},
+                            {"jacobian_rank", m.jacobian_rank},
+                            {"jacobian_rank_std", m.jacobian_rank_std},
+                            {"jacobian_rank_normalized", m.jacobian_rank_normalized},
+                            {"jacobian_stable_rank", m.jacobian_stable_rank},
+                            {"sensitivity", m.sensitivity},
+                            {"sensitivity_stable", m.sensitivity_stable},
+                            {"dof_seconds", m.dof_seconds},
+                            {"jacobian_seconds", m.jacobian_seconds}};
+    if (layer.decoded) {
+      const auto& a = layer.decoder;
+      entry["decoder_psnr"] = a.psnr;
+      entry["decoder_ssim"] = a.ssim;
+      entry["decoder_mse"] = a.mse;
+      entry["decoder_mean_image_psnr"] = a.mean_image_psnr;
+      entry["decoder_mean_image_ssim"] = a.mean_image_ssim;
+      entry["decoder_loss_curve"] = a.loss_curve;
+      entry["decoder_seconds"] = a.seconds;
+    }
+    layers.push_back(entry);
+  }
+  const auto& d = result.decoder;
+  nlohmann::json out;
+  out["settings"] = {{"samples", result.samples},
+                     {"jacobian_samples", result.jacobian_samples},
+                     {"dof_tolerance", options.dof_tolerance},
+                     {"variance_share", result.variance_share},
+                     {"input_dof_99", result.input_dof_99},
+                     {"input_dim", result.input_dim},
+                     {"attacker_images", result.attacker_images},
+                     {"target_images", result.target_images},
+                     {"decoder_epochs", d.epochs},
+                     {"decoder_hidden", d.hidden},
+                     {"decoder_channels", d.base_channels},
+                     {"decoder_learning_rate", d.learning_rate},
+                     {"decoder_batch_size", d.batch_size}};
+  out["layers"] = layers;
+  if (options.decoder) {
+    out["spearman_sensitivity_decoder_psnr"] =
+        report::number_or_null(result.spearman_sensitivity_psnr);
+    out["spearman_sensitivity_stable_decoder_psnr"] =
+        report::number_or_null(result.spearman_sensitivity_stable_psnr);
+    out["spearman_sensitivity_decoder_ssim"] =
+        report::number_or_null(result.spearman_sensitivity_ssim);
+    out["spearman_dof_decoder_psnr"] = report::number_or_null(result.spearman_dof_psnr);
+    out["spearman_jacobian_rank_decoder_psnr"] = report::number_or_null(result.spearman_rank_psnr);
+  }
+  return out;
+}
+
+}  // namespace privaudit::experiments
