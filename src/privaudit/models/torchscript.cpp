@@ -14,6 +14,7 @@ constexpr const char* kNotAChain =
     "running the children in order does not reproduce forward(): the model has skip connections "
     "or functional code in forward";
 constexpr int64_t kProbeBatch = 2;
+constexpr int64_t kMaxInputValues = int64_t{1} << 24;
 
 // The class name without its module path or TorchScript's "___torch_mangle_N" prefix.
 std::string short_type_name(const torch::jit::Module& module) {
@@ -48,6 +49,76 @@ void collect_stages(const torch::jit::Module& module, const std::string& prefix,
 std::string shape_text(const InputShape& shape) {
   return std::to_string(shape.channels) + "x" + std::to_string(shape.height) + "x" +
          std::to_string(shape.width);
+}
+
+std::string sizes_text(torch::IntArrayRef sizes) {
+  std::string text;
+  for (auto s : sizes) text += (text.empty() ? "" : "x") + std::to_string(s);
+  return text.empty() ? "0-d" : text;
+}
+
+// A probe batch is two images of this shape: a module that claims a huge input shape must not
+// make loading it allocate gigabytes.
+void check_input_size(const InputShape& shape, const std::string& path) {
+  if (shape.channels <= 0 || shape.height <= 0 || shape.width <= 0) {
+    throw Error(path + ": input shape " + shape_text(shape) + " is not positive");
+  }
+  const double values = static_cast<double>(shape.channels) * shape.height * shape.width;
+  if (values > kMaxInputValues) {
+    throw Error(path + ": input shape " + shape_text(shape) + " is too large (over " +
+                std::to_string(kMaxInputValues) + " values per image)");
+  }
+}
+
+// The reason in an exception from forward(). The TorchScript interpreter's message opens with
+// "The following operation failed in the TorchScript interpreter." and a traceback; the error
+// itself ("builtins.RuntimeError: ...") is its last line.
+std::string failure_reason(const std::string& message) {
+  if (message.rfind("The following operation failed in the TorchScript interpreter", 0) != 0) {
+    return first_line(message);
+  }
+  auto end = message.find_last_not_of("\n ");
+  if (end == std::string::npos) return first_line(message);
+  const auto start = message.rfind('\n', end);
+  auto line = message.substr(start == std::string::npos ? 0 : start + 1, end - start);
+  if (line.rfind("builtins.", 0) == 0) line = line.substr(9);
+  return first_line(line);
+}
+
+// The probe batch's output as floating-point tensor, or an Error naming the file.
+torch::Tensor probe_logits(torch::jit::Module& module, const torch::Tensor& probe,
+                           const std::string& path) {
+  c10::IValue out;
+  try {
+    out = module.forward({probe});
+  } catch (const std::exception& e) {
+    throw Error(path + ": forward() failed on a probe batch of shape " + sizes_text(probe.sizes()) +
+                " (check --input-shape): " + failure_reason(e.what()));
+  }
+  if (!out.isTensor()) {
+    throw Error(path + ": forward() returned a " + out.tagKind() +
+                ", not a tensor of logits, on a probe batch of shape " + sizes_text(probe.sizes()));
+  }
+  auto logits = out.toTensor();
+  if (!logits.is_floating_point()) {
+    throw Error(path + ": forward() returned a tensor of " +
+                std::string(c10::toString(logits.scalar_type())) +
+                ", not floating-point logits, on a probe batch of shape " +
+                sizes_text(probe.sizes()));
+  }
+  return logits;
+}
+
+// Attacks differentiate with respect to every parameter, which LibTorch allows only for
+// floating-point tensors.
+void check_parameters(const torch::jit::Module& module, const std::string& path) {
+  for (const auto& p : module.named_parameters()) {
+    if (!p.value.is_floating_point()) {
+      throw Error(path + ": parameter " + p.name + " is a tensor of " +
+                  std::string(c10::toString(p.value.scalar_type())) +
+                  "; privaudit needs floating-point parameters to take gradients");
+    }
+  }
 }
 
 std::optional<InputShape> shape_attribute(const torch::jit::Module& module,
@@ -104,7 +175,9 @@ std::string check_chain(std::vector<TorchScriptStage>& stages, const torch::Tens
       return kNotAChain;
     }
   }
-  if (x.sizes() != expected.sizes() || !torch::allclose(x, expected, 1e-4, 1e-5)) return kNotAChain;
+  if (x.sizes() != expected.sizes() || x.scalar_type() != expected.scalar_type() ||
+      !torch::allclose(x, expected, 1e-4, 1e-5))
+    return kNotAChain;
   return "";
 }
 
@@ -198,16 +271,21 @@ std::unique_ptr<Classifier> load_torchscript(const std::string& path,
     module = torch::jit::load(path, device);
   } catch (const c10::Error& e) {
     throw Error(path + ": not a TorchScript module: " + first_line(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    // The TorchScript compiler and unpickler throw their own types (ErrorReport, JITException).
+    throw Error(path + ": not a TorchScript module: " + first_line(e.what()));
   }
   if (!module.find_method("forward")) {
     throw Error(path + ": not a model: the TorchScript archive has no forward() method");
   }
+  check_parameters(module, path);
   if (!input_shape) input_shape = shape_attribute(module, path);
   if (!input_shape) {
     throw Error(path +
                 ": TorchScript model does not say its input shape; pass --input-shape C,H,W "
                 "(or give the module an input_shape attribute)");
   }
+  check_input_size(*input_shape, path);
   if (!classes) classes = classes_attribute(module, path);
 
   const bool was_training = module.is_training();
@@ -215,29 +293,29 @@ std::unique_ptr<Classifier> load_torchscript(const std::string& path,
   torch::NoGradGuard no_grad;
   auto generator = at::detail::createCPUGenerator(0);
   const auto probe = torch::rand(input_shape->with_batch(kProbeBatch), generator).to(device);
-  torch::Tensor logits;
-  try {
-    logits = run_module(module, probe);
-  } catch (const std::exception& e) {
-    throw Error(path + ": forward() fails on a " + std::to_string(kProbeBatch) + "x" +
-                shape_text(*input_shape) + " input (check --input-shape): " + first_line(e.what()));
+  const auto logits = probe_logits(module, probe, path);
+  if (logits.dim() != 2 || logits.size(0) != kProbeBatch) {
+    throw Error(path + ": forward() returned a " + sizes_text(logits.sizes()) +
+                " tensor on a probe batch of shape " + sizes_text(probe.sizes()) + ", expected " +
+                std::to_string(kProbeBatch) + " x K logits (check --input-shape)");
   }
   if (!classes) {
-    // Neither the flag nor the module says: the logits of the probe do, if they are B x K.
-    if (logits.dim() != 2 || logits.size(0) != kProbeBatch || logits.size(1) < 2) {
-      throw Error(path +
-                  ": TorchScript model does not say its class count and forward() does not return "
-                  "B x K logits; pass --classes K (or give the module a num_classes attribute)");
+    // Neither the flag nor the module says: the width of the probe's logits does.
+    if (logits.size(1) < 2) {
+      throw Error(path + ": TorchScript model does not say its class count and forward() returns " +
+                  sizes_text(logits.sizes()) +
+                  " logits; pass --classes K (or give the module a num_classes attribute)");
     }
     classes = logits.size(1);
   }
-  if (logits.dim() != 2 || logits.size(0) != kProbeBatch || logits.size(1) != *classes) {
-    std::string got;
-    for (auto s : logits.sizes()) got += (got.empty() ? "" : "x") + std::to_string(s);
-    throw Error(path + ": forward() of a " + std::to_string(kProbeBatch) + "x" +
-                shape_text(*input_shape) + " input returns a " + got + " tensor, expected " +
-                std::to_string(kProbeBatch) + "x" + std::to_string(*classes) +
-                " logits (check --input-shape and --classes)");
+  if (logits.size(1) != *classes) {
+    throw Error(path + ": forward() of a " + sizes_text(probe.sizes()) + " input returns a " +
+                sizes_text(logits.sizes()) + " tensor, expected " + std::to_string(kProbeBatch) +
+                "x" + std::to_string(*classes) + " logits (check --input-shape and --classes)");
+  }
+  if (!torch::isfinite(logits).all().item<bool>()) {
+    throw Error(path + ": forward() returned NaN or inf on a probe batch of shape " +
+                sizes_text(probe.sizes()));
   }
   std::vector<TorchScriptStage> stages;
   collect_stages(module, "", stages);
