@@ -244,6 +244,28 @@ TEST_F(TorchScriptInterop, ArchiveWhoseTorchScriptSourceDoesNotCompileIsNotAMode
   EXPECT_NE(message.find("expected ) but found 'ident' here"), std::string::npos) << message;
 }
 
+// Found by fuzz/model_fuzz: LibTorch 1.13 grows its memo table to any index a pickle names, so
+// four bytes of a 3 kB file asked for 28 GB.
+TEST_F(TorchScriptInterop, PickleWithAHugeMemoIndexIsRefusedBeforeLibTorchReadsIt) {
+  const auto message = broken_model_error(file("huge_memo"));
+  EXPECT_EQ(message.rfind(file("huge_memo") +
+                              ": damaged model file: data.pkl has memo index 1768843617 at byte "
+                              "2, beyond its ",
+                          0),
+            0u)
+      << message;
+}
+
+TEST_F(TorchScriptInterop, PickleStringLongerThanThePickleIsRefusedBeforeLibTorchReadsIt) {
+  const auto message = broken_model_error(file("long_string"));
+  EXPECT_EQ(message.rfind(file("long_string") +
+                              ": damaged model file: data.pkl declares 2147483647 bytes at byte 2 "
+                              "but has ",
+                          0),
+            0u)
+      << message;
+}
+
 TEST_F(TorchScriptInterop, InfoCommandListsCutPointsOrSaysWhyThereAreNone) {
   const auto cnn = testing::run_cli("info --model " + file("sequential_cnn"));
   ASSERT_EQ(cnn.exit_code, 0) << cnn.output;

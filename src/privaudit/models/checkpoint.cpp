@@ -165,6 +165,7 @@ void save_checkpoint(const std::string& path, BuiltinClassifier& model, nlohmann
 LoadedModel load_model(const std::string& path, const ModelFileOptions& options) {
   if (!std::filesystem::exists(path)) throw Error(path + ": model file not found");
   if (std::filesystem::is_directory(path)) throw Error(path + ": is a folder, not a model file");
+  check_archive_pickles(path);
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path);

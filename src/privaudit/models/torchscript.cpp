@@ -1,5 +1,8 @@
 #include "privaudit/models/torchscript.h"
 
+#include <caffe2/serialize/inline_container.h>
+
+#include <cstring>
 #include <sstream>
 
 #include "privaudit/util/error.h"
@@ -181,7 +184,104 @@ std::string check_chain(std::vector<TorchScriptStage>& stages, const torch::Tens
   return "";
 }
 
+// What follows a pickle opcode: fixed bytes, a little-endian length and that many bytes, or
+// newline-terminated lines. Opcodes of protocols 0-4, as LibTorch's pickler.h lists them.
+struct OpcodeArgument {
+  size_t fixed = 0;
+  size_t length_bytes = 0;
+  size_t lines = 0;
+  bool known = true;
+};
+
+OpcodeArgument argument_of(uint8_t opcode) {
+  const auto in = [opcode](const char* set) {
+    return opcode != 0 && std::strchr(set, static_cast<char>(opcode)) != nullptr;
+  };
+  if (in("(012NQRabd}elo]st)u\x81\x85\x86\x87\x88\x89\x8f\x90\x91\x92\x93\x94")) return {};
+  if (in("FILPSVgp")) return {0, 0, 1};
+  if (in("ci")) return {0, 0, 2};
+  if (in("Khq\x80\x82")) return {1};
+  if (in("M\x83")) return {2};
+  if (in("Jjr\x84")) return {4};
+  if (in("G\x95")) return {8};
+  if (in("UC\x8a\x8c")) return {0, 1};
+  if (in("TXB\x8b")) return {0, 4};
+  if (in("\x8d\x8e")) return {0, 8};
+  return {0, 0, 0, false};
+}
+
+// Walks the opcodes of a pickle (Python's pickletools.py documents each) without running it.
+// Returns why LibTorch's unpickler must not see it, or "" when every length and memo index fits.
+std::string pickle_problem(const uint8_t* data, size_t size) {
+  size_t pos = 0;
+  const auto little_endian = [&](size_t bytes) {
+    uint64_t value = 0;
+    for (size_t i = 0; i < bytes; ++i) value |= static_cast<uint64_t>(data[pos + i]) << (8 * i);
+    return value;
+  };
+  while (pos < size) {
+    const std::string at = " at byte " + std::to_string(pos);
+    const uint8_t opcode = data[pos++];
+    if (opcode == '.') return "";  // STOP
+    const auto argument = argument_of(opcode);
+    if (!argument.known) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02x", opcode);
+      return "has unknown opcode " + std::string(hex) + at;
+    }
+    if (size - pos < argument.fixed + argument.length_bytes) return "ends inside an opcode" + at;
+    // LONG_BINPUT grows the memo to its index: one per opcode is the most a pickle can use.
+    if (opcode == 'r' && little_endian(4) > size) {
+      return "has memo index " + std::to_string(little_endian(4)) + at + ", beyond its " +
+             std::to_string(size) + " bytes";
+    }
+    if (argument.length_bytes > 0) {
+      const uint64_t length = little_endian(argument.length_bytes);
+      pos += argument.length_bytes;
+      if (length > size - pos) {
+        return "declares " + std::to_string(length) + " bytes" + at + " but has " +
+               std::to_string(size - pos) + " left";
+      }
+      pos += static_cast<size_t>(length);
+    }
+    pos += argument.fixed;
+    for (size_t i = 0; i < argument.lines; ++i) {
+      const void* newline = std::memchr(data + pos, '\n', size - pos);
+      if (newline == nullptr) return "ends inside an opcode" + at;
+      pos = static_cast<size_t>(static_cast<const uint8_t*>(newline) - data) + 1;
+    }
+  }
+  return "ends without a STOP opcode";
+}
+
+bool is_pickle(const std::string& record) {
+  return record.size() >= 3 && record.compare(record.size() - 3, 3, "pkl") == 0;
+}
+
 }  // namespace
+
+void check_archive_pickles(const std::string& path) {
+  std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
+  std::vector<std::string> records;
+  try {
+    reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
+    records = reader->getAllRecords();
+  } catch (const std::exception&) {
+    return;  // not an archive LibTorch opens: torch::jit::load says so
+  }
+  for (const auto& record : records) {
+    if (!is_pickle(record)) continue;
+    std::tuple<at::DataPtr, size_t> bytes;
+    try {
+      bytes = reader->getRecord(record);
+    } catch (const std::exception&) {
+      return;
+    }
+    const auto problem =
+        pickle_problem(static_cast<const uint8_t*>(std::get<0>(bytes).get()), std::get<1>(bytes));
+    if (!problem.empty()) throw Error(path + ": damaged model file: " + record + " " + problem);
+  }
+}
 
 TorchScriptClassifier::TorchScriptClassifier(torch::jit::Module module, InputShape input,
                                              int64_t classes, std::vector<TorchScriptStage> stages,
@@ -266,6 +366,7 @@ nlohmann::json TorchScriptClassifier::meta() const {
 std::unique_ptr<Classifier> load_torchscript(const std::string& path,
                                              std::optional<InputShape> input_shape,
                                              std::optional<int64_t> classes, torch::Device device) {
+  check_archive_pickles(path);
   torch::jit::Module module;
   try {
     module = torch::jit::load(path, device);
