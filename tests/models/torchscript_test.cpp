@@ -266,6 +266,13 @@ TEST_F(TorchScriptInterop, PickleStringLongerThanThePickleIsRefusedBeforeLibTorc
       << message;
 }
 
+// LibTorch 1.13 pops across the MARK and frees an invalid pointer.
+TEST_F(TorchScriptInterop, PickleTakingMoreFromTheStackThanItPushedIsRefused) {
+  EXPECT_EQ(broken_model_error(file("stack_underflow")),
+            file("stack_underflow") +
+                ": damaged model file: data.pkl takes more from the stack than it holds at byte 4");
+}
+
 TEST_F(TorchScriptInterop, InfoCommandListsCutPointsOrSaysWhyThereAreNone) {
   const auto cnn = testing::run_cli("info --model " + file("sequential_cnn"));
   ASSERT_EQ(cnn.exit_code, 0) << cnn.output;

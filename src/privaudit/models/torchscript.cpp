@@ -184,36 +184,62 @@ std::string check_chain(std::vector<TorchScriptStage>& stages, const torch::Tens
   return "";
 }
 
-// What follows a pickle opcode: fixed bytes, a little-endian length and that many bytes, or
-// newline-terminated lines. Opcodes of protocols 0-4, as LibTorch's pickler.h lists them.
-struct OpcodeArgument {
+// A pickle opcode: what follows it (fixed bytes, a little-endian length and that many bytes, or
+// newline-terminated lines) and what it does to the stack. Opcodes of protocols 0-4, as
+// LibTorch's pickler.h lists them; the stack as Python's unpickler keeps it, where MARK opens a
+// frame and an opcode may take only items pushed since.
+struct Opcode {
+  enum Kind { kUnknown, kPlain, kMark, kCollect, kExtend, kStop };
+  Kind kind = kUnknown;
   size_t fixed = 0;
   size_t length_bytes = 0;
   size_t lines = 0;
-  bool known = true;
+  size_t pops = 0;
+  size_t pushes = 0;
 };
 
-OpcodeArgument argument_of(uint8_t opcode) {
-  const auto in = [opcode](const char* set) {
-    return opcode != 0 && std::strchr(set, static_cast<char>(opcode)) != nullptr;
+Opcode opcode_of(uint8_t code) {
+  const auto in = [code](const char* set) {
+    return code != 0 && std::strchr(set, static_cast<char>(code)) != nullptr;
   };
-  if (in("(012NQRabd}elo]st)u\x81\x85\x86\x87\x88\x89\x8f\x90\x91\x92\x93\x94")) return {};
-  if (in("FILPSVgp")) return {0, 0, 1};
-  if (in("ci")) return {0, 0, 2};
-  if (in("Khq\x80\x82")) return {1};
-  if (in("M\x83")) return {2};
-  if (in("Jjr\x84")) return {4};
-  if (in("G\x95")) return {8};
-  if (in("UC\x8a\x8c")) return {0, 1};
-  if (in("TXB\x8b")) return {0, 4};
-  if (in("\x8d\x8e")) return {0, 8};
-  return {0, 0, 0, false};
+  Opcode op;
+  if (in("FILPSVgp")) op.lines = 1;
+  if (in("ci")) op.lines = 2;
+  if (in("Khq\x80\x82")) op.fixed = 1;
+  if (in("M\x83")) op.fixed = 2;
+  if (in("Jjr\x84")) op.fixed = 4;
+  if (in("G\x95")) op.fixed = 8;
+  if (in("UC\x8a\x8c")) op.length_bytes = 1;
+  if (in("TXB\x8b")) op.length_bytes = 4;
+  if (in("\x8d\x8e")) op.length_bytes = 8;
+  const auto plain = [&op](size_t pops, size_t pushes) {
+    op.kind = Opcode::kPlain;
+    op.pops = pops;
+    op.pushes = pushes;
+  };
+  if (in("NJKMILFGSTUVXBC}])cghjP\x8a\x8b\x8c\x8d\x8e\x8f\x88\x89\x82\x83\x84")) plain(0, 1);
+  if (in("\x80\x95")) plain(0, 0);
+  if (in("Q\x85pqr\x94")) plain(1, 1);
+  if (in("2")) plain(1, 2);
+  if (in("0")) plain(1, 0);
+  if (in("Rba\x86\x81\x93")) plain(2, 1);
+  if (in("\x87s\x92")) plain(3, 1);
+  if (in("(")) op.kind = Opcode::kMark;
+  if (in("tldo\x91i1")) op.kind = Opcode::kCollect;  // the frame becomes one item (none: POP_MARK)
+  if (in("eu\x90")) op.kind = Opcode::kExtend;       // the frame goes into the item below it
+  if (in(".")) op.kind = Opcode::kStop;
+  if (code == '1') op.pushes = 0;
+  if (op.kind == Opcode::kCollect && code != '1') op.pushes = 1;
+  return op;
 }
 
 // Walks the opcodes of a pickle (Python's pickletools.py documents each) without running it.
-// Returns why LibTorch's unpickler must not see it, or "" when every length and memo index fits.
+// Returns why LibTorch's unpickler must not see it, or "" when every length and memo index fits
+// and the stack never runs dry: LibTorch 1.13 checks neither, and a 3 kB file can make it
+// allocate 28 GB or corrupt its heap.
 std::string pickle_problem(const uint8_t* data, size_t size) {
   size_t pos = 0;
+  std::vector<size_t> frames = {0};  // items pushed since each MARK, the first frame before any
   const auto little_endian = [&](size_t bytes) {
     uint64_t value = 0;
     for (size_t i = 0; i < bytes; ++i) value |= static_cast<uint64_t>(data[pos + i]) << (8 * i);
@@ -221,34 +247,55 @@ std::string pickle_problem(const uint8_t* data, size_t size) {
   };
   while (pos < size) {
     const std::string at = " at byte " + std::to_string(pos);
-    const uint8_t opcode = data[pos++];
-    if (opcode == '.') return "";  // STOP
-    const auto argument = argument_of(opcode);
-    if (!argument.known) {
+    const uint8_t code = data[pos++];
+    const auto op = opcode_of(code);
+    if (op.kind == Opcode::kUnknown) {
       char hex[8];
-      std::snprintf(hex, sizeof hex, "0x%02x", opcode);
+      std::snprintf(hex, sizeof hex, "0x%02x", code);
       return "has unknown opcode " + std::string(hex) + at;
     }
-    if (size - pos < argument.fixed + argument.length_bytes) return "ends inside an opcode" + at;
+    if (size - pos < op.fixed + op.length_bytes) return "ends inside an opcode" + at;
     // LONG_BINPUT grows the memo to its index: one per opcode is the most a pickle can use.
-    if (opcode == 'r' && little_endian(4) > size) {
+    if (code == 'r' && little_endian(4) > size) {
       return "has memo index " + std::to_string(little_endian(4)) + at + ", beyond its " +
              std::to_string(size) + " bytes";
     }
-    if (argument.length_bytes > 0) {
-      const uint64_t length = little_endian(argument.length_bytes);
-      pos += argument.length_bytes;
+    if (op.length_bytes > 0) {
+      const uint64_t length = little_endian(op.length_bytes);
+      pos += op.length_bytes;
       if (length > size - pos) {
         return "declares " + std::to_string(length) + " bytes" + at + " but has " +
                std::to_string(size - pos) + " left";
       }
       pos += static_cast<size_t>(length);
     }
-    pos += argument.fixed;
-    for (size_t i = 0; i < argument.lines; ++i) {
+    pos += op.fixed;
+    for (size_t i = 0; i < op.lines; ++i) {
       const void* newline = std::memchr(data + pos, '\n', size - pos);
       if (newline == nullptr) return "ends inside an opcode" + at;
       pos = static_cast<size_t>(static_cast<const uint8_t*>(newline) - data) + 1;
+    }
+    switch (op.kind) {
+      case Opcode::kUnknown:
+        break;
+      case Opcode::kStop:
+        return frames.back() >= 1 ? "" : "stops with nothing on the stack" + at;
+      case Opcode::kPlain:
+        if (frames.back() < op.pops) return "takes more from the stack than it holds" + at;
+        frames.back() = frames.back() - op.pops + op.pushes;
+        break;
+      case Opcode::kMark:
+        frames.push_back(0);
+        break;
+      case Opcode::kCollect:
+      case Opcode::kExtend:
+        if (frames.size() < 2) return "closes a MARK it never opened" + at;
+        frames.pop_back();
+        if (op.kind == Opcode::kExtend && frames.back() < 1) {
+          return "adds to a container that is not there" + at;
+        }
+        frames.back() += op.pushes;
+        break;
     }
   }
   return "ends without a STOP opcode";
