@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 #include <stb/stb_image_write.h>
+#include <zlib.h>
 
 #include <filesystem>
 
@@ -29,6 +30,22 @@ std::string write_png(const fs::path& path, int seed, int width, int height, int
   EXPECT_NE(stbi_write_png(path.c_str(), width, height, channels, data.data(), width * channels),
             0);
   return path.string();
+}
+
+std::string big_endian(uint32_t value) {
+  return {static_cast<char>(value >> 24), static_cast<char>(value >> 16),
+          static_cast<char>(value >> 8), static_cast<char>(value)};
+}
+
+// The first 33 bytes of a greyscale PNG of the given size: signature and IHDR chunk, with a valid
+// CRC. No pixel data follows; a loader that trusts the header would allocate width x height.
+std::string png_header(uint32_t width, uint32_t height) {
+  const std::string ihdr = "IHDR" + big_endian(width) + big_endian(height) +
+                           std::string("\x08\x00\x00\x00\x00", 5);  // 8-bit grey, no interlace
+  const auto crc = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(ihdr.data()),
+                         static_cast<uInt>(ihdr.size()));
+  return std::string("\x89PNG\r\n\x1a\n", 8) + big_endian(13) + ihdr +
+         big_endian(static_cast<uint32_t>(crc));
 }
 
 void expect_image_exact(const torch::Tensor& image, int seed, int channels) {
@@ -105,6 +122,38 @@ TEST(ImageFolder, RejectsUndecodableImage) {
   TempDir dir;
   write_png(dir.path() / "a" / "1.png", 1, 4, 4, 1);
   write_bytes(dir.file("a/2.png"), "not a png at all");
+  const auto message = error_of([&] { load_image_folder(dir.path().string()); });
+  EXPECT_EQ(message.rfind(dir.file("a/2.png") + ": cannot decode image (", 0), 0u) << message;
+}
+
+TEST(ImageFolder, RefusesImageDeclaringMoreThan8192PixelsASideBeforeDecodingIt) {
+  TempDir dir;
+  fs::create_directories(dir.path() / "a");
+  write_bytes(dir.file("a/bomb.png"), png_header(20000, 20000));
+  write_png(dir.path() / "b" / "1.png", 1, 4, 4, 1);
+  EXPECT_EQ(error_of([&] { load_image_folder(dir.path().string()); }),
+            dir.file("a/bomb.png") +
+                ": declares an image of 20000x20000 pixels, more than privaudit decodes (at "
+                "most 8192 a side and 64 million in all)");
+}
+
+TEST(ImageFolder, RefusesImageDeclaringMoreThan64MillionPixelsInAll) {
+  TempDir dir;
+  fs::create_directories(dir.path() / "a");
+  write_bytes(dir.file("a/bomb.png"), png_header(8000, 8100));  // 64.8 million
+  write_png(dir.path() / "b" / "1.png", 1, 4, 4, 1);
+  EXPECT_EQ(error_of([&] { load_image_folder(dir.path().string()); }),
+            dir.file("a/bomb.png") +
+                ": declares an image of 8000x8100 pixels, more than privaudit decodes (at "
+                "most 8192 a side and 64 million in all)");
+}
+
+TEST(ImageFolder, ChecksTheHeaderOfAnImageOfAllowedSizeAndThenItsPixels) {
+  TempDir dir;
+  fs::create_directories(dir.path() / "a");
+  // 8000 x 8000 is allowed, so the decoder runs and finds the pixel data missing.
+  write_bytes(dir.file("a/1.png"), png_header(8000, 8000));
+  write_bytes(dir.file("a/2.png"), png_header(8000, 8000));
   const auto message = error_of([&] { load_image_folder(dir.path().string()); });
   EXPECT_EQ(message.rfind(dir.file("a/2.png") + ": cannot decode image (", 0), 0u) << message;
 }

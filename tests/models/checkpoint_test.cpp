@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "privaudit/util/error.h"
@@ -34,6 +35,38 @@ std::string load_error(const std::string& path) {
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
+}
+
+// A tiny MLP, the model the hand-written checkpoints below describe.
+BuiltinClassifier tiny_mlp(int64_t hidden = 6) {
+  torch::manual_seed(0);
+  auto config = default_config("mlp", {1, 4, 4}, 3);
+  config.widths = {hidden};
+  return BuiltinClassifier(config);
+}
+
+// What save_checkpoint writes as the description of `model`, for tests to spoil.
+nlohmann::json description_of(BuiltinClassifier& model) {
+  return {{"format", 1},
+          {"model", model.config().to_json()},
+          {"checksum", weights_checksum(*model.net())}};
+}
+
+// Writes a checkpoint archive by hand: `meta` as its description and the weights of `model`.
+std::string write_archive(const testing::TempDir& dir, const c10::IValue& meta,
+                          BuiltinClassifier& model) {
+  torch::serialize::OutputArchive archive;
+  archive.write("privaudit_meta", meta);
+  torch::serialize::OutputArchive weights;
+  model.net()->save(weights);
+  archive.write("weights", weights);
+  archive.save_to(dir.file("hand_written.pt"));
+  return dir.file("hand_written.pt");
+}
+
+std::string write_archive(const testing::TempDir& dir, const nlohmann::json& meta,
+                          BuiltinClassifier& model) {
+  return write_archive(dir, c10::IValue(meta.dump()), model);
 }
 
 TEST(Checkpoint, SavedModelLoadsBackWithIdenticalLogitsAndItsDescription) {
@@ -110,6 +143,95 @@ TEST(Checkpoint, MissingFileAndFolderAreNamed) {
   EXPECT_EQ(load_error(dir.file("absent.pt")), dir.file("absent.pt") + ": model file not found");
   EXPECT_EQ(load_error(dir.path().string()),
             dir.path().string() + ": is a folder, not a model file");
+}
+
+TEST(Checkpoint, HandWrittenArchiveOfAValidDescriptionLoads) {
+  testing::TempDir dir;
+  auto model = tiny_mlp();
+  const auto path = write_archive(dir, description_of(model), model);
+  EXPECT_EQ(load_model(path).model->kind(), "mlp");
+}
+
+TEST(Checkpoint, DescriptionThatIsNotTextIsReportedAsCorruption) {
+  testing::TempDir dir;
+  auto model = tiny_mlp();
+  const auto path = write_archive(dir, c10::IValue(int64_t{42}), model);
+  EXPECT_EQ(load_error(path), path + ": checkpoint description is not text (file corrupted)");
+}
+
+TEST(Checkpoint, DescriptionThatIsJsonButNotAnObjectIsReportedAsCorruption) {
+  testing::TempDir dir;
+  auto model = tiny_mlp();
+  const auto path = write_archive(dir, nlohmann::json::array({1, 2}), model);
+  EXPECT_EQ(load_error(path),
+            path + ": checkpoint description is not a model description (file corrupted)");
+}
+
+TEST(Checkpoint, FormatThatIsNotANumberIsUnsupported) {
+  testing::TempDir dir;
+  auto model = tiny_mlp();
+  auto meta = description_of(model);
+  meta["format"] = "1";
+  const auto path = write_archive(dir, meta, model);
+  EXPECT_EQ(load_error(path), path + ": checkpoint format \"1\" is not supported (expected 1)");
+}
+
+TEST(Checkpoint, ChecksumThatIsNotANumberIsReportedAsCorruption) {
+  testing::TempDir dir;
+  auto model = tiny_mlp();
+  auto meta = description_of(model);
+  meta["checksum"] = "crc";
+  const auto path = write_archive(dir, meta, model);
+  EXPECT_EQ(load_error(path),
+            path + ": checkpoint description has no valid weights checksum (file corrupted)");
+}
+
+TEST(Checkpoint, DescriptionOfAHugeModelIsRefusedBeforeAllocatingIt) {
+  testing::TempDir dir;
+  auto model = tiny_mlp();
+  auto meta = description_of(model);
+  meta["model"]["widths"] =
+      nlohmann::json::array({int64_t{1} << 40});  // 2^44 weights in the first layer alone
+  const auto path = write_archive(dir, meta, model);
+  EXPECT_EQ(load_error(path),
+            path +
+                ": checkpoint describes a model of more than 268435456 parameters (file "
+                "corrupted)");
+}
+
+TEST(Checkpoint, ViTOfNegativeWidthIsRefusedBeforeBuildingIt) {
+  testing::TempDir dir;
+  auto model = tiny_mlp();
+  auto meta = description_of(model);
+  auto vit = default_config("vit", {1, 4, 4}, 3).to_json();
+  vit["dim"] = -4;  // a multiple of the 4 heads, so the description itself validates
+  meta["model"] = vit;
+  const auto path = write_archive(dir, meta, model);
+  EXPECT_EQ(load_error(path),
+            path + ": checkpoint describes a ViT of width -4 and MLP ratio 2 (file corrupted)");
+}
+
+TEST(Checkpoint, DescriptionTheModelCannotBuildNamesTheFile) {
+  testing::TempDir dir;
+  auto model = tiny_mlp();
+  auto meta = description_of(model);
+  meta["model"]["cut_noise"] = {{"after", "nowhere"}, {"sigma", 0.1}};
+  const auto path = write_archive(dir, meta, model);
+  EXPECT_EQ(load_error(path), path +
+                                  ": the described model cannot be built: model: cut noise after "
+                                  "'nowhere', which is not a cut point");
+}
+
+TEST(Checkpoint, WeightsOfAnotherShapeAreRefusedEvenWithAMatchingChecksum) {
+  testing::TempDir dir;
+  auto narrow = tiny_mlp(6);
+  auto wide = tiny_mlp(9);
+  auto meta = description_of(narrow);
+  meta["checksum"] = weights_checksum(*wide.net());  // so only the shapes can tell
+  const auto path = write_archive(dir, meta, wide);
+  const auto message = load_error(path);
+  EXPECT_EQ(message.rfind(path + ": weights do not match the described model: ", 0), 0u) << message;
+  EXPECT_TRUE(contains(message, " is 9x16 Float, expected 6x16 Float")) << message;
 }
 
 TEST(Checkpoint, ChecksumCoversEveryWeightAndBuffer) {

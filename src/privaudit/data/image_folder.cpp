@@ -2,16 +2,24 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 
 #include "privaudit/data/loaders.h"
 #include "privaudit/util/error.h"
+#include "privaudit/util/files.h"
 
 namespace privaudit::data {
 namespace fs = std::filesystem;
 
 namespace {
+
+// A header may declare any size up to 2^24 per side (stb's own limit), and decoding allocates it
+// whatever the file's length: a few hundred bytes of PNG can ask for gigabytes. Refuse sizes no
+// dataset image has before decoding.
+constexpr int kMaxImageSide = 8192;
+constexpr int64_t kMaxImagePixels = 64'000'000;
 
 struct ImageFile {
   fs::path path;
@@ -68,15 +76,45 @@ struct ImageShape {
   int channels = 0;  // 1 or 3 after the colour rule
 };
 
+std::string failure_reason() {
+  const char* reason = stbi_failure_reason();
+  return reason != nullptr ? reason : "unknown image format";
+}
+
+// The size and component count stb read from a header (`found`), refused when too large.
+ImageShape checked_header(const fs::path& path, bool found, const ImageShape& shape) {
+  if (!found) throw Error(path.string() + ": cannot decode image (" + failure_reason() + ")");
+  if (shape.width > kMaxImageSide || shape.height > kMaxImageSide ||
+      static_cast<int64_t>(shape.width) * shape.height > kMaxImagePixels) {
+    throw Error(path.string() + ": declares an image of " + std::to_string(shape.width) + "x" +
+                std::to_string(shape.height) + " pixels, more than privaudit decodes (at most " +
+                std::to_string(kMaxImageSide) + " a side and " +
+                std::to_string(kMaxImagePixels / 1'000'000) + " million in all)");
+  }
+  return shape;
+}
+
+ImageShape header_of_file(const fs::path& path) {
+  ImageShape shape;
+  const bool found = stbi_info(path.c_str(), &shape.width, &shape.height, &shape.channels) != 0;
+  return checked_header(path, found, shape);
+}
+
+ImageShape header_of_bytes(const fs::path& path, const std::string& bytes) {
+  ImageShape shape;
+  const bool found = bytes.size() <= static_cast<size_t>(INT32_MAX) &&
+                     stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
+                                           static_cast<int>(bytes.size()), &shape.width,
+                                           &shape.height, &shape.channels) != 0;
+  return checked_header(path, found, shape);
+}
+
 // Reads every header; all sizes must match the first image's; one colour image makes all RGB.
 ImageShape common_shape(const std::vector<const ImageFile*>& files) {
   ImageShape shape;
   bool colour = false;
   for (const ImageFile* file : files) {
-    int width = 0, height = 0, components = 0;
-    if (stbi_info(file->path.c_str(), &width, &height, &components) == 0) {
-      throw Error(file->path.string() + ": cannot decode image (" + stbi_failure_reason() + ")");
-    }
+    const auto [width, height, components] = header_of_file(file->path);
     if (shape.width == 0) {
       shape.width = width;
       shape.height = height;
@@ -98,12 +136,18 @@ torch::Tensor decode_all(const std::vector<const ImageFile*>& files, const Image
   auto pixels = torch::empty({n, shape.height, shape.width, shape.channels}, torch::kUInt8);
   const size_t image_bytes = static_cast<size_t>(shape.width) * shape.height * shape.channels;
   for (int64_t i = 0; i < n; ++i) {
+    // Decodes the bytes whose header was just checked, not the file again: it may have changed.
+    const auto bytes = read_file(files[i]->path);
+    const auto declared = header_of_bytes(files[i]->path, bytes);
+    if (declared.width != shape.width || declared.height != shape.height) {
+      throw Error(files[i]->path.string() + ": changed size while being read");
+    }
     int width = 0, height = 0, components = 0;
-    unsigned char* data =
-        stbi_load(files[i]->path.c_str(), &width, &height, &components, shape.channels);
+    unsigned char* data = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
+                                                static_cast<int>(bytes.size()), &width, &height,
+                                                &components, shape.channels);
     if (data == nullptr) {
-      throw Error(files[i]->path.string() + ": cannot decode image (" + stbi_failure_reason() +
-                  ")");
+      throw Error(files[i]->path.string() + ": cannot decode image (" + failure_reason() + ")");
     }
     if (width != shape.width || height != shape.height) {
       stbi_image_free(data);

@@ -1,5 +1,8 @@
 #include "privaudit/models/torchscript.h"
 
+#include <caffe2/serialize/inline_container.h>
+
+#include <cstring>
 #include <sstream>
 
 #include "privaudit/util/error.h"
@@ -14,6 +17,7 @@ constexpr const char* kNotAChain =
     "running the children in order does not reproduce forward(): the model has skip connections "
     "or functional code in forward";
 constexpr int64_t kProbeBatch = 2;
+constexpr int64_t kMaxInputValues = int64_t{1} << 24;
 
 // The class name without its module path or TorchScript's "___torch_mangle_N" prefix.
 std::string short_type_name(const torch::jit::Module& module) {
@@ -48,6 +52,76 @@ void collect_stages(const torch::jit::Module& module, const std::string& prefix,
 std::string shape_text(const InputShape& shape) {
   return std::to_string(shape.channels) + "x" + std::to_string(shape.height) + "x" +
          std::to_string(shape.width);
+}
+
+std::string sizes_text(torch::IntArrayRef sizes) {
+  std::string text;
+  for (auto s : sizes) text += (text.empty() ? "" : "x") + std::to_string(s);
+  return text.empty() ? "0-d" : text;
+}
+
+// A probe batch is two images of this shape: a module that claims a huge input shape must not
+// make loading it allocate gigabytes.
+void check_input_size(const InputShape& shape, const std::string& path) {
+  if (shape.channels <= 0 || shape.height <= 0 || shape.width <= 0) {
+    throw Error(path + ": input shape " + shape_text(shape) + " is not positive");
+  }
+  const double values = static_cast<double>(shape.channels) * shape.height * shape.width;
+  if (values > kMaxInputValues) {
+    throw Error(path + ": input shape " + shape_text(shape) + " is too large (over " +
+                std::to_string(kMaxInputValues) + " values per image)");
+  }
+}
+
+// The reason in an exception from forward(). The TorchScript interpreter's message opens with
+// "The following operation failed in the TorchScript interpreter." and a traceback; the error
+// itself ("builtins.RuntimeError: ...") is its last line.
+std::string failure_reason(const std::string& message) {
+  if (message.rfind("The following operation failed in the TorchScript interpreter", 0) != 0) {
+    return first_line(message);
+  }
+  auto end = message.find_last_not_of("\n ");
+  if (end == std::string::npos) return first_line(message);
+  const auto start = message.rfind('\n', end);
+  auto line = message.substr(start == std::string::npos ? 0 : start + 1, end - start);
+  if (line.rfind("builtins.", 0) == 0) line = line.substr(9);
+  return first_line(line);
+}
+
+// The probe batch's output as floating-point tensor, or an Error naming the file.
+torch::Tensor probe_logits(torch::jit::Module& module, const torch::Tensor& probe,
+                           const std::string& path) {
+  c10::IValue out;
+  try {
+    out = module.forward({probe});
+  } catch (const std::exception& e) {
+    throw Error(path + ": forward() failed on a probe batch of shape " + sizes_text(probe.sizes()) +
+                " (check --input-shape): " + failure_reason(e.what()));
+  }
+  if (!out.isTensor()) {
+    throw Error(path + ": forward() returned a " + out.tagKind() +
+                ", not a tensor of logits, on a probe batch of shape " + sizes_text(probe.sizes()));
+  }
+  auto logits = out.toTensor();
+  if (!logits.is_floating_point()) {
+    throw Error(path + ": forward() returned a tensor of " +
+                std::string(c10::toString(logits.scalar_type())) +
+                ", not floating-point logits, on a probe batch of shape " +
+                sizes_text(probe.sizes()));
+  }
+  return logits;
+}
+
+// Attacks differentiate with respect to every parameter, which LibTorch allows only for
+// floating-point tensors.
+void check_parameters(const torch::jit::Module& module, const std::string& path) {
+  for (const auto& p : module.named_parameters()) {
+    if (!p.value.is_floating_point()) {
+      throw Error(path + ": parameter " + p.name + " is a tensor of " +
+                  std::string(c10::toString(p.value.scalar_type())) +
+                  "; privaudit needs floating-point parameters to take gradients");
+    }
+  }
 }
 
 std::optional<InputShape> shape_attribute(const torch::jit::Module& module,
@@ -104,11 +178,157 @@ std::string check_chain(std::vector<TorchScriptStage>& stages, const torch::Tens
       return kNotAChain;
     }
   }
-  if (x.sizes() != expected.sizes() || !torch::allclose(x, expected, 1e-4, 1e-5)) return kNotAChain;
+  if (x.sizes() != expected.sizes() || x.scalar_type() != expected.scalar_type() ||
+      !torch::allclose(x, expected, 1e-4, 1e-5))
+    return kNotAChain;
   return "";
 }
 
+// A pickle opcode: what follows it (fixed bytes, a little-endian length and that many bytes, or
+// newline-terminated lines) and what it does to the stack. Opcodes of protocols 0-4, as
+// LibTorch's pickler.h lists them; the stack as Python's unpickler keeps it, where MARK opens a
+// frame and an opcode may take only items pushed since.
+struct Opcode {
+  enum Kind { kUnknown, kPlain, kMark, kCollect, kExtend, kStop };
+  Kind kind = kUnknown;
+  size_t fixed = 0;
+  size_t length_bytes = 0;
+  size_t lines = 0;
+  size_t pops = 0;
+  size_t pushes = 0;
+};
+
+Opcode opcode_of(uint8_t code) {
+  const auto in = [code](const char* set) {
+    return code != 0 && std::strchr(set, static_cast<char>(code)) != nullptr;
+  };
+  Opcode op;
+  if (in("FILPSVgp")) op.lines = 1;
+  if (in("ci")) op.lines = 2;
+  if (in("Khq\x80\x82")) op.fixed = 1;
+  if (in("M\x83")) op.fixed = 2;
+  if (in("Jjr\x84")) op.fixed = 4;
+  if (in("G\x95")) op.fixed = 8;
+  if (in("UC\x8a\x8c")) op.length_bytes = 1;
+  if (in("TXB\x8b")) op.length_bytes = 4;
+  if (in("\x8d\x8e")) op.length_bytes = 8;
+  const auto plain = [&op](size_t pops, size_t pushes) {
+    op.kind = Opcode::kPlain;
+    op.pops = pops;
+    op.pushes = pushes;
+  };
+  if (in("NJKMILFGSTUVXBC}])cghjP\x8a\x8b\x8c\x8d\x8e\x8f\x88\x89\x82\x83\x84")) plain(0, 1);
+  if (in("\x80\x95")) plain(0, 0);
+  if (in("Q\x85pqr\x94")) plain(1, 1);
+  if (in("2")) plain(1, 2);
+  if (in("0")) plain(1, 0);
+  if (in("Rba\x86\x81\x93")) plain(2, 1);
+  if (in("\x87s\x92")) plain(3, 1);
+  if (in("(")) op.kind = Opcode::kMark;
+  if (in("tldo\x91i1")) op.kind = Opcode::kCollect;  // the frame becomes one item (none: POP_MARK)
+  if (in("eu\x90")) op.kind = Opcode::kExtend;       // the frame goes into the item below it
+  if (in(".")) op.kind = Opcode::kStop;
+  if (code == '1') op.pushes = 0;
+  if (op.kind == Opcode::kCollect && code != '1') op.pushes = 1;
+  return op;
+}
+
+// Walks the opcodes of a pickle (Python's pickletools.py documents each) without running it.
+// Returns why LibTorch's unpickler must not see it, or "" when every length and memo index fits
+// and the stack never runs dry: LibTorch 1.13 checks neither, and a 3 kB file can make it
+// allocate 28 GB or corrupt its heap.
+std::string pickle_problem(const uint8_t* data, size_t size) {
+  size_t pos = 0;
+  std::vector<size_t> frames = {0};  // items pushed since each MARK, the first frame before any
+  const auto little_endian = [&](size_t bytes) {
+    uint64_t value = 0;
+    for (size_t i = 0; i < bytes; ++i) value |= static_cast<uint64_t>(data[pos + i]) << (8 * i);
+    return value;
+  };
+  while (pos < size) {
+    const std::string at = " at byte " + std::to_string(pos);
+    const uint8_t code = data[pos++];
+    const auto op = opcode_of(code);
+    if (op.kind == Opcode::kUnknown) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02x", code);
+      return "has unknown opcode " + std::string(hex) + at;
+    }
+    if (size - pos < op.fixed + op.length_bytes) return "ends inside an opcode" + at;
+    // LONG_BINPUT grows the memo to its index: one per opcode is the most a pickle can use.
+    if (code == 'r' && little_endian(4) > size) {
+      return "has memo index " + std::to_string(little_endian(4)) + at + ", beyond its " +
+             std::to_string(size) + " bytes";
+    }
+    if (op.length_bytes > 0) {
+      const uint64_t length = little_endian(op.length_bytes);
+      pos += op.length_bytes;
+      if (length > size - pos) {
+        return "declares " + std::to_string(length) + " bytes" + at + " but has " +
+               std::to_string(size - pos) + " left";
+      }
+      pos += static_cast<size_t>(length);
+    }
+    pos += op.fixed;
+    for (size_t i = 0; i < op.lines; ++i) {
+      const void* newline = std::memchr(data + pos, '\n', size - pos);
+      if (newline == nullptr) return "ends inside an opcode" + at;
+      pos = static_cast<size_t>(static_cast<const uint8_t*>(newline) - data) + 1;
+    }
+    switch (op.kind) {
+      case Opcode::kUnknown:
+        break;
+      case Opcode::kStop:
+        return frames.back() >= 1 ? "" : "stops with nothing on the stack" + at;
+      case Opcode::kPlain:
+        if (frames.back() < op.pops) return "takes more from the stack than it holds" + at;
+        frames.back() = frames.back() - op.pops + op.pushes;
+        break;
+      case Opcode::kMark:
+        frames.push_back(0);
+        break;
+      case Opcode::kCollect:
+      case Opcode::kExtend:
+        if (frames.size() < 2) return "closes a MARK it never opened" + at;
+        frames.pop_back();
+        if (op.kind == Opcode::kExtend && frames.back() < 1) {
+          return "adds to a container that is not there" + at;
+        }
+        frames.back() += op.pushes;
+        break;
+    }
+  }
+  return "ends without a STOP opcode";
+}
+
+bool is_pickle(const std::string& record) {
+  return record.size() >= 3 && record.compare(record.size() - 3, 3, "pkl") == 0;
+}
+
 }  // namespace
+
+void check_archive_pickles(const std::string& path) {
+  std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
+  std::vector<std::string> records;
+  try {
+    reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
+    records = reader->getAllRecords();
+  } catch (const std::exception&) {
+    return;  // not an archive LibTorch opens: torch::jit::load says so
+  }
+  for (const auto& record : records) {
+    if (!is_pickle(record)) continue;
+    std::tuple<at::DataPtr, size_t> bytes;
+    try {
+      bytes = reader->getRecord(record);
+    } catch (const std::exception&) {
+      return;
+    }
+    const auto problem =
+        pickle_problem(static_cast<const uint8_t*>(std::get<0>(bytes).get()), std::get<1>(bytes));
+    if (!problem.empty()) throw Error(path + ": damaged model file: " + record + " " + problem);
+  }
+}
 
 TorchScriptClassifier::TorchScriptClassifier(torch::jit::Module module, InputShape input,
                                              int64_t classes, std::vector<TorchScriptStage> stages,
@@ -193,21 +413,27 @@ nlohmann::json TorchScriptClassifier::meta() const {
 std::unique_ptr<Classifier> load_torchscript(const std::string& path,
                                              std::optional<InputShape> input_shape,
                                              std::optional<int64_t> classes, torch::Device device) {
+  check_archive_pickles(path);
   torch::jit::Module module;
   try {
     module = torch::jit::load(path, device);
   } catch (const c10::Error& e) {
     throw Error(path + ": not a TorchScript module: " + first_line(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    // The TorchScript compiler and unpickler throw their own types (ErrorReport, JITException).
+    throw Error(path + ": not a TorchScript module: " + first_line(e.what()));
   }
   if (!module.find_method("forward")) {
     throw Error(path + ": not a model: the TorchScript archive has no forward() method");
   }
+  check_parameters(module, path);
   if (!input_shape) input_shape = shape_attribute(module, path);
   if (!input_shape) {
     throw Error(path +
                 ": TorchScript model does not say its input shape; pass --input-shape C,H,W "
                 "(or give the module an input_shape attribute)");
   }
+  check_input_size(*input_shape, path);
   if (!classes) classes = classes_attribute(module, path);
 
   const bool was_training = module.is_training();
@@ -215,29 +441,29 @@ std::unique_ptr<Classifier> load_torchscript(const std::string& path,
   torch::NoGradGuard no_grad;
   auto generator = at::detail::createCPUGenerator(0);
   const auto probe = torch::rand(input_shape->with_batch(kProbeBatch), generator).to(device);
-  torch::Tensor logits;
-  try {
-    logits = run_module(module, probe);
-  } catch (const std::exception& e) {
-    throw Error(path + ": forward() fails on a " + std::to_string(kProbeBatch) + "x" +
-                shape_text(*input_shape) + " input (check --input-shape): " + first_line(e.what()));
+  const auto logits = probe_logits(module, probe, path);
+  if (logits.dim() != 2 || logits.size(0) != kProbeBatch) {
+    throw Error(path + ": forward() returned a " + sizes_text(logits.sizes()) +
+                " tensor on a probe batch of shape " + sizes_text(probe.sizes()) + ", expected " +
+                std::to_string(kProbeBatch) + " x K logits (check --input-shape)");
   }
   if (!classes) {
-    // Neither the flag nor the module says: the logits of the probe do, if they are B x K.
-    if (logits.dim() != 2 || logits.size(0) != kProbeBatch || logits.size(1) < 2) {
-      throw Error(path +
-                  ": TorchScript model does not say its class count and forward() does not return "
-                  "B x K logits; pass --classes K (or give the module a num_classes attribute)");
+    // Neither the flag nor the module says: the width of the probe's logits does.
+    if (logits.size(1) < 2) {
+      throw Error(path + ": TorchScript model does not say its class count and forward() returns " +
+                  sizes_text(logits.sizes()) +
+                  " logits; pass --classes K (or give the module a num_classes attribute)");
     }
     classes = logits.size(1);
   }
-  if (logits.dim() != 2 || logits.size(0) != kProbeBatch || logits.size(1) != *classes) {
-    std::string got;
-    for (auto s : logits.sizes()) got += (got.empty() ? "" : "x") + std::to_string(s);
-    throw Error(path + ": forward() of a " + std::to_string(kProbeBatch) + "x" +
-                shape_text(*input_shape) + " input returns a " + got + " tensor, expected " +
-                std::to_string(kProbeBatch) + "x" + std::to_string(*classes) +
-                " logits (check --input-shape and --classes)");
+  if (logits.size(1) != *classes) {
+    throw Error(path + ": forward() of a " + sizes_text(probe.sizes()) + " input returns a " +
+                sizes_text(logits.sizes()) + " tensor, expected " + std::to_string(kProbeBatch) +
+                "x" + std::to_string(*classes) + " logits (check --input-shape and --classes)");
+  }
+  if (!torch::isfinite(logits).all().item<bool>()) {
+    throw Error(path + ": forward() returned NaN or inf on a probe batch of shape " +
+                sizes_text(probe.sizes()));
   }
   std::vector<TorchScriptStage> stages;
   collect_stages(module, "", stages);

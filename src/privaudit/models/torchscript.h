@@ -23,6 +23,13 @@ std::unique_ptr<Classifier> load_torchscript(const std::string& path,
                                              std::optional<InputShape> input_shape,
                                              std::optional<int64_t> classes, torch::Device device);
 
+// Throws Error naming `path` when a pickle inside the archive (data.pkl, constants.pkl, debug
+// info) declares a string longer than what follows it or a memo index beyond its own length, or
+// uses an opcode LibTorch does not know. LibTorch 1.13's unpickler allocates whatever those fields
+// say before noticing: a 3 kB file can make it ask for 64 GB. Archives LibTorch cannot open at all
+// pass: torch::jit::load reports them.
+void check_archive_pickles(const std::string& path);
+
 // One runnable piece of a TorchScript module: a leaf child, or a child that is not a container.
 struct TorchScriptStage {
   std::string name;  // dotted path from the top module: "features.0", "classifier.1"
