@@ -62,6 +62,7 @@ TEST_F(Idlg, RejectsAModelWithoutAFinalLinearLayer) {
   }
 }
 
+// Spread (scripts/test-spread.sh, 2026-12-01): seed offsets 0, 1, 2 gave 67.8, 77.6, 73.8 dB.
 TEST_F(IdlgSlow, RecoversOneImageWithItsLabel) {
   const auto offset = static_cast<int64_t>(testing::seed_offset());
   auto model = make_model("lenet", 7 + offset);

@@ -85,6 +85,8 @@ TEST_F(InvertingGradients, ModelThatLeaksNothingGivesNoBetterThanAConstantImage)
   EXPECT_LT(score.mean_psnr, 15.0);
 }
 
+// Spread (scripts/test-spread.sh, 2026-12-01): seed offsets 0, 1, 2 gave 68.4, 61.5 and 33.9 dB
+// mean PSNR; the bar sits below the lowest, far above unrelated images (~10 dB, docs/gradients.md).
 TEST_F(InvertingGradientsSlow, RecoversABatchOfFourThroughAnUntrainedReluCnn) {
   const auto offset = static_cast<int64_t>(testing::seed_offset());
   auto model = make_small_cnn(4 + offset);
@@ -97,7 +99,7 @@ TEST_F(InvertingGradientsSlow, RecoversABatchOfFourThroughAnUntrainedReluCnn) {
   const auto score =
       metrics::score_reconstruction(result.images, result.labels, target.images, target.labels);
   std::printf("figure: InvertingGradientsSlow psnr %.2f\n", score.mean_psnr);
-  EXPECT_GE(score.mean_psnr, 30.0) << score.psnr << " after " << result.iterations << " iterations";
+  EXPECT_GE(score.mean_psnr, 25.0) << score.psnr << " after " << result.iterations << " iterations";
 }
 
 }  // namespace
