@@ -180,7 +180,8 @@ TEST(AuditSlow, RerunContinuesAndOtherSettingsAreRefused) {
           << entry.path() << ": " << info.output;
       EXPECT_EQ(std::count(info.output.begin(), info.output.end(), '\n'), 1)
           << entry.path() << ": " << info.output;
-      EXPECT_EQ(info.output.find("json.exception"), std::string::npos) << entry.path() << ": " << info.output;
+      EXPECT_EQ(info.output.find("json.exception"), std::string::npos)
+          << entry.path() << ": " << info.output;
     }
   }
   EXPECT_GE(models, 1);

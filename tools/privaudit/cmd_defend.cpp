@@ -52,8 +52,7 @@ std::function<int()> setup_defend(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   app.add_option("--objective", o.objective,
                  "What the encoder does to the simulated adversary: class-mean (pull its output to "
-                 "the class's mean "
-                 "image) or max-error (the paper's: maximise its error)")
+                 "the class's mean image) or max-error (the paper's: maximise its error)")
       ->capture_default_str();
   app.add_option("--head-epochs", o.head_epochs,
                  "Epochs retraining the head on the frozen defended encoder")
