@@ -169,11 +169,9 @@ LayerExperimentResult run_layer_experiment(models::Classifier& model, const data
     std::snprintf(line, sizeof line,
                   "Spearman(sensitivity, decoder PSNR) = %.3f over %zu cut points",
                   result.spearman_sensitivity_psnr, cuts.size());
-    plot_layers(model, result, sink);
     reporter.say(line);
-  } else {
-    plot_layers(model, result, sink);
   }
+  plot_layers(model, result, sink);
   return result;
 }
 
