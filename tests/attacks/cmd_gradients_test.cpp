@@ -25,16 +25,35 @@ TEST(GradientsCommand, WritesRunsAuditGridsAndPlot) {
   std::ifstream in(dir.file("out/results.json"));
   const auto json = nlohmann::json::parse(in);
   EXPECT_EQ(json["command"], "gradients");
-  ASSERT_EQ(json["runs"].size(), 6u);
+  // Six attacks (closed-form first) at two batch sizes. LeNet has no bias-carrying linear layer
+  // whose input is given exactly at batch 2 and no positional embedding: those runs say why
+  // and carry no figures, never a 0 dB guess.
+  ASSERT_EQ(json["runs"].size(), 12u);
   for (const auto& run : json["runs"]) {
-    for (const char* key : {"attack", "batch_size", "psnr", "ssim", "mse", "label_accuracy",
-                            "iterations", "seconds", "failed", "restarts"}) {
+    for (const char* key :
+         {"attack", "batch_size", "psnr", "ssim", "mse", "label_accuracy", "iterations", "seconds",
+          "failed", "restarts", "exact", "target_psnr"}) {
       EXPECT_TRUE(run.contains(key)) << key;
+    }
+    if (run.contains("not_applicable")) {
+      EXPECT_TRUE(run["psnr"].is_null()) << run.dump();
+      EXPECT_EQ(run["grid"], "");
+      continue;
     }
     EXPECT_TRUE(std::filesystem::exists(dir.path() / "out" / run["grid"].get<std::string>()));
   }
-  EXPECT_EQ(json["runs"][2]["attack"], "idlg");
-  EXPECT_EQ(json["runs"][2]["label_accuracy"], 1.0);
+  EXPECT_EQ(json["runs"][0]["attack"], "linear-layer");
+  EXPECT_EQ(json["runs"][2]["attack"], "positional");
+  EXPECT_TRUE(json["runs"][2].contains("not_applicable"));
+  EXPECT_EQ(json["runs"][8]["attack"], "idlg");
+  EXPECT_EQ(json["runs"][8]["label_accuracy"], 1.0);
+  // The strongest attack per target, per batch size, with its grid.
+  ASSERT_EQ(json["strongest"].size(), 2u);
+  for (const auto& best : json["strongest"]) {
+    EXPECT_EQ(best["targets"].size(), 2u);
+    EXPECT_TRUE(best["psnr"].is_number());
+    EXPECT_TRUE(std::filesystem::exists(dir.path() / "out" / best["grid"].get<std::string>()));
+  }
   const auto& audit = json["audit"];
   ASSERT_EQ(audit["batch_sizes"].size(), 2u);
   // The audit's risk is the largest of its batch sizes'.

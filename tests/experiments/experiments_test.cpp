@@ -84,7 +84,9 @@ TEST(GradientExperimentOptions, NameTheFlagThatIsWrong) {
   };
   GradientExperimentOptions options;
   options.attacks = {"magic"};
-  EXPECT_EQ(message(options), "--attack magic: unknown attack (dlg, idlg, ig, all)");
+  EXPECT_EQ(message(options),
+            "--attack magic: unknown attack (linear-layer, positional, features-then-invert, dlg, "
+            "idlg, ig, all)");
   options = {};
   options.batch_sizes = {4};
   options.targets = 2;

@@ -12,8 +12,8 @@ namespace privaudit::attacks {
 namespace {
 
 AttackTrial run_trial(models::Classifier& model, const Gradients& shared, int64_t batch_size,
-                const torch::Tensor& labels, const DlgOptions& options, uint64_t seed,
-                Progress& progress) {
+                      const torch::Tensor& labels, const DlgOptions& options, uint64_t seed,
+                      Progress& progress) {
   auto generator = make_generator(seed);
   const auto shape = model.input_shape().with_batch(batch_size);
   auto dummy = torch::randn(shape, generator).to(model.device()).requires_grad_(true);
@@ -35,11 +35,12 @@ AttackTrial run_trial(models::Classifier& model, const Gradients& shared, int64_
                            .history_size(options.history);
   if (options.strong_wolfe) lbfgs_options.line_search_fn("strong_wolfe");
   torch::optim::LBFGS optimizer(variables, lbfgs_options);
+  // Each call sets fresh gradients, copied: autograd may hand back a view (a TorchScript
+  // Flatten's backward does), and the optimiser's zero_grad cannot detach a view in place.
   const auto closure = [&]() -> torch::Tensor {
-    optimizer.zero_grad();
     auto distance = distance_of();
     const auto grads = torch::autograd::grad({distance}, variables);
-    for (size_t i = 0; i < variables.size(); ++i) variables[i].mutable_grad() = grads[i];
+    for (size_t i = 0; i < variables.size(); ++i) variables[i].mutable_grad() = grads[i].clone();
     return distance;
   };
 
@@ -104,10 +105,11 @@ Reconstruction run_dlg(models::Classifier& model, const Gradients& shared, int64
   }
   models::TrainingModeGuard mode(model, options.train_mode);
   const auto label_tensor = labels.defined() ? labels.to(torch::kLong).to(model.device()) : labels;
-  return keep_best_trial("DLG", options.trials, options.nan_retries, options.seed, options.iterations,
-                         model.input_shape(), batch_size, progress, [&](uint64_t seed) {
-                           return run_trial(model, shared, batch_size, label_tensor, options, seed, progress);
-                         });
+  return keep_best_trial(
+      "DLG", options.trials, options.nan_retries, options.seed, options.iterations,
+      model.input_shape(), batch_size, progress, [&](uint64_t seed) {
+        return run_trial(model, shared, batch_size, label_tensor, options, seed, progress);
+      });
 }
 
 }  // namespace privaudit::attacks

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,17 @@ struct Reconstruction {
   int restarts = 0;                    // trials started after the first (NaN or by option)
   bool failed = false;                 // every trial produced NaN/inf: no image to score
   std::string failure;                 // why, when failed
+  // A closed-form attack whose preconditions do not hold (no bias, no learned positional
+  // embedding, rank too low, batch too large): no images to score, `failure` says why.
+  bool not_applicable = false;
+  // Per image, whether the attack proved it exact without ground truth (closed-form attacks:
+  // the gradient of the reconstruction matches the shared one, or several rows of a layer's
+  // gradient agree on it). Empty for attacks that cannot certify.
+  std::vector<bool> certified;
+  // Cosine distance between the shared gradient and the gradient the reconstruction yields
+  // (batch 1 closed-form attacks; NaN when not computed).
+  double self_check = std::numeric_limits<double>::quiet_NaN();
+  nlohmann::json details;  // attack-specific figures (layer, rank, residuals)
 };
 
 // One optimisation run of an attack from one random start, as the restart loop sees it.

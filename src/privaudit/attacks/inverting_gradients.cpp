@@ -53,7 +53,7 @@ AttackTrial run_trial(models::Classifier& model, const Gradients& shared, int64_
     trial.curve.push_back(distance.item<double>());
     trial.iterations = step;
     if (options.on_iteration) options.on_iteration(step, trial.curve.back(), dummy.detach());
-    dummy.mutable_grad() = options.signed_gradients ? grad.sign() : grad;
+    dummy.mutable_grad() = options.signed_gradients ? grad.sign() : grad.clone();
     optimizer.step();
     {
       torch::NoGradGuard no_grad;

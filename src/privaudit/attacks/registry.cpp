@@ -1,5 +1,6 @@
 #include "privaudit/attacks/registry.h"
 
+#include "privaudit/attacks/closed_form.h"
 #include "privaudit/attacks/dlg.h"
 #include "privaudit/attacks/idlg.h"
 #include "privaudit/attacks/inverting_gradients.h"
@@ -48,6 +49,16 @@ Reconstruction inverting_gradients(models::Classifier& model, const SharedUpdate
 
 const std::vector<GradientAttack>& gradient_attacks() {
   static const std::vector<GradientAttack> attacks = {
+      {"linear-layer",
+       "closed form: a Linear layer's input from its weight and bias gradients (bias ratio)",
+       run_linear_layer_attack},
+      {"positional",
+       "closed form: a ViT's patches from its positional-embedding and patch-projection "
+       "gradients (batch 1)",
+       run_positional_attack},
+      {"features-then-invert",
+       "the features a Linear layer's gradient gives exactly, inverted to an image (L-BFGS)",
+       run_features_then_invert},
       {"dlg", "Deep Leakage from Gradients (L-BFGS, labels recovered as soft labels)", dlg},
       {"idlg", "iDLG: labels read off the last layer's gradient, then DLG", idlg},
       {"ig", "Inverting Gradients (cosine distance, TV prior, signed Adam)", inverting_gradients},

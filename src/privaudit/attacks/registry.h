@@ -25,12 +25,12 @@ using GradientAttackFunction = std::function<Reconstruction(
     models::Classifier&, const SharedUpdate&, const AttackBudget&, Progress&)>;
 
 struct GradientAttack {
-  std::string name;         // "dlg", "idlg", "ig"
+  std::string name;         // "linear-layer", "positional", "features-then-invert", "dlg", ...
   std::string description;  // one line for --help
   GradientAttackFunction run;
 };
 
-// In the order `--attack all` runs them.
+// In the order `--attack all` runs them: closed-form attacks (milliseconds) first.
 const std::vector<GradientAttack>& gradient_attacks();
 // Throws UsageError listing the known names.
 const GradientAttack& find_gradient_attack(const std::string& name);

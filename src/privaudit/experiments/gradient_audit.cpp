@@ -181,22 +181,22 @@ GradientAudit audit_gradient_privacy(models::Classifier& model, const torch::Ten
     audit.predicted_psnr = lowest->psnr;
     audit.risk_bound = lowest->kind;
   }
-  // The closest probe stands for the attacker (restarts keep the lowest distance). When it
-  // stopped short of attacker_distance it is granted the rise in PSNR the fit itself promises
-  // between its distance and attacker_distance: without that, a probe ending at 1.3e-3 with
-  // an unrelated image would count for nothing against a fit read at 1e-3 (docs/gradients.md).
+  // What the closest probe would say carried to attacker_distance, recorded for the reader
+  // only: a probe that stopped short of attacker_distance found no collision, and a failed
+  // attack proves nothing, so it never lowers the prediction (a probe that got that close with
+  // a different image is a collision, and is among the points above).
   audit.probe_bound_psnr = audit.probe_psnr;
   if (audit.probe_min_distance > options.attacker_distance) {
     audit.probe_bound_psnr += audit.fit_psnr - fit(audit.probe_min_distance);
   }
-  if (audit.probe_bound_psnr < audit.predicted_psnr) {
-    audit.predicted_psnr = audit.probe_bound_psnr;
-    audit.risk_bound = "probe";
-  }
-  const double span = options.exact_psnr - audit.unrelated_psnr;
-  audit.risk =
-      span > 0 ? std::clamp((audit.predicted_psnr - audit.unrelated_psnr) / span, 0.0, 1.0) : 0.0;
+  audit.risk = psnr_risk(audit, audit.predicted_psnr, options.exact_psnr);
   return audit;
+}
+
+double psnr_risk(const GradientAudit& audit, double psnr, double exact_psnr) {
+  const double span = exact_psnr - audit.unrelated_psnr;
+  if (!(span > 0) || !std::isfinite(psnr)) return 0.0;
+  return std::clamp((psnr - audit.unrelated_psnr) / span, 0.0, 1.0);
 }
 
 }  // namespace privaudit::experiments

@@ -17,12 +17,13 @@
 // reached and the PSNR of its reconstruction after optimal matching. The relation claims
 // "distance <= attacker_distance implies PSNR >= PSNR_fit(attacker_distance)"; any observed point
 // (probe, path or pair) that close with a lower PSNR falsifies it. The closest probe stands for
-// the attacker; when it stopped short of attacker_distance it is granted the rise the fit
-// promises from its distance to attacker_distance. So
+// the attacker only when it succeeds: a probe that stops short of attacker_distance proves
+// nothing (a failed attack never lowers a risk), one that gets there with another image proves
+// a collision. So
 //   PSNR_predicted = min(PSNR_fit(attacker_distance),
-//                        lowest PSNR of a point with distance <= attacker_distance,
-//                        PSNR_probe + max(0, PSNR_fit(attacker_distance) - PSNR_fit(d_probe)))
+//                        lowest PSNR of a point with distance <= attacker_distance)
 //   risk = clamp((PSNR_predicted - PSNR_unrelated) / (exact_psnr - PSNR_unrelated), 0, 1)
+// and the gradients experiment raises it to what the run's strongest attack demonstrates.
 // where PSNR_unrelated is the mean PSNR between unrelated batches (what knowing nothing gives).
 // A model whose gradient barely moves with the data (all path distances ~0) scores 0.
 //
@@ -83,14 +84,16 @@ struct GradientAudit {
   double fit_psnr = 0;  // the fit at attacker_distance (unrelated_psnr without a valid fit)
   // Lowest PSNR among the points with gradient distance <= attacker_distance; NaN when none.
   double observed_psnr = 0;
-  double predicted_psnr = 0;  // min(fit_psnr, observed_psnr, probe_bound_psnr)
-  // What set predicted_psnr: "fit", the kind of the observed point that undercut it ("probe",
-  // "path-image", "path-noise", "pair"), or "none" without a valid fit (risk 0).
+  double predicted_psnr = 0;  // min(fit_psnr, observed_psnr)
+  // What set the risk: "fit", the kind of the observed point that undercut the fit ("probe",
+  // "path-image", "path-noise", "pair"), "attack" when the experiment raised it to its
+  // strongest attack, or "none" without a valid fit (risk 0).
   std::string risk_bound = "none";
   double probe_min_distance = 0;  // lowest distance a probe reached (NaN without probes)
   double probe_psnr = 0;          // PSNR of that probe's reconstruction (NaN without probes)
   // probe_psnr carried to attacker_distance: raised by fit_psnr - PSNR_fit(probe_min_distance)
-  // when the probe stopped short of it (NaN without probes or a valid fit).
+  // when the probe stopped short of it (NaN without probes or a valid fit). For the reader: it
+  // does not enter the risk.
   double probe_bound_psnr = 0;
   double probe_seconds = 0;  // wall time of the probes
   double risk = 0;
@@ -102,5 +105,8 @@ struct GradientAudit {
 GradientAudit audit_gradient_privacy(models::Classifier& model, const torch::Tensor& images,
                                      const torch::Tensor& labels,
                                      const GradientAuditOptions& options, Progress& progress);
+
+// The audit's PSNR-to-risk mapping: clamp((psnr - unrelated) / (exact - unrelated), 0, 1).
+double psnr_risk(const GradientAudit& audit, double psnr, double exact_psnr);
 
 }  // namespace privaudit::experiments

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -36,20 +37,43 @@ struct GradientExperimentOptions {
   void validate() const;
 };
 
-// One attack at one batch size, averaged over floor(N / B) batches.
+// One attack at one batch size, averaged over the floor(N / B) batches it applies to.
 struct GradientRun {
   std::string attack;
   int64_t batch_size = 1;
   int64_t batches = 0;
+  // Batches whose update met the attack's preconditions (closed-form attacks); the figures
+  // average over their targets only, and are NaN when there are none.
+  int64_t applicable_batches = 0;
+  std::string not_applicable;  // why, when no batch was applicable
   double psnr = 0, ssim = 0, mse = 0;
+  int64_t exact = 0;  // targets recovered exactly, self-certified without ground truth
   double label_accuracy = 0;
   double iterations = 0;  // mean per batch
   double seconds = 0;
   double gradient_distance = 0;  // mean final distance
   int restarts = 0;
   int failed_batches = 0;
-  std::string grid;                         // the image grid's file name
+  std::string grid;                         // the image grid's file name ("" without images)
   std::vector<std::string> attacker_knows;  // the threat model's knowledge
+  nlohmann::json details = nlohmann::json::array();  // the attack's details, per batch
+  // Per target (in target order, floor(N / B) * B of them): PSNR, SSIM (NaN where the attack
+  // did not apply), certificate, and the matched reconstruction (N x C x H x W).
+  std::vector<double> target_psnr, target_ssim;
+  std::vector<bool> target_certified;
+  torch::Tensor matched;
+};
+
+// The strongest attack per target at one batch size: what the audit reports (an audit never
+// reports less than an attack of the same run achieved).
+struct StrongestAttack {
+  int64_t batch_size = 1;
+  std::vector<std::string> attack;  // per target: the attack with the highest PSNR on it
+  std::vector<double> psnr, ssim;   // per target: that attack's figures
+  std::vector<bool> certified;      // per target: any attack certified it exact
+  double mean_psnr = 0, median_psnr = 0, mean_ssim = 0;
+  int64_t exact = 0;
+  std::string grid;  // "grid_strongest_batch<B>.png"
 };
 
 // The audit at one batch size, with its wall time.
@@ -57,17 +81,23 @@ struct BatchAudit {
   int64_t batch_size = 1;
   GradientAudit audit;
   double seconds = 0;
+  // The strongest attack's mean PSNR at this batch size and the risk it demonstrates through
+  // the audit's PSNR-to-risk mapping; audit.risk is never below it.
+  double attack_psnr = std::numeric_limits<double>::quiet_NaN();
+  double attack_risk = 0;
 };
 
 struct GradientExperimentResult {
   std::vector<int64_t> target_indices;
   std::vector<GradientRun> runs;
+  std::vector<StrongestAttack> strongest;  // one per batch size
   std::vector<BatchAudit> audits;
   double risk = 0;  // the largest audit risk over batch sizes
 };
 
-// Runs the experiment on `model` with targets from `test`. Writes one grid per run
-// ("grid_<attack>_batch<B>.png") and "audit_relation.svg" to `sink`.
+// Runs the experiment on `model` with targets from `test`. Writes one grid per run with images
+// ("grid_<attack>_batch<B>.png"), one per batch size for the strongest attack
+// ("grid_strongest_batch<B>.png") and "audit_relation.svg" to `sink`.
 GradientExperimentResult run_gradient_experiment(models::Classifier& model,
                                                  const data::Dataset& test,
                                                  const GradientExperimentOptions& options,
@@ -75,6 +105,7 @@ GradientExperimentResult run_gradient_experiment(models::Classifier& model,
 
 void to_json(nlohmann::json& j, const GradientRun& run);
 void to_json(nlohmann::json& j, const BatchAudit& audit);
+void to_json(nlohmann::json& j, const StrongestAttack& strongest);
 // results.json's "targets", "train_mode", "runs" and "audit" fields.
 nlohmann::json to_json(const GradientExperimentResult& result,
                        const GradientExperimentOptions& options);

@@ -43,6 +43,53 @@ void plot_layers(const models::Classifier& model, const LayerExperimentResult& r
   sink.plot("layers.svg", plot);
 }
 
+// A model whose `cut` output is read in another shape (a flat vector as the spatial map it was
+// flattened from); everything else is the wrapped model's.
+class ReshapedCut : public models::Classifier {
+ public:
+  ReshapedCut(models::Classifier& inner, std::string cut, std::vector<int64_t> dims)
+      : inner_(inner), cut_(std::move(cut)), dims_(std::move(dims)) {}
+  torch::Tensor forward(const torch::Tensor& images) override { return inner_.forward(images); }
+  std::vector<torch::Tensor> parameters() override { return inner_.parameters(); }
+  models::InputShape input_shape() const override { return inner_.input_shape(); }
+  int64_t num_classes() const override { return inner_.num_classes(); }
+  std::vector<std::string> cut_points() const override { return inner_.cut_points(); }
+  torch::Tensor features(const torch::Tensor& images, const std::string& cut) override {
+    auto f = inner_.features(images, cut);
+    if (cut != cut_) return f;
+    std::vector<int64_t> shape = {f.size(0)};
+    shape.insert(shape.end(), dims_.begin(), dims_.end());
+    return f.reshape(shape);
+  }
+  torch::Tensor forward_from(const torch::Tensor& features, const std::string& cut) override {
+    return inner_.forward_from(cut == cut_ ? features.flatten(1) : features, cut);
+  }
+  void set_training(bool training) override { inner_.set_training(training); }
+  bool is_training() const override { return inner_.is_training(); }
+  void to(torch::Device device) override { inner_.to(device); }
+  torch::Device device() const override { return inner_.device(); }
+  bool has_batch_norm() const override { return inner_.has_batch_norm(); }
+  std::string kind() const override { return inner_.kind(); }
+  std::string summary() const override { return inner_.summary(); }
+
+ private:
+  models::Classifier& inner_;
+  std::string cut_;
+  std::vector<int64_t> dims_;
+};
+
+// An earlier cut's output: its shape and its values on a few probe images.
+struct SeenCut {
+  std::string name;
+  attacks::FeatureShape shape;
+  torch::Tensor sample;  // flattened features of the probe images
+  size_t index = 0;      // into result.layers
+};
+
+nlohmann::json decoder_entry(const std::string& view, const attacks::DecoderAttackResult& r) {
+  return {{"view", view}, {"psnr", r.psnr}, {"ssim", r.ssim}};
+}
+
 }  // namespace
 
 std::vector<std::string> resolve_cuts(models::Classifier& model,
@@ -121,6 +168,8 @@ LayerExperimentResult run_layer_experiment(models::Classifier& model, const data
   const auto progress = reporter.progress("layers");
   const int64_t shown = std::min<int64_t>(8, targets.size(0));
   std::vector<torch::Tensor> grid_rows = {targets.narrow(0, 0, shown).to(torch::kCPU)};
+  std::vector<SeenCut> seen_cuts;
+  const auto probe_images = targets.narrow(0, 0, std::min<int64_t>(16, targets.size(0)));
   for (size_t i = 0; i < cuts.size(); ++i) {
     LayerFigures layer;
     layer.name = cuts[i];
@@ -140,11 +189,49 @@ LayerExperimentResult run_layer_experiment(models::Classifier& model, const data
       layer.decoded = true;
       layer.decoder = attacks::run_decoder_attack(model, cuts[i], attacker, targets,
                                                   decoder_options, *progress);
+      SeenCut seen;
+      {
+        models::TrainingModeGuard mode(model, false);
+        torch::NoGradGuard no_grad;
+        const auto probe = model.features(probe_images.to(model.device()), cuts[i]);
+        seen = {cuts[i], attacks::feature_shape_of(probe), probe.flatten(1).to(torch::kCPU),
+                result.layers.size()};
+      }
+      layer.decoder_view = seen.shape.describe();
+      layer.decoders_tried.push_back(decoder_entry(layer.decoder_view, layer.decoder));
+      if (seen.shape.kind == attacks::FeatureKind::kVector) {
+        for (const auto& earlier : seen_cuts) {
+          if (earlier.shape.kind != attacks::FeatureKind::kSpatial ||
+              earlier.shape.numel() != seen.shape.numel()) {
+            continue;
+          }
+          const auto& other = result.layers[earlier.index];
+          const bool same_values = torch::allclose(earlier.sample, seen.sample, 1e-6, 1e-8);
+          const auto view = earlier.shape.describe() + " (as cut '" + earlier.name + "'" +
+                            (same_values ? ", same values: its decoder" : "") + ")";
+          attacks::DecoderAttackResult candidate;
+          if (same_values) {
+            candidate = other.decoder;
+            candidate.cut = cuts[i];
+          } else {
+            ReshapedCut reshaped(model, cuts[i], earlier.shape.dims);
+            candidate = attacks::run_decoder_attack(reshaped, cuts[i], attacker, targets,
+                                                    decoder_options, *progress);
+          }
+          layer.decoders_tried.push_back(decoder_entry(view, candidate));
+          if (candidate.psnr > layer.decoder.psnr) {
+            layer.decoder = std::move(candidate);
+            layer.decoder_view = view;
+          }
+        }
+      }
+      seen_cuts.push_back(std::move(seen));
       const auto& attack = layer.decoder;
       grid_rows.push_back(attack.reconstructions.narrow(0, 0, shown));
       std::snprintf(line, sizeof line,
-                    "        decoder psnr %.2f dB, ssim %.3f (mean image %.2f dB)  %.1f s",
-                    attack.psnr, attack.ssim, attack.mean_image_psnr, attack.seconds);
+                    "        decoder psnr %.2f dB, ssim %.3f (mean image %.2f dB)  %.1f s  [%s]",
+                    attack.psnr, attack.ssim, attack.mean_image_psnr, attack.seconds,
+                    layer.decoder_view.c_str());
       reporter.say(line);
     }
     result.layers.push_back(std::move(layer));
@@ -196,6 +283,8 @@ nlohmann::json to_json(const LayerExperimentResult& result, const LayerExperimen
     if (layer.decoded) {
       const auto& a = layer.decoder;
       entry["decoder_psnr"] = a.psnr;
+      entry["decoder_view"] = layer.decoder_view;
+      entry["decoders_tried"] = layer.decoders_tried;
       entry["decoder_ssim"] = a.ssim;
       entry["decoder_mse"] = a.mse;
       entry["decoder_mean_image_psnr"] = a.mean_image_psnr;

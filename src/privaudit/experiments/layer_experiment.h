@@ -37,7 +37,12 @@ struct LayerFigures {
   std::string name;
   metrics::LayerMetrics metrics;
   bool decoded = false;
-  attacks::DecoderAttackResult decoder;  // when decoded
+  // When decoded: the best of the decoders tried. A flat cut whose size matches an earlier
+  // spatial cut is also decoded as that map (reshaped), and when its values are that map's
+  // (a Flatten) it is exactly as exposed: the attack follows the information, not the shape.
+  attacks::DecoderAttackResult decoder;
+  std::string decoder_view;  // how the best decoder read the features: "vector 3136", ...
+  nlohmann::json decoders_tried = nlohmann::json::array();  // [{view, psnr, ssim}]
 };
 
 struct LayerExperimentResult {

@@ -35,8 +35,19 @@ std::string stage_status(const nlohmann::json& arch, const std::string& command)
   return arch.at(command).value("status", "not run");
 }
 
-// Best (highest) PSNR over the gradient attacks run at `batch`.
+// The strongest attack's entry at `batch` (per target the best attack, averaged), or null.
+const nlohmann::json* strongest_entry(const nlohmann::json& arch, int batch) {
+  const auto* results = stage_results(arch, "gradients");
+  if (results == nullptr || !results->contains("strongest")) return nullptr;
+  for (const auto& entry : results->at("strongest")) {
+    if (entry.value("batch_size", 0) == batch) return &entry;
+  }
+  return nullptr;
+}
+
+// The strongest attack's mean PSNR at `batch`; for results without it, the best attack's mean.
 double gradient_psnr(const nlohmann::json& arch, int batch) {
+  if (const auto* entry = strongest_entry(arch, batch)) return json_number(*entry, "psnr");
   const auto* results = stage_results(arch, "gradients");
   if (results == nullptr || !results->contains("runs")) return NAN;
   double best = NAN;
@@ -47,6 +58,26 @@ double gradient_psnr(const nlohmann::json& arch, int batch) {
     if (!std::isfinite(best) || psnr > best) best = psnr;
   }
   return best;
+}
+
+// "k / n" images recovered exactly (self-certified) at `batch`, with the attacks that won.
+std::string gradient_exact(const nlohmann::json& arch, int batch) {
+  const auto* entry = strongest_entry(arch, batch);
+  if (entry == nullptr) return "&ndash;";
+  const auto count = [](const nlohmann::json& j, const char* key) {
+    const auto it = j.find(key);
+    return it != j.end() && it->is_number() ? std::to_string(it->get<int64_t>()) : "?";
+  };
+  std::string winners;
+  const auto wins = entry->find("wins");
+  if (wins != entry->end() && wins->is_object()) {
+    for (const auto& [name, n] : wins->items()) {
+      if (n.is_number())
+        winners += (winners.empty() ? "" : ", ") + name + " " + std::to_string(n.get<int64_t>());
+    }
+  }
+  return count(*entry, "exact") + " / " + count(*entry, "targets_scored") +
+         (winners.empty() ? "" : " <small>(best: " + escape_xml(winners) + ")</small>");
 }
 
 double inversion_ssim(const nlohmann::json& arch) {
@@ -149,6 +180,22 @@ nlohmann::json rank_architectures(const nlohmann::json& architectures) {
   ranking["order"] = nlohmann::json::array();
   for (const auto& [value, name] : values)
     ranking["order"].push_back({{"arch", name}, {"value", value}});
+  // The gradient threat on its own figure: per image the strongest attack of the run.
+  std::vector<std::pair<double, std::string>> gradient_values;
+  for (const auto& arch : architectures) {
+    const double value = gradient_psnr(arch, 1);
+    if (std::isfinite(value)) gradient_values.push_back({value, arch.value("name", "?")});
+  }
+  std::sort(gradient_values.begin(), gradient_values.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  auto& gradients = ranking["gradients"];
+  gradients["figure"] = "strongest_attack_psnr_batch1";
+  gradients["meaning"] =
+      "mean over the attacked images of the highest PSNR any gradient attack of the run reached "
+      "on each image shared alone (closed-form attacks included)";
+  gradients["order"] = nlohmann::json::array();
+  for (const auto& [value, name] : gradient_values)
+    gradients["order"].push_back({{"arch", name}, {"value", value}});
   return ranking;
 }
 
@@ -184,13 +231,24 @@ void write_html_report(const std::string& dir, const nlohmann::json& audit) {
     }
     html << ".<br>The figure is the " << escape_xml(ranking.value("meaning", "")) << ".";
   }
+  const auto gradient_order =
+      ranking.value("gradients", nlohmann::json::object()).value("order", nlohmann::json::array());
+  if (!gradient_order.empty()) {
+    html << "<br><b>From shared gradients</b> (one image per gradient, the strongest attack per "
+            "image): ";
+    for (size_t i = 0; i < gradient_order.size(); ++i) {
+      html << (i ? " &gt; " : "") << escape_xml(gradient_order[i].value("arch", "?")) << " ("
+           << fmt(gradient_order[i].value("value", NAN), "%.1f dB") << ")";
+    }
+    html << ".";
+  }
   html << "</div>\n";
 
   // Comparison table.
   html << "<h2>Comparison</h2>\n<table><tr><th>Architecture</th><th>Test "
           "accuracy</th><th>Training-likeness</th>"
-          "<th>Nearest-train SSIM</th><th>Gradient attack PSNR, batch 1</th><th>batch "
-          "8</th><th>Gradient risk</th>"
+          "<th>Nearest-train SSIM</th><th>Gradient PSNR, batch 1 (strongest attack)</th><th>batch "
+          "8</th><th>Recovered exactly (self-certified), batch 1</th><th>Gradient risk</th>"
           "<th>Most exposed layer (decoder PSNR)</th></tr>\n";
   for (const auto& arch : architectures) {
     const auto* train = stage_results(arch, "train");
@@ -202,8 +260,9 @@ void write_html_report(const std::string& dir, const nlohmann::json& audit) {
          << fmt(invert ? json_number(*invert, "summary/training_likeness") : NAN, "%.2f")
          << "</td><td>" << fmt(inversion_ssim(arch)) << "</td><td>"
          << fmt(gradient_psnr(arch, 1), "%.1f dB") << "</td><td>"
-         << fmt(gradient_psnr(arch, 8), "%.1f dB") << "</td><td>"
-         << fmt(gradients ? json_number(*gradients, "audit/risk") : NAN, "%.2f") << "</td><td>"
+         << fmt(gradient_psnr(arch, 8), "%.1f dB") << "</td><td>" << gradient_exact(arch, 1)
+         << "</td><td>" << fmt(gradients ? json_number(*gradients, "audit/risk") : NAN, "%.2f")
+         << "</td><td>"
          << (layer.first.empty()
                  ? "&ndash;"
                  : escape_xml(layer.first) + " (" + fmt(layer.second, "%.1f dB") + ")")
