@@ -48,6 +48,62 @@ TEST(HtmlReport, RanksByNearestTrainSsimMostReconstructableFirst) {
   EXPECT_DOUBLE_EQ(audit["ranking"]["order"][1]["value"].get<double>(), 0.29);
 }
 
+// Per-target leak figures of two architectures, on each surface.
+nlohmann::json surface_archs(double likeness_a, double likeness_b, double psnr_a, double psnr_b) {
+  nlohmann::json archs = nlohmann::json::array();
+  const std::pair<std::string, std::pair<double, double>> specs[] = {{"a", {likeness_a, psnr_a}},
+                                                                     {"b", {likeness_b, psnr_b}}};
+  for (const auto& [name, figures] : specs) {
+    nlohmann::json reconstructions = nlohmann::json::array(), targets = nlohmann::json::array();
+    for (int i = 0; i < 40; ++i) {
+      // A share `likeness` of the reconstructions nearer to training images.
+      reconstructions.push_back({{"nearer_to_train", i < figures.first * 40 ? 1.0 : 0.0}});
+      targets.push_back({{"psnr", figures.second + (i % 5) - 2.0}, {"attack", "x"}});
+    }
+    nlohmann::json arch = {{"name", name}};
+    arch["invert"]["results"]["reconstructions"] = reconstructions;
+    nlohmann::json strongest = {{"batch_size", 1}, {"psnr", figures.second}};
+    strongest["targets"] = targets;
+    arch["gradients"]["results"]["strongest"] = nlohmann::json::array({strongest});
+    archs.push_back(arch);
+  }
+  return archs;
+}
+
+TEST(HtmlReport, RanksEachSurfaceOnlyWhereTheIntervalOfTheDifferenceExcludesZero) {
+  // Weights: 0.55 vs 0.50 of 40 images each is noise; gradients: 60 vs 12 dB is not.
+  const auto ranking = rank_architectures(surface_archs(0.55, 0.5, 12.0, 60.0));
+  const auto& weights = ranking["surfaces"]["weights"];
+  ASSERT_EQ(weights["order"].size(), 2u);
+  EXPECT_EQ(weights["order"][0]["arch"], "a");
+  EXPECT_LT(weights["order"][0]["low"].get<double>(), 0.55);
+  EXPECT_GT(weights["order"][0]["high"].get<double>(), 0.55);
+  EXPECT_EQ(weights["steps"][0]["decision"], "indistinguishable");
+  EXPECT_GT(weights["steps"][0]["more_targets"].get<int64_t>(), 0);
+  const auto& gradients = ranking["surfaces"]["gradients"];
+  EXPECT_EQ(gradients["order"][0]["arch"], "b");
+  EXPECT_EQ(gradients["steps"][0]["decision"], "ranked");
+
+  testing::TempDir dir;
+  nlohmann::json audit = {{"version", "0"}, {"seed", 0}, {"settings", {{"data", "x"}}}};
+  audit["architectures"] = surface_archs(0.55, 0.5, 12.0, 60.0);
+  audit["ranking"] = rank_architectures(audit["architectures"]);
+  write_html_report(dir.path().string(), audit);
+  const std::string html = read_file(dir.path() / "index.html");
+  EXPECT_NE(html.find("no architecture leaks measurably more"), std::string::npos);
+  EXPECT_NE(html.find("a 0.55 ["), std::string::npos);
+  EXPECT_NE(html.find("&asymp;"), std::string::npos);
+  EXPECT_NE(html.find("b 60.0 ["), std::string::npos);
+  EXPECT_EQ(html.find("Most reconstructable"), std::string::npos);
+
+  // A clear weights leak names the architecture.
+  audit["architectures"] = surface_archs(0.95, 0.5, 12.0, 60.0);
+  audit["ranking"] = rank_architectures(audit["architectures"]);
+  write_html_report(dir.path().string(), audit);
+  EXPECT_NE(read_file(dir.path() / "index.html").find("Most reconstructable from its weights: a"),
+            std::string::npos);
+}
+
 TEST(HtmlReport, FallsBackToGradientPsnrWithoutInversion) {
   nlohmann::json archs = nlohmann::json::array(
       {{{"name", "a"},
@@ -74,7 +130,8 @@ TEST(HtmlReport, EscapesNamesAndSaysWhichStageFailed) {
   EXPECT_EQ(html.find("cnn <b>&"), std::string::npos);
   EXPECT_NE(html.find("The gradient attacks: failed (out of memory)."), std::string::npos);
   EXPECT_NE(html.find("src=\"mlp/invert/reconstructions.png\""), std::string::npos);
-  EXPECT_NE(html.find("Most reconstructable: mlp"), std::string::npos);
+  EXPECT_NE(html.find("Similarity to the nearest training image"), std::string::npos);
+  EXPECT_NE(html.find("mlp (0.410) &gt; cnn"), std::string::npos);
   EXPECT_NE(html.find("conv1 (24.0 dB)"), std::string::npos);
   // Images that do not exist are not referenced.
   EXPECT_EQ(html.find("cnn/invert/reconstructions.png"), std::string::npos);

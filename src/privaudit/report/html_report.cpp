@@ -6,8 +6,10 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <sstream>
 
+#include "privaudit/metrics/bootstrap.h"
 #include "privaudit/report/svg_plot.h"
 #include "privaudit/util/files.h"
 
@@ -153,6 +155,89 @@ double json_number(const nlohmann::json& json, const std::string& path) {
   return node->is_number() ? node->get<double>() : NAN;
 }
 
+namespace {
+
+// Orders the architectures on one surface's per-target values, with intervals and the decision
+// for each neighbouring pair.
+nlohmann::json rank_surface(const nlohmann::json& architectures, const std::string& figure,
+                            const std::string& meaning,
+                            const std::function<std::vector<double>(const nlohmann::json&)>& of) {
+  struct Entry {
+    std::string arch;
+    std::vector<double> values;
+    metrics::Interval interval;
+  };
+  std::vector<Entry> entries;
+  for (const auto& arch : architectures) {
+    auto values = of(arch);
+    if (values.empty()) continue;
+    const auto interval = metrics::bootstrap_mean(values);
+    entries.push_back({arch.value("name", "?"), std::move(values), interval});
+  }
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.interval.estimate > b.interval.estimate;
+  });
+  nlohmann::json surface = {{"figure", figure},
+                            {"meaning", meaning},
+                            {"level", 0.95},
+                            {"order", nlohmann::json::array()},
+                            {"steps", nlohmann::json::array()}};
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto& e = entries[i];
+    surface["order"].push_back({{"arch", e.arch},
+                                {"value", e.interval.estimate},
+                                {"low", e.interval.low},
+                                {"high", e.interval.high},
+                                {"n", e.interval.n}});
+    if (i + 1 == entries.size()) break;
+    const auto c = metrics::compare_means(e.values, entries[i + 1].values);
+    surface["steps"].push_back({{"higher", e.arch},
+                                {"lower", entries[i + 1].arch},
+                                {"difference", c.difference.estimate},
+                                {"low", c.difference.low},
+                                {"high", c.difference.high},
+                                {"decision", c.ranked ? "ranked" : "indistinguishable"},
+                                {"more_targets", c.more_needed}});
+  }
+  return surface;
+}
+
+// "<b>From the weights</b> (...): mlp 0.60 [0.43, 0.77] = cnn ..." with the decisions.
+std::string surface_verdict(const std::string& title, const nlohmann::json& surface,
+                            const char* format) {
+  const auto& order = surface.at("order");
+  if (order.empty()) return "";
+  std::ostringstream line;
+  line << "<br><b>" << title << "</b> (" << escape_xml(surface.value("meaning", ""))
+       << "; 95% intervals over targets): ";
+  std::string unsettled;
+  for (size_t i = 0; i < order.size(); ++i) {
+    if (i > 0) {
+      const auto& step = surface.at("steps")[i - 1];
+      const bool ranked = step.value("decision", "") == "ranked";
+      line << (ranked ? " &gt; " : " &asymp; ");
+      const auto more = step.value("more_targets", int64_t{0});
+      if (!ranked && more > 0 && unsettled.empty()) unsettled = std::to_string(more);
+    }
+    line << escape_xml(order[i].value("arch", "?")) << " "
+         << fmt(json_number(order[i], "value"), format) << " ["
+         << fmt(json_number(order[i], "low"), format) << ", "
+         << fmt(json_number(order[i], "high"), format) << "]";
+  }
+  line << ".";
+  bool any_tie = false;
+  for (const auto& step : surface.at("steps")) any_tie |= step.value("decision", "") != "ranked";
+  if (any_tie) {
+    line << " &asymp; marks architectures indistinguishable at this budget";
+    if (!unsettled.empty())
+      line << " (about " << unsettled << " more targets each would settle the first such pair)";
+    line << ".";
+  }
+  return line.str();
+}
+
+}  // namespace
+
 nlohmann::json rank_architectures(const nlohmann::json& architectures) {
   bool have_inversion = false;
   for (const auto& arch : architectures) have_inversion |= std::isfinite(inversion_ssim(arch));
@@ -180,22 +265,38 @@ nlohmann::json rank_architectures(const nlohmann::json& architectures) {
   ranking["order"] = nlohmann::json::array();
   for (const auto& [value, name] : values)
     ranking["order"].push_back({{"arch", name}, {"value", value}});
-  // The gradient threat on its own figure: per image the strongest attack of the run.
-  std::vector<std::pair<double, std::string>> gradient_values;
-  for (const auto& arch : architectures) {
-    const double value = gradient_psnr(arch, 1);
-    if (std::isfinite(value)) gradient_values.push_back({value, arch.value("name", "?")});
-  }
-  std::sort(gradient_values.begin(), gradient_values.end(),
-            [](const auto& a, const auto& b) { return a.first > b.first; });
-  auto& gradients = ranking["gradients"];
-  gradients["figure"] = "strongest_attack_psnr_batch1";
-  gradients["meaning"] =
-      "mean over the attacked images of the highest PSNR any gradient attack of the run reached "
-      "on each image shared alone (closed-form attacks included)";
-  gradients["order"] = nlohmann::json::array();
-  for (const auto& [value, name] : gradient_values)
-    gradients["order"].push_back({{"arch", name}, {"value", value}});
+  // One ranking per threat surface, on a figure that measures leakage of training data or of
+  // the private input, with 95% bootstrap intervals over targets: two architectures are ranked
+  // apart only when the interval of their difference excludes zero.
+  auto& surfaces = ranking["surfaces"];
+  surfaces["weights"] = rank_surface(
+      architectures, "training_likeness",
+      "share of the images rebuilt from the weights that are nearer to a training image than to "
+      "any held-out one (0.5 = no leak, 1 = every one is a training image)",
+      [](const nlohmann::json& arch) {
+        std::vector<double> values;
+        const auto* results = stage_results(arch, "invert");
+        if (results == nullptr || !results->contains("reconstructions")) return values;
+        for (const auto& r : results->at("reconstructions")) {
+          const double v = json_number(r, "nearer_to_train");
+          if (std::isfinite(v)) values.push_back(v);
+        }
+        return values;
+      });
+  surfaces["gradients"] = rank_surface(
+      architectures, "strongest_attack_psnr_batch1",
+      "PSNR (dB) of the strongest gradient attack of the run on each image shared alone "
+      "(closed-form attacks included; above ~30 dB the image is visually recovered)",
+      [](const nlohmann::json& arch) {
+        std::vector<double> values;
+        const auto* entry = strongest_entry(arch, 1);
+        if (entry == nullptr || !entry->contains("targets")) return values;
+        for (const auto& t : entry->at("targets")) {
+          const double v = json_number(t, "psnr");
+          if (std::isfinite(v)) values.push_back(v);
+        }
+        return values;
+      });
   return ranking;
 }
 
@@ -216,31 +317,40 @@ void write_html_report(const std::string& dir, const nlohmann::json& audit) {
        << escape_xml(audit.value("settings", nlohmann::json::object()).value("data", "?"))
        << "</code>.</p>\n";
 
-  // Verdict.
+  // Verdict: one ranking per threat surface, each on a leak figure with its interval; a name
+  // is given as "most reconstructable" only when the data separate it from the next.
   html << "<div class=\"verdict\">";
   const auto& order = ranking.at("order");
-  if (order.empty()) {
+  const auto surfaces = ranking.value("surfaces", nlohmann::json::object());
+  const auto weights = surfaces.value("weights", nlohmann::json::object());
+  const auto weight_order = weights.value("order", nlohmann::json::array());
+  const auto weight_steps = weights.value("steps", nlohmann::json::array());
+  if (order.empty() && weight_order.empty()) {
     html << "No attack finished, so the architectures cannot be ranked yet.";
-  } else {
+  } else if (weight_order.size() >= 2 && weight_steps[0].value("decision", "") == "ranked") {
+    html << "<b>Most reconstructable from its weights: "
+         << escape_xml(weight_order[0].value("arch", "?")) << ".</b>";
+  } else if (weight_order.size() >= 2) {
+    html << "<b>From the weights, no architecture leaks measurably more than the next at this "
+            "budget.</b>";
+  }
+  if (!order.empty()) {
     const bool ssim = ranking.value("figure", "") == "nearest_train_ssim";
-    html << "<b>Most reconstructable: " << escape_xml(order[0].value("arch", "?"))
-         << ".</b> Ranking, most to least: ";
+    html << (weight_order.size() >= 2 ? "<br>" : "")
+         << (ssim ? "Similarity to the nearest training image (a class prototype scores well on "
+                    "it too: not a leak figure on its own): "
+                  : "Ranking, most to least: ");
     for (size_t i = 0; i < order.size(); ++i) {
       html << (i ? " &gt; " : "") << escape_xml(order[i].value("arch", "?")) << " ("
            << fmt(order[i].value("value", NAN), ssim ? "%.3f" : "%.1f dB") << ")";
     }
-    html << ".<br>The figure is the " << escape_xml(ranking.value("meaning", "")) << ".";
+    html << ". The figure is the " << escape_xml(ranking.value("meaning", "")) << ".";
   }
-  const auto gradient_order =
-      ranking.value("gradients", nlohmann::json::object()).value("order", nlohmann::json::array());
-  if (!gradient_order.empty()) {
-    html << "<br><b>From shared gradients</b> (one image per gradient, the strongest attack per "
-            "image): ";
-    for (size_t i = 0; i < gradient_order.size(); ++i) {
-      html << (i ? " &gt; " : "") << escape_xml(gradient_order[i].value("arch", "?")) << " ("
-           << fmt(gradient_order[i].value("value", NAN), "%.1f dB") << ")";
-    }
-    html << ".";
+  if (surfaces.contains("weights")) {
+    html << surface_verdict("From the weights", surfaces["weights"], "%.2f");
+  }
+  if (surfaces.contains("gradients")) {
+    html << surface_verdict("From shared gradients", surfaces["gradients"], "%.1f");
   }
   html << "</div>\n";
 
