@@ -65,6 +65,11 @@ nlohmann::json surface_archs(double likeness_a, double likeness_b, double psnr_a
     nlohmann::json strongest = {{"batch_size", 1}, {"psnr", figures.second}};
     strongest["targets"] = targets;
     arch["gradients"]["results"]["strongest"] = nlohmann::json::array({strongest});
+    // Features: the better of two cuts counts.
+    std::vector<double> good(40, figures.second), poor(40, 5.0);
+    arch["layers"]["results"]["layers"] = nlohmann::json::array(
+        {{{"name", "c1"}, {"decoder_psnr", 5.0}, {"decoder_psnr_per_image", poor}},
+         {{"name", "c2"}, {"decoder_psnr", figures.second}, {"decoder_psnr_per_image", good}}});
     archs.push_back(arch);
   }
   return archs;
@@ -83,6 +88,11 @@ TEST(HtmlReport, RanksEachSurfaceOnlyWhereTheIntervalOfTheDifferenceExcludesZero
   const auto& gradients = ranking["surfaces"]["gradients"];
   EXPECT_EQ(gradients["order"][0]["arch"], "b");
   EXPECT_EQ(gradients["steps"][0]["decision"], "ranked");
+  const auto& features = ranking["surfaces"]["features"];
+  ASSERT_EQ(features["order"].size(), 2u);
+  EXPECT_EQ(features["order"][0]["arch"], "b");
+  EXPECT_DOUBLE_EQ(features["order"][0]["value"].get<double>(), 60.0);
+  EXPECT_EQ(features["steps"][0]["decision"], "ranked");
 
   testing::TempDir dir;
   nlohmann::json audit = {{"version", "0"}, {"seed", 0}, {"settings", {{"data", "x"}}}};
@@ -94,6 +104,7 @@ TEST(HtmlReport, RanksEachSurfaceOnlyWhereTheIntervalOfTheDifferenceExcludesZero
   EXPECT_NE(html.find("a 0.55 ["), std::string::npos);
   EXPECT_NE(html.find("&asymp;"), std::string::npos);
   EXPECT_NE(html.find("b 60.0 ["), std::string::npos);
+  EXPECT_NE(html.find("From intermediate features"), std::string::npos);
   EXPECT_EQ(html.find("Most reconstructable"), std::string::npos);
 
   // A clear weights leak names the architecture.

@@ -283,6 +283,11 @@ nlohmann::json to_json(const LayerExperimentResult& result, const LayerExperimen
     if (layer.decoded) {
       const auto& a = layer.decoder;
       entry["decoder_psnr"] = a.psnr;
+      if (a.psnr_per_image.defined()) {
+        const auto per_image = a.psnr_per_image.to(torch::kCPU, torch::kDouble).contiguous();
+        entry["decoder_psnr_per_image"] = std::vector<double>(
+            per_image.data_ptr<double>(), per_image.data_ptr<double>() + per_image.numel());
+      }
       entry["decoder_view"] = layer.decoder_view;
       entry["decoders_tried"] = layer.decoders_tried;
       entry["decoder_ssim"] = a.ssim;

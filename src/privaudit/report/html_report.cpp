@@ -283,6 +283,24 @@ nlohmann::json rank_architectures(const nlohmann::json& architectures) {
         }
         return values;
       });
+  surfaces["features"] = rank_surface(
+      architectures, "most_exposed_layer_decoder_psnr",
+      "PSNR (dB) of the decoder that rebuilds held-out images from the most exposed cut point's "
+      "output",
+      [](const nlohmann::json& arch) {
+        std::vector<double> values;
+        const auto* results = stage_results(arch, "layers");
+        const auto exposed = most_exposed_layer(arch);
+        if (results == nullptr || exposed.first.empty()) return values;
+        for (const auto& layer : results->value("layers", nlohmann::json::array())) {
+          if (layer.value("name", "") != exposed.first || !layer.contains("decoder_psnr_per_image"))
+            continue;
+          for (const auto& v : layer["decoder_psnr_per_image"]) {
+            if (v.is_number()) values.push_back(v.get<double>());
+          }
+        }
+        return values;
+      });
   surfaces["gradients"] = rank_surface(
       architectures, "strongest_attack_psnr_batch1",
       "PSNR (dB) of the strongest gradient attack of the run on each image shared alone "
@@ -351,6 +369,9 @@ void write_html_report(const std::string& dir, const nlohmann::json& audit) {
   }
   if (surfaces.contains("gradients")) {
     html << surface_verdict("From shared gradients", surfaces["gradients"], "%.1f");
+  }
+  if (surfaces.contains("features")) {
+    html << surface_verdict("From intermediate features", surfaces["features"], "%.1f");
   }
   html << "</div>\n";
 
