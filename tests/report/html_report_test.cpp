@@ -62,7 +62,10 @@ nlohmann::json surface_archs(double likeness_a, double likeness_b, double psnr_a
     }
     nlohmann::json arch = {{"name", name}};
     arch["invert"]["results"]["reconstructions"] = reconstructions;
-    nlohmann::json strongest = {{"batch_size", 1}, {"psnr", figures.second}};
+    nlohmann::json strongest = {{"batch_size", 1},
+                                {"psnr", figures.second},
+                                {"exact", figures.second >= 60 ? 40 : 0},
+                                {"targets_scored", 40}};
     strongest["targets"] = targets;
     arch["gradients"]["results"]["strongest"] = nlohmann::json::array({strongest});
     // Features: the better of two cuts counts.
@@ -105,14 +108,21 @@ TEST(HtmlReport, RanksEachSurfaceOnlyWhereTheIntervalOfTheDifferenceExcludesZero
   EXPECT_NE(html.find("&asymp;"), std::string::npos);
   EXPECT_NE(html.find("b 60.0 ["), std::string::npos);
   EXPECT_NE(html.find("From intermediate features"), std::string::npos);
+  // One plain finding and one recommendation per surface, following from the figures.
+  ASSERT_EQ(audit["ranking"]["recommendations"].size(), 3u);
+  EXPECT_NE(html.find("rebuilt exactly from the gradient of b (40/40)"), std::string::npos);
+  EXPECT_NE(html.find("Do not share per-example gradients"), std::string::npos);
+  EXPECT_NE(html.find("does not prove the weights safe"), std::string::npos);
+  EXPECT_NE(html.find("cut &#39;c2&#39; at 60.0 dB"), std::string::npos);
   EXPECT_EQ(html.find("Most reconstructable"), std::string::npos);
 
   // A clear weights leak names the architecture.
   audit["architectures"] = surface_archs(0.95, 0.5, 12.0, 60.0);
   audit["ranking"] = rank_architectures(audit["architectures"]);
   write_html_report(dir.path().string(), audit);
-  EXPECT_NE(read_file(dir.path() / "index.html").find("Most reconstructable from its weights: a"),
-            std::string::npos);
+  const std::string leaky = read_file(dir.path() / "index.html");
+  EXPECT_NE(leaky.find("Most reconstructable from its weights: a"), std::string::npos);
+  EXPECT_NE(leaky.find("Treat these weights as training data"), std::string::npos);
 }
 
 TEST(HtmlReport, FallsBackToGradientPsnrWithoutInversion) {

@@ -236,6 +236,100 @@ std::string surface_verdict(const std::string& title, const nlohmann::json& surf
   return line.str();
 }
 
+// Per threat surface: what the figures say in plain words, and what to do about it. Each
+// recommendation follows from the run's own figures; none claims safety a failed attack cannot
+// prove.
+nlohmann::json recommend(const nlohmann::json& architectures, const nlohmann::json& surfaces) {
+  nlohmann::json out = nlohmann::json::array();
+  const auto add = [&](const char* surface, const std::string& finding, const std::string& action) {
+    out.push_back({{"surface", surface}, {"finding", finding}, {"recommendation", action}});
+  };
+  // Gradients.
+  std::string exact, batch8;
+  for (const auto& arch : architectures) {
+    const auto* entry = strongest_entry(arch, 1);
+    const std::string name = arch.value("name", "?");
+    if (entry != nullptr && entry->value("exact", int64_t{0}) > 0) {
+      exact += (exact.empty() ? "" : ", ") + name + " (" +
+               std::to_string(entry->value("exact", int64_t{0})) + "/" +
+               std::to_string(entry->value("targets_scored", int64_t{0})) + ")";
+    }
+    const double at8 = gradient_psnr(arch, 8);
+    if (std::isfinite(at8))
+      batch8 += (batch8.empty() ? "" : ", ") + name + " " + fmt(at8, "%.1f dB");
+  }
+  const auto& gradient_order = surfaces["gradients"]["order"];
+  if (!exact.empty()) {
+    add("gradients",
+        "Any image shared alone is rebuilt exactly from the gradient of " + exact +
+            " (closed-form attacks, self-certified without the original).",
+        "Do not share per-example gradients of these models: aggregate over larger batches (at "
+        "batch 8 the strongest attack reached " +
+            (batch8.empty() ? std::string("-") : batch8) +
+            ") or use secure aggregation, and audit again at the batch size you deploy.");
+  } else if (!gradient_order.empty()) {
+    const double best = json_number(gradient_order[0], "value");
+    const std::string who = gradient_order[0].value("arch", "?");
+    if (best >= 30) {
+      add("gradients",
+          "The gradient of one image gives the image back recognisably for " + who + " (" +
+              fmt(best, "%.1f dB") + ").",
+          "Do not share per-example gradients: aggregate over batches and audit again.");
+    } else {
+      add("gradients",
+          "No attack of this run rebuilt a single image recognisably (best " + who + ", " +
+              fmt(best, "%.1f dB") + ").",
+          "This is what these attacks reached, not a bound: keep batches large and audit again "
+          "with a larger budget.");
+    }
+  }
+  // Weights.
+  const auto& weight_order = surfaces["weights"]["order"];
+  if (!weight_order.empty()) {
+    const auto& top = weight_order[0];
+    if (json_number(top, "low") > 0.5) {
+      add("weights",
+          "Images rebuilt from " + top.value("arch", std::string("?")) +
+              "'s weights are nearer to its training images than to held-out ones "
+              "(training-likeness " +
+              fmt(json_number(top, "value"), "%.2f") + ", interval above 0.5).",
+          "Treat these weights as training data: do not publish them, or train on more data or "
+          "with the defense, and audit again.");
+    } else {
+      add("weights",
+          "No architecture's weights give back training images measurably at this budget (every "
+          "training-likeness interval reaches 0.5 or below).",
+          "This does not prove the weights safe: models trained on small sets memorise. Audit the "
+          "model you will publish with its real training-set size.");
+    }
+  }
+  // Features.
+  const auto& feature_order = surfaces["features"]["order"];
+  if (!feature_order.empty()) {
+    const auto& top = feature_order[0];
+    const std::string who = top.value("arch", "?");
+    std::string cut;
+    for (const auto& arch : architectures) {
+      if (arch.value("name", "") == who) cut = most_exposed_layer(arch).first;
+    }
+    const double psnr = json_number(top, "value");
+    if (psnr >= 20) {
+      add("features",
+          "A decoder trained on public data rebuilds held-out images from " + who + "'s cut '" +
+              cut + "' at " + fmt(psnr, "%.1f dB") + ".",
+          "Do not send that cut's output in split inference: cut deeper, or train with "
+          "`privaudit defend`, and audit again.");
+    } else {
+      add("features",
+          "Decoders rebuild no recognisable image from any cut (best " + who + " '" + cut + "', " +
+              fmt(psnr, "%.1f dB") + ").",
+          "A stronger decoder (more data, more epochs) may do better: audit again before relying "
+          "on it.");
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 nlohmann::json rank_architectures(const nlohmann::json& architectures) {
@@ -315,6 +409,7 @@ nlohmann::json rank_architectures(const nlohmann::json& architectures) {
         }
         return values;
       });
+  ranking["recommendations"] = recommend(architectures, surfaces);
   return ranking;
 }
 
@@ -372,6 +467,16 @@ void write_html_report(const std::string& dir, const nlohmann::json& audit) {
   }
   if (surfaces.contains("features")) {
     html << surface_verdict("From intermediate features", surfaces["features"], "%.1f");
+  }
+  const auto advice = ranking.value("recommendations", nlohmann::json::array());
+  if (!advice.empty()) {
+    html << "<ul class=\"advice\">";
+    for (const auto& item : advice) {
+      html << "<li><b>" << escape_xml(item.value("surface", "?")) << ":</b> "
+           << escape_xml(item.value("finding", "")) << " <i>What to do:</i> "
+           << escape_xml(item.value("recommendation", "")) << "</li>";
+    }
+    html << "</ul>";
   }
   html << "</div>\n";
 
