@@ -65,6 +65,9 @@ struct Reconstruction {
   // (batch 1 closed-form attacks; NaN when not computed).
   double self_check = std::numeric_limits<double>::quiet_NaN();
   nlohmann::json details;  // attack-specific figures (layer, rank, residuals)
+  // `images` is a set of candidates, not one guess per image (the imprint attack): each target
+  // is scored against its nearest candidate (metrics::score_candidates).
+  bool candidate_set = false;
 };
 
 // One optimisation run of an attack from one random start, as the restart loop sees it.

@@ -15,12 +15,11 @@ namespace privaudit::attacks {
 namespace {
 
 // The kept images are the ones with the lowest cost (distance + TV) seen; the trial's score.
-AttackTrial run_trial(models::Classifier& model, const Gradients& shared, int64_t batch_size,
-                      const torch::Tensor& labels, const InvertingGradientsOptions& options,
-                      uint64_t seed, Progress& progress) {
+AttackTrial run_trial(const GradientDistance& objective, const models::InputShape& shape,
+                      int64_t batch_size, torch::Device device,
+                      const InvertingGradientsOptions& options, uint64_t seed, Progress& progress) {
   auto generator = make_generator(seed);
-  auto dummy =
-      torch::rand(model.input_shape().with_batch(batch_size), generator).to(model.device());
+  auto dummy = torch::rand(shape.with_batch(batch_size), generator).to(device);
   dummy.requires_grad_(true);
   torch::optim::Adam optimizer({dummy}, torch::optim::AdamOptions(options.learning_rate));
   const int milestones[] = {options.iterations * 3 / 8, options.iterations * 5 / 8,
@@ -37,9 +36,12 @@ AttackTrial run_trial(models::Classifier& model, const Gradients& shared, int64_
   int since_best = 0;
   for (int step = 1; step <= options.iterations; ++step) {
     optimizer.zero_grad();
-    const auto distance = cosine_distance(parameter_gradients(model, dummy, labels, true), shared);
+    const auto evaluated = objective(dummy);
+    const auto& distance = evaluated.distance;
     const auto cost = distance + options.total_variation * total_variation_l1(dummy);
+    // An objective that brings its own gradient (distance detached) adds it to the prior's.
     auto grad = torch::autograd::grad({cost}, {dummy})[0];
+    if (evaluated.gradient.defined()) grad = grad + evaluated.gradient;
     const double value = cost.item<double>();
     if (!std::isfinite(value) || !torch::isfinite(grad).all().item<bool>()) {
       trial.finite = false;
@@ -124,13 +126,27 @@ Reconstruction run_inverting_gradients(models::Classifier& model, const Gradient
       labels.defined() ? labels.to(torch::kLong) : infer_labels(model, shared, batch_size);
   const auto label_tensor = known.to(model.device());
 
-  auto result = keep_best_trial(
-      "Inverting Gradients", options.trials, options.nan_retries, options.seed, options.iterations,
-      model.input_shape(), batch_size, progress, [&](uint64_t seed) {
-        return run_trial(model, shared, batch_size, label_tensor, options, seed, progress);
-      });
+  const GradientDistance objective = [&](const torch::Tensor& dummy) {
+    return DistanceAndGradient{
+        cosine_distance(parameter_gradients(model, dummy, label_tensor, true), shared), {}};
+  };
+  auto result = run_inverting_gradients_on(objective, model.input_shape(), batch_size,
+                                           model.device(), options, progress);
   result.labels = known;
   return result;
+}
+
+Reconstruction run_inverting_gradients_on(const GradientDistance& objective,
+                                          const models::InputShape& shape, int64_t count,
+                                          torch::Device device,
+                                          const InvertingGradientsOptions& options,
+                                          Progress& progress) {
+  options.validate();
+  return keep_best_trial("Inverting Gradients", options.trials, options.nan_retries, options.seed,
+                         options.iterations, shape, count, progress, [&](uint64_t seed) {
+                           return run_trial(objective, shape, count, device, options, seed,
+                                            progress);
+                         });
 }
 
 }  // namespace privaudit::attacks

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 
 #include "privaudit/attacks/gradient_matching.h"
 #include "privaudit/util/progress.h"
@@ -39,5 +40,22 @@ Reconstruction run_inverting_gradients(models::Classifier& model, const Gradient
                                        int64_t batch_size, const torch::Tensor& labels,
                                        const InvertingGradientsOptions& options,
                                        Progress& progress);
+
+// The objective of an Inverting Gradients run: the gradient distance at `images`. Either a tensor
+// with a graph back to `images` (gradient undefined), or a detached value with its gradient
+// with respect to `images` computed by the objective itself (the unrolled FedAvg attack).
+struct DistanceAndGradient {
+  torch::Tensor distance;  // scalar
+  torch::Tensor gradient;  // like images, or undefined
+};
+using GradientDistance = std::function<DistanceAndGradient(const torch::Tensor& images)>;
+
+// Inverting Gradients' optimisation (signed Adam, box, TV prior, step decay, restarts) on any
+// gradient distance over `count` images of `shape`; labels are the caller's business.
+Reconstruction run_inverting_gradients_on(const GradientDistance& objective,
+                                          const models::InputShape& shape, int64_t count,
+                                          torch::Device device,
+                                          const InvertingGradientsOptions& options,
+                                          Progress& progress);
 
 }  // namespace privaudit::attacks

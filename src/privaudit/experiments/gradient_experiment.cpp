@@ -154,11 +154,11 @@ GradientRun run_attack(models::Classifier& model, const attacks::GradientAttack&
   return run;
 }
 
-// Per target, the attack with the highest PSNR at `batch`; certified when any attack certified
-// it.
+}  // namespace
+
 StrongestAttack strongest_attack(const std::vector<GradientRun>& runs, int64_t batch,
-                                 const torch::Tensor& target_images, const Reporter& reporter,
-                                 OutputSink& sink) {
+                                 const torch::Tensor& target_images, const std::string& grid,
+                                 const Reporter& reporter, OutputSink& sink) {
   StrongestAttack best;
   best.batch_size = batch;
   const size_t n = static_cast<size_t>(target_images.size(0) / batch * batch);
@@ -189,7 +189,7 @@ StrongestAttack strongest_attack(const std::vector<GradientRun>& runs, int64_t b
     shown.push_back(images[i].defined() ? images[i] : torch::zeros_like(target_images[0]));
   }
   if (n > 0) {
-    best.grid = "grid_strongest_batch" + std::to_string(batch) + ".png";
+    best.grid = grid;
     sink.image_grid(best.grid,
                     {target_images.slice(0, 0, static_cast<int64_t>(n)), torch::stack(shown)});
   }
@@ -201,6 +201,8 @@ StrongestAttack strongest_attack(const std::vector<GradientRun>& runs, int64_t b
   reporter.say(line);
   return best;
 }
+
+namespace {
 
 // The audit is the defender's view: its own test images (labels included for the paths and
 // pairs it measures); its probes know what every attack of the run knows.
@@ -324,7 +326,9 @@ GradientExperimentResult run_gradient_experiment(models::Classifier& model,
     }
   }
   for (auto batch : options.batch_sizes) {
-    result.strongest.push_back(strongest_attack(result.runs, batch, target_images, reporter, sink));
+    result.strongest.push_back(
+        strongest_attack(result.runs, batch, target_images,
+                         "grid_strongest_batch" + std::to_string(batch) + ".png", reporter, sink));
   }
   if (options.audit) run_audits(model, test, options, reporter, sink, result);
   return result;

@@ -103,6 +103,12 @@ GradientExperimentResult run_gradient_experiment(models::Classifier& model,
                                                  const GradientExperimentOptions& options,
                                                  const Reporter& reporter, OutputSink& sink);
 
+// Per target, the attack of `runs` at `batch` with the highest PSNR on it; certified when any
+// attack certified it. Writes the grid of targets over those reconstructions as `grid`.
+StrongestAttack strongest_attack(const std::vector<GradientRun>& runs, int64_t batch,
+                                 const torch::Tensor& target_images, const std::string& grid,
+                                 const Reporter& reporter, OutputSink& sink);
+
 void to_json(nlohmann::json& j, const GradientRun& run);
 void to_json(nlohmann::json& j, const BatchAudit& audit);
 void to_json(nlohmann::json& j, const StrongestAttack& strongest);

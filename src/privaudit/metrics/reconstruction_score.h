@@ -19,11 +19,18 @@ struct ReconstructionScore {
   double label_accuracy = -1;
 };
 
-// reconstructions, targets: N x C x H x W in [0,1]; labels: N class indices each (the recovered
-// ones may be undefined). Throws Error on shape mismatch or non-finite reconstructions.
+// targets: N x C x H x W in [0,1]; reconstructions: M >= N images of the same shape (an attack
+// may offer more candidates than targets: each target gets its own); labels: N class indices
+// each (the recovered ones may be undefined; label accuracy needs M = N). Throws Error on shape
+// mismatch or non-finite reconstructions.
 ReconstructionScore score_reconstruction(const torch::Tensor& reconstructions,
                                          const torch::Tensor& recovered_labels,
                                          const torch::Tensor& targets,
                                          const torch::Tensor& target_labels);
+
+// For an attack that returns a set of candidate images (the imprint server's one per bin), not
+// one guess per target: each target is scored against its nearest candidate by MSE (a blend of
+// two images may be the nearest of both). labels are not scored (label_accuracy -1).
+ReconstructionScore score_candidates(const torch::Tensor& candidates, const torch::Tensor& targets);
 
 }  // namespace privaudit::metrics

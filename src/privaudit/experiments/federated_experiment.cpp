@@ -1,0 +1,251 @@
+#include "privaudit/experiments/federated_experiment.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+
+#include "privaudit/attacks/imprint.h"
+#include "privaudit/metrics/reconstruction_score.h"
+#include "privaudit/report/results.h"
+#include "privaudit/util/error.h"
+#include "privaudit/util/runtime.h"
+
+namespace privaudit::experiments {
+namespace {
+
+constexpr double kRecoveredPsnr = 40.0;  // the audit's "full recovery" (gradient_audit.h)
+
+bool is_gradient_attack(const std::string& name) {
+  for (const auto& attack : attacks::gradient_attacks()) {
+    if (attack.name == name) return true;
+  }
+  return false;
+}
+
+attacks::InvertingGradientsOptions ig_options(const attacks::AttackBudget& budget) {
+  attacks::InvertingGradientsOptions options;
+  if (budget.iterations > 0) options.iterations = budget.iterations;
+  if (budget.total_variation >= 0) options.total_variation = budget.total_variation;
+  options.trials = 1 + budget.restarts;
+  options.seed = budget.seed;
+  return options;
+}
+
+// What one attack did on one view, scored against the view's targets.
+GradientRun run_attack(models::Classifier& model, const std::string& name, const std::string& view,
+                       const attacks::ModelUpdate& update, const torch::Tensor& targets,
+                       const torch::Tensor& labels, const FederatedExperimentOptions& options,
+                       const Reporter& reporter, OutputSink& sink) {
+  const int64_t count = targets.size(0);
+  const auto started = std::chrono::steady_clock::now();
+  auto budget = options.budget;
+  budget.seed = options.seed;
+  const auto progress = reporter.progress(name + " " + view);
+  attacks::Reconstruction result;
+  if (name == "unrolled-ig") {
+    result =
+        attacks::run_unrolled_inverting_gradients(model, update, ig_options(budget), *progress);
+  } else if (name == "imprint") {
+    result =
+        attacks::run_imprint_attack(model, attacks::update_as_gradient(update), count, *progress);
+  } else {
+    attacks::SharedUpdate shared;
+    shared.gradients = attacks::update_as_gradient(update);
+    shared.batch_size = count;
+    if (update.labels.defined()) shared.labels = update.labels.reshape({-1});
+    result = attacks::find_gradient_attack(name).run(model, shared, budget, *progress);
+  }
+  GradientRun run;
+  run.attack = name;
+  run.batch_size = count;
+  run.batches = 1;
+  run.attacker_knows = {"local_hyperparameters"};
+  if (update.labels.defined()) run.attacker_knows.push_back("labels");
+  run.details.push_back(result.details.is_null() ? nlohmann::json::object() : result.details);
+  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (result.not_applicable) {
+    run.not_applicable = result.failure;
+    run.psnr = run.ssim = run.mse = run.label_accuracy = std::nan("");
+    run.target_psnr.assign(static_cast<size_t>(count), std::nan(""));
+    run.target_ssim = run.target_psnr;
+    run.target_certified.assign(static_cast<size_t>(count), false);
+    reporter.say(name + " " + view + ": not applicable: " + result.failure);
+    return run;
+  }
+  run.applicable_batches = 1;
+  run.iterations = result.iterations;
+  run.restarts = result.restarts;
+  run.failed_batches = result.failed;
+  run.gradient_distance = result.final_distance;
+  const auto score = result.candidate_set ? metrics::score_candidates(result.images, targets)
+                                          : metrics::score_reconstruction(
+                                                result.images.to(torch::kCPU),
+                                                result.labels.to(torch::kCPU), targets, labels);
+  run.psnr = score.mean_psnr;
+  run.ssim = score.mean_ssim;
+  run.mse = score.mean_mse;
+  run.label_accuracy = score.label_accuracy;
+  run.matched = score.matched;
+  for (int64_t i = 0; i < count; ++i) {
+    const auto from = static_cast<size_t>(score.assignment[static_cast<size_t>(i)]);
+    run.target_psnr.push_back(score.psnr[i].item<double>());
+    run.target_ssim.push_back(score.ssim[i].item<double>());
+    run.target_certified.push_back(from < result.certified.size() && result.certified[from]);
+  }
+  run.exact = std::count(run.target_certified.begin(), run.target_certified.end(), true);
+  run.grid = "grid_" + view + "_" + name + ".png";
+  sink.image_grid(run.grid, {targets, score.matched});
+  char line[240];
+  std::snprintf(line, sizeof line,
+                "%s %s (%lld images): PSNR %.2f dB, SSIM %.3f, exact %lld, %.1f s", name.c_str(),
+                view.c_str(), static_cast<long long>(count), run.psnr, run.ssim,
+                static_cast<long long>(run.exact), run.seconds);
+  reporter.say(line);
+  return run;
+}
+
+FederatedView attack_view(models::Classifier& model, const std::string& view,
+                          const attacks::ModelUpdate& update, const torch::Tensor& targets,
+                          const torch::Tensor& labels, const FederatedExperimentOptions& options,
+                          const Reporter& reporter, OutputSink& sink) {
+  FederatedView out;
+  out.view = view;
+  out.images = targets.size(0);
+  for (const auto& name : options.attacks) {
+    out.runs.push_back(
+        run_attack(model, name, view, update, targets, labels, options, reporter, sink));
+  }
+  out.strongest = strongest_attack(out.runs, out.images, targets, "grid_strongest_" + view + ".png",
+                                   reporter, sink);
+  const auto& psnr = out.strongest.psnr;
+  out.recovered_fraction =
+      static_cast<double>(
+          std::count_if(psnr.begin(), psnr.end(), [](double p) { return p >= kRecoveredPsnr; })) /
+      static_cast<double>(std::max<size_t>(1, psnr.size()));
+  if (options.server == "imprint")
+    out.expected_fraction = attacks::imprint_expected_fraction(options.bins, out.images);
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> federated_attack_names() {
+  std::vector<std::string> names;
+  for (const auto& attack : attacks::gradient_attacks()) names.push_back(attack.name);
+  names.push_back("unrolled-ig");
+  names.push_back("imprint");
+  return names;
+}
+
+void FederatedExperimentOptions::validate() const {
+  if (clients < 1) throw UsageError("--clients must be at least 1, got " + std::to_string(clients));
+  if (images_per_client < 1)
+    throw UsageError("--images-per-client must be at least 1, got " +
+                     std::to_string(images_per_client));
+  training.validate();
+  if (server != "honest" && server != "imprint")
+    throw UsageError("--server must be honest or imprint, got '" + server + "'");
+  if (server == "imprint" && bins < 2)
+    throw UsageError("--bins must be at least 2, got " + std::to_string(bins));
+  if (server == "imprint" && calibration_images < bins)
+    throw UsageError("the imprint calibration needs at least --bins images");
+  if (attacks.empty()) throw UsageError("--attack: name at least one attack");
+  for (const auto& name : attacks) {
+    if (name != "unrolled-ig" && name != "imprint" && !is_gradient_attack(name)) {
+      std::string known;
+      for (const auto& n : federated_attack_names()) known += (known.empty() ? "" : ", ") + n;
+      throw UsageError("--attack: unknown attack '" + name + "' (known: " + known + ", all)");
+    }
+  }
+  if (budget.iterations < 0) throw UsageError("--iterations must not be negative");
+  if (budget.restarts < 0) throw UsageError("--restarts must not be negative");
+}
+
+FederatedExperimentResult run_federated_experiment(models::Classifier& model,
+                                                   const data::Dataset& train,
+                                                   const data::Dataset& test,
+                                                   const FederatedExperimentOptions& options,
+                                                   const Reporter& reporter, OutputSink& sink) {
+  options.validate();
+  const int64_t per = options.images_per_client, count = options.clients * per;
+  if (count > test.size()) {
+    throw UsageError("--clients x --images-per-client = " + std::to_string(count) +
+                     ": the test split has only " + std::to_string(test.size()));
+  }
+  auto generator = make_generator(options.seed);
+  const auto chosen = torch::randperm(test.size(), generator).slice(0, 0, count);
+  const auto targets = test.images.index_select(0, chosen);
+  const auto labels = test.labels.index_select(0, chosen);
+
+  std::unique_ptr<attacks::ImprintedClassifier> imprinted;
+  if (options.server == "imprint") {
+    const int64_t n = std::min(train.size(), options.calibration_images);
+    if (n < options.bins)
+      throw UsageError(
+          "the imprint calibration needs at least --bins training images, the "
+          "training split has " +
+          std::to_string(train.size()));
+    imprinted = std::make_unique<attacks::ImprintedClassifier>(
+        model, options.bins, train.images.slice(0, 0, n), options.seed);
+  }
+  models::Classifier& served = imprinted ? *imprinted : model;
+
+  FederatedExperimentResult result;
+  result.model_summary = served.summary();
+  result.target_indices.assign(chosen.data_ptr<int64_t>(), chosen.data_ptr<int64_t>() + count);
+  reporter.say("federated: " + std::to_string(options.clients) + " clients x " +
+               std::to_string(per) + " images, " +
+               std::to_string(options.training.for_client(per).steps) + " local steps of " +
+               std::to_string(options.training.batch) + ", " + served.summary());
+  const auto device = served.device();
+  std::vector<attacks::ModelUpdate> updates;
+  for (int64_t m = 0; m < options.clients; ++m) {
+    updates.push_back(attacks::client_update(served,
+                                             targets.slice(0, m * per, (m + 1) * per).to(device),
+                                             labels.slice(0, m * per, (m + 1) * per).to(device),
+                                             options.training, options.labels_known));
+  }
+  result.views.push_back(attack_view(served, "client", updates.front(), targets.slice(0, 0, per),
+                                     labels.slice(0, 0, per), options, reporter, sink));
+  if (options.clients > 1) {
+    result.views.push_back(attack_view(served, "aggregate", attacks::aggregate(updates), targets,
+                                       labels, options, reporter, sink));
+  }
+  result.server_sees = options.secure_aggregation && options.clients > 1 ? "aggregate" : "client";
+  return result;
+}
+
+nlohmann::json to_json(const FederatedExperimentResult& result,
+                       const FederatedExperimentOptions& options) {
+  nlohmann::json views = nlohmann::json::array();
+  for (const auto& view : result.views) {
+    views.push_back({{"view", view.view},
+                     {"images", view.images},
+                     {"runs", view.runs},
+                     {"strongest", view.strongest},
+                     {"recovered_fraction", view.recovered_fraction},
+                     {"expected_fraction", report::number_or_null(view.expected_fraction)}});
+  }
+  nlohmann::json out;
+  out["targets"] = {{"indices", result.target_indices}};
+  out["federated"] = {
+      {"clients", options.clients},
+      {"images_per_client", options.images_per_client},
+      {"training", attacks::to_json(options.training.for_client(options.images_per_client))},
+      {"secure_aggregation", options.secure_aggregation},
+      {"server", options.server},
+      {"server_sees", result.server_sees},
+      {"labels_known", options.labels_known},
+      {"recovered_psnr", kRecoveredPsnr},
+      {"model", result.model_summary},
+      {"views", views}};
+  if (options.server == "imprint") {
+    out["federated"]["bins"] = options.bins;
+    out["federated"]["calibration_images"] = options.calibration_images;
+  }
+  return out;
+}
+
+}  // namespace privaudit::experiments

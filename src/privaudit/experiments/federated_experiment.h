@@ -1,0 +1,74 @@
+// The federated-learning experiment (`privaudit federated`): M clients, each holding N test images,
+// train the server's model locally (FedAvg: S SGD steps of b images) and send their updates. The
+// server attacks what it sees: one client's update, and the mean of all M (what secure
+// aggregation leaves it). An honest server runs the gradient attacks on the update read as a
+// gradient and Inverting Gradients with the local steps unrolled; a malicious one sends a model
+// with an imprint block (calibrated on its own images) and reads images off the update.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "privaudit/attacks/fedavg.h"
+#include "privaudit/attacks/registry.h"
+#include "privaudit/data/dataset.h"
+#include "privaudit/experiments/gradient_experiment.h"
+#include "privaudit/experiments/sinks.h"
+#include "privaudit/models/classifier.h"
+
+namespace privaudit::experiments {
+
+struct FederatedExperimentOptions {
+  int64_t clients = 1;            // M
+  int64_t images_per_client = 4;  // N
+  attacks::LocalTraining training;
+  bool secure_aggregation = false;    // the server sees only the mean of the M updates
+  std::string server = "honest";      // or "imprint"
+  int64_t bins = 64;                  // imprint bins
+  int64_t calibration_images = 1024;  // the server's own images (training split) for the bins
+  // The server is given the local hyper-parameters and each step's labels (breaching's
+  // provide_local_hyperparams); without the labels they are inferred from the update.
+  bool labels_known = true;
+  // "unrolled-ig", "imprint" and gradient attack names (run on the update read as a gradient).
+  std::vector<std::string> attacks = {"linear-layer", "positional", "ig", "unrolled-ig", "imprint"};
+  attacks::AttackBudget budget;  // iterations, restarts, TV; seed ignored (from `seed`)
+  uint64_t seed = 0;
+
+  void validate() const;  // throws UsageError naming the flag
+};
+
+// The attacks on one thing the server sees: "client" (client 1's own update) or "aggregate" (the
+// mean of all M, present when M > 1).
+struct FederatedView {
+  std::string view;
+  int64_t images = 0;  // the targets behind it
+  std::vector<GradientRun> runs;
+  StrongestAttack strongest;
+  double recovered_fraction = 0;  // targets the strongest attack recovered (PSNR >= 40 dB)
+  double expected_fraction = std::numeric_limits<double>::quiet_NaN();  // imprint's formula
+};
+
+struct FederatedExperimentResult {
+  std::vector<int64_t> target_indices;  // client by client
+  std::vector<FederatedView> views;
+  std::string server_sees;  // "client" or "aggregate": the view the verdict rests on
+  std::string model_summary;
+};
+
+// `train` supplies the imprint calibration images (never targets); targets come from `test`.
+FederatedExperimentResult run_federated_experiment(models::Classifier& model,
+                                                   const data::Dataset& train,
+                                                   const data::Dataset& test,
+                                                   const FederatedExperimentOptions& options,
+                                                   const Reporter& reporter, OutputSink& sink);
+
+nlohmann::json to_json(const FederatedExperimentResult& result,
+                       const FederatedExperimentOptions& options);
+
+// Names `--attack all` expands to, in order.
+std::vector<std::string> federated_attack_names();
+
+}  // namespace privaudit::experiments

@@ -1,0 +1,104 @@
+// privaudit federated: what a federated-learning server learns from FedAvg updates, under secure
+// aggregation, and as a malicious (imprint) server. Flags -> options ->
+// experiments::run_federated_experiment -> results.json.
+#include "command.h"
+#include "privaudit/experiments/federated_experiment.h"
+#include "privaudit/report/results.h"
+#include "privaudit/util/text.h"
+
+namespace privaudit::cli {
+namespace {
+
+std::string default_attacks() {
+  std::string list;
+  for (const auto& name : experiments::FederatedExperimentOptions().attacks)
+    list += (list.empty() ? "" : ",") + name;
+  return list;
+}
+
+struct FederatedFlags {
+  CommonFlags common;
+  experiments::FederatedExperimentOptions options;
+  std::string attack = default_attacks();
+  bool labels_unknown = false;
+};
+
+int run_federated(FederatedFlags& f, const CLI::App& app) {
+  auto& options = f.options;
+  options.attacks =
+      f.attack == "all" ? experiments::federated_attack_names() : split_list(f.attack, ',');
+  options.labels_known = !f.labels_unknown;
+  options.seed = f.common.seed;
+  options.validate();
+  const auto device = start_run(f.common);
+  const auto output = open_output(f.common, app);
+  const auto splits = load_data(f.common);
+  auto loaded = load_model_flag(f.common, device);
+  experiments::FolderSink sink(f.common.out);
+  const auto result = experiments::run_federated_experiment(
+      *loaded.model, splits.train, splits.test, options, reporter(f.common), sink);
+  auto results = report::results_envelope("federated", f.common.seed);
+  results.update(experiments::to_json(result, options));
+  results["dataset"] = report::dataset_json(f.common.data, splits);
+  results["model"] = {
+      {"file", f.common.model}, {"summary", loaded.model->summary()}, {"meta", loaded.meta}};
+  report::write_results(f.common.out, results);
+  say(f.common, "results written to " + f.common.out + "/results.json");
+  return 0;
+}
+
+std::function<int()> setup_federated(CLI::App& app) {
+  auto flags = std::make_shared<FederatedFlags>();
+  auto& o = flags->options;
+  std::string names;
+  for (const auto& name : experiments::federated_attack_names()) names += name + ", ";
+  app.add_option("--attack", flags->attack,
+                 names +
+                     "or all (comma list allowed); gradient attacks run on the update read "
+                     "as a gradient")
+      ->capture_default_str();
+  app.add_option("--clients", o.clients, "Clients M whose updates are averaged")
+      ->capture_default_str();
+  app.add_option("--images-per-client", o.images_per_client, "Test images N each client holds")
+      ->capture_default_str();
+  app.add_option("--local-steps", o.training.steps,
+                 "Local SGD steps S per client (0 = one epoch over its images)")
+      ->capture_default_str();
+  app.add_option("--local-batch", o.training.batch,
+                 "Images per local step b (taken in order, wrapping around the client's N)")
+      ->capture_default_str();
+  app.add_option("--lr", o.training.learning_rate, "Local learning rate")->capture_default_str();
+  app.add_option("--momentum", o.training.momentum, "Local SGD momentum")->capture_default_str();
+  app.add_option("--weight-decay", o.training.weight_decay, "Local weight decay")
+      ->capture_default_str();
+  app.add_flag("--secure-aggregation", o.secure_aggregation,
+               "The server sees only the mean of the clients' updates");
+  app.add_option("--server", o.server,
+                 "honest, or imprint: a malicious server inserts an imprint block")
+      ->capture_default_str();
+  app.add_option("--bins", o.bins, "Imprint bins K")->capture_default_str();
+  app.add_flag("--labels-unknown", flags->labels_unknown,
+               "The server is not given each step's labels (default: it is, with the local "
+               "hyper-parameters)");
+  app.add_option("--iterations", o.budget.iterations,
+                 "Optimisation attack iterations (0 = the attack's default)")
+      ->capture_default_str();
+  app.add_option("--restarts", o.budget.restarts, "Extra random starts per optimisation attack")
+      ->capture_default_str();
+  app.add_option("--tv", o.budget.total_variation,
+                 "Inverting Gradients total-variation weight (default 1e-4)");
+  add_model_flags(app, flags->common);
+  add_data_flags(app, flags->common);
+  add_output_flags(app, flags->common, /*resumable=*/false);
+  add_runtime_flags(app, flags->common);
+  return [flags, &app]() { return run_federated(*flags, app); };
+}
+
+const bool registered = register_command(
+    {"federated",
+     "What a federated-learning server learns from FedAvg updates, secure aggregates and an "
+     "imprint block",
+     setup_federated});
+
+}  // namespace
+}  // namespace privaudit::cli
