@@ -187,6 +187,17 @@ TEST(AuditReportSlow, SmokeAuditPageLoadsCleanlyInHeadlessChromium) {
        at = table.find("<tr><td>", at + 1))
     ++rows;
   EXPECT_EQ(rows, 2u);
+  // The federated stage's table: one row per FedAvg setting, a column per architecture.
+  const auto federated = html.find("<h2>From federated updates (FedAvg)</h2>");
+  ASSERT_NE(federated, std::string::npos);
+  const std::string fed_table =
+      html.substr(federated, html.find("</table>", federated) - federated);
+  EXPECT_NE(fed_table.find("<th>mlp</th><th>cnn</th>"), std::string::npos) << fed_table;
+  EXPECT_NE(fed_table.find("clients8: 8 clients &times; 1 image, 1 local step of 1, secure "
+                           "aggregation"),
+            std::string::npos)
+      << fed_table;
+  EXPECT_NE(fed_table.find(" dB <small>(median "), std::string::npos) << fed_table;
   // Every referenced image exists and decodes; SVGs parse as SVG documents.
   for (const auto& file : referenced_files(html)) {
     EXPECT_EQ(file.find("://"), std::string::npos) << "network reference " << file;

@@ -21,6 +21,7 @@ struct FederatedFlags {
   experiments::FederatedExperimentOptions options;
   std::string attack = default_attacks();
   bool labels_unknown = false;
+  bool sweep = false;
 };
 
 int run_federated(FederatedFlags& f, const CLI::App& app) {
@@ -35,10 +36,21 @@ int run_federated(FederatedFlags& f, const CLI::App& app) {
   const auto splits = load_data(f.common);
   auto loaded = load_model_flag(f.common, device);
   experiments::FolderSink sink(f.common.out);
-  const auto result = experiments::run_federated_experiment(
-      *loaded.model, splits.train, splits.test, options, reporter(f.common), sink);
   auto results = report::results_envelope("federated", f.common.seed);
-  results.update(experiments::to_json(result, options));
+  if (f.sweep) {
+    const auto sweep = experiments::run_federated_sweep(
+        *loaded.model, splits.train, splits.test, options,
+        experiments::federated_audit_grid(options.training), reporter(f.common), sink);
+    results["sweep"] = experiments::to_json(sweep);
+    results["federated"] = {{"server", options.server},
+                            {"labels_known", options.labels_known},
+                            {"attacks", options.attacks},
+                            {"training", attacks::to_json(options.training)}};
+  } else {
+    const auto result = experiments::run_federated_experiment(
+        *loaded.model, splits.train, splits.test, options, reporter(f.common), sink);
+    results.update(experiments::to_json(result, options));
+  }
   results["dataset"] = report::dataset_json(f.common.data, splits);
   results["model"] = {
       {"file", f.common.model}, {"summary", loaded.model->summary()}, {"meta", loaded.meta}};
@@ -80,6 +92,10 @@ std::function<int()> setup_federated(CLI::App& app) {
   app.add_flag("--labels-unknown", flags->labels_unknown,
                "The server is not given each step's labels (default: it is, with the local "
                "hyper-parameters)");
+  app.add_flag("--sweep", flags->sweep,
+               "Run the audit's grid instead of one setting: local steps 1, 2, 5 (full batch of "
+               "4), local batch 1, 2 (one epoch of 4), 1, 2, 4, 8 securely aggregated clients of 1 "
+               "image; --lr, --momentum, --weight-decay, --server, --attack apply to all");
   app.add_option("--iterations", o.budget.iterations,
                  "Optimisation attack iterations (0 = the attack's default)")
       ->capture_default_str();

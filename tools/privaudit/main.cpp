@@ -11,8 +11,8 @@
 namespace {
 
 // The order --help lists the commands in; each registers itself from its own file.
-const std::vector<std::string> kCommandOrder = {"train",  "info",   "invert", "gradients",
-                                                "layers", "defend", "audit"};
+const std::vector<std::string> kCommandOrder = {"train",     "info",   "invert", "gradients",
+                                                "federated", "layers", "defend", "audit"};
 
 }  // namespace
 

@@ -1,5 +1,5 @@
-// The main job's plan (`privaudit audit`): which stages run (train, invert, gradients, layers per
-// architecture; defend), each as the sub-command a user could run by hand, with the budgets of a
+// The main job's plan (`privaudit audit`): which stages run (train, invert, gradients, federated,
+// layers per architecture; defend), each as the sub-command a user could run by hand, with the budgets of a
 // profile; and how their results.json files are gathered into the audit's own.
 #pragma once
 
@@ -13,7 +13,7 @@ namespace privaudit::experiments {
 
 // A profile's budgets, as the flags each sub-command gets.
 struct AuditProfile {
-  std::vector<std::string> train, invert, gradients, layers, defend;
+  std::vector<std::string> train, invert, gradients, layers, defend, federated;
 };
 
 // "quick" (a 2-core laptop), "paper" (the papers' budgets) or "smoke" (seconds: checks the

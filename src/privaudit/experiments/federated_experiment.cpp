@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <optional>
+#include <utility>
 
 #include "privaudit/attacks/imprint.h"
 #include "privaudit/metrics/reconstruction_score.h"
@@ -129,7 +131,113 @@ FederatedView attack_view(models::Classifier& model, const std::string& view,
   return out;
 }
 
+// Hands files on to another sink with a prefix: one sweep setting's grids.
+class PrefixSink : public OutputSink {
+ public:
+  PrefixSink(OutputSink& inner, std::string prefix) : inner_(inner), prefix_(std::move(prefix)) {}
+  void image_grid(const std::string& name, const std::vector<torch::Tensor>& rows) override {
+    inner_.image_grid(prefix_ + name, rows);
+  }
+  void plot(const std::string& name, const report::Plot& plot) override {
+    inner_.plot(prefix_ + name, plot);
+  }
+  std::optional<std::filesystem::path> checkpoint_folder() const override {
+    return inner_.checkpoint_folder();
+  }
+
+ private:
+  OutputSink& inner_;
+  std::string prefix_;
+};
+
 }  // namespace
+
+std::vector<FederatedSetting> federated_audit_grid(const attacks::LocalTraining& base) {
+  std::vector<FederatedSetting> grid;
+  for (const int64_t steps : {1, 2, 5}) {
+    FederatedSetting s;
+    s.label = "steps" + std::to_string(steps);
+    s.training = base;
+    s.training.steps = steps;
+    s.training.batch = 4;
+    grid.push_back(s);
+  }
+  for (const int64_t batch : {1, 2}) {
+    FederatedSetting s;
+    s.label = "batch" + std::to_string(batch);
+    s.training = base;
+    s.training.steps = 0;
+    s.training.batch = batch;
+    grid.push_back(s);
+  }
+  for (const int64_t clients : {1, 2, 4, 8}) {
+    FederatedSetting s;
+    s.label = "clients" + std::to_string(clients);
+    s.clients = clients;
+    s.images_per_client = 1;
+    s.secure_aggregation = clients > 1;
+    s.training = base;
+    s.training.steps = 1;
+    s.training.batch = 1;
+    grid.push_back(s);
+  }
+  return grid;
+}
+
+std::vector<FederatedSweepEntry> run_federated_sweep(models::Classifier& model,
+                                                     const data::Dataset& train,
+                                                     const data::Dataset& test,
+                                                     const FederatedExperimentOptions& options,
+                                                     const std::vector<FederatedSetting>& settings,
+                                                     const Reporter& reporter, OutputSink& sink) {
+  std::vector<FederatedSweepEntry> sweep;
+  for (const auto& setting : settings) {
+    auto run = options;
+    run.clients = setting.clients;
+    run.images_per_client = setting.images_per_client;
+    run.training = setting.training;
+    run.secure_aggregation = setting.secure_aggregation;
+    run.compare_with_one_client = false;  // the grid's own rows hold that comparison
+    PrefixSink prefixed(sink, setting.label + "_");
+    reporter.say("setting " + setting.label);
+    const auto started = std::chrono::steady_clock::now();
+    FederatedSweepEntry entry{
+        setting, run_federated_experiment(model, train, test, run, reporter, prefixed)};
+    entry.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    sweep.push_back(std::move(entry));
+  }
+  return sweep;
+}
+
+nlohmann::json to_json(const std::vector<FederatedSweepEntry>& sweep) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& entry : sweep) {
+    const auto& s = entry.setting;
+    const auto& result = entry.result;
+    const FederatedView* seen = nullptr;
+    for (const auto& view : result.views) {
+      if (view.view == result.server_sees) seen = &view;
+    }
+    nlohmann::json row = {
+        {"label", s.label},
+        {"clients", s.clients},
+        {"images_per_client", s.images_per_client},
+        {"training", attacks::to_json(s.training.for_client(s.images_per_client))},
+        {"secure_aggregation", s.secure_aggregation},
+        {"server_sees", result.server_sees},
+        {"seconds", entry.seconds}};
+    if (seen != nullptr) {
+      row["images"] = seen->images;
+      row["strongest"] = seen->strongest;
+      row["psnr"] = report::number_or_null(seen->strongest.mean_psnr);
+      row["median_psnr"] = report::number_or_null(seen->strongest.median_psnr);
+      row["recovered_fraction"] = seen->recovered_fraction;
+    }
+    out.push_back(row);
+  }
+  return out;
+}
 
 std::vector<std::string> federated_attack_names() {
   std::vector<std::string> names;
@@ -207,13 +315,16 @@ FederatedExperimentResult run_federated_experiment(models::Classifier& model,
                                              labels.slice(0, m * per, (m + 1) * per).to(device),
                                              options.training, options.labels_known));
   }
-  result.views.push_back(attack_view(served, "client", updates.front(), targets.slice(0, 0, per),
-                                     labels.slice(0, 0, per), options, reporter, sink));
+  const bool aggregated = options.secure_aggregation && options.clients > 1;
+  if (!aggregated || options.compare_with_one_client) {
+    result.views.push_back(attack_view(served, "client", updates.front(), targets.slice(0, 0, per),
+                                       labels.slice(0, 0, per), options, reporter, sink));
+  }
   if (options.clients > 1) {
     result.views.push_back(attack_view(served, "aggregate", attacks::aggregate(updates), targets,
                                        labels, options, reporter, sink));
   }
-  result.server_sees = options.secure_aggregation && options.clients > 1 ? "aggregate" : "client";
+  result.server_sees = aggregated ? "aggregate" : "client";
   return result;
 }
 

@@ -35,6 +35,9 @@ struct FederatedExperimentOptions {
   // "unrolled-ig", "imprint" and gradient attack names (run on the update read as a gradient).
   std::vector<std::string> attacks = {"linear-layer", "positional", "ig", "unrolled-ig", "imprint"};
   attacks::AttackBudget budget;  // iterations, restarts, TV; seed ignored (from `seed`)
+  // Under secure aggregation, also attack client 1's own update (which the server cannot see)
+  // to show what the aggregation bought.
+  bool compare_with_one_client = true;
   uint64_t seed = 0;
 
   void validate() const;  // throws UsageError naming the flag
@@ -67,6 +70,42 @@ FederatedExperimentResult run_federated_experiment(models::Classifier& model,
 
 nlohmann::json to_json(const FederatedExperimentResult& result,
                        const FederatedExperimentOptions& options);
+
+// One FedAvg setting of a sweep: what the clients do and what the server sees.
+struct FederatedSetting {
+  std::string label;  // "steps2", "batch1", "clients8": prefixes its grids
+  int64_t clients = 1;
+  int64_t images_per_client = 4;
+  attacks::LocalTraining training;
+  bool secure_aggregation = false;
+};
+
+// The audit's grid, each against the plain gradient of 4 images (steps1):
+//   local steps 1, 2, 5 of the full batch of 4 ("steps<S>");
+//   local batch 1, 2 for one epoch over 4 images ("batch<b>");
+//   1, 2, 4, 8 clients of 1 image, one step, under secure aggregation ("clients<M>"; 1 is the
+//   plain batch-1 gradient).
+// Learning rate, momentum and weight decay come from `base`.
+std::vector<FederatedSetting> federated_audit_grid(const attacks::LocalTraining& base);
+
+struct FederatedSweepEntry {
+  FederatedSetting setting;
+  FederatedExperimentResult result;
+  double seconds = 0;
+};
+
+// Runs the experiment for each setting (attacks, budget, server, seed from `options`); grids are
+// written as "<label>_<name>".
+std::vector<FederatedSweepEntry> run_federated_sweep(models::Classifier& model,
+                                                     const data::Dataset& train,
+                                                     const data::Dataset& test,
+                                                     const FederatedExperimentOptions& options,
+                                                     const std::vector<FederatedSetting>& settings,
+                                                     const Reporter& reporter, OutputSink& sink);
+
+// results.json's "sweep": per setting its parameters, the view the server sees and its strongest
+// attack's mean and median PSNR, recovered fraction and winning attacks.
+nlohmann::json to_json(const std::vector<FederatedSweepEntry>& sweep);
 
 // Names `--attack all` expands to, in order.
 std::vector<std::string> federated_attack_names();

@@ -1,0 +1,60 @@
+// federated: seconds per iteration of Inverting Gradients with the FedAvg local steps unrolled
+// (reverse mode through S SGD steps), against S, per architecture (28x28, 10 classes, untrained
+// weights: speed does not depend on them), next to Inverting Gradients on the update read as one
+// gradient of all its images.
+//
+// usage: privaudit_bench federated [ITERATIONS=20]
+#include <cstdio>
+#include <string>
+
+#include "bench.h"
+#include "privaudit/attacks/fedavg.h"
+#include "privaudit/models/builtin.h"
+
+namespace privaudit::bench {
+namespace {
+
+int run_federated_bench(const std::vector<std::string>& args) {
+  const int iterations = args.empty() ? 20 : std::stoi(args[0]);
+  std::printf("4 images per client, local batch 1, %d iterations each; seconds per iteration\n",
+              iterations);
+  std::printf("%-5s %12s %12s %12s %12s %14s\n", "arch", "S=1", "S=2", "S=4", "S=8", "as-gradient");
+  for (const std::string arch : {"lenet", "mlp", "cnn", "vit"}) {
+    torch::manual_seed(0);
+    models::BuiltinClassifier model(models::default_config(arch, {1, 28, 28}, 10));
+    const auto images = torch::rand({4, 1, 28, 28});
+    const auto labels = torch::arange(4, torch::kLong);
+    attacks::InvertingGradientsOptions options;
+    options.iterations = iterations;
+    options.patience = 0;
+    std::printf("%-5s", arch.c_str());
+    for (const int64_t steps : {1, 2, 4, 8}) {
+      attacks::LocalTraining training;
+      training.steps = steps;
+      const auto update = attacks::client_update(model, images, labels, training, true);
+      Progress quiet;
+      const double seconds = time_seconds(
+          [&] { attacks::run_unrolled_inverting_gradients(model, update, options, quiet); });
+      std::printf(" %12.4f", seconds / iterations);
+      std::fflush(stdout);
+    }
+    attacks::LocalTraining training;
+    training.steps = 4;
+    const auto update = attacks::client_update(model, images, labels, training, true);
+    Progress quiet;
+    const double seconds = time_seconds([&] {
+      attacks::run_inverting_gradients(model, attacks::update_as_gradient(update), 4, labels,
+                                       options, quiet);
+    });
+    std::printf(" %14.4f\n", seconds / iterations);
+  }
+  return 0;
+}
+
+const bool registered = register_benchmark(
+    {"federated",
+     "FedAvg: unrolled Inverting Gradients seconds/iteration against local steps [iterations]",
+     run_federated_bench});
+
+}  // namespace
+}  // namespace privaudit::bench
