@@ -66,6 +66,27 @@ TEST_F(FederatedExperiment, ImprintServerReportsTheFormulaBeside) {
   EXPECT_EQ(json["federated"]["views"][1]["images"], 16);
 }
 
+// The audit's grid: the plain batch-4 gradient against more local steps and smaller local
+// batches, and 1 to 8 clients of one image each, aggregated when more than one.
+TEST(FederatedAuditGrid, CoversStepsBatchesAndClients) {
+  attacks::LocalTraining base;
+  base.learning_rate = 0.05;
+  base.momentum = 0.9;
+  const auto grid = federated_audit_grid(base);
+  std::vector<std::string> labels;
+  for (const auto& s : grid) {
+    labels.push_back(s.label);
+    EXPECT_EQ(s.training.learning_rate, 0.05);
+    EXPECT_EQ(s.training.momentum, 0.9);
+    EXPECT_EQ(s.secure_aggregation, s.clients > 1) << s.label;
+  }
+  EXPECT_EQ(labels, (std::vector<std::string>{"steps1", "steps2", "steps5", "batch1", "batch2",
+                                              "clients1", "clients2", "clients4", "clients8"}));
+  EXPECT_EQ(grid[2].training.for_client(grid[2].images_per_client).steps, 5);
+  EXPECT_EQ(grid[3].training.for_client(grid[3].images_per_client).steps, 4);
+  EXPECT_EQ(grid[8].clients * grid[8].images_per_client, 8);
+}
+
 TEST_F(FederatedExperiment, RejectsBadOptionsNamingTheFlag) {
   FederatedExperimentOptions options;
   options.server = "evil";
