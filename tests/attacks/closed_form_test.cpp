@@ -265,6 +265,7 @@ TEST_F(ClosedFormSlow, TheExperimentReportsTheStrongestAttackPerTargetAndNeverLe
   options.budget.iterations = 20;
   options.audit_probes = 0;
   options.audit_pool = 32;
+  options.skip_certified = false;  // Inverting Gradients runs beside, for the comparison
   experiments::MemorySink sink;
   const auto result = experiments::run_gradient_experiment(*model, splits.test, options,
                                                            experiments::Reporter(), sink);
@@ -289,6 +290,22 @@ TEST_F(ClosedFormSlow, TheExperimentReportsTheStrongestAttackPerTargetAndNeverLe
   const auto json = experiments::to_json(result, options);
   EXPECT_TRUE(json["runs"][1]["psnr"].is_null());
   EXPECT_EQ(json["strongest"][0]["exact"], 3);
+
+  // By default an attack is not run on a batch already recovered exactly and certified: the
+  // strongest figures are the same, Inverting Gradients says why it did not run.
+  options.skip_certified = true;
+  experiments::MemorySink skipped_sink;
+  const auto skipped = experiments::run_gradient_experiment(*model, splits.test, options,
+                                                            experiments::Reporter(), skipped_sink);
+  ASSERT_EQ(skipped.runs.size(), 3u);
+  EXPECT_EQ(skipped.runs[2].skipped_batches, 3);
+  EXPECT_NE(skipped.runs[2].skipped.find("linear-layer"), std::string::npos);
+  EXPECT_TRUE(std::isnan(skipped.runs[2].psnr));
+  EXPECT_EQ(skipped.strongest[0].exact, 3);
+  EXPECT_DOUBLE_EQ(skipped.strongest[0].mean_psnr, best.mean_psnr);
+  const auto skipped_json = experiments::to_json(skipped, options);
+  EXPECT_EQ(skipped_json["runs"][2]["skipped_batches"], 3);
+  EXPECT_FALSE(skipped_json["runs"][2].contains("not_applicable"));
 }
 
 }  // namespace

@@ -124,6 +124,9 @@ TEST_F(FederatedExperiment, CommandWritesResultsAndGrids) {
         std::filesystem::exists(dir.path() / "out" / view["strongest"]["grid"].get<std::string>()));
   }
   EXPECT_EQ(json["federated"]["training"]["local_steps"], 2);
+  // Every command's results carry its peak resident memory.
+  ASSERT_TRUE(json["peak_memory_mib"].is_number());
+  EXPECT_GT(json["peak_memory_mib"].get<double>(), 10.0);
 
   const auto bad = testing::run_cli("federated --model " + dir.file("mlp.pt") +
                                     " --server evil --quiet --out " + dir.file("bad"));

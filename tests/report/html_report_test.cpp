@@ -198,6 +198,8 @@ TEST(AuditReportSlow, SmokeAuditPageLoadsCleanlyInHeadlessChromium) {
             std::string::npos)
       << fed_table;
   EXPECT_NE(fed_table.find(" dB <small>(median "), std::string::npos) << fed_table;
+  // The stage table shows each stage's peak memory.
+  EXPECT_NE(html.find("<th>Peak memory (MiB)</th>"), std::string::npos);
   // Every referenced image exists and decodes; SVGs parse as SVG documents.
   for (const auto& file : referenced_files(html)) {
     EXPECT_EQ(file.find("://"), std::string::npos) << "network reference " << file;

@@ -13,12 +13,14 @@ struct GradientsFlags {
   experiments::GradientExperimentOptions options;
   std::string attack = "all";
   bool labels_known = false;
+  bool attack_certified = false;
 };
 
 int run_gradients(GradientsFlags& f, const CLI::App& app) {
   auto& options = f.options;
   options.attacks = attacks::parse_gradient_attacks(f.attack);
   options.knowledge.labels = f.labels_known;
+  options.skip_certified = !f.attack_certified;
   options.seed = f.common.seed;
   options.validate();  // before minutes of attacks
   const auto device = start_run(f.common);
@@ -65,6 +67,9 @@ std::function<int()> setup_gradients(CLI::App& app) {
   app.add_flag("--labels-known", flags->labels_known,
                "The server also knows each batch's labels (default: it knows the batch size only)");
   app.add_flag("--train-mode", o.train_mode, "Compute gradients with the model in train mode");
+  app.add_flag("--attack-certified", flags->attack_certified,
+               "Run every attack even on batches an earlier attack already recovered exactly and "
+               "certified (default: skip them; nothing can do better)");
   app.add_option("--attacker-distance", o.attacker_distance,
                  "Gradient cosine distance the audit assumes an attacker reaches")
       ->capture_default_str();

@@ -58,10 +58,14 @@ double median_of(std::vector<double> values) {
   return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
+// Per batch of one batch size, the attack that recovered every image of it exactly and certified
+// it ("" while none has).
+using CertifiedBatches = std::vector<std::string>;
+
 GradientRun run_attack(models::Classifier& model, const attacks::GradientAttack& attack,
                        int64_t batch, const torch::Tensor& target_images,
                        const torch::Tensor& target_labels, const GradientExperimentOptions& options,
-                       const Reporter& reporter, OutputSink& sink) {
+                       CertifiedBatches& certified_by, const Reporter& reporter, OutputSink& sink) {
   const auto device = model.device();
   // floor(N / B) independent batches, each with its own shared update.
   const int64_t batches = target_images.size(0) / batch;
@@ -77,7 +81,21 @@ GradientRun run_attack(models::Classifier& model, const attacks::GradientAttack&
   std::vector<torch::Tensor> shown_targets;
   std::vector<int64_t> applicable;  // the batches the attack applied to
   double label_hits = 0;
+  certified_by.resize(static_cast<size_t>(batches));
   for (int64_t k = 0; k < batches; ++k) {
+    // Nothing can do better than an exact, self-certified recovery of the whole batch.
+    if (options.skip_certified && !certified_by[static_cast<size_t>(k)].empty()) {
+      ++run.skipped_batches;
+      run.skipped = "every image already recovered exactly and certified by " +
+                    certified_by[static_cast<size_t>(k)];
+      run.details.push_back({{"skipped", run.skipped}});
+      for (int64_t i = 0; i < batch; ++i) {
+        run.target_psnr.push_back(nan());
+        run.target_ssim.push_back(nan());
+        run.target_certified.push_back(false);
+      }
+      continue;
+    }
     const auto images = target_images.slice(0, k * batch, (k + 1) * batch);
     const auto truth = target_labels.slice(0, k * batch, (k + 1) * batch);
     const auto update = attacks::observe_update(model, images.to(device), truth.to(device),
@@ -113,19 +131,23 @@ GradientRun run_attack(models::Classifier& model, const attacks::GradientAttack&
     ssim.push_back(score.ssim);
     mse.push_back(score.mse);
     label_hits += std::max(0.0, score.label_accuracy);
+    bool all_certified = true;
     for (int64_t i = 0; i < batch; ++i) {
       const auto from = static_cast<size_t>(score.assignment[static_cast<size_t>(i)]);
       run.target_psnr.push_back(score.psnr[i].item<double>());
       run.target_ssim.push_back(score.ssim[i].item<double>());
       run.target_certified.push_back(from < result.certified.size() && result.certified[from]);
+      all_certified = all_certified && run.target_certified.back();
     }
+    if (all_certified) certified_by[static_cast<size_t>(k)] = attack.name;
   }
   run.seconds = seconds_since(started);
   run.exact = std::count(run.target_certified.begin(), run.target_certified.end(), true);
   if (run.applicable_batches == 0) {
     run.psnr = run.ssim = run.mse = run.label_accuracy = nan();
     reporter.say(attack.name + " batch " + std::to_string(batch) +
-                 ": not applicable: " + run.not_applicable);
+                 (run.skipped_batches == batches ? ": skipped: " + run.skipped
+                                                 : ": not applicable: " + run.not_applicable));
     return run;
   }
   run.not_applicable.clear();
@@ -318,11 +340,12 @@ GradientExperimentResult run_gradient_experiment(models::Classifier& model,
   GradientExperimentResult result;
   result.target_indices.assign(chosen.data_ptr<int64_t>(),
                                chosen.data_ptr<int64_t>() + chosen.numel());
+  std::map<int64_t, CertifiedBatches> certified;  // by batch size
   for (const auto& name : options.attacks) {
     const auto& attack = attacks::find_gradient_attack(name);
     for (auto batch : options.batch_sizes) {
-      result.runs.push_back(
-          run_attack(model, attack, batch, target_images, target_labels, options, reporter, sink));
+      result.runs.push_back(run_attack(model, attack, batch, target_images, target_labels, options,
+                                       certified[batch], reporter, sink));
     }
   }
   for (auto batch : options.batch_sizes) {
@@ -353,7 +376,12 @@ void to_json(nlohmann::json& j, const GradientRun& run) {
        {"grid", run.grid},
        {"attacker_knows", run.attacker_knows},
        {"details", run.details}};
-  if (run.applicable_batches == 0) j["not_applicable"] = run.not_applicable;
+  if (run.applicable_batches == 0 && run.skipped_batches < run.batches)
+    j["not_applicable"] = run.not_applicable;
+  if (run.skipped_batches > 0) {
+    j["skipped_batches"] = run.skipped_batches;
+    j["skipped"] = run.skipped;
+  }
   nlohmann::json psnr = nlohmann::json::array();
   for (double p : run.target_psnr) psnr.push_back(report::number_or_null(p));
   j["target_psnr"] = psnr;

@@ -27,6 +27,9 @@ struct GradientExperimentOptions {
   attacks::AttackerKnowledge knowledge;
   bool train_mode = false;  // clients compute their gradients in train mode
   bool audit = true;        // run the gradient audit after the attacks
+  // Skip an attack on a batch whose every image an earlier attack (in --attack order: the
+  // closed-form ones first) already recovered exactly and certified: none can do better.
+  bool skip_certified = true;
   double attacker_distance = GradientAuditOptions().attacker_distance;
   int audit_probes = GradientAuditOptions().probes;
   int audit_probe_iterations = GradientAuditOptions().probe_iterations;
@@ -45,7 +48,9 @@ struct GradientRun {
   // Batches whose update met the attack's preconditions (closed-form attacks); the figures
   // average over their targets only, and are NaN when there are none.
   int64_t applicable_batches = 0;
-  std::string not_applicable;  // why, when no batch was applicable
+  std::string not_applicable;   // why, when no batch was applicable
+  int64_t skipped_batches = 0;  // batches an earlier attack had certified whole (skip_certified)
+  std::string skipped;          // by which attack
   double psnr = 0, ssim = 0, mse = 0;
   int64_t exact = 0;  // targets recovered exactly, self-certified without ground truth
   double label_accuracy = 0;

@@ -666,14 +666,18 @@ void write_html_report(const std::string& dir, const nlohmann::json& audit) {
        << escape_xml(audit.value("version", "?")) << ", LibTorch " << TORCH_VERSION << ", seed "
        << audit.value("seed", 0) << ". Settings: <code>"
        << escape_xml(audit.value("settings", nlohmann::json::object()).dump()) << "</code>.</p>\n";
-  html << "<table><tr><th>Stage</th><th>Status</th><th>Seconds</th><th>Command to rerun "
-          "it</th></tr>\n";
+  html << "<table><tr><th>Stage</th><th>Status</th><th>Seconds</th><th>Peak memory "
+          "(MiB)</th><th>Command to rerun it</th></tr>\n";
   for (const auto& arch : architectures) {
     for (const auto& [key, stage] : arch.items()) {
       if (!stage.is_object() || !stage.contains("status")) continue;
       html << "<tr><td>" << escape_xml(arch.value("name", "?") + "/" + key) << "</td><td>"
            << escape_xml(stage.value("status", "")) << "</td><td>"
-           << fmt(stage.value("seconds", NAN), "%.0f")
+           << fmt(stage.value("seconds", NAN), "%.0f") << "</td><td>"
+           << fmt(stage.contains("results") && stage["results"].is_object()
+                      ? json_number(stage["results"], "peak_memory_mib")
+                      : NAN,
+                  "%.0f")
            << "</td><td style=\"text-align:left\"><code>" << escape_xml(stage.value("command", ""))
            << "</code></td></tr>\n";
     }

@@ -1,5 +1,7 @@
 #include "privaudit/report/results.h"
 
+#include <sys/resource.h>
+
 #include <cmath>
 #include <filesystem>
 
@@ -8,7 +10,8 @@
 namespace privaudit::report {
 
 nlohmann::json results_envelope(const std::string& command, uint64_t seed) {
-  return {{"tool", "privaudit"}, {"version", PRIVAUDIT_VERSION}, {"command", command}, {"seed", seed}};
+  return {
+      {"tool", "privaudit"}, {"version", PRIVAUDIT_VERSION}, {"command", command}, {"seed", seed}};
 }
 
 nlohmann::json number_or_null(double value) {
@@ -16,17 +19,28 @@ nlohmann::json number_or_null(double value) {
 }
 
 nlohmann::json dataset_json(const std::string& spec, const data::Splits& splits) {
-  return {{"spec", spec},
-          {"source", splits.train.source},
-          {"train_size", splits.train.size()},
-          {"test_size", splits.test.size()},
-          {"classes", splits.train.class_names},
-          {"image_shape", {splits.train.channels(), splits.train.height(), splits.train.width()}},
-          {"normalization", {{"mean", splits.normalization.mean}, {"std", splits.normalization.std}}}};
+  return {
+      {"spec", spec},
+      {"source", splits.train.source},
+      {"train_size", splits.train.size()},
+      {"test_size", splits.test.size()},
+      {"classes", splits.train.class_names},
+      {"image_shape", {splits.train.channels(), splits.train.height(), splits.train.width()}},
+      {"normalization", {{"mean", splits.normalization.mean}, {"std", splits.normalization.std}}}};
+}
+
+double peak_memory_mib() {
+  rusage usage{};
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux: KiB
 }
 
 void write_results(const std::string& dir, const nlohmann::json& results) {
-  write_file_atomic(std::filesystem::path(dir) / "results.json", results.dump(2) + "\n");
+  auto out = results;
+  // Each command is its own process (the audit's stages too), so this is the stage's peak.
+  if (out.is_object() && !out.contains("peak_memory_mib"))
+    out["peak_memory_mib"] = peak_memory_mib();
+  write_file_atomic(std::filesystem::path(dir) / "results.json", out.dump(2) + "\n");
 }
 
 }  // namespace privaudit::report
