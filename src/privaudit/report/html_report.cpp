@@ -88,13 +88,14 @@ std::string gradient_exact(const nlohmann::json& arch, int batch) {
 std::string federated_table(const nlohmann::json& architectures) {
   std::vector<std::string> labels;
   std::map<std::string, std::string> described;
-  std::vector<const nlohmann::json*> columns;
+  std::vector<const nlohmann::json*> columns, column_archs;
   std::vector<std::string> names;
   std::string attacks;
   for (const auto& arch : architectures) {
     const auto* results = stage_results(arch, "federated");
     if (results == nullptr || !results->contains("sweep")) continue;
     columns.push_back(results);
+    column_archs.push_back(&arch);
     names.push_back(arch.value("name", "?"));
     if (attacks.empty() && results->contains("federated")) {
       for (const auto& a : results->at("federated").value("attacks", nlohmann::json::array()))
@@ -130,13 +131,23 @@ std::string federated_table(const nlohmann::json& architectures) {
   html << "</tr>\n";
   for (const auto& label : labels) {
     html << "<tr><td>" << escape_xml(label) << ": " << described[label] << "</td>";
-    for (const auto* results : columns) {
+    for (size_t c = 0; c < columns.size(); ++c) {
+      const auto* results = columns[c];
       const nlohmann::json* row = nullptr;
       for (const auto& r : results->at("sweep")) {
         if (r.value("label", "") == label) row = &r;
       }
       if (row == nullptr) {
         html << "<td>&ndash;</td>";
+        continue;
+      }
+      // One image, one step is the batch-1 gradient: never less than the gradients stage's
+      // strongest attack reached on that threat model.
+      const double stage = label == "clients1" ? gradient_psnr(*column_archs[c], 1) : NAN;
+      if (std::isfinite(stage) && !(stage <= json_number(*row, "psnr"))) {
+        html << "<td>" << fmt(stage, "%.1f dB")
+             << " <small>(gradients stage, batch 1: its attacks include features-then-invert)"
+                "</small></td>";
         continue;
       }
       html << "<td>" << fmt(json_number(*row, "psnr"), "%.1f dB") << " <small>(median "
