@@ -1,6 +1,8 @@
 // privaudit federated: what a federated-learning server learns from FedAvg updates, under secure
 // aggregation, and as a malicious (imprint) server. Flags -> options ->
 // experiments::run_federated_experiment -> results.json.
+#include <utility>
+
 #include "command.h"
 #include "privaudit/experiments/federated_experiment.h"
 #include "privaudit/report/results.h"
@@ -51,11 +53,7 @@ int run_federated(FederatedFlags& f, const CLI::App& app) {
         *loaded.model, splits.train, splits.test, options, reporter(f.common), sink);
     results.update(experiments::to_json(result, options));
   }
-  results["dataset"] = report::dataset_json(f.common.data, splits);
-  results["model"] = {
-      {"file", f.common.model}, {"summary", loaded.model->summary()}, {"meta", loaded.meta}};
-  report::write_results(f.common.out, results);
-  say(f.common, "results written to " + f.common.out + "/results.json");
+  write_model_results(f.common, splits, loaded, std::move(results));
   return 0;
 }
 

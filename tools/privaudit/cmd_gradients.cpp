@@ -1,6 +1,8 @@
 // privaudit gradients: gradient-inversion attacks against a model's shared gradients for several
 // batch sizes, scored against the targets, plus the gradient privacy audit. Flags -> options ->
 // experiments::run_gradient_experiment -> results.json.
+#include <utility>
+
 #include "command.h"
 #include "privaudit/experiments/gradient_experiment.h"
 #include "privaudit/report/results.h"
@@ -33,11 +35,7 @@ int run_gradients(GradientsFlags& f, const CLI::App& app) {
 
   auto results = report::results_envelope("gradients", f.common.seed);
   results.update(experiments::to_json(result, options));
-  results["dataset"] = report::dataset_json(f.common.data, splits);
-  results["model"] = {
-      {"file", f.common.model}, {"summary", loaded.model->summary()}, {"meta", loaded.meta}};
-  report::write_results(f.common.out, results);
-  say(f.common, "results written to " + f.common.out + "/results.json");
+  write_model_results(f.common, splits, loaded, std::move(results));
   return 0;
 }
 

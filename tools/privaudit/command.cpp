@@ -4,6 +4,7 @@
 #include <set>
 #include <sstream>
 
+#include "privaudit/report/results.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/runtime.h"
 #include "privaudit/util/text.h"
@@ -139,6 +140,15 @@ models::LoadedModel load_model_flag(const CommonFlags& flags, torch::Device devi
   }
   if (flags.classes > 0) options.classes = flags.classes;
   return models::load_model(flags.model, options);
+}
+
+void write_model_results(const CommonFlags& flags, const data::Splits& splits,
+                         const models::LoadedModel& loaded, nlohmann::json results) {
+  results["dataset"] = report::dataset_json(flags.data, splits);
+  results["model"] = {
+      {"file", flags.model}, {"summary", loaded.model->summary()}, {"meta", loaded.meta}};
+  report::write_results(flags.out, results);
+  say(flags, "results written to " + flags.out + "/results.json");
 }
 
 void say(const CommonFlags& flags, const std::string& line) {

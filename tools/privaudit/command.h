@@ -74,6 +74,11 @@ const Command* find_command(const std::string& name);
 bool register_command(Command command);
 const std::vector<Command>& registered_commands();
 
+// Adds "dataset" (the loaded splits) and "model" (file, summary, meta) to a model-attacking
+// command's `results`, writes OUT/results.json and says where.
+void write_model_results(const CommonFlags& flags, const data::Splits& splits,
+                         const models::LoadedModel& loaded, nlohmann::json results);
+
 // Prints a line unless --quiet.
 void say(const CommonFlags& flags, const std::string& line);
 // Status lines on stdout and progress bars on a terminal, unless --quiet.

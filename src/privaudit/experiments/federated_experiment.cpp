@@ -70,9 +70,7 @@ GradientRun run_attack(models::Classifier& model, const std::string& name, const
   if (result.not_applicable) {
     run.not_applicable = result.failure;
     run.psnr = run.ssim = run.mse = run.label_accuracy = std::nan("");
-    run.target_psnr.assign(static_cast<size_t>(count), std::nan(""));
-    run.target_ssim = run.target_psnr;
-    run.target_certified.assign(static_cast<size_t>(count), false);
+    run.add_unscored(count);
     reporter.say(name + " " + view + ": not applicable: " + result.failure);
     return run;
   }
@@ -90,12 +88,7 @@ GradientRun run_attack(models::Classifier& model, const std::string& name, const
   run.mse = score.mean_mse;
   run.label_accuracy = score.label_accuracy;
   run.matched = score.matched;
-  for (int64_t i = 0; i < count; ++i) {
-    const auto from = static_cast<size_t>(score.assignment[static_cast<size_t>(i)]);
-    run.target_psnr.push_back(score.psnr[i].item<double>());
-    run.target_ssim.push_back(score.ssim[i].item<double>());
-    run.target_certified.push_back(from < result.certified.size() && result.certified[from]);
-  }
+  run.add_scored(score, result);
   run.exact = std::count(run.target_certified.begin(), run.target_certified.end(), true);
   run.grid = "grid_" + view + "_" + name + ".png";
   sink.image_grid(run.grid, {targets, score.matched});

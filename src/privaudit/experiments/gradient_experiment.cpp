@@ -89,11 +89,7 @@ GradientRun run_attack(models::Classifier& model, const attacks::GradientAttack&
       run.skipped = "every image already recovered exactly and certified by " +
                     certified_by[static_cast<size_t>(k)];
       run.details.push_back({{"skipped", run.skipped}});
-      for (int64_t i = 0; i < batch; ++i) {
-        run.target_psnr.push_back(nan());
-        run.target_ssim.push_back(nan());
-        run.target_certified.push_back(false);
-      }
+      run.add_unscored(batch);
       continue;
     }
     const auto images = target_images.slice(0, k * batch, (k + 1) * batch);
@@ -108,11 +104,7 @@ GradientRun run_attack(models::Classifier& model, const attacks::GradientAttack&
     if (result.not_applicable) {
       run.not_applicable = result.failure;
       run.details.back()["not_applicable"] = result.failure;
-      for (int64_t i = 0; i < batch; ++i) {
-        run.target_psnr.push_back(nan());
-        run.target_ssim.push_back(nan());
-        run.target_certified.push_back(false);
-      }
+      run.add_unscored(batch);
       continue;
     }
     ++run.applicable_batches;
@@ -131,15 +123,7 @@ GradientRun run_attack(models::Classifier& model, const attacks::GradientAttack&
     ssim.push_back(score.ssim);
     mse.push_back(score.mse);
     label_hits += std::max(0.0, score.label_accuracy);
-    bool all_certified = true;
-    for (int64_t i = 0; i < batch; ++i) {
-      const auto from = static_cast<size_t>(score.assignment[static_cast<size_t>(i)]);
-      run.target_psnr.push_back(score.psnr[i].item<double>());
-      run.target_ssim.push_back(score.ssim[i].item<double>());
-      run.target_certified.push_back(from < result.certified.size() && result.certified[from]);
-      all_certified = all_certified && run.target_certified.back();
-    }
-    if (all_certified) certified_by[static_cast<size_t>(k)] = attack.name;
+    if (run.add_scored(score, result)) certified_by[static_cast<size_t>(k)] = attack.name;
   }
   run.seconds = seconds_since(started);
   run.exact = std::count(run.target_certified.begin(), run.target_certified.end(), true);
@@ -177,6 +161,26 @@ GradientRun run_attack(models::Classifier& model, const attacks::GradientAttack&
 }
 
 }  // namespace
+
+void GradientRun::add_unscored(int64_t count) {
+  target_psnr.insert(target_psnr.end(), static_cast<size_t>(count), nan());
+  target_ssim.insert(target_ssim.end(), static_cast<size_t>(count), nan());
+  target_certified.insert(target_certified.end(), static_cast<size_t>(count), false);
+}
+
+bool GradientRun::add_scored(const metrics::ReconstructionScore& score,
+                             const attacks::Reconstruction& result) {
+  bool all_certified = true;
+  for (size_t i = 0; i < score.assignment.size(); ++i) {
+    const auto from = static_cast<size_t>(score.assignment[i]);
+    const auto at = static_cast<int64_t>(i);
+    target_psnr.push_back(score.psnr[at].item<double>());
+    target_ssim.push_back(score.ssim[at].item<double>());
+    target_certified.push_back(from < result.certified.size() && result.certified[from]);
+    all_certified = all_certified && target_certified.back();
+  }
+  return all_certified;
+}
 
 StrongestAttack strongest_attack(const std::vector<GradientRun>& runs, int64_t batch,
                                  const torch::Tensor& target_images, const std::string& grid,

@@ -14,6 +14,7 @@
 #include "privaudit/data/dataset.h"
 #include "privaudit/experiments/gradient_audit.h"
 #include "privaudit/experiments/sinks.h"
+#include "privaudit/metrics/reconstruction_score.h"
 #include "privaudit/models/classifier.h"
 
 namespace privaudit::experiments {
@@ -67,6 +68,12 @@ struct GradientRun {
   std::vector<double> target_psnr, target_ssim;
   std::vector<bool> target_certified;
   torch::Tensor matched;
+
+  // Appends `count` targets the attack did not score (not applicable, skipped): NaN, uncertified.
+  void add_unscored(int64_t count);
+  // Appends the targets of `score` in target order, each certified when the reconstruction it was
+  // matched with was certified by `result`; returns whether all of them were.
+  bool add_scored(const metrics::ReconstructionScore& score, const attacks::Reconstruction& result);
 };
 
 // The strongest attack per target at one batch size: what the audit reports (an audit never
