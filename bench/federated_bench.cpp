@@ -89,7 +89,7 @@ int run_federated_bench(const std::vector<std::string>& args) {
   return 0;
 }
 
-const bool registered = register_benchmark(
+const bool federated_bench_registered = register_benchmark(
     {"federated",
      "FedAvg: unrolled Inverting Gradients seconds/iteration against local steps [iterations]",
      run_federated_bench});

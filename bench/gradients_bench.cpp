@@ -95,7 +95,8 @@ Timing run_cpp(const std::string& attack, models::Classifier& model, const Gradi
     result = attack == "dlg" ? attacks::run_dlg(model, shared, 1, {}, options, quiet)
                              : attacks::run_idlg(model, shared, 1, options, quiet);
   }
-  timing.total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  timing.total_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (timing.iterations == 0) timing.iterations = result.iterations;
   timing.first_distance = result.distance_curve.empty() ? 0 : result.distance_curve.front();
   return timing;
@@ -222,14 +223,16 @@ int run_gradients_bench(const std::vector<std::string>& args) {
     } catch (const std::exception&) {
       std::printf("(python twin failed: %s)\n", output.c_str());
     }
-    std::printf("%-5s %12.3f %12.3f %8.2f %10d %10d   %.6g / %.6g\n", attack.c_str(), cpp.seconds_to_threshold,
-                py_seconds, py_seconds / cpp.seconds_to_threshold, cpp.iterations, py_iterations, cpp.first_distance,
-                py_first);
+    std::printf("%-5s %12.3f %12.3f %8.2f %10d %10d   %.6g / %.6g\n", attack.c_str(),
+                cpp.seconds_to_threshold, py_seconds, py_seconds / cpp.seconds_to_threshold,
+                cpp.iterations, py_iterations, cpp.first_distance, py_first);
     // When neither side reaches the threshold both ran the whole budget: compare those times.
     if (std::isnan(cpp.seconds_to_threshold) && std::isnan(py_seconds)) {
-      std::printf("      threshold not reached (final C++ PSNR %.1f dB); full %d iterations: C++ %.2f s, Python %.2f s, "
-                  "ratio %.2f\n",
-                  cpp.psnr, iterations, cpp.total_seconds, py_total, py_total / cpp.total_seconds);
+      std::printf(
+          "      threshold not reached (final C++ PSNR %.1f dB); full %d iterations: C++ %.2f s, "
+          "Python %.2f s, "
+          "ratio %.2f\n",
+          cpp.psnr, iterations, cpp.total_seconds, py_total, py_total / cpp.total_seconds);
     }
   }
 
@@ -283,7 +286,7 @@ int run_gradients_bench(const std::vector<std::string>& args) {
   return 0;
 }
 
-const bool registered = register_benchmark(
+const bool gradients_bench_registered = register_benchmark(
     {"gradients",
      "DLG/iDLG/IG in C++ vs the PyTorch twin (time to a PSNR), and stacked independent problems",
      run_gradients_bench});

@@ -52,7 +52,7 @@ int run_inversion_bench(const std::vector<std::string>& args) {
   return 0;
 }
 
-const bool registered = register_benchmark(
+const bool inversion_bench_registered = register_benchmark(
     {"inversion",
      "network inversion: generator steps/s, stationarity iterations/s per architecture "
      "[steps]",

@@ -26,7 +26,9 @@ double time_seconds(const std::function<void()>& work) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-std::string source_path(const std::string& relative) { return std::string(PRIVAUDIT_SOURCE_DIR) + "/" + relative; }
+std::string source_path(const std::string& relative) {
+  return std::string(PRIVAUDIT_SOURCE_DIR) + "/" + relative;
+}
 
 }  // namespace privaudit::bench
 

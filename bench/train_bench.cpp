@@ -117,7 +117,7 @@ int run_train_bench(const std::vector<std::string>& args) {
   return 0;
 }
 
-const bool registered = register_benchmark(
+const bool train_bench_registered = register_benchmark(
     {"train", "training samples/s of the default models, LibTorch vs Python PyTorch",
      run_train_bench});
 

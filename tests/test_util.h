@@ -56,6 +56,11 @@ bool have_fashion_mnist();
 // figures move from seed to seed. CI runs offset 0.
 uint64_t seed_offset();
 
+// Whether `text` contains `part`.
+inline bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
 // Whether the tests run under CI (the environment has CI=true, as .ci/run sets it).
 bool in_ci();
 

@@ -16,17 +16,18 @@ using testing::error_of;
 using testing::TempDir;
 using testing::write_bytes;
 
-uint8_t pixel(int seed, int y, int x, int c) {
+uint8_t folder_pixel(int seed, int y, int x, int c) {
   return static_cast<uint8_t>(seed * 13 + y * 11 + x * 5 + c * 70);
 }
 
-// Writes a PNG of `channels` channels whose values are pixel(seed, ...), and returns its path.
+// Writes a PNG of `channels` channels whose values are folder_pixel(seed, ...), and returns its
+// path.
 std::string write_png(const fs::path& path, int seed, int width, int height, int channels) {
   fs::create_directories(path.parent_path());
   std::vector<uint8_t> data;
   for (int y = 0; y < height; ++y)
     for (int x = 0; x < width; ++x)
-      for (int c = 0; c < channels; ++c) data.push_back(pixel(seed, y, x, c));
+      for (int c = 0; c < channels; ++c) data.push_back(folder_pixel(seed, y, x, c));
   EXPECT_NE(stbi_write_png(path.c_str(), width, height, channels, data.data(), width * channels),
             0);
   return path.string();
@@ -53,7 +54,7 @@ void expect_image_exact(const torch::Tensor& image, int seed, int channels) {
   for (int c = 0; c < channels; ++c)
     for (int y = 0; y < image.size(1); ++y)
       for (int x = 0; x < image.size(2); ++x)
-        ASSERT_EQ(image[c][y][x].item<float>(), pixel(seed, y, x, c) / 255.0f);
+        ASSERT_EQ(image[c][y][x].item<float>(), folder_pixel(seed, y, x, c) / 255.0f);
 }
 
 TEST(ImageFolder, SplitsEverySeventhImageOfEachClassToTest) {
@@ -89,7 +90,7 @@ TEST(ImageFolder, LoadsTrainAndTestFoldersAsRgbWhenAnyImageIsColour) {
   expect_image_exact(splits.test.images[1], 4, 3);  // alpha dropped
   // A grey image becomes three equal channels.
   EXPECT_TRUE(splits.train.images[1][0].equal(splits.train.images[1][2]));
-  EXPECT_EQ(splits.train.images[1][1][2][1].item<float>(), pixel(2, 2, 1, 0) / 255.0f);
+  EXPECT_EQ(splits.train.images[1][1][2][1].item<float>(), folder_pixel(2, 2, 1, 0) / 255.0f);
 }
 
 TEST(ImageFolder, RejectsImageOfDifferentSize) {

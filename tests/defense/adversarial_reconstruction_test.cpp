@@ -54,15 +54,18 @@ TEST(AdversarialReconstruction, SameSeedGivesSameWeights) {
 
 // The defense works: lambda 10 lowers a fresh attacker's PSNR against lambda 0 at a bounded cost
 // in accuracy. Both models carry the same noisy cut (sigma 1 after conv2, the defend command's
-// default); only lambda differs. The edge target (>= 3 dB for <= 5 points) is a figure in
-// docs/defense.md and bench, not a pass/fail check: measured on four machines of this kind with
-// seed offset 0 it gave -3.16, -3.27, -3.18 and -2.85 dB for -4.7 (1,000 images), -4.3, -4.2 and
-// -4.0 points (10,000 images); seed offsets 1 and 2 (scripts/test-spread.sh, 2026-12-01) gave
-// -2.59 dB for -4.1 points and -3.06 dB for -5.1 points (the old 5-point bound would have failed
-// there). The bounds below sit over three spreads (~0.3 dB, ~0.5 points) from every observed value.
+// default); only lambda differs. The edge target (>= 3 dB for <= 5 points, at 10,000
+// training images and 5 epochs) is a figure in docs/defense.md, not a pass/fail check. This test
+// trains on 3,000 images for 3 epochs (~110 s instead of ~620 s at 10,000 images and 5 epochs, the
+// longest test in CI). Measured 2026-12-02 with seed offsets 0-3 (scripts/test-spread.sh): PSNR
+// drops 2.27, 2.26, 1.83, 1.79 dB (spread ~0.25 dB) for accuracy drops of 5.5, 5.0, 4.9, 5.9
+// points (on all 10,000 test images). The bounds sit three spreads or more from every observed
+// value: at least 1 dB, at most 8 points.
 TEST(AdversarialReconstructionSlow, DefenseLowersFreshAttackerPsnrAtSmallAccuracyCost) {
+  constexpr int64_t kTrainImages = 3000;
+  constexpr int kEpochs = 3;
   PRIVAUDIT_REQUIRE_FASHION_MNIST();
-  const auto splits = data::load_splits("fashion-mnist", {10000, 1000, 0});
+  const auto splits = data::load_splits("fashion-mnist", {kTrainImages, 1000, 0});
   // Accuracy on the whole test split: on 1,000 images the two accuracies' difference has a
   // standard error of ~1.5 points, as wide as the margin under test.
   const auto accuracy_split = data::load_splits("fashion-mnist", {10000, 0, 0}).test;
@@ -83,7 +86,7 @@ TEST(AdversarialReconstructionSlow, DefenseLowersFreshAttackerPsnrAtSmallAccurac
     models::BuiltinClassifier model(config);
     DefenseOptions options;
     options.lambda = lambda;
-    options.epochs = 5;
+    options.epochs = kEpochs;
     options.seed = testing::seed_offset();
     options.adversary.seed = 2 + testing::seed_offset();
     const auto trained = train_defended(model, splits.train, options, nullptr, quiet);
@@ -100,7 +103,7 @@ TEST(AdversarialReconstructionSlow, DefenseLowersFreshAttackerPsnrAtSmallAccurac
   std::cout << "lambda 0: accuracy " << plain_accuracy << ", attack PSNR " << plain_psnr << " dB\n"
             << "lambda 10: accuracy " << defended_accuracy << ", attack PSNR " << defended_psnr
             << " dB\n";
-  EXPECT_LE(defended_psnr, plain_psnr - 1.5);
+  EXPECT_LE(defended_psnr, plain_psnr - 1.0);
   EXPECT_GE(defended_accuracy, plain_accuracy - 0.08);
 }
 

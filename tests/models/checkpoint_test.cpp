@@ -33,9 +33,7 @@ std::string load_error(const std::string& path) {
   return "";
 }
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using testing::contains;
 
 // A tiny MLP, the model the hand-written checkpoints below describe.
 BuiltinClassifier tiny_mlp(int64_t hidden = 6) {

@@ -14,9 +14,7 @@ namespace privaudit {
 namespace {
 namespace fs = std::filesystem;
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using testing::contains;
 
 TEST(OutputFolderCli, AuditForceRefusesAFolderOfSomeoneElsesFiles) {
   testing::TempDir dir;

@@ -13,9 +13,7 @@
 namespace privaudit {
 namespace {
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using testing::contains;
 
 TEST(TrainCommand, TrainsASmallCnnThatInfoDescribesWithItsCutPoints) {
   PRIVAUDIT_REQUIRE_FASHION_MNIST();

@@ -107,7 +107,7 @@ std::function<int()> setup_audit(CLI::App& app) {
   return [flags, &app]() { return run_audit(*flags, app); };
 }
 
-const bool registered = register_command(
+const bool cmd_audit_registered = register_command(
     {"audit", "The whole audit on MLP, CNN and ViT, with an HTML report", setup_audit});
 
 }  // namespace

@@ -84,7 +84,7 @@ std::function<int()> setup_defend(CLI::App& app) {
   return [flags, &app]() { return run_defend(*flags, app); };
 }
 
-const bool registered = register_command(
+const bool cmd_defend_registered = register_command(
     {"defend", "Train models that resist feature inversion; the utility-privacy curve",
      setup_defend, /*resumable=*/true});
 

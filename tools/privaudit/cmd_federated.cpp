@@ -108,7 +108,7 @@ std::function<int()> setup_federated(CLI::App& app) {
   return [flags, &app]() { return run_federated(*flags, app); };
 }
 
-const bool registered = register_command(
+const bool cmd_federated_registered = register_command(
     {"federated",
      "What a federated-learning server learns from FedAvg updates, secure aggregates and an "
      "imprint block",

@@ -85,10 +85,11 @@ std::function<int()> setup_gradients(CLI::App& app) {
   return [flags, &app]() { return run_gradients(*flags, app); };
 }
 
-const bool registered = register_command({"gradients",
-                                          "Reconstruct images from shared gradients (DLG, iDLG, "
-                                          "Inverting Gradients) and audit the model",
-                                          setup_gradients});
+const bool cmd_gradients_registered =
+    register_command({"gradients",
+                      "Reconstruct images from shared gradients (DLG, iDLG, "
+                      "Inverting Gradients) and audit the model",
+                      setup_gradients});
 
 }  // namespace
 }  // namespace privaudit::cli

@@ -84,7 +84,7 @@ std::function<int()> setup_info(CLI::App& app) {
   return [flags]() { return run_info(*flags); };
 }
 
-const bool registered = register_command(
+const bool cmd_info_registered = register_command(
     {"info", "Describe a model file: architecture, parameters, input, classes, cut points",
      setup_info});
 

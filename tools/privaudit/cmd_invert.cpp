@@ -118,7 +118,7 @@ std::function<int()> setup_invert(CLI::App& app) {
   return [flags, &app]() { return run_invert(*flags, app); };
 }
 
-const bool registered = register_command(
+const bool cmd_invert_registered = register_command(
     {"invert", "Reconstruct training-like images from a model's weights (network inversion)",
      setup_invert, /*resumable=*/true});
 

@@ -78,7 +78,7 @@ std::function<int()> setup_layers(CLI::App& app) {
   return [flags, &app]() { return run_layers(*flags, app); };
 }
 
-const bool registered = register_command(
+const bool cmd_layers_registered = register_command(
     {"layers", "Per-layer leakage of intermediate outputs: DoF, Jacobian rank, decoder attack",
      setup_layers});
 

@@ -32,7 +32,8 @@ void validate(const Dataset& dataset, const std::string& where) {
   if (!dataset.images.defined() || dataset.images.dim() != 4) {
     throw Error(where + ": images must be N x C x H x W");
   }
-  if (dataset.images.scalar_type() != torch::kFloat) throw Error(where + ": images must be float32");
+  if (dataset.images.scalar_type() != torch::kFloat)
+    throw Error(where + ": images must be float32");
   if (!dataset.labels.defined() || dataset.labels.dim() != 1 ||
       dataset.labels.size(0) != dataset.images.size(0)) {
     throw Error(where + ": " + std::to_string(dataset.size()) +

@@ -9,8 +9,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<std::string> kFashionClasses = {"T-shirt/top", "Trouser", "Pullover", "Dress",
-                                                  "Coat",        "Sandal",  "Shirt",    "Sneaker",
+const std::vector<std::string> kFashionClasses = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
+                                                  "Coat",        "Sandal",    "Shirt",    "Sneaker",
                                                   "Bag",         "Ankle boot"};
 
 Dataset from_pair(const IdxPair& pair, std::vector<std::string> classes, std::string source) {
@@ -30,8 +30,9 @@ std::vector<std::string> numbered_classes(const torch::Tensor& labels) {
 
 Splits load_fashion_mnist(const std::string& dir) {
   if (!fs::is_directory(dir)) {
-    throw Error(dir + ": Fashion-MNIST folder not found (install Debian's dataset-fashion-mnist, "
-                      "or set PRIVAUDIT_FASHION_MNIST_DIR)");
+    throw Error(dir +
+                ": Fashion-MNIST folder not found (install Debian's dataset-fashion-mnist, "
+                "or set PRIVAUDIT_FASHION_MNIST_DIR)");
   }
   const fs::path root(dir);
   Splits splits;

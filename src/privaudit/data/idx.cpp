@@ -43,14 +43,16 @@ torch::Tensor parse_idx(const std::string& bytes, const std::string& name) {
                 " is not supported (only unsigned bytes, 0x08)");
   }
   const int dims = data[3];
-  if (dims < 1 || dims > 4) throw Error(name + ": IDX file with " + std::to_string(dims) + " dimensions");
+  if (dims < 1 || dims > 4)
+    throw Error(name + ": IDX file with " + std::to_string(dims) + " dimensions");
   const size_t header = 4 + 4 * static_cast<size_t>(dims);
   if (bytes.size() < header) throw Error(name + ": truncated IDX header");
   std::vector<int64_t> sizes;
   uint64_t count = 1;
   for (int d = 0; d < dims; ++d) {
     const unsigned char* p = data + 4 + 4 * d;
-    const uint64_t size = (uint64_t{p[0]} << 24) | (uint64_t{p[1]} << 16) | (uint64_t{p[2]} << 8) | p[3];
+    const uint64_t size =
+        (uint64_t{p[0]} << 24) | (uint64_t{p[1]} << 16) | (uint64_t{p[2]} << 8) | p[3];
     sizes.push_back(static_cast<int64_t>(size));
     count *= size;
     if (count > (uint64_t{1} << 40)) throw Error(name + ": IDX header sizes are implausibly large");
@@ -65,7 +67,9 @@ torch::Tensor parse_idx(const std::string& bytes, const std::string& name) {
   return out;
 }
 
-torch::Tensor read_idx(const std::string& path) { return parse_idx(read_maybe_gzipped(path), path); }
+torch::Tensor read_idx(const std::string& path) {
+  return parse_idx(read_maybe_gzipped(path), path);
+}
 
 IdxPair read_idx_pair(const std::string& images_path, const std::string& labels_path) {
   const auto images = read_idx(images_path);

@@ -18,8 +18,6 @@ constexpr uint32_t kMiUint32 = 6;
 constexpr uint32_t kMiMatrix = 14;
 constexpr uint32_t kMiCompressed = 15;
 constexpr uint32_t kClassCell = 1, kClassStruct = 2, kClassObject = 3, kClassSparse = 5;
-// zlib cannot expand data by more than about 1032:1.
-constexpr uint64_t kMaxExpansion = 1100;
 // The header part of a variable (flags, dimensions, name) is far smaller than this.
 constexpr size_t kHeaderPrefix = 4096;
 
@@ -153,7 +151,7 @@ void check_mat_layout(const std::string& path) {
         reader.fail("compressed element at byte " + std::to_string(offset) + " holds no variable");
       }
       const uint64_t inner_size = reader.word(inner.data() + 4);
-      if (inner_size > kMaxExpansion * size + 1024) {
+      if (inner_size > kMaxZlibExpansion * size + 1024) {
         reader.fail("compressed variable claims " + std::to_string(inner_size) + " bytes");
       }
       reader.check_matrix(std::vector<unsigned char>(inner.begin() + 8, inner.end()), inner_size);

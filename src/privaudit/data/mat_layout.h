@@ -4,9 +4,14 @@
 // MathWorks 2023, "Data Element Format") and refuses any size the file cannot hold.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace privaudit::data {
+
+// zlib cannot expand data by more than about 1032:1, so a compressed size that claims more than
+// this times the bytes it comes from is a corrupt header.
+constexpr uint64_t kMaxZlibExpansion = 1100;
 
 // Throws Error naming `path` unless it starts with a MAT v5 or v7.3 header and, for v5, every
 // top-level element, and the header part of every variable (compressed or not), fits in the file.

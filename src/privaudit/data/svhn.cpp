@@ -19,9 +19,6 @@ namespace {
 
 constexpr int64_t kSide = 32;
 constexpr int64_t kImageBytes = kSide * kSide * 3;
-// zlib cannot expand data by more than about 1032:1, so a variable that claims more bytes than
-// this times the file's size is a corrupt header, refused before matio allocates for it.
-constexpr uintmax_t kMaxExpansion = 1100;
 
 // matio reports problems through a global logger that prints to stderr; keep it quiet and keep
 // the last message so that our error can carry it.
@@ -142,7 +139,9 @@ SvhnPart read_svhn_mat(const std::string& path) {
   const auto y_info = read_info(mat.get(), "y", path);
   check_label_shape(*y_info, n, path);
   const uintmax_t x_bytes = static_cast<uintmax_t>(n) * kImageBytes;
-  if (x_bytes > kMaxExpansion * fs::file_size(path)) {
+  // A variable that claims more than kMaxZlibExpansion times the file's size is a corrupt header,
+  // refused before matio allocates for it.
+  if (x_bytes > kMaxZlibExpansion * fs::file_size(path)) {
     throw Error(path + ": X claims " + std::to_string(n) + " images, more than the file can hold");
   }
   const auto x = read_data(mat.get(), "X", x_bytes, path);
