@@ -4,6 +4,7 @@
 #include "privaudit/attacks/dlg.h"
 #include "privaudit/attacks/idlg.h"
 #include "privaudit/attacks/inverting_gradients.h"
+#include "privaudit/attacks/multi_target.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/text.h"
 
@@ -33,16 +34,63 @@ Reconstruction idlg(models::Classifier& model, const SharedUpdate& update,
                   progress);
 }
 
-Reconstruction inverting_gradients(models::Classifier& model, const SharedUpdate& update,
-                                   const AttackBudget& budget, Progress& progress) {
+InvertingGradientsOptions inverting_gradients_options(const SharedUpdate& update,
+                                                      const AttackBudget& budget) {
   InvertingGradientsOptions options;
   if (budget.iterations > 0) options.iterations = budget.iterations;
   if (budget.total_variation >= 0) options.total_variation = budget.total_variation;
   options.trials = 1 + budget.restarts;
   options.train_mode = update.train_mode;
   options.seed = budget.seed;
-  return run_inverting_gradients(model, update.gradients, update.batch_size, update.labels, options,
-                                 progress);
+  return options;
+}
+
+Reconstruction inverting_gradients(models::Classifier& model, const SharedUpdate& update,
+                                   const AttackBudget& budget, Progress& progress) {
+  return run_inverting_gradients(model, update.gradients, update.batch_size, update.labels,
+                                 inverting_gradients_options(update, budget), progress);
+}
+
+// Problems per graph: at batch 1 on LeNet and the built-in CNN, 32 gave most of the speed-up
+// (bench/RESULTS.md, multi-target).
+constexpr int64_t kStack = 32;
+
+// Updates that differ in batch size, mode or budget (other than the seed) go one at a time.
+std::vector<Reconstruction> inverting_gradients_many(models::Classifier& model,
+                                                     const std::vector<SharedUpdate>& updates,
+                                                     const std::vector<AttackBudget>& budgets,
+                                                     Progress& progress) {
+  if (updates.size() != budgets.size()) throw Error("one budget per update");
+  const auto alike = [&](size_t i) {
+    return updates[i].batch_size == updates[0].batch_size &&
+           updates[i].train_mode == updates[0].train_mode &&
+           budgets[i].iterations == budgets[0].iterations &&
+           budgets[i].restarts == budgets[0].restarts &&
+           budgets[i].total_variation == budgets[0].total_variation;
+  };
+  bool same = !updates.empty();
+  for (size_t i = 1; i < updates.size() && same; ++i) same = alike(i);
+  std::vector<Reconstruction> results;
+  if (!same) {
+    for (size_t i = 0; i < updates.size(); ++i)
+      results.push_back(inverting_gradients(model, updates[i], budgets[i], progress));
+    return results;
+  }
+  const auto options = inverting_gradients_options(updates[0], budgets[0]);
+  std::vector<InversionProblem> problems;
+  {
+    models::TrainingModeGuard mode(model, options.train_mode);
+    for (size_t i = 0; i < updates.size(); ++i) {
+      const auto& update = updates[i];
+      check_shared_gradients(model, update.gradients, update.batch_size);
+      const auto labels = update.labels.defined()
+                              ? update.labels.to(torch::kLong)
+                              : infer_labels(model, update.gradients, update.batch_size);
+      problems.push_back({update.gradients, labels, budgets[i].seed});
+    }
+  }
+  return run_inverting_gradients_many(model, problems, updates[0].batch_size, options, kStack,
+                                      progress);
 }
 
 }  // namespace
@@ -51,17 +99,21 @@ const std::vector<GradientAttack>& gradient_attacks() {
   static const std::vector<GradientAttack> attacks = {
       {"linear-layer",
        "closed form: a Linear layer's input from its weight and bias gradients (bias ratio)",
-       run_linear_layer_attack},
+       run_linear_layer_attack,
+       {}},
       {"positional",
        "closed form: a ViT's patches from its positional-embedding and patch-projection "
        "gradients (batch 1)",
-       run_positional_attack},
+       run_positional_attack,
+       {}},
       {"features-then-invert",
        "the features a Linear layer's gradient gives exactly, inverted to an image (L-BFGS)",
-       run_features_then_invert},
-      {"dlg", "Deep Leakage from Gradients (L-BFGS, labels recovered as soft labels)", dlg},
-      {"idlg", "iDLG: labels read off the last layer's gradient, then DLG", idlg},
-      {"ig", "Inverting Gradients (cosine distance, TV prior, signed Adam)", inverting_gradients},
+       run_features_then_invert,
+       {}},
+      {"dlg", "Deep Leakage from Gradients (L-BFGS, labels recovered as soft labels)", dlg, {}},
+      {"idlg", "iDLG: labels read off the last layer's gradient, then DLG", idlg, {}},
+      {"ig", "Inverting Gradients (cosine distance, TV prior, signed Adam)", inverting_gradients,
+       inverting_gradients_many},
   };
   return attacks;
 }

@@ -23,11 +23,18 @@ struct AttackBudget {
 
 using GradientAttackFunction = std::function<Reconstruction(
     models::Classifier&, const SharedUpdate&, const AttackBudget&, Progress&)>;
+// The attack on many shared updates of one model at once (budgets[i] for updates[i]; results in
+// that order), e.g. in one autograd graph (multi_target.h). Each result is what `run` would give
+// on that update, up to floating-point summation order.
+using GradientAttackManyFunction =
+    std::function<std::vector<Reconstruction>(models::Classifier&, const std::vector<SharedUpdate>&,
+                                              const std::vector<AttackBudget>&, Progress&)>;
 
 struct GradientAttack {
   std::string name;         // "linear-layer", "positional", "features-then-invert", "dlg", ...
   std::string description;  // one line for --help
   GradientAttackFunction run;
+  GradientAttackManyFunction run_many;  // unset: callers run `run` once per update
 };
 
 // In the order `--attack all` runs them: closed-form attacks (milliseconds) first.

@@ -82,9 +82,35 @@ GradientRun run_attack(models::Classifier& model, const attacks::GradientAttack&
   std::vector<int64_t> applicable;  // the batches the attack applied to
   double label_hits = 0;
   certified_by.resize(static_cast<size_t>(batches));
+  // The batches to attack and their shared updates; then all of them at once where the attack
+  // can (one graph for many problems, attacks/multi_target.h), else one after another.
+  std::vector<int64_t> attacked;
+  std::vector<attacks::SharedUpdate> updates;
+  std::vector<attacks::AttackBudget> budgets;
   for (int64_t k = 0; k < batches; ++k) {
     // Nothing can do better than an exact, self-certified recovery of the whole batch.
-    if (options.skip_certified && !certified_by[static_cast<size_t>(k)].empty()) {
+    if (options.skip_certified && !certified_by[static_cast<size_t>(k)].empty()) continue;
+    const auto images = target_images.slice(0, k * batch, (k + 1) * batch);
+    const auto truth = target_labels.slice(0, k * batch, (k + 1) * batch);
+    attacked.push_back(k);
+    updates.push_back(attacks::observe_update(model, images.to(device), truth.to(device),
+                                              options.knowledge, options.train_mode));
+    budgets.push_back(options.budget);
+    budgets.back().seed = options.seed + static_cast<uint64_t>(k);
+  }
+  std::vector<attacks::Reconstruction> results;
+  {
+    const auto progress = reporter.progress(attack.name + " batch " + std::to_string(batch));
+    if (attack.run_many && updates.size() > 1) {
+      results = attack.run_many(model, updates, budgets, *progress);
+    } else {
+      for (size_t i = 0; i < updates.size(); ++i)
+        results.push_back(attack.run(model, updates[i], budgets[i], *progress));
+    }
+  }
+  size_t next = 0;  // the next of `results`
+  for (int64_t k = 0; k < batches; ++k) {
+    if (next >= attacked.size() || attacked[next] != k) {
       ++run.skipped_batches;
       run.skipped = "every image already recovered exactly and certified by " +
                     certified_by[static_cast<size_t>(k)];
@@ -92,14 +118,9 @@ GradientRun run_attack(models::Classifier& model, const attacks::GradientAttack&
       run.add_unscored(batch);
       continue;
     }
+    const auto& result = results[next++];
     const auto images = target_images.slice(0, k * batch, (k + 1) * batch);
     const auto truth = target_labels.slice(0, k * batch, (k + 1) * batch);
-    const auto update = attacks::observe_update(model, images.to(device), truth.to(device),
-                                                options.knowledge, options.train_mode);
-    auto budget = options.budget;
-    budget.seed = options.seed + static_cast<uint64_t>(k);
-    const auto progress = reporter.progress(attack.name + " batch " + std::to_string(batch));
-    const auto result = attack.run(model, update, budget, *progress);
     run.details.push_back(result.details.is_null() ? nlohmann::json::object() : result.details);
     if (result.not_applicable) {
       run.not_applicable = result.failure;
