@@ -78,6 +78,31 @@ TEST(GradientsCommand, WritesRunsAuditGridsAndPlot) {
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "out" / "audit_relation.svg"));
 }
 
+// --time-budget: the attacks stop with what they have and results.json says so; without it, a run
+// records no budget.
+TEST(GradientsCommand, ATimeBudgetStopsTheAttacksAndIsRecorded) {
+  PRIVAUDIT_REQUIRE_FASHION_MNIST();
+  TempDir dir;
+  auto model = make_model("lenet", 0);
+  models::save_checkpoint(dir.file("lenet.pt"), *model, nlohmann::json::object());
+  const std::string common = "gradients --model " + dir.file("lenet.pt") +
+                             " --attack dlg,ig --batch 1 --targets 2 --iterations 2000"
+                             " --test-size 40 --train-size 20 --audit-probes 0 --quiet";
+  auto result = run_cli(common + " --time-budget 0.001 --out " + dir.file("budget"));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  std::ifstream in(dir.file("budget/results.json"));
+  const auto json = nlohmann::json::parse(in);
+  EXPECT_EQ(json.value("stopped", ""), "budget");
+  EXPECT_EQ(json.value("time_budget_s", 0.0), 0.001);
+  for (const auto& run : json["runs"]) {
+    EXPECT_LE(run["iterations"].get<double>(), 1.0) << run.dump();  // one step, then the check
+    EXPECT_FALSE(run["psnr"].is_null()) << run.dump();              // and still scored
+  }
+  result = run_cli("gradients --time-budget -1 --model " + dir.file("lenet.pt") + " --out " +
+                   dir.file("negative"));
+  EXPECT_NE(result.exit_code, 0);
+}
+
 TEST(GradientsCommand, RejectsAnUnknownAttackAndTooFewTargets) {
   TempDir dir;
   auto model = make_model("lenet", 0);

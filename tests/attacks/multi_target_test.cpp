@@ -7,6 +7,7 @@
 #include "attack_fixtures.h"
 #include "privaudit/metrics/reconstruction_score.h"
 #include "privaudit/util/error.h"
+#include "privaudit/util/time_budget.h"
 
 namespace privaudit::attacks {
 namespace {
@@ -184,6 +185,31 @@ TEST_F(MultiTarget, NanTrialsAreRetriedThenReportedAsFailures) {
     EXPECT_EQ(result.restarts, 2);  // one trial and options.nan_retries = 2 fresh starts
     EXPECT_TRUE(torch::isfinite(result.images).all().item<bool>());
   }
+}
+
+// A spent time budget stops every problem after its first step, one graph or one at a time, with
+// the images of that step kept (util/time_budget.h).
+TEST_F(MultiTarget, ASpentTimeBudgetStopsEveryProblemWithWhatItHas) {
+  auto model = make_model("lenet", 7);
+  model->set_training(false);
+  const auto problems = one_image_problems(*model, test_images(3, 60), 0);
+  InvertingGradientsOptions options;
+  options.iterations = 500;
+  Progress quiet;
+  for (const int64_t stack : {1, 8}) {
+    set_time_budget(1e-9);
+    const auto results = run_inverting_gradients_many(*model, problems, 1, options, stack, quiet);
+    EXPECT_TRUE(time_budget_stopped());
+    set_time_budget(0);
+    for (const auto& result : results) {
+      EXPECT_FALSE(result.failed);
+      EXPECT_EQ(result.iterations, 1) << "stack " << stack;
+      EXPECT_TRUE(torch::isfinite(result.images).all().item<bool>());
+    }
+  }
+  const auto unbounded = run_inverting_gradients_many(*model, problems, 1, options, 8, quiet);
+  EXPECT_GT(unbounded.front().iterations, 1);
+  EXPECT_FALSE(time_budget_stopped());
 }
 
 }  // namespace

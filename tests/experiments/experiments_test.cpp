@@ -2,7 +2,10 @@
 // files (kept in a MemorySink) out, nothing printed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "../attacks/attack_fixtures.h"
+#include "privaudit/experiments/audit_plan.h"
 #include "privaudit/experiments/gradient_experiment.h"
 #include "privaudit/experiments/inversion_experiment.h"
 #include "privaudit/experiments/layer_experiment.h"
@@ -71,6 +74,47 @@ TEST_F(GradientExperiment, KnownLabelsReachEveryAttackAndAreRecorded) {
   EXPECT_EQ(result.runs[0].label_accuracy, 1.0);
   const auto json = to_json(result, options);
   EXPECT_EQ(json["attacker_knows"], nlohmann::json::array({"batch_size", "labels"}));
+}
+
+// The value after `flag` in a stage's command line, or "" when the flag is absent.
+std::string flag_value(const AuditStage& stage, const std::string& flag) {
+  const auto at = std::find(stage.args.begin(), stage.args.end(), flag);
+  return at == stage.args.end() || at + 1 == stage.args.end() ? "" : *(at + 1);
+}
+
+// The quick profile gives each attack stage its time budget (training and the defense get none);
+// audit --time-budget replaces them; the smoke and paper profiles have none, so that the same seed
+// gives the same figures there.
+TEST(AuditPlan, AttackStagesCarryTheProfilesTimeBudgets) {
+  AuditPlanOptions options;
+  options.archs = "mlp";
+  options.defend = true;
+  const auto stages = plan_audit(options, "out");
+  ASSERT_EQ(stages.size(), 6u);  // train, invert, gradients, federated, layers; defend
+  for (const auto& stage : stages) {
+    const auto budget = flag_value(stage, "--time-budget");
+    if (stage.command == "train" || stage.command == "defend") {
+      EXPECT_EQ(budget, "") << stage.id;
+    } else {
+      EXPECT_NE(budget, "") << stage.id;
+      EXPECT_GT(std::stod(budget), 0.0) << stage.id;
+    }
+    if (stage.command == "invert") {
+      EXPECT_EQ(budget, "90");
+    }
+  }
+  options.stage_budget = 12.5;
+  for (const auto& stage : plan_audit(options, "out")) {
+    if (stage.command != "train" && stage.command != "defend") {
+      EXPECT_EQ(flag_value(stage, "--time-budget"), "12.5") << stage.id;
+    }
+  }
+  options.stage_budget = 0;
+  for (const std::string profile : {"smoke", "paper"}) {
+    options.profile = profile;
+    for (const auto& stage : plan_audit(options, "out"))
+      EXPECT_EQ(flag_value(stage, "--time-budget"), "") << profile << " " << stage.id;
+  }
 }
 
 TEST(GradientExperimentOptions, NameTheFlagThatIsWrong) {

@@ -10,6 +10,7 @@
 #include "privaudit/report/results.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/files.h"
+#include "privaudit/util/time_budget.h"
 #include "stage_runner.h"
 
 namespace privaudit::cli {
@@ -46,6 +47,8 @@ int run_audit(AuditFlags& f, const CLI::App& app) {
   plan.seed = f.common.seed;
   plan.device = f.common.device;
   plan.threads = f.common.threads;
+  plan.stage_budget = f.common.time_budget;  // audit --time-budget: per attack stage
+  set_time_budget(0);                        // the audit process itself runs no attack
   const auto stages = experiments::plan_audit(plan, f.common.out);  // checks --profile first
   const fs::path out(f.common.out);
   const fs::path state_path = out / "audit_state.json";

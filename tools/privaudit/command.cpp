@@ -8,6 +8,7 @@
 #include "privaudit/util/error.h"
 #include "privaudit/util/runtime.h"
 #include "privaudit/util/text.h"
+#include "privaudit/util/time_budget.h"
 
 namespace privaudit::cli {
 
@@ -32,6 +33,10 @@ void add_runtime_flags(CLI::App& app, CommonFlags& flags) {
   app.add_option("--threads", flags.threads, "CPU threads (0 = LibTorch's default)")
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--quiet", flags.quiet, "Print only errors");
+  app.add_option("--time-budget", flags.time_budget,
+                 "Seconds for the whole run (0 = none): attacks stop between iterations with what "
+                 "they have once it is spent, and results.json says \"stopped\": \"budget\"")
+      ->check(CLI::NonNegativeNumber);
 }
 
 const Command* find_command(const std::string& name) {
@@ -81,6 +86,7 @@ void add_model_flags(CLI::App& app, CommonFlags& flags) {
 
 torch::Device start_run(const CommonFlags& flags) {
   if (flags.threads > 0) torch::set_num_threads(flags.threads);
+  set_time_budget(flags.time_budget);
   seed_everything(flags.seed);
   return parse_device(flags.device);
 }

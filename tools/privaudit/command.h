@@ -33,9 +33,10 @@ struct CommonFlags {
   std::string model;
   std::string input_shape;  // "C,H,W"
   int64_t classes = 0;
+  double time_budget = 0;  // seconds; 0 = none (util/time_budget.h)
 };
 
-// --seed --device --threads --quiet
+// --seed --device --threads --quiet --time-budget
 void add_runtime_flags(CLI::App& app, CommonFlags& flags);
 // --out (required) --force, and --resume for commands that keep checkpoints (`resumable`).
 void add_output_flags(CLI::App& app, CommonFlags& flags, bool resumable);
@@ -44,7 +45,7 @@ void add_data_flags(CLI::App& app, CommonFlags& flags);
 // --model (required) --input-shape --classes
 void add_model_flags(CLI::App& app, CommonFlags& flags);
 
-// Applies --seed/--threads, checks --device; returns the device.
+// Applies --seed/--threads/--time-budget, checks --device; returns the device.
 torch::Device start_run(const CommonFlags& flags);
 // The settings that decide a command's results, as given on its command line: every option's
 // value (or default) by flag name, less --out, --force, --resume, --quiet and --help. The output

@@ -13,6 +13,7 @@
 #include "privaudit/util/error.h"
 #include "privaudit/util/rng.h"
 #include "privaudit/util/runtime.h"
+#include "privaudit/util/time_budget.h"
 
 namespace privaudit::attacks {
 namespace {
@@ -449,6 +450,7 @@ FeatureInversion invert_features(models::Classifier& model, const std::string& c
       start.converged = loss < 1e-14 || (std::isfinite(start.last) &&
                                          std::abs(start.last - loss) <= 1e-10 * start.last);
       start.last = loss;
+      if (time_budget_spent()) break;  // what this start has reached
     }
   };
   progress.start("features-then-invert", total);

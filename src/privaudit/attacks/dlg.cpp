@@ -7,6 +7,7 @@
 
 #include "privaudit/util/error.h"
 #include "privaudit/util/runtime.h"
+#include "privaudit/util/time_budget.h"
 
 namespace privaudit::attacks {
 namespace {
@@ -70,6 +71,7 @@ AttackTrial run_trial(models::Classifier& model, const Gradients& shared, int64_
       break;
     }
     if (distance < options.tolerance) break;
+    if (time_budget_spent()) break;  // stop with what this trial has
   }
   trial.score = trial.curve.empty() ? std::numeric_limits<double>::infinity() : trial.curve.back();
   trial.final_distance = trial.score;

@@ -8,6 +8,7 @@
 #include "privaudit/metrics/image_similarity.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/rng.h"
+#include "privaudit/util/time_budget.h"
 
 namespace privaudit::attacks {
 namespace nn = torch::nn;
@@ -206,6 +207,7 @@ TrainedDecoder train_decoder(models::Classifier& model, const std::string& cut,
     char status[64];
     std::snprintf(status, sizeof status, "loss %.4f", result.loss_curve.back());
     progress.update(epoch + 1, status);
+    if (time_budget_spent()) break;  // the decoder as trained so far
   }
   progress.finish();
   result.seconds =

@@ -10,6 +10,7 @@
 #include "privaudit/attacks/image_priors.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/runtime.h"
+#include "privaudit/util/time_budget.h"
 
 namespace privaudit::attacks {
 namespace {
@@ -82,6 +83,7 @@ AttackTrial run_trial(const GradientDistance& objective, const models::InputShap
       since_best = 0;
       set_learning_rate(options.learning_rate * std::pow(0.1, next_milestone));
     }
+    if (time_budget_spent()) break;  // stop with the best images seen
   }
   if (!trial.curve.empty())
     trial.final_distance = *std::min_element(trial.curve.begin(), trial.curve.end());

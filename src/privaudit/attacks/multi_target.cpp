@@ -12,6 +12,7 @@
 #include "privaudit/models/builtin.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/runtime.h"
+#include "privaudit/util/time_budget.h"
 
 namespace privaudit::attacks {
 namespace nn = torch::nn;
@@ -146,8 +147,9 @@ StackedModel::StackedModel(models::Classifier& model, int64_t problems)
         const std::vector<int64_t> kernel = {conv->weight.size(2), conv->weight.size(3)};
         // im2col, then one batched matrix product: (K B) x C x H x W -> K x (C kh kw) x (B L)
         // columns, times the K x out x (C kh kw) weights. (One convolution with K groups was
-        // slower: 2.8x the one-at-a-time speed where this gave 4.8x, LeNet, K = 16.) (One convolution with K groups was
-        // slower: 2.8x the one-at-a-time speed where this gave 4.8x, LeNet, K = 16.)
+        // slower: 2.8x the one-at-a-time speed where this gave 4.8x, LeNet, K = 16.) (One
+        // convolution with K groups was slower: 2.8x the one-at-a-time speed where this gave 4.8x,
+        // LeNet, K = 16.)
         layers_.push_back([=](const torch::Tensor& x, const std::vector<torch::Tensor>& p,
                               int64_t k) {
           const int64_t batch = x.size(0) / k;
@@ -414,10 +416,11 @@ void run_stacked_trials(models::Classifier& model, std::vector<Slot*> slots,
                     static_cast<long long>(k), best);
       progress.update(step, status);
     }
-    // A problem that stopped hands over its kept images and leaves the stack.
+    // A problem that stopped hands over its kept images and leaves the stack; all do at the last
+    // step and when the time budget is spent.
+    const bool last = step == options.iterations || time_budget_spent();
     for (int64_t i = 0; i < k; ++i) {
       auto& slot = *slots[static_cast<size_t>(i)];
-      const bool last = step == options.iterations;
       if (stopped[static_cast<size_t>(i)] || last) {
         if (slot.trial.finite && std::isfinite(slot.trial.score)) {
           slot.trial.images = best_images.slice(0, i * batch_size, (i + 1) * batch_size).clone();

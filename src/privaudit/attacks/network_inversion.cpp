@@ -12,6 +12,7 @@
 #include "privaudit/util/files.h"
 #include "privaudit/util/rng.h"
 #include "privaudit/util/runtime.h"
+#include "privaudit/util/time_budget.h"
 
 namespace privaudit::attacks {
 namespace F = torch::nn::functional;
@@ -245,6 +246,10 @@ InversionResult run_network_inversion(models::Classifier& model, const Inversion
 
   progress.start("invert", options.steps);
   generator->train();
+  // Under a time budget the generator gets three quarters of what is left, the stationarity
+  // refinement (which needs the generator's images) the rest.
+  auto generator_share = std::make_unique<TimeShare>(
+      options.training_like && options.stationarity.iterations > 0 ? 0.75 : 1.0);
   for (int step = state.step; step < options.steps; ++step) {
     const bool stage_two = options.training_like && step >= stage_two_step;
     const auto condition = sample_conditions(options.generator.conditioning, options.batch_size,
@@ -318,7 +323,9 @@ InversionResult run_network_inversion(models::Classifier& model, const Inversion
         (state.step % options.checkpoint_every == 0 || state.step == options.steps)) {
       save_state(options.state_path, key, state, generator, optimizer, rng);
     }
+    if (time_budget_spent()) break;  // generate from the generator as trained so far
   }
+  generator_share.reset();
   progress.finish();
 
   // Generation: batch norm on its running statistics, dropout still on (the papers' diversity).

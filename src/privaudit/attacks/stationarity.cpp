@@ -7,6 +7,7 @@
 #include "privaudit/attacks/image_priors.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/runtime.h"
+#include "privaudit/util/time_budget.h"
 
 namespace privaudit::attacks {
 
@@ -97,6 +98,7 @@ StationarityResult refine_by_stationarity(models::Classifier& model,
     char status[48];
     std::snprintf(status, sizeof status, "residual %.4f", value);
     progress.update(it + 1, status);
+    if (time_budget_spent()) break;  // the images as refined so far
   }
   progress.finish();
   torch::NoGradGuard no_grad;

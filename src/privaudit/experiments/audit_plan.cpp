@@ -1,6 +1,7 @@
 #include "privaudit/experiments/audit_plan.h"
 
 #include <map>
+#include <sstream>
 
 #include "privaudit/util/error.h"
 #include "privaudit/util/files.h"
@@ -11,17 +12,20 @@ namespace fs = std::filesystem;
 
 AuditProfile audit_profile(const std::string& name) {
   if (name == "quick") {
-    return {
-        {"--train-size", "10000", "--test-size", "2000", "--epochs", "3"},
-        {"--steps", "400", "--per-class", "3"},
-        {"--attack", "all", "--batch", "1,8", "--targets", "8", "--iterations", "100"},
-        {"--jacobian-samples", "3", "--decoder-epochs", "2", "--attacker-size", "2000", "--targets",
-         "200"},
-        {"--lambdas", "0,3,10", "--loss", "pixel", "--epochs", "3", "--train-size", "10000",
-         "--test-size", "2000"},
-        // features-then-invert (2000 L-BFGS iterations per image) is left to the gradients
-        // stage and the paper profile: it would triple this stage on the CNN.
-        {"--sweep", "--iterations", "50", "--attack", "linear-layer,positional,ig,unrolled-ig"}};
+    return {{"--train-size", "10000", "--test-size", "2000", "--epochs", "3"},
+            {"--steps", "400", "--per-class", "3"},
+            {"--attack", "all", "--batch", "1,8", "--targets", "8", "--iterations", "100"},
+            {"--jacobian-samples", "3", "--decoder-epochs", "2", "--attacker-size", "2000",
+             "--targets", "200"},
+            {"--lambdas", "0,3,10", "--loss", "pixel", "--epochs", "3", "--train-size", "10000",
+             "--test-size", "2000"},
+            // features-then-invert (2000 L-BFGS iterations per image) is left to the gradients
+            // stage and the paper profile: it would triple this stage on the CNN.
+            {"--sweep", "--iterations", "50", "--attack", "linear-layer,positional,ig,unrolled-ig"},
+            // From the stage times of the quick audit of 2026-12-02 without budgets (12 min 11 s:
+            // invert 53 / 131 / 125 s, gradients 12 / 70 / 130 s, layers 22 / 24 / 35 s, federated
+            // 8 / 32 / 31 s for MLP / CNN / ViT), cut so that the whole audit fits in 10 minutes.
+            {{"invert", 90}, {"gradients", 60}, {"layers", 35}, {"federated", 30}}};
   }
   if (name ==
       "smoke") {  // a seconds-long run for tests of the pipeline and the report, not for figures
@@ -34,7 +38,8 @@ AuditProfile audit_profile(const std::string& name) {
             {"--lambdas", "0,10", "--loss", "pixel", "--epochs", "1", "--train-size", "300",
              "--test-size", "200"},
             {"--sweep", "--iterations", "3", "--attack", "linear-layer,ig,unrolled-ig",
-             "--train-size", "300", "--test-size", "200"}};
+             "--train-size", "300", "--test-size", "200"},
+            {}};  // no budgets: the same seed gives the same figures (tests compare them)
   }
   if (name == "paper") {
     return {{},
@@ -43,7 +48,8 @@ AuditProfile audit_profile(const std::string& name) {
             {},
             {"--lambdas", "0,1,3,10,30", "--loss", "pixel,feature"},
             {"--sweep", "--iterations", "1000", "--attack",
-             "linear-layer,positional,features-then-invert,ig,unrolled-ig"}};
+             "linear-layer,positional,features-then-invert,ig,unrolled-ig"},
+            {}};  // no budgets: the papers' iteration counts decide
   }
   throw UsageError("--profile " + name + ": unknown (quick, paper, smoke)");
 }
@@ -56,6 +62,14 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
   std::vector<AuditStage> stages;
   const auto add = [&](const std::string& arch, const std::string& command,
                        std::vector<std::string> args) {
+    const auto budget = profile.budgets.find(command);
+    if (command != "train" && command != "defend" &&
+        (f.stage_budget > 0 || budget != profile.budgets.end())) {
+      const double seconds = f.stage_budget > 0 ? f.stage_budget : budget->second;
+      std::ostringstream text;
+      text << seconds;
+      args.insert(args.end(), {"--time-budget", text.str()});
+    }
     AuditStage s;
     s.id = arch + "/" + command;
     s.arch = arch;

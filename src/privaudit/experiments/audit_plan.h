@@ -1,10 +1,11 @@
 // The main job's plan (`privaudit audit`): which stages run (train, invert, gradients, federated,
-// layers per architecture; defend), each as the sub-command a user could run by hand, with the budgets of a
-// profile; and how their results.json files are gathered into the audit's own.
+// layers per architecture; defend), each as the sub-command a user could run by hand, with the
+// budgets of a profile; and how their results.json files are gathered into the audit's own.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -14,6 +15,9 @@ namespace privaudit::experiments {
 // A profile's budgets, as the flags each sub-command gets.
 struct AuditProfile {
   std::vector<std::string> train, invert, gradients, layers, defend, federated;
+  // Seconds per attack stage, by command (util/time_budget.h): the stage's attacks stop with
+  // what they have when it is spent. Absent: no budget. Training and the defense are never cut.
+  std::map<std::string, double> budgets;
 };
 
 // "quick" (a 2-core laptop), "paper" (the papers' budgets) or "smoke" (seconds: checks the
@@ -31,6 +35,7 @@ struct AuditPlanOptions {
   uint64_t seed = 0;
   std::string device = "cpu";
   int threads = 0;
+  double stage_budget = 0;  // > 0: every attack stage gets this many seconds, not the profile's
 };
 
 struct AuditStage {

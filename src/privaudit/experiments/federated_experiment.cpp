@@ -13,6 +13,7 @@
 #include "privaudit/report/results.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/runtime.h"
+#include "privaudit/util/time_budget.h"
 
 namespace privaudit::experiments {
 namespace {
@@ -108,7 +109,9 @@ FederatedView attack_view(models::Classifier& model, const std::string& view,
   FederatedView out;
   out.view = view;
   out.images = targets.size(0);
+  size_t left = options.attacks.size();
   for (const auto& name : options.attacks) {
+    TimeShare share(1.0 / static_cast<double>(left--));  // each attack its part of what is left
     out.runs.push_back(
         run_attack(model, name, view, update, targets, labels, options, reporter, sink));
   }
@@ -184,7 +187,9 @@ std::vector<FederatedSweepEntry> run_federated_sweep(models::Classifier& model,
                                                      const std::vector<FederatedSetting>& settings,
                                                      const Reporter& reporter, OutputSink& sink) {
   std::vector<FederatedSweepEntry> sweep;
+  size_t left = settings.size();  // under a time budget each setting gets its part of what is left
   for (const auto& setting : settings) {
+    TimeShare share(1.0 / static_cast<double>(left--));
     auto run = options;
     run.clients = setting.clients;
     run.images_per_client = setting.images_per_client;
@@ -310,6 +315,7 @@ FederatedExperimentResult run_federated_experiment(models::Classifier& model,
   }
   const bool aggregated = options.secure_aggregation && options.clients > 1;
   if (!aggregated || options.compare_with_one_client) {
+    TimeShare share(options.clients > 1 ? 0.5 : 1.0);  // the aggregate view gets the other half
     result.views.push_back(attack_view(served, "client", updates.front(), targets.slice(0, 0, per),
                                        labels.slice(0, 0, per), options, reporter, sink));
   }

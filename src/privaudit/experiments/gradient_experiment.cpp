@@ -10,6 +10,7 @@
 #include "privaudit/report/results.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/runtime.h"
+#include "privaudit/util/time_budget.h"
 
 namespace privaudit::experiments {
 namespace {
@@ -104,8 +105,10 @@ GradientRun run_attack(models::Classifier& model, const attacks::GradientAttack&
     if (attack.run_many && updates.size() > 1) {
       results = attack.run_many(model, updates, budgets, *progress);
     } else {
-      for (size_t i = 0; i < updates.size(); ++i)
+      for (size_t i = 0; i < updates.size(); ++i) {
+        TimeShare share(1.0 / static_cast<double>(updates.size() - i));  // each batch its part
         results.push_back(attack.run(model, updates[i], budgets[i], *progress));
+      }
     }
   }
   size_t next = 0;  // the next of `results`
@@ -366,11 +369,18 @@ GradientExperimentResult run_gradient_experiment(models::Classifier& model,
   result.target_indices.assign(chosen.data_ptr<int64_t>(),
                                chosen.data_ptr<int64_t>() + chosen.numel());
   std::map<int64_t, CertifiedBatches> certified;  // by batch size
-  for (const auto& name : options.attacks) {
-    const auto& attack = attacks::find_gradient_attack(name);
-    for (auto batch : options.batch_sizes) {
-      result.runs.push_back(run_attack(model, attack, batch, target_images, target_labels, options,
-                                       certified[batch], reporter, sink));
+  // Under a time budget (util/time_budget.h) the attack runs share 80 % of it (the audit's probes,
+  // when on, the rest), each run an equal part of what is left when it starts.
+  {
+    TimeShare runs_share(options.audit ? 0.8 : 1.0);
+    size_t left = options.attacks.size() * options.batch_sizes.size();
+    for (const auto& name : options.attacks) {
+      const auto& attack = attacks::find_gradient_attack(name);
+      for (auto batch : options.batch_sizes) {
+        TimeShare share(1.0 / static_cast<double>(left--));
+        result.runs.push_back(run_attack(model, attack, batch, target_images, target_labels,
+                                         options, certified[batch], reporter, sink));
+      }
     }
   }
   for (auto batch : options.batch_sizes) {

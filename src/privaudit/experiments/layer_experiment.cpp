@@ -6,6 +6,7 @@
 #include "privaudit/metrics/statistics.h"
 #include "privaudit/report/results.h"
 #include "privaudit/util/error.h"
+#include "privaudit/util/time_budget.h"
 
 namespace privaudit::experiments {
 namespace {
@@ -171,6 +172,7 @@ LayerExperimentResult run_layer_experiment(models::Classifier& model, const data
   std::vector<SeenCut> seen_cuts;
   const auto probe_images = targets.narrow(0, 0, std::min<int64_t>(16, targets.size(0)));
   for (size_t i = 0; i < cuts.size(); ++i) {
+    TimeShare share(1.0 / static_cast<double>(cuts.size() - i));  // each cut its part of the rest
     LayerFigures layer;
     layer.name = cuts[i];
     layer.metrics = metrics::measure_layer(model, cuts[i], sample_images, input_dof.components_99,

@@ -682,9 +682,13 @@ void write_html_report(const std::string& dir, const nlohmann::json& audit) {
   for (const auto& arch : architectures) {
     for (const auto& [key, stage] : arch.items()) {
       if (!stage.is_object() || !stage.contains("status")) continue;
+      // A stage whose time budget stopped an attack says so: its figures are lower bounds.
+      const bool stopped = stage.contains("results") && stage["results"].is_object() &&
+                           stage["results"].value("stopped", "") == "budget";
       html << "<tr><td>" << escape_xml(arch.value("name", "?") + "/" + key) << "</td><td>"
-           << escape_xml(stage.value("status", "")) << "</td><td>"
-           << fmt(stage.value("seconds", NAN), "%.0f") << "</td><td>"
+           << escape_xml(stage.value("status", "") +
+                         (stopped ? " (stopped by its time budget: figures are lower bounds)" : ""))
+           << "</td><td>" << fmt(stage.value("seconds", NAN), "%.0f") << "</td><td>"
            << fmt(stage.contains("results") && stage["results"].is_object()
                       ? json_number(stage["results"], "peak_memory_mib")
                       : NAN,

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "privaudit/util/files.h"
+#include "privaudit/util/time_budget.h"
 
 namespace privaudit::report {
 
@@ -40,6 +41,11 @@ void write_results(const std::string& dir, const nlohmann::json& results) {
   // Each command is its own process (the audit's stages too), so this is the stage's peak.
   if (out.is_object() && !out.contains("peak_memory_mib"))
     out["peak_memory_mib"] = peak_memory_mib();
+  // A run whose time budget stopped a loop says so: its figures are what it reached in that time.
+  if (out.is_object() && time_budget_seconds() > 0) {
+    out["time_budget_s"] = time_budget_seconds();
+    if (time_budget_stopped()) out["stopped"] = "budget";
+  }
   write_file_atomic(std::filesystem::path(dir) / "results.json", out.dump(2) + "\n");
 }
 
