@@ -100,7 +100,7 @@ TEST(AuditPlan, AttackStagesCarryTheProfilesTimeBudgets) {
       EXPECT_GT(std::stod(budget), 0.0) << stage.id;
     }
     if (stage.command == "invert") {
-      EXPECT_EQ(budget, "90");
+      EXPECT_EQ(budget, "80");
     }
   }
   options.stage_budget = 12.5;

@@ -35,6 +35,9 @@ struct GradientAttack {
   std::string description;  // one line for --help
   GradientAttackFunction run;
   GradientAttackManyFunction run_many;  // unset: callers run `run` once per update
+  // Solves for the images rather than searching (linear-layer, positional, features-then-invert):
+  // under a time budget these run first with all of it, the optimisation attacks share the rest.
+  bool closed_form = false;
 };
 
 // In the order `--attack all` runs them: closed-form attacks (milliseconds) first.

@@ -23,9 +23,9 @@ AuditProfile audit_profile(const std::string& name) {
             // stage and the paper profile: it would triple this stage on the CNN.
             {"--sweep", "--iterations", "50", "--attack", "linear-layer,positional,ig,unrolled-ig"},
             // From the stage times of the quick audit of 2026-12-02 without budgets (12 min 11 s:
-            // invert 53 / 131 / 125 s, gradients 12 / 70 / 130 s, layers 22 / 24 / 35 s, federated
+            // invert 53 / 131 / 125 s, gradients 12 / 70 / 130 s, federated 22 / 24 / 35 s, layers
             // 8 / 32 / 31 s for MLP / CNN / ViT), cut so that the whole audit fits in 10 minutes.
-            {{"invert", 90}, {"gradients", 60}, {"layers", 35}, {"federated", 30}}};
+            {{"invert", 80}, {"gradients", 70}, {"layers", 30}, {"federated", 25}}};
   }
   if (name ==
       "smoke") {  // a seconds-long run for tests of the pipeline and the report, not for figures
