@@ -70,6 +70,24 @@ TEST(LoadSplits, SubsetsBothSplitsBalancedAndNormalisesOnTrainSubset) {
   EXPECT_FALSE(other.train.images.equal(splits.train.images));
 }
 
+// The memorisation regime's subsets: N images of every class, whatever the class count.
+TEST(LoadSplits, TrainPerClassTakesThatManyOfEveryClassAndExcludesTrainSize) {
+  TempDir dir;
+  LoadOptions options;
+  options.train_per_class = 4;
+  options.seed = 2;
+  const auto splits = load_splits(idx_spec(dir), options);
+  EXPECT_EQ(class_counts(splits.train), (std::vector<int64_t>{4, 4, 4}));
+  // The same subset as train_size = 4 x classes: a checkpoint that records its train_size
+  // reloads exactly these images.
+  LoadOptions by_size;
+  by_size.train_size = 12;
+  by_size.seed = 2;
+  EXPECT_TRUE(load_splits(idx_spec(dir), by_size).train.images.equal(splits.train.images));
+  options.train_size = 12;
+  EXPECT_THROW(load_splits(idx_spec(dir), options), UsageError);
+}
+
 TEST(LoadSplits, RejectsUnknownSpecAsUsageError) {
   EXPECT_THROW(load_splits("imagenet", {}), UsageError);
 }

@@ -33,7 +33,11 @@ int run_invert(InvertFlags& f, const CLI::App& app) {
   request.train_size = f.common.train_size;
   request.test_size = f.common.test_size;
   request.seed = f.common.seed;
-  const auto [spec, load] = experiments::training_data_of(loaded.meta, request);
+  auto [spec, load] = experiments::training_data_of(loaded.meta, request);
+  if (f.common.train_per_class > 0) {  // the user names the training images per class
+    load.train_size = 0;
+    load.train_per_class = f.common.train_per_class;
+  }
   const auto splits = data::load_splits(spec, load);
   experiments::FolderSink sink(f.common.out);
   const auto result = experiments::run_inversion_experiment(*loaded.model, splits, options,

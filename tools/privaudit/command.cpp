@@ -67,6 +67,11 @@ void add_data_flags(CLI::App& app, CommonFlags& flags) {
   app.add_option("--train-size", flags.train_size,
                  "Seeded class-balanced subset of the training split (0 = all)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--train-per-class", flags.train_per_class,
+                 "Seeded class-balanced subset of this many training images per class (0 = all; "
+                 "the memorisation regime)")
+      ->check(CLI::NonNegativeNumber)
+      ->excludes("--train-size");
   app.add_option("--test-size", flags.test_size,
                  "Seeded class-balanced subset of the test split (0 = all)")
       ->check(CLI::NonNegativeNumber);
@@ -120,6 +125,7 @@ std::unique_ptr<OutputFolder> open_output(const CommonFlags& flags, const CLI::A
 data::Splits load_data(const CommonFlags& flags) {
   data::LoadOptions options;
   options.train_size = flags.train_size;
+  options.train_per_class = flags.train_per_class;
   options.test_size = flags.test_size;
   options.seed = flags.seed;
   return data::load_splits(flags.data, options);

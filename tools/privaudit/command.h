@@ -29,6 +29,7 @@ struct CommonFlags {
   bool resume = false;
   std::string data = "fashion-mnist";
   int64_t train_size = 0;
+  int64_t train_per_class = 0;
   int64_t test_size = 0;
   std::string model;
   std::string input_shape;  // "C,H,W"

@@ -74,8 +74,14 @@ Splits load_splits(const std::string& spec, const LoadOptions& options) {
   Splits splits = load_raw(spec);
   validate(splits.train, splits.train.source);
   validate(splits.test, splits.test.source);
+  if (options.train_size > 0 && options.train_per_class > 0)
+    throw UsageError("--train-size and --train-per-class exclude each other");
   if (options.train_size > 0)
     splits.train = balanced_subset(splits.train, options.train_size, options.seed);
+  if (options.train_per_class > 0) {
+    splits.train = balanced_subset(
+        splits.train, options.train_per_class * splits.train.num_classes(), options.seed);
+  }
   if (options.test_size > 0)
     splits.test = balanced_subset(splits.test, options.test_size, options.seed + 1);
   splits.normalization = compute_normalization(splits.train);
