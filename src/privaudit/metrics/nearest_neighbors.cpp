@@ -1,6 +1,7 @@
 #include "privaudit/metrics/nearest_neighbors.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "privaudit/metrics/image_similarity.h"
 #include "privaudit/util/error.h"
@@ -121,6 +122,52 @@ NearestNeighbors nearest_neighbors(const torch::Tensor& images, const torch::Ten
   out.train_psnr = psnr_from_mse(out.train_mse).to(out.train_mse.scalar_type());
   out.test_psnr = psnr_from_mse(out.test_mse).to(out.test_mse.scalar_type());
   return out;
+}
+
+SimilarityBaselines similarity_baselines(const data::Dataset& train, const data::Dataset& test,
+                                         int64_t count, uint64_t seed) {
+  if (train.size() == 0 || test.size() == 0 || train.num_classes() < 2)
+    throw Error(train.source + ": baselines need images of two classes or more in both splits");
+  const auto drawn = subsample(torch::arange(test.size()), count, seed);
+  auto generator = torch::make_generator<at::CPUGeneratorImpl>(seed + 1);
+  const auto classes = static_cast<size_t>(train.num_classes());
+  std::vector<torch::Tensor> own(classes), others(classes), means(classes);
+  for (size_t c = 0; c < classes; ++c) {
+    own[c] = class_rows(train, static_cast<int64_t>(c));
+    others[c] = torch::nonzero(train.labels != static_cast<int64_t>(c)).flatten();
+    if (own[c].size(0) > 0) means[c] = train.images.index_select(0, own[c]).mean(0);
+  }
+  // Per held-out image of a class the training split has (and another class beside it): an
+  // unrelated partner, its class's mean image, its nearest training image of the class.
+  std::vector<int64_t> used, partners;
+  std::vector<torch::Tensor> prototypes, unseen;
+  for (int64_t i = 0; i < drawn.size(0); ++i) {
+    const int64_t row = drawn[i].item<int64_t>();
+    const int64_t label = test.labels[row].item<int64_t>();
+    if (label < 0 || label >= train.num_classes()) continue;
+    const auto c = static_cast<size_t>(label);
+    if (own[c].size(0) == 0 || others[c].size(0) == 0) continue;
+    used.push_back(row);
+    const auto pick = torch::randint(others[c].size(0), {1}, generator).item<int64_t>();
+    partners.push_back(others[c][pick].item<int64_t>());
+    prototypes.push_back(means[c]);
+    unseen.push_back(
+        match_pool(test.images.slice(0, row, row + 1), train.images.index_select(0, own[c]), 64)
+            .ssim);
+  }
+  if (used.empty())
+    throw Error(train.source + ": no held-out image has a class in the training split");
+  const auto queries = test.images.index_select(0, torch::tensor(used));
+  const auto unrelated = train.images.index_select(0, torch::tensor(partners));
+  const auto prototype = torch::stack(prototypes);
+  SimilarityBaselines b;
+  b.unrelated_ssim = ssim_per_image(queries, unrelated).mean().item<double>();
+  b.unrelated_psnr = psnr_per_image(queries, unrelated).mean().item<double>();
+  b.class_mean_ssim = ssim_per_image(queries, prototype).mean().item<double>();
+  b.class_mean_psnr = psnr_per_image(queries, prototype).mean().item<double>();
+  b.unseen_nearest_train_ssim = torch::cat(unseen).to(torch::kDouble).mean().item<double>();
+  b.count = static_cast<int64_t>(used.size());
+  return b;
 }
 
 }  // namespace privaudit::metrics

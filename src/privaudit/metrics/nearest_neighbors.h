@@ -39,4 +39,21 @@ NearestNeighbors nearest_neighbors(const torch::Tensor& images, const torch::Ten
                                    const data::Dataset& train, const data::Dataset& test,
                                    const NearestNeighborOptions& options = {});
 
+// What a similarity figure is worth when nothing leaks, measured on the dataset in use (the
+// report shows these next to every figure instead of a fixed "0.1 = unrelated"). Each from
+// `count` held-out images drawn with `seed`:
+struct SimilarityBaselines {
+  // Against a training image of another class: unrelated images.
+  double unrelated_ssim = 0, unrelated_psnr = 0;
+  // Against the mean training image of its class: what a class prototype scores.
+  double class_mean_ssim = 0, class_mean_psnr = 0;
+  // Against its nearest training image of its class (SSIM, 64 MSE candidates): the nearest-train
+  // SSIM of an image the model never saw.
+  double unseen_nearest_train_ssim = 0;
+  int64_t count = 0;
+};
+// Throws Error when the splits have no image or no class with images in both.
+SimilarityBaselines similarity_baselines(const data::Dataset& train, const data::Dataset& test,
+                                         int64_t count = 200, uint64_t seed = 0);
+
 }  // namespace privaudit::metrics

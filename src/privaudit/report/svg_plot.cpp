@@ -67,10 +67,22 @@ std::string render_svg(const Plot& plot) {
       x_max = std::max(x_max, s.x[i]);
       y_min = std::min(y_min, y);
       y_max = std::max(y_max, y);
+      for (const auto* bound : {&s.low, &s.high}) {
+        if (i < bound->size() && std::isfinite(transform_y((*bound)[i]))) {
+          y_min = std::min(y_min, transform_y((*bound)[i]));
+          y_max = std::max(y_max, transform_y((*bound)[i]));
+        }
+      }
     }
+  }
+  if (std::isfinite(plot.reference_y) && std::isfinite(transform_y(plot.reference_y)) &&
+      std::isfinite(y_min)) {
+    y_min = std::min(y_min, transform_y(plot.reference_y));
+    y_max = std::max(y_max, transform_y(plot.reference_y));
   }
   if (!std::isfinite(x_min)) x_min = 0, x_max = 1, y_min = 0, y_max = 1;
   if (x_max - x_min < 1e-12) x_min -= 0.5, x_max += 0.5;
+  if (!plot.x_categories.empty()) x_min -= 0.3, x_max += 0.3;  // room for markers and bars
   if (y_max - y_min < 1e-12) y_min -= 0.5, y_max += 0.5;
   const double y_pad = 0.05 * (y_max - y_min);
   y_min -= y_pad;
@@ -105,9 +117,26 @@ std::string render_svg(const Plot& plot) {
       << escape_xml(plot.x_label) << "</text>\n";
   svg << "<text transform=\"translate(16 " << top + plot_h / 2 << ") rotate(-90)\" text-anchor=\"middle\">"
       << escape_xml(plot.y_label) << "</text>\n";
+  if (std::isfinite(plot.reference_y) && std::isfinite(transform_y(plot.reference_y))) {
+    const double y = py(transform_y(plot.reference_y));
+    svg << "<line x1=\"" << left << "\" x2=\"" << left + plot_w << "\" y1=\"" << y << "\" y2=\"" << y
+        << "\" stroke=\"#888\" stroke-dasharray=\"6 4\"/>\n<text x=\"" << left + 6 << "\" y=\"" << y - 5
+        << "\" fill=\"#666\">" << escape_xml(plot.reference_label) << "</text>\n";
+  }
   for (size_t s = 0; s < plot.series.size(); ++s) {
     const auto& series = plot.series[s];
     const char* colour = kColours[s % (sizeof kColours / sizeof *kColours)];
+    // Intervals first, under the line and the markers; nudged sideways per series so that the
+    // bars of several series at one x stay apart.
+    const double nudge = (static_cast<double>(s) - (static_cast<double>(plot.series.size()) - 1) / 2) * 6;
+    for (size_t i = 0; i < std::min({series.x.size(), series.low.size(), series.high.size()}); ++i) {
+      const double low = transform_y(series.low[i]), high = transform_y(series.high[i]);
+      if (!std::isfinite(series.x[i]) || !std::isfinite(low) || !std::isfinite(high)) continue;
+      const double x = px(series.x[i]) + nudge;
+      svg << "<path d=\"M" << x << " " << py(low) << " L" << x << " " << py(high) << " M" << x - 4 << " "
+          << py(low) << " L" << x + 4 << " " << py(low) << " M" << x - 4 << " " << py(high) << " L" << x + 4
+          << " " << py(high) << "\" stroke=\"" << colour << "\" stroke-width=\"1.5\" fill=\"none\"/>\n";
+    }
     std::ostringstream path;
     bool started = false;
     for (size_t i = 0; i < std::min(series.x.size(), series.y.size()); ++i) {

@@ -2,6 +2,7 @@
 // plotting library, no fonts to fetch.
 #pragma once
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,8 @@ struct Series {
   std::vector<double> y;
   bool line = true;     // join the points
   bool points = false;  // draw a marker at each point
+  // Optional interval per point (same length as y): drawn as a vertical bar from low to high.
+  std::vector<double> low, high;
 };
 
 struct Plot {
@@ -23,6 +26,9 @@ struct Plot {
   bool log_y = false;
   // Category names for the x axis (x values 0..n-1), e.g. layer names; empty for numeric x.
   std::vector<std::string> x_categories;
+  // A dashed horizontal line at this y (e.g. 0.5 = no leak), labelled; NaN: none.
+  double reference_y = std::numeric_limits<double>::quiet_NaN();
+  std::string reference_label;
 };
 
 // The SVG document text. Non-finite values are skipped.
