@@ -140,6 +140,142 @@ TEST(HtmlReport, FallsBackToGradientPsnrWithoutInversion) {
   EXPECT_DOUBLE_EQ(ranking["order"][0]["value"].get<double>(), 35.0);
 }
 
+// `n` reconstructions of which a share `likeness` is nearer to a training image.
+nlohmann::json likeness_results(double likeness, int n = 40) {
+  nlohmann::json reconstructions = nlohmann::json::array();
+  for (int i = 0; i < n; ++i)
+    reconstructions.push_back({{"nearer_to_train", i < likeness * n ? 1.0 : 0.0},
+                               {"nearest_train_ssim", 0.3},
+                               {"nearest_test_ssim", 0.3}});
+  return {{"reconstructions", reconstructions}};
+}
+
+// Strongest-attack entries with per-target PSNR around `at1` (batch 1) and `at8` (batch 8).
+nlohmann::json strongest_results(double at1, double at8) {
+  nlohmann::json strongest = nlohmann::json::array();
+  for (const auto& [batch, psnr] : {std::pair<int, double>{1, at1}, {8, at8}}) {
+    nlohmann::json targets = nlohmann::json::array();
+    for (int i = 0; i < 16; ++i) targets.push_back({{"psnr", psnr + (i % 4) - 1.5}});
+    strongest.push_back({{"batch_size", batch}, {"psnr", psnr}, {"targets", targets}});
+  }
+  return {{"strongest", strongest}};
+}
+
+// An architecture with a main model (likeness 0.5, 1,000 images per class) and one memorisation
+// model at 10 per class of the given likeness.
+nlohmann::json memorizing_arch(const std::string& name, double likeness, double at1, double at8) {
+  nlohmann::json arch = {{"name", name}};
+  arch["train"]["results"] = {
+      {"test_accuracy", 0.85},
+      {"dataset", {{"train_size", 10000}, {"classes", std::vector<std::string>(10, "c")}}}};
+  arch["invert"]["results"] = likeness_results(0.5);
+  arch["gradients"]["results"] = strongest_results(at1, at8);
+  nlohmann::json m = {{"per_class", 10}};
+  m["train"] = {{"status", "done"}, {"results", {{"train_accuracy", 1.0}}}};
+  m["invert"] = {{"status", "done"}, {"results", likeness_results(likeness)}};
+  arch["memorization"] = nlohmann::json::array({m});
+  return arch;
+}
+
+TEST(HtmlReport, MemorisationRegimeSaysWhichArchitectureLeaksAndPlotsIt) {
+  testing::TempDir dir;
+  nlohmann::json audit = {{"version", "0"}, {"seed", 0}, {"dataset", {{"spec", "fashion-mnist"}}}};
+  audit["architectures"] = nlohmann::json::array(
+      {memorizing_arch("mlp", 0.95, 60, 20), memorizing_arch("cnn", 0.5, 60, 20)});
+  audit["baselines"] = {{"unrelated_ssim", 0.06},
+                        {"unrelated_psnr", 7.6},
+                        {"class_mean_ssim", 0.37},
+                        {"class_mean_psnr", 13.7},
+                        {"unseen_nearest_train_ssim", 0.70}};
+  audit["ranking"] = rank_architectures(audit["architectures"]);
+  const auto& memorization = audit["ranking"]["memorization"];
+  ASSERT_EQ(memorization.size(), 1u);
+  EXPECT_EQ(memorization[0]["per_class"], 10);
+  EXPECT_EQ(memorization[0]["surface"]["order"][0]["arch"], "mlp");
+  EXPECT_EQ(memorization[0]["surface"]["steps"][0]["decision"], "ranked");
+  for (const auto& a : memorization[0]["architectures"]) {
+    EXPECT_EQ(a["leak"], a["arch"] == "mlp") << a.dump();
+    EXPECT_DOUBLE_EQ(a["train_accuracy"].get<double>(), 1.0);
+  }
+  write_html_report(dir.path().string(), audit);
+  const std::string html = read_file(dir.path() / "index.html");
+  EXPECT_NE(html.find("<h2>The memorisation regime"), std::string::npos);
+  EXPECT_NE(html.find("Trained on 10 images per class, most reconstructable from its weights: mlp"),
+            std::string::npos);
+  EXPECT_NE(html.find("src=\"./memorization.svg\""), std::string::npos);
+  EXPECT_NE(html.find("Trained on 10 images per class, these weights give back training images: "
+                      "mlp 0.95"),
+            std::string::npos);
+  EXPECT_NE(html.find("not measurably: cnn 0.50"), std::string::npos);
+  // The measured baselines stand beside the figures.
+  EXPECT_NE(html.find("the class-mean image scores 13.7 dB"), std::string::npos);
+  EXPECT_EQ(html.find("around 0.1 = unrelated"), std::string::npos);
+  // The plot: one series per architecture over 10 and 1,000 images per class, with intervals.
+  const std::string svg = read_file(dir.path() / "memorization.svg");
+  EXPECT_NE(svg.find(">10<"), std::string::npos);
+  EXPECT_NE(svg.find(">1000<"), std::string::npos);
+  EXPECT_NE(svg.find("0.5: no leak"), std::string::npos);
+}
+
+// The seeds' claims: reproduced when every comparison is ranked the claimed way, not reproduced
+// when one is ranked the other way, indistinguishable otherwise.
+TEST(HtmlReport, ClaimsTableMarksEachClaimFromTheIntervals) {
+  const auto verdict = [](const nlohmann::json& archs, const std::string& source) {
+    const auto ranking = rank_architectures(archs);
+    for (const auto& c : ranking["claims"]) {
+      if (c["source"].get<std::string>().rfind(source, 0) == 0)
+        return c["verdict"].get<std::string>();
+    }
+    return std::string("missing");
+  };
+  // MLP > ViT > CNN from the weights at 10 per class, batch 1 far above batch 8.
+  const auto as_claimed = nlohmann::json::array({memorizing_arch("mlp", 0.95, 60, 20),
+                                                 memorizing_arch("vit", 0.5, 60, 20),
+                                                 memorizing_arch("cnn", 0.05, 60, 20)});
+  EXPECT_EQ(verdict(as_claimed, "000"), "reproduced");
+  EXPECT_EQ(verdict(as_claimed, "003"), "reproduced");
+  EXPECT_EQ(verdict(as_claimed, "004"), "not measured");  // no layers stage
+  EXPECT_EQ(verdict(as_claimed, "002"), "not measured");  // no defense
+  // The CNN leaking most contradicts the claim; batch 8 above batch 1 contradicts the other.
+  const auto against = nlohmann::json::array({memorizing_arch("mlp", 0.05, 20, 60),
+                                              memorizing_arch("vit", 0.5, 20, 60),
+                                              memorizing_arch("cnn", 0.95, 20, 60)});
+  EXPECT_EQ(verdict(against, "000"), "not reproduced");
+  EXPECT_EQ(verdict(against, "003"), "not reproduced");
+  // Within the noise.
+  const auto close = nlohmann::json::array({memorizing_arch("mlp", 0.55, 30, 29.5),
+                                            memorizing_arch("vit", 0.5, 30, 29.5),
+                                            memorizing_arch("cnn", 0.5, 30, 29.5)});
+  EXPECT_EQ(verdict(close, "000"), "indistinguishable");
+  EXPECT_EQ(verdict(close, "003"), "indistinguishable");
+  // The page shows the table.
+  testing::TempDir dir;
+  nlohmann::json audit = {{"version", "0"}, {"seed", 0}};
+  audit["architectures"] = as_claimed;
+  audit["ranking"] = rank_architectures(as_claimed);
+  write_html_report(dir.path().string(), audit);
+  const std::string html = read_file(dir.path() / "index.html");
+  EXPECT_NE(html.find("The papers' claims against this run"), std::string::npos);
+  EXPECT_NE(html.find("<td><b>reproduced</b></td>"), std::string::npos);
+}
+
+// --repeats: every seed's targets count in the interval.
+TEST(HtmlReport, RepeatsArePooledIntoTheIntervals) {
+  auto arch = memorizing_arch("mlp", 0.9, 60, 20);
+  arch["repeats"] = nlohmann::json::array({memorizing_arch("mlp", 0.9, 60, 20)});
+  const auto one = rank_architectures(nlohmann::json::array({memorizing_arch("mlp", 0.9, 60, 20)}));
+  const auto two = rank_architectures(nlohmann::json::array({arch}));
+  EXPECT_EQ(one["surfaces"]["weights"]["order"][0]["n"], 40);
+  EXPECT_EQ(two["surfaces"]["weights"]["order"][0]["n"], 80);
+  EXPECT_EQ(two["surfaces"]["gradients"]["order"][0]["n"], 32);
+  EXPECT_EQ(two["memorization"][0]["surface"]["order"][0]["n"], 80);
+  const auto width = [](const nlohmann::json& r) {
+    const auto& e = r["memorization"][0]["surface"]["order"][0];
+    return e["high"].get<double>() - e["low"].get<double>();
+  };
+  EXPECT_LT(width(two), width(one));
+}
+
 TEST(HtmlReport, EscapesNamesAndSaysWhichStageFailed) {
   testing::TempDir dir;
   fs::create_directories(dir.path() / "mlp" / "invert");
@@ -173,7 +309,8 @@ TEST(AuditReportSlow, SmokeAuditPageLoadsCleanlyInHeadlessChromium) {
   PRIVAUDIT_REQUIRE_FASHION_MNIST();
   testing::TempDir dir;
   const auto out = dir.file("audit");
-  const auto run = testing::run_cli("audit --profile smoke --archs mlp,cnn --quiet --out " + out);
+  const auto run = testing::run_cli(
+      "audit --profile smoke --archs mlp,cnn --memorization-sizes 3 --quiet --out " + out);
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const std::string html = read_file(fs::path(out) / "index.html");
   // One table row per architecture in the comparison table.
@@ -232,6 +369,23 @@ TEST(AuditReportSlow, SmokeAuditPageLoadsCleanlyInHeadlessChromium) {
   EXPECT_EQ(chromium_log.find("ERR_FILE_NOT_FOUND"), std::string::npos) << chromium_log;
   EXPECT_EQ(chromium_log.find("Failed to load resource"), std::string::npos) << chromium_log;
   EXPECT_TRUE(fs::exists(screenshot));
+  // The page as Chromium renders it: per-threat verdicts, the recommendations, the claims table
+  // and the memorisation regime.
+  const std::string dom_file = dir.file("dom.html");
+  const std::string dump =
+      "timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-background-networking "
+      "--disable-component-update --disable-sync --no-first-run --user-data-dir=" +
+      dir.file("profile") + " --dump-dom file://" + out + "/index.html > " + dom_file +
+      " 2>/dev/null";
+  ASSERT_EQ(std::system(dump.c_str()), 0);
+  const std::string dom = read_file(dom_file);
+  for (const char* text :
+       {"<b>From the weights</b>", "<b>From shared gradients</b>",
+        "<b>From intermediate features</b>", "From the weights, trained on 3 images per class",
+        "<i>What to do:</i>", "The papers' claims against this run", "Gradient leakage falls",
+        "The memorisation regime", "Baselines on this dataset"}) {
+    EXPECT_NE(dom.find(text), std::string::npos) << text;
+  }
   if (const char* keep = std::getenv("PRIVAUDIT_KEEP_SCREENSHOT"))
     fs::copy_file(screenshot, keep, fs::copy_options::overwrite_existing);
 }

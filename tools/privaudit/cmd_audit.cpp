@@ -3,13 +3,18 @@
 // writes one report. Killed at any point, the same command continues where it stopped.
 #include <cstdio>
 #include <filesystem>
+#include <optional>
+#include <vector>
 
 #include "command.h"
+#include "privaudit/data/spec.h"
 #include "privaudit/experiments/audit_plan.h"
+#include "privaudit/metrics/nearest_neighbors.h"
 #include "privaudit/report/html_report.h"
 #include "privaudit/report/results.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/files.h"
+#include "privaudit/util/text.h"
 #include "privaudit/util/time_budget.h"
 #include "stage_runner.h"
 
@@ -22,7 +27,30 @@ struct AuditFlags {
   std::string archs = "mlp,cnn,vit";
   std::string profile = "quick";
   bool defend = false;
+  std::string memorization_sizes;  // "" = the profile's; "none" = no memorisation regime
+  int repeats = 1;
 };
+
+// "10,100" -> {10, 100}; "none" -> {}; "" -> the profile's.
+std::optional<std::vector<int64_t>> parse_sizes(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  std::vector<int64_t> sizes;
+  if (text == "none") return sizes;
+  for (const auto& item : split_list(text)) {
+    std::size_t used = 0;
+    int64_t value = 0;
+    try {
+      value = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || value <= 0 || value > 100000)
+      throw UsageError("--memorization-sizes " + text +
+                       ": give images per class as positive integers (e.g. 10,100) or none");
+    sizes.push_back(value);
+  }
+  return sizes;
+}
 
 nlohmann::json load_json_or_null(const fs::path& path) {
   if (!fs::exists(path)) return nullptr;
@@ -30,6 +58,25 @@ nlohmann::json load_json_or_null(const fs::path& path) {
     return nlohmann::json::parse(read_file(path));
   } catch (const nlohmann::json::exception&) {
     return nullptr;
+  }
+}
+
+// What SSIM and PSNR are worth when nothing leaks, on the dataset in use (shown beside every
+// figure); {"error": ...} when the data cannot be read (the stages then say why).
+nlohmann::json measure_baselines(const CommonFlags& flags) {
+  try {
+    data::LoadOptions load;
+    load.seed = flags.seed;
+    const auto splits = data::load_splits(flags.data, load);
+    const auto b = metrics::similarity_baselines(splits.train, splits.test, 200, flags.seed);
+    return {{"unrelated_ssim", b.unrelated_ssim},
+            {"unrelated_psnr", b.unrelated_psnr},
+            {"class_mean_ssim", b.class_mean_ssim},
+            {"class_mean_psnr", b.class_mean_psnr},
+            {"unseen_nearest_train_ssim", b.unseen_nearest_train_ssim},
+            {"images", b.count}};
+  } catch (const std::exception& e) {
+    return {{"error", first_line(e.what())}};
   }
 }
 
@@ -47,6 +94,8 @@ int run_audit(AuditFlags& f, const CLI::App& app) {
   plan.seed = f.common.seed;
   plan.device = f.common.device;
   plan.threads = f.common.threads;
+  plan.memorization_sizes = parse_sizes(f.memorization_sizes);
+  plan.repeats = f.repeats;
   plan.stage_budget = f.common.time_budget;  // audit --time-budget: per attack stage
   set_time_budget(0);                        // the audit process itself runs no attack
   const auto stages = experiments::plan_audit(plan, f.common.out);  // checks --profile first
@@ -74,6 +123,7 @@ int run_audit(AuditFlags& f, const CLI::App& app) {
   results["architectures"] = architectures;
   results["ranking"] = report::rank_architectures(architectures);
   results["dataset"] = {{"spec", f.common.data}};
+  results["baselines"] = measure_baselines(f.common);
   report::write_results(out.string(), results);
   report::write_html_report(out.string(), results);
   say(f.common, "report: " + (out / "index.html").string());
@@ -95,6 +145,15 @@ std::function<int()> setup_audit(CLI::App& app) {
       ->capture_default_str();
   app.add_flag("--defend", flags->defend,
                "Also train defended CNNs and plot the utility-privacy trade-off");
+  app.add_option("--memorization-sizes", flags->memorization_sizes,
+                 "Images per class of the memorisation regime: each architecture is also trained "
+                 "on this few to 100% training accuracy and inverted (e.g. 10,100; none; default: "
+                 "the profile's)");
+  app.add_option("--repeats", flags->repeats,
+                 "Run every stage with this many seeds (seed, seed+1, ...) and pool their targets "
+                 "in the intervals")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
   app.add_option("--model", flags->common.model,
                  "Audit this model file (checkpoint or TorchScript) instead of training");
   app.add_option("--input-shape", flags->common.input_shape,

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -116,7 +117,10 @@ int run_audit_stages(const std::vector<experiments::AuditStage>& stages, nlohman
     }
     fs::create_directories(stage.dir.parent_path());
     Progress progress(std::string(prefix), 0, !quiet);
-    const auto log = (out / "logs" / (stage.arch + "-" + stage.command + ".log")).string();
+    // One log per stage: its id with '/' as '-' ("cnn-gradients", "mlp-memorize-10-invert").
+    std::string log_name = stage.id;
+    std::replace(log_name.begin(), log_name.end(), '/', '-');
+    const auto log = (out / "logs" / (log_name + ".log")).string();
     const auto outcome = run_stage_process(args, log, [&](double seconds) {
       progress.update(0, "running " + std::to_string(static_cast<int>(seconds)) + " s");
     });

@@ -1,5 +1,6 @@
 #include "privaudit/experiments/audit_plan.h"
 
+#include <algorithm>
 #include <map>
 #include <sstream>
 
@@ -10,104 +11,170 @@
 namespace privaudit::experiments {
 namespace fs = std::filesystem;
 
+int memorization_epochs(int64_t per_class) {
+  // About 300 optimiser steps at batch 32 on 10 classes; every epoch also evaluates on the
+  // stage's 100 test images (~0.25 s for the CNN), hence the cap.
+  const int64_t steps_per_epoch = std::max<int64_t>(1, (per_class * 10 + 31) / 32);
+  return static_cast<int>(std::clamp<int64_t>(300 / steps_per_epoch, 20, 150));
+}
+
 AuditProfile audit_profile(const std::string& name) {
+  AuditProfile p;
   if (name == "quick") {
-    return {{"--train-size", "10000", "--test-size", "2000", "--epochs", "3"},
-            {"--steps", "400", "--per-class", "3"},
-            {"--attack", "all", "--batch", "1,8", "--targets", "8", "--iterations", "100"},
-            {"--jacobian-samples", "3", "--decoder-epochs", "2", "--attacker-size", "2000",
-             "--targets", "200"},
-            {"--lambdas", "0,3,10", "--loss", "pixel", "--epochs", "3", "--train-size", "10000",
-             "--test-size", "2000"},
-            // features-then-invert (2000 L-BFGS iterations per image) is left to the gradients
-            // stage and the paper profile: it would triple this stage on the CNN.
-            {"--sweep", "--iterations", "50", "--attack", "linear-layer,positional,ig,unrolled-ig"},
-            // From the stage times of the quick audit of 2026-12-02 without budgets (12 min 11 s:
-            // invert 53 / 131 / 125 s, gradients 12 / 70 / 130 s, federated 22 / 24 / 35 s, layers
-            // 8 / 32 / 31 s for MLP / CNN / ViT), cut so that the whole audit fits in 10 minutes.
-            {{"invert", 80}, {"gradients", 70}, {"layers", 30}, {"federated", 25}}};
+    p.train = {"--train-size", "10000", "--test-size", "2000", "--epochs", "3"};
+    p.invert = {"--steps", "400", "--per-class", "3"};
+    p.gradients = {"--attack", "all", "--batch", "1,8", "--targets", "8", "--iterations", "100"};
+    p.layers = {"--jacobian-samples", "3",    "--decoder-epochs", "2",
+                "--attacker-size",    "2000", "--targets",        "200"};
+    p.defend = {"--lambdas", "0,3,10",       "--loss", "pixel",       "--epochs",
+                "3",         "--train-size", "10000",  "--test-size", "2000"};
+    // features-then-invert (2000 L-BFGS iterations per image) is left to the gradients stage and
+    // the paper profile: it would triple this stage on the CNN.
+    p.federated = {"--sweep", "--iterations", "50", "--attack",
+                   "linear-layer,positional,ig,unrolled-ig"};
+    // From the stage times of the quick audit of 2026-12-02 without budgets (12 min 11 s: invert
+    // 53 / 131 / 125 s, gradients 12 / 70 / 130 s, federated 22 / 24 / 35 s, layers 8 / 32 / 31 s
+    // for MLP / CNN / ViT), cut so that the whole audit fits in 10 minutes. The memorisation
+    // regime (10 per class: invert 40 / 108 / 146 s without a budget, likeness 0.97 / 0.63 /
+    // 0.50) is where the weights threat is measurable, so it gets the larger inversion budget
+    // ("memorize"); the main models (1,000 per class) showed no leak at 80 s.
+    p.budgets = {
+        {"invert", 35}, {"memorize", 60}, {"gradients", 65}, {"layers", 28}, {"federated", 22}};
+    p.memorization = {10};
+    return p;
   }
-  if (name ==
-      "smoke") {  // a seconds-long run for tests of the pipeline and the report, not for figures
-    return {{"--train-size", "300", "--test-size", "200", "--epochs", "1"},
-            {"--steps", "10", "--per-class", "1", "--stationarity-steps", "5"},
-            {"--attack", "all", "--batch", "1,8", "--targets", "8", "--iterations", "5",
-             "--audit-probe-iterations", "5"},
-            {"--samples", "50", "--jacobian-samples", "1", "--decoder-epochs", "1",
-             "--attacker-size", "100", "--targets", "20"},
-            {"--lambdas", "0,10", "--loss", "pixel", "--epochs", "1", "--train-size", "300",
-             "--test-size", "200"},
-            {"--sweep", "--iterations", "3", "--attack", "linear-layer,ig,unrolled-ig",
-             "--train-size", "300", "--test-size", "200"},
-            {}};  // no budgets: the same seed gives the same figures (tests compare them)
+  if (name == "smoke") {  // a seconds-long run for tests of the pipeline and the report
+    p.train = {"--train-size", "300", "--test-size", "200", "--epochs", "1"};
+    p.invert = {"--steps", "10", "--per-class", "1", "--stationarity-steps", "5"};
+    p.gradients = {"--attack",
+                   "all",
+                   "--batch",
+                   "1,8",
+                   "--targets",
+                   "8",
+                   "--iterations",
+                   "5",
+                   "--audit-probe-iterations",
+                   "5"};
+    p.layers = {"--samples",       "50",  "--jacobian-samples", "1", "--decoder-epochs", "1",
+                "--attacker-size", "100", "--targets",          "20"};
+    p.defend = {"--lambdas", "0,10",         "--loss", "pixel",       "--epochs",
+                "1",         "--train-size", "300",    "--test-size", "200"};
+    p.federated = {
+        "--sweep",      "--iterations", "3",           "--attack", "linear-layer,ig,unrolled-ig",
+        "--train-size", "300",          "--test-size", "200"};
+    // No budgets: the same seed gives the same figures (tests compare them). No memorisation
+    // regime unless asked for (--memorization-sizes), and then 5 epochs.
+    p.memorization_epochs = 5;
+    return p;
   }
   if (name == "paper") {
-    return {{},
-            {"--steps", "3000", "--per-class", "10"},
-            {"--attack", "all", "--batch", "1,8", "--targets", "8"},
-            {},
-            {"--lambdas", "0,1,3,10,30", "--loss", "pixel,feature"},
-            {"--sweep", "--iterations", "1000", "--attack",
-             "linear-layer,positional,features-then-invert,ig,unrolled-ig"},
-            {}};  // no budgets: the papers' iteration counts decide
+    p.invert = {"--steps", "3000", "--per-class", "10"};
+    p.gradients = {"--attack", "all", "--batch", "1,8", "--targets", "8"};
+    p.defend = {"--lambdas", "0,1,3,10,30", "--loss", "pixel,feature"};
+    p.federated = {"--sweep", "--iterations", "1000", "--attack",
+                   "linear-layer,positional,features-then-invert,ig,unrolled-ig"};
+    p.memorization = {10, 100};  // no budgets: the papers' iteration counts decide
+    return p;
   }
   throw UsageError("--profile " + name + ": unknown (quick, paper, smoke)");
 }
 
 std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& out) {
   const auto profile = audit_profile(f.profile);
-  std::vector<std::string> shared = {
-      "--seed", std::to_string(f.seed), "--device", f.device, "--data", f.data, "--quiet"};
-  if (f.threads > 0) shared.insert(shared.end(), {"--threads", std::to_string(f.threads)});
+  if (f.repeats < 1 || f.repeats > 100) throw UsageError("--repeats must be 1-100");
+  const auto sizes = f.memorization_sizes ? *f.memorization_sizes : profile.memorization;
+  for (const auto size : sizes) {
+    if (size <= 0) throw UsageError("--memorization-sizes: sizes must be positive");
+  }
   std::vector<AuditStage> stages;
-  const auto add = [&](const std::string& arch, const std::string& command,
-                       std::vector<std::string> args) {
-    const auto budget = profile.budgets.find(command);
-    if (command != "train" && command != "defend" &&
-        (f.stage_budget > 0 || budget != profile.budgets.end())) {
-      const double seconds = f.stage_budget > 0 ? f.stage_budget : budget->second;
-      std::ostringstream text;
-      text << seconds;
-      args.insert(args.end(), {"--time-budget", text.str()});
-    }
-    AuditStage s;
-    s.id = arch + "/" + command;
-    s.arch = arch;
-    s.command = command;
-    s.dir = out / arch / command;
-    s.args = {command};
-    s.args.insert(s.args.end(), args.begin(), args.end());
-    s.args.insert(s.args.end(), shared.begin(), shared.end());
-    s.args.insert(s.args.end(), {"--out", s.dir.string()});
-    stages.push_back(s);
-  };
-  const auto attacks = [&](const std::string& arch, const std::string& model) {
-    auto with_model = [&](std::vector<std::string> args) {
+  for (int repeat = 0; repeat < f.repeats; ++repeat) {
+    const uint64_t seed = f.seed + static_cast<uint64_t>(repeat);
+    std::vector<std::string> shared = {
+        "--seed", std::to_string(seed), "--device", f.device, "--data", f.data, "--quiet"};
+    if (f.threads > 0) shared.insert(shared.end(), {"--threads", std::to_string(f.threads)});
+    const fs::path root = repeat == 0 ? out : out / ("seed-" + std::to_string(seed));
+    const std::string prefix = repeat == 0 ? "" : "seed-" + std::to_string(seed) + "/";
+    // One stage: `group` is "" or "memorize-N" (a folder level of its own).
+    const auto add = [&](const std::string& arch, const std::string& group, int64_t per_class,
+                         const std::string& command, std::vector<std::string> args) {
+      const std::string budget_key = per_class > 0 ? "memorize" : command;
+      auto budget = profile.budgets.find(budget_key);
+      if (budget == profile.budgets.end()) budget = profile.budgets.find(command);
+      if (command != "train" && command != "defend" &&
+          (f.stage_budget > 0 || budget != profile.budgets.end())) {
+        const double seconds = f.stage_budget > 0 ? f.stage_budget : budget->second;
+        std::ostringstream text;
+        text << seconds;
+        args.insert(args.end(), {"--time-budget", text.str()});
+      }
+      AuditStage s;
+      s.id = prefix + arch + "/" + (group.empty() ? "" : group + "/") + command;
+      s.arch = arch;
+      s.command = command;
+      s.dir = group.empty() ? root / arch / command : root / arch / group / command;
+      s.per_class = per_class;
+      s.repeat = repeat;
+      s.seed = seed;
+      s.args = {command};
+      s.args.insert(s.args.end(), args.begin(), args.end());
+      s.args.insert(s.args.end(), shared.begin(), shared.end());
+      s.args.insert(s.args.end(), {"--out", s.dir.string()});
+      stages.push_back(s);
+    };
+    auto with_model = [&](const std::string& model, std::vector<std::string> args) {
       args.insert(args.begin(), {"--model", model});
       if (!f.input_shape.empty()) args.insert(args.end(), {"--input-shape", f.input_shape});
       if (f.classes > 0) args.insert(args.end(), {"--classes", std::to_string(f.classes)});
       return args;
     };
-    add(arch, "invert", with_model(profile.invert));
-    add(arch, "gradients", with_model(profile.gradients));
-    add(arch, "federated", with_model(profile.federated));
-    add(arch, "layers", with_model(profile.layers));
-  };
-  if (!f.model.empty()) {
-    attacks("model", f.model);
-  } else {
-    for (const auto& arch : split_list(f.archs)) {
-      if (arch.empty()) continue;
-      auto train_args = profile.train;
-      train_args.insert(train_args.begin(), {"--arch", arch});
-      add(arch, "train", train_args);
-      attacks(arch, (out / arch / "train" / "model.pt").string());
+    const auto attacks = [&](const std::string& arch, const std::string& model) {
+      add(arch, "", 0, "invert", with_model(model, profile.invert));
+      add(arch, "", 0, "gradients", with_model(model, profile.gradients));
+      add(arch, "", 0, "federated", with_model(model, profile.federated));
+      add(arch, "", 0, "layers", with_model(model, profile.layers));
+    };
+    if (!f.model.empty()) {
+      attacks("model", f.model);
+    } else {
+      for (const auto& arch : split_list(f.archs)) {
+        if (arch.empty()) continue;
+        auto train_args = profile.train;
+        train_args.insert(train_args.begin(), {"--arch", arch});
+        add(arch, "", 0, "train", train_args);
+        attacks(arch, (root / arch / "train" / "model.pt").string());
+        // The memorisation regime: the same architecture on a few images per class, trained to
+        // 100% training accuracy, then inverted with the profile's inversion flags.
+        for (const auto per_class : sizes) {
+          const std::string group = "memorize-" + std::to_string(per_class);
+          add(arch, group, per_class, "train",
+              {"--arch", arch, "--train-per-class", std::to_string(per_class), "--test-size", "100",
+               "--epochs",
+               std::to_string(profile.memorization_epochs > 0 ? profile.memorization_epochs
+                                                              : memorization_epochs(per_class)),
+               "--batch-size", "32"});
+          add(arch, group, per_class, "invert",
+              with_model((root / arch / group / "train" / "model.pt").string(), profile.invert));
+        }
+      }
     }
   }
   if (f.defend) {
-    auto args = profile.defend;
+    std::vector<std::string> args = profile.defend;
     args.insert(args.begin(), {"--arch", "cnn"});
-    add("defense", "defend", args);
+    args.insert(args.end(), {"--seed", std::to_string(f.seed), "--device", f.device, "--data",
+                             f.data, "--quiet"});
+    if (f.threads > 0) args.insert(args.end(), {"--threads", std::to_string(f.threads)});
+    AuditStage s;
+    s.id = "defense/defend";
+    s.arch = "defense";
+    s.command = "defend";
+    s.dir = out / "defense" / "defend";
+    s.seed = f.seed;
+    s.args = {"defend"};
+    s.args.insert(s.args.end(), args.begin(), args.end());
+    s.args.insert(s.args.end(), {"--out", s.dir.string()});
+    stages.push_back(s);
   }
   return stages;
 }
@@ -141,7 +208,32 @@ nlohmann::json gather_audit(const std::vector<AuditStage>& stages,
                             {"command", record.value("command", "")}};
     if (record.contains("message")) entry["message"] = record["message"];
     entry["results"] = load_json_or_null(stage.dir / "results.json");
-    by_arch[stage.arch][stage.command] = entry;
+    // Where it goes: the architecture itself, or its repeat of this seed; then the run itself or
+    // its memorisation entry of this size.
+    nlohmann::json* run = &by_arch[stage.arch];
+    if (stage.repeat > 0) {
+      auto& repeats = (*run)["repeats"];
+      if (!repeats.is_array()) repeats = nlohmann::json::array();
+      while (static_cast<int>(repeats.size()) < stage.repeat) {
+        const uint64_t base = stage.seed - static_cast<uint64_t>(stage.repeat);
+        repeats.push_back({{"seed", base + repeats.size() + 1}});
+      }
+      run = &repeats[static_cast<size_t>(stage.repeat - 1)];
+    }
+    if (stage.per_class > 0) {
+      auto& sizes = (*run)["memorization"];
+      if (!sizes.is_array()) sizes = nlohmann::json::array();
+      nlohmann::json* slot = nullptr;
+      for (auto& s : sizes) {
+        if (s.value("per_class", int64_t{0}) == stage.per_class) slot = &s;
+      }
+      if (slot == nullptr) {
+        sizes.push_back({{"per_class", stage.per_class}});
+        slot = &sizes.back();
+      }
+      run = slot;
+    }
+    (*run)[stage.command] = entry;
   }
   nlohmann::json architectures = nlohmann::json::array();
   for (const auto& name : order) architectures.push_back(by_arch[name]);

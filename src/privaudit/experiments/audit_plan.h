@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,17 @@ struct AuditProfile {
   // Seconds per attack stage, by command (util/time_budget.h): the stage's attacks stop with
   // what they have when it is spent. Absent: no budget. Training and the defense are never cut.
   std::map<std::string, double> budgets;
+  // The memorisation regime: per-class training-set sizes at which each architecture is also
+  // trained to 100% training accuracy and inverted (--memorization-sizes overrides), and the
+  // flags of that training.
+  std::vector<int64_t> memorization;
+  int memorization_epochs = 0;  // 0: memorization_epochs(size); smoke: a few (not a measurement)
 };
+
+// Epochs of a memorisation model on `per_class` images per class: about 300 optimiser steps at
+// batch 32 (20-150 epochs), enough for 100% training accuracy (the report shows what each
+// reached).
+int memorization_epochs(int64_t per_class);
 
 // "quick" (a 2-core laptop), "paper" (the papers' budgets) or "smoke" (seconds: checks the
 // pipeline, not a measurement). Throws UsageError for another name.
@@ -36,6 +47,11 @@ struct AuditPlanOptions {
   std::string device = "cpu";
   int threads = 0;
   double stage_budget = 0;  // > 0: every attack stage gets this many seconds, not the profile's
+  // Per-class sizes of the memorisation regime; unset: the profile's; empty: none.
+  std::optional<std::vector<int64_t>> memorization_sizes;
+  // Every stage but the defense runs this many times, with seeds seed, seed+1, ...; the report
+  // pools their targets.
+  int repeats = 1;
 };
 
 struct AuditStage {
@@ -44,13 +60,18 @@ struct AuditStage {
   std::string command;            // the sub-command
   std::vector<std::string> args;  // its command line, without the program name
   std::filesystem::path dir;      // its --out
+  int64_t per_class = 0;          // > 0: a memorisation-regime stage (that many images per class)
+  int repeat = 0;                 // 0: the audit's seed; r: seed + r
+  uint64_t seed = 0;
 };
 
 std::vector<AuditStage> plan_audit(const AuditPlanOptions& options,
                                    const std::filesystem::path& out);
 
 // The audit's "architectures": per architecture, each stage's status, time, folder, command and
-// results.json (null when absent). `stages_state` maps a stage id to {"status","seconds",
+// results.json (null when absent); the memorisation stages under "memorization" (one entry per
+// size: per_class, train, invert), the repeats under "repeats" (one entry per extra seed, shaped
+// like the architecture's own). `stages_state` maps a stage id to {"status","seconds",
 // "command","message"}.
 nlohmann::json gather_audit(const std::vector<AuditStage>& stages,
                             const nlohmann::json& stages_state, const std::filesystem::path& out);

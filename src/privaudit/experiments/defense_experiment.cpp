@@ -177,6 +177,11 @@ DefensePoint train_point(const std::string& data_spec, const data::Splits& split
                    {"attack_seconds", attack.seconds}};
   const auto side =
       side_audits(options, *model, attacker_images, targets, target_labels, *progress);
+  if (attack.psnr_per_image.defined()) {  // for the interval of the trade-off's privacy side
+    const auto per_image = attack.psnr_per_image.to(torch::kCPU, torch::kDouble).contiguous();
+    point.figures["attack_psnr_per_image"] = std::vector<double>(
+        per_image.data_ptr<double>(), per_image.data_ptr<double>() + per_image.numel());
+  }
   point.figures["layers"] = side["layers"];
   if (side.contains("gradient_attack")) {
     point.figures["gradient_attack"] = side["gradient_attack"];
