@@ -106,7 +106,7 @@ TEST(AuditPlan, AttackStagesCarryTheProfilesTimeBudgets) {
       EXPECT_GT(std::stod(budget), 0.0) << stage.id;
     }
     if (stage.command == "invert") {  // the memorisation regime's inversion gets its own
-      EXPECT_EQ(budget, stage.per_class > 0 ? "60" : "35") << stage.id;
+      EXPECT_EQ(budget, stage.per_class > 0 ? "50" : "25") << stage.id;
     }
   }
   options.stage_budget = 12.5;

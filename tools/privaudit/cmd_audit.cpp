@@ -1,6 +1,7 @@
 // privaudit audit: the main job. Trains (or reuses) an MLP, a CNN and a ViT, runs every attack on
 // each as its own stage (a child process of this binary running the matching sub-command), and
 // writes one report. Killed at any point, the same command continues where it stopped.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
@@ -63,10 +64,16 @@ nlohmann::json load_json_or_null(const fs::path& path) {
 
 // What SSIM and PSNR are worth when nothing leaks, on the dataset in use (shown beside every
 // figure); {"error": ...} when the data cannot be read (the stages then say why).
-nlohmann::json measure_baselines(const CommonFlags& flags) {
+nlohmann::json measure_baselines(const CommonFlags& flags, const std::string& profile) {
   try {
     data::LoadOptions load;
     load.seed = flags.seed;
+    // The training images of the profile's main models (the pool their reconstructions are
+    // scored against), e.g. the quick profile's 10,000.
+    const auto train_flags = experiments::audit_profile(profile).train;
+    const auto size = std::find(train_flags.begin(), train_flags.end(), "--train-size");
+    if (size != train_flags.end() && size + 1 != train_flags.end())
+      load.train_size = std::stoll(*(size + 1));
     const auto splits = data::load_splits(flags.data, load);
     const auto b = metrics::similarity_baselines(splits.train, splits.test, 200, flags.seed);
     return {{"unrelated_ssim", b.unrelated_ssim},
@@ -123,7 +130,7 @@ int run_audit(AuditFlags& f, const CLI::App& app) {
   results["architectures"] = architectures;
   results["ranking"] = report::rank_architectures(architectures);
   results["dataset"] = {{"spec", f.common.data}};
-  results["baselines"] = measure_baselines(f.common);
+  results["baselines"] = measure_baselines(f.common, f.profile);
   report::write_results(out.string(), results);
   report::write_html_report(out.string(), results);
   say(f.common, "report: " + (out / "index.html").string());

@@ -138,9 +138,10 @@ SimilarityBaselines similarity_baselines(const data::Dataset& train, const data:
     if (own[c].size(0) > 0) means[c] = train.images.index_select(0, own[c]).mean(0);
   }
   // Per held-out image of a class the training split has (and another class beside it): an
-  // unrelated partner, its class's mean image, its nearest training image of the class.
+  // unrelated partner and its class's mean image.
   std::vector<int64_t> used, partners;
-  std::vector<torch::Tensor> prototypes, unseen;
+  std::vector<torch::Tensor> prototypes;
+  std::vector<std::vector<int64_t>> by_class(classes);
   for (int64_t i = 0; i < drawn.size(0); ++i) {
     const int64_t row = drawn[i].item<int64_t>();
     const int64_t label = test.labels[row].item<int64_t>();
@@ -148,15 +149,21 @@ SimilarityBaselines similarity_baselines(const data::Dataset& train, const data:
     const auto c = static_cast<size_t>(label);
     if (own[c].size(0) == 0 || others[c].size(0) == 0) continue;
     used.push_back(row);
+    by_class[c].push_back(row);
     const auto pick = torch::randint(others[c].size(0), {1}, generator).item<int64_t>();
     partners.push_back(others[c][pick].item<int64_t>());
     prototypes.push_back(means[c]);
-    unseen.push_back(
-        match_pool(test.images.slice(0, row, row + 1), train.images.index_select(0, own[c]), 64)
-            .ssim);
   }
   if (used.empty())
     throw Error(train.source + ": no held-out image has a class in the training split");
+  // Their nearest training images of the class, one pool per class.
+  std::vector<torch::Tensor> unseen;
+  for (size_t c = 0; c < classes; ++c) {
+    if (by_class[c].empty()) continue;
+    unseen.push_back(match_pool(test.images.index_select(0, torch::tensor(by_class[c])),
+                                train.images.index_select(0, own[c]), 64)
+                         .ssim);
+  }
   const auto queries = test.images.index_select(0, torch::tensor(used));
   const auto unrelated = train.images.index_select(0, torch::tensor(partners));
   const auto prototype = torch::stack(prototypes);
