@@ -106,7 +106,7 @@ TEST(AuditPlan, AttackStagesCarryTheProfilesTimeBudgets) {
       EXPECT_GT(std::stod(budget), 0.0) << stage.id;
     }
     if (stage.command == "invert") {  // the memorisation regime's inversion gets its own
-      EXPECT_EQ(budget, stage.per_class > 0 ? "50" : "25") << stage.id;
+      EXPECT_EQ(budget, stage.per_class > 0 ? "50" : "20") << stage.id;
     }
   }
   options.stage_budget = 12.5;
@@ -172,8 +172,9 @@ TEST(AuditPlan, MemorisationStagesAndRepeats) {
   int memorising = 0;
   for (const auto& stage : plan_audit(options, "out")) {
     memorising += stage.per_class == 10;
-    if (stage.per_class == 10 && stage.command == "train")
+    if (stage.per_class == 10 && stage.command == "train") {
       EXPECT_EQ(flag_value(stage, "--epochs"), std::to_string(memorization_epochs(10)));
+    }
   }
   EXPECT_EQ(memorising, 4);  // mlp and cnn, train and invert
   options.repeats = 0;

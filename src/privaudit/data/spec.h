@@ -11,11 +11,11 @@ namespace privaudit::data {
 
 struct LoadOptions {
   int64_t train_size = 0;  // 0 = all; otherwise a seeded, class-balanced subset
-  // > 0: a seeded, class-balanced subset of this many training images per class (the
-  // memorisation regime); excludes train_size.
-  int64_t train_per_class = 0;
   int64_t test_size = 0;
   uint64_t seed = 0;
+  // > 0: a seeded, class-balanced subset of this many training images per class (the
+  // memorisation regime); excludes train_size. Last, so that {train, test, seed} still reads so.
+  int64_t train_per_class = 0;
 };
 
 // Loads both splits of a dataset spec, subsets them, and computes the normalisation on the

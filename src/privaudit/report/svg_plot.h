@@ -15,7 +15,7 @@ struct Series {
   bool line = true;     // join the points
   bool points = false;  // draw a marker at each point
   // Optional interval per point (same length as y): drawn as a vertical bar from low to high.
-  std::vector<double> low, high;
+  std::vector<double> low = {}, high = {};
 };
 
 struct Plot {
