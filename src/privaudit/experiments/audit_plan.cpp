@@ -93,93 +93,93 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
     if (size <= 0) throw UsageError("--memorization-sizes: sizes must be positive");
   }
   std::vector<AuditStage> stages;
+  // The seed being planned: repeat 0 is the audit's own seed in `out`, repeat r seed + r in
+  // out/seed-S/ with ids prefixed "seed-S/".
+  struct Run {
+    int repeat = 0;
+    uint64_t seed = 0;
+    fs::path root;
+    std::string prefix;
+  } run;
+  const auto plan_run = [&](int repeat) {
+    run.repeat = repeat;
+    run.seed = f.seed + static_cast<uint64_t>(repeat);
+    run.root = repeat == 0 ? out : out / ("seed-" + std::to_string(run.seed));
+    run.prefix = repeat == 0 ? "" : "seed-" + std::to_string(run.seed) + "/";
+  };
+  // One stage: `group` is "" or "memorize-N" (a folder level of its own).
+  const auto add = [&](const std::string& arch, const std::string& group, int64_t per_class,
+                       const std::string& command, std::vector<std::string> args) {
+    const std::string budget_key = per_class > 0 ? "memorize" : command;
+    auto budget = profile.budgets.find(budget_key);
+    if (budget == profile.budgets.end()) budget = profile.budgets.find(command);
+    if (command != "train" && command != "defend" &&
+        (f.stage_budget > 0 || budget != profile.budgets.end())) {
+      const double seconds = f.stage_budget > 0 ? f.stage_budget : budget->second;
+      std::ostringstream text;
+      text << seconds;
+      args.insert(args.end(), {"--time-budget", text.str()});
+    }
+    AuditStage s;
+    s.id = run.prefix + arch + "/" + (group.empty() ? "" : group + "/") + command;
+    s.arch = arch;
+    s.command = command;
+    s.dir = group.empty() ? run.root / arch / command : run.root / arch / group / command;
+    s.per_class = per_class;
+    s.repeat = run.repeat;
+    s.seed = run.seed;
+    s.args = {command};
+    s.args.insert(s.args.end(), args.begin(), args.end());
+    s.args.insert(s.args.end(), {"--seed", std::to_string(run.seed), "--device", f.device, "--data",
+                                 f.data, "--quiet"});
+    if (f.threads > 0) s.args.insert(s.args.end(), {"--threads", std::to_string(f.threads)});
+    s.args.insert(s.args.end(), {"--out", s.dir.string()});
+    stages.push_back(s);
+  };
+  const auto with_model = [&](const std::string& model, std::vector<std::string> args) {
+    args.insert(args.begin(), {"--model", model});
+    if (!f.input_shape.empty()) args.insert(args.end(), {"--input-shape", f.input_shape});
+    if (f.classes > 0) args.insert(args.end(), {"--classes", std::to_string(f.classes)});
+    return args;
+  };
+  const auto attacks = [&](const std::string& arch, const std::string& model) {
+    add(arch, "", 0, "invert", with_model(model, profile.invert));
+    add(arch, "", 0, "gradients", with_model(model, profile.gradients));
+    add(arch, "", 0, "federated", with_model(model, profile.federated));
+    add(arch, "", 0, "layers", with_model(model, profile.layers));
+  };
   for (int repeat = 0; repeat < f.repeats; ++repeat) {
-    const uint64_t seed = f.seed + static_cast<uint64_t>(repeat);
-    std::vector<std::string> shared = {
-        "--seed", std::to_string(seed), "--device", f.device, "--data", f.data, "--quiet"};
-    if (f.threads > 0) shared.insert(shared.end(), {"--threads", std::to_string(f.threads)});
-    const fs::path root = repeat == 0 ? out : out / ("seed-" + std::to_string(seed));
-    const std::string prefix = repeat == 0 ? "" : "seed-" + std::to_string(seed) + "/";
-    // One stage: `group` is "" or "memorize-N" (a folder level of its own).
-    const auto add = [&](const std::string& arch, const std::string& group, int64_t per_class,
-                         const std::string& command, std::vector<std::string> args) {
-      const std::string budget_key = per_class > 0 ? "memorize" : command;
-      auto budget = profile.budgets.find(budget_key);
-      if (budget == profile.budgets.end()) budget = profile.budgets.find(command);
-      if (command != "train" && command != "defend" &&
-          (f.stage_budget > 0 || budget != profile.budgets.end())) {
-        const double seconds = f.stage_budget > 0 ? f.stage_budget : budget->second;
-        std::ostringstream text;
-        text << seconds;
-        args.insert(args.end(), {"--time-budget", text.str()});
-      }
-      AuditStage s;
-      s.id = prefix + arch + "/" + (group.empty() ? "" : group + "/") + command;
-      s.arch = arch;
-      s.command = command;
-      s.dir = group.empty() ? root / arch / command : root / arch / group / command;
-      s.per_class = per_class;
-      s.repeat = repeat;
-      s.seed = seed;
-      s.args = {command};
-      s.args.insert(s.args.end(), args.begin(), args.end());
-      s.args.insert(s.args.end(), shared.begin(), shared.end());
-      s.args.insert(s.args.end(), {"--out", s.dir.string()});
-      stages.push_back(s);
-    };
-    auto with_model = [&](const std::string& model, std::vector<std::string> args) {
-      args.insert(args.begin(), {"--model", model});
-      if (!f.input_shape.empty()) args.insert(args.end(), {"--input-shape", f.input_shape});
-      if (f.classes > 0) args.insert(args.end(), {"--classes", std::to_string(f.classes)});
-      return args;
-    };
-    const auto attacks = [&](const std::string& arch, const std::string& model) {
-      add(arch, "", 0, "invert", with_model(model, profile.invert));
-      add(arch, "", 0, "gradients", with_model(model, profile.gradients));
-      add(arch, "", 0, "federated", with_model(model, profile.federated));
-      add(arch, "", 0, "layers", with_model(model, profile.layers));
-    };
+    plan_run(repeat);
     if (!f.model.empty()) {
       attacks("model", f.model);
-    } else {
-      for (const auto& arch : split_list(f.archs)) {
-        if (arch.empty()) continue;
-        auto train_args = profile.train;
-        train_args.insert(train_args.begin(), {"--arch", arch});
-        add(arch, "", 0, "train", train_args);
-        attacks(arch, (root / arch / "train" / "model.pt").string());
-        // The memorisation regime: the same architecture on a few images per class, trained to
-        // 100% training accuracy, then inverted with the profile's inversion flags.
-        for (const auto per_class : sizes) {
-          const std::string group = "memorize-" + std::to_string(per_class);
-          add(arch, group, per_class, "train",
-              {"--arch", arch, "--train-per-class", std::to_string(per_class), "--test-size", "100",
-               "--epochs",
-               std::to_string(profile.memorization_epochs > 0 ? profile.memorization_epochs
-                                                              : memorization_epochs(per_class)),
-               "--batch-size", "32"});
-          add(arch, group, per_class, "invert",
-              with_model((root / arch / group / "train" / "model.pt").string(), profile.invert));
-        }
+      continue;
+    }
+    for (const auto& arch : split_list(f.archs)) {
+      if (arch.empty()) continue;
+      auto train_args = profile.train;
+      train_args.insert(train_args.begin(), {"--arch", arch});
+      add(arch, "", 0, "train", train_args);
+      attacks(arch, (run.root / arch / "train" / "model.pt").string());
+      // The memorisation regime: the same architecture on a few images per class, trained to
+      // 100% training accuracy, then inverted with the profile's inversion flags.
+      for (const auto per_class : sizes) {
+        const std::string group = "memorize-" + std::to_string(per_class);
+        add(arch, group, per_class, "train",
+            {"--arch", arch, "--train-per-class", std::to_string(per_class), "--test-size", "100",
+             "--epochs",
+             std::to_string(profile.memorization_epochs > 0 ? profile.memorization_epochs
+                                                            : memorization_epochs(per_class)),
+             "--batch-size", "32"});
+        add(arch, group, per_class, "invert",
+            with_model((run.root / arch / group / "train" / "model.pt").string(), profile.invert));
       }
     }
   }
-  if (f.defend) {
-    std::vector<std::string> args = profile.defend;
+  if (f.defend) {  // once, with the audit's own seed, after every repeat
+    plan_run(0);
+    auto args = profile.defend;
     args.insert(args.begin(), {"--arch", "cnn"});
-    args.insert(args.end(), {"--seed", std::to_string(f.seed), "--device", f.device, "--data",
-                             f.data, "--quiet"});
-    if (f.threads > 0) args.insert(args.end(), {"--threads", std::to_string(f.threads)});
-    AuditStage s;
-    s.id = "defense/defend";
-    s.arch = "defense";
-    s.command = "defend";
-    s.dir = out / "defense" / "defend";
-    s.seed = f.seed;
-    s.args = {"defend"};
-    s.args.insert(s.args.end(), args.begin(), args.end());
-    s.args.insert(s.args.end(), {"--out", s.dir.string()});
-    stages.push_back(s);
+    add("defense", "", 0, "defend", args);
   }
   return stages;
 }

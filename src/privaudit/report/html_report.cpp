@@ -306,19 +306,19 @@ ValuesOf gradient_values(int64_t batch) {
 }
 
 // Per image, the decoder PSNR of the cut `which` of the run's layers: "exposed" (the cut of best
-// mean PSNR), "first" or "last" (by depth).
+// mean PSNR, most_exposed_layer), "first" or "last" (by depth, among the cuts with per-image
+// figures).
 ValuesOf decoder_values(const std::string& which) {
   return [which](const nlohmann::json& run) {
     std::vector<double> values;
     const auto* results = stage_results(run, "layers");
     if (results == nullptr || !results->contains("layers")) return values;
+    const std::string exposed = which == "exposed" ? most_exposed_layer(run).first : "";
     const nlohmann::json* chosen = nullptr;
     for (const auto& layer : results->at("layers")) {
       if (!layer.contains("decoder_psnr_per_image")) continue;
+      if (which == "exposed" && layer.value("name", "") != exposed) continue;
       if (which == "first" && chosen != nullptr) continue;
-      if (which == "exposed" && chosen != nullptr &&
-          !(json_number(layer, "decoder_psnr") > json_number(*chosen, "decoder_psnr")))
-        continue;
       chosen = &layer;
     }
     if (chosen == nullptr) return values;
