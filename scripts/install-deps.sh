@@ -16,6 +16,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread
   nlohmann-json3-dev libcli11-dev libstb-dev zlib1g-dev libmatio-dev
   libgtest-dev
+  libgloo-dev              # headers ProcessGroupGloo.hpp (torch.distributed, c10d) includes
   dataset-fashion-mnist
   python3-torch            # the Python twin of the benchmarks and the TorchScript interop test
   chromium                 # the report test opens index.html headless

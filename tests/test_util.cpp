@@ -32,7 +32,11 @@ TempDir::~TempDir() {
 }
 
 CommandResult run_cli(const std::string& arguments) {
-  const std::string command = std::string(PRIVAUDIT_CLI_PATH) + " " + arguments + " 2>&1";
+  return run_shell(std::string(PRIVAUDIT_CLI_PATH) + " " + arguments);
+}
+
+CommandResult run_shell(const std::string& command_line) {
+  const std::string command = command_line + " 2>&1";
   CommandResult result;
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return {-1, "popen failed"};

@@ -32,6 +32,8 @@ struct CommandResult {
 
 // Runs the built `privaudit` binary with `arguments` (a shell-quoted string).
 CommandResult run_cli(const std::string& arguments);
+// Runs a shell command line (e.g. with environment variables before the binary).
+CommandResult run_shell(const std::string& command_line);
 
 // Writes bytes to a file.
 void write_bytes(const std::string& path, const std::string& bytes);

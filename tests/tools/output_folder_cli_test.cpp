@@ -37,7 +37,7 @@ TEST(OutputFolderCli, EveryCommandRefusesToForceIntoAForeignFolder) {
   testing::TempDir dir;
   testing::write_bytes(dir.file("keep.txt"), "mine\n");
   const std::string out = " --out " + dir.path().string() + " --force";
-  for (const std::string command :
+  for (const std::string& command :
        {std::string("train --arch mlp"), "invert" + model, "gradients" + model, "layers" + model,
         std::string("defend --arch cnn")}) {
     const auto result = testing::run_cli(command + out);

@@ -6,6 +6,7 @@
 #include "command.h"
 #include "privaudit/experiments/gradient_experiment.h"
 #include "privaudit/report/results.h"
+#include "privaudit/util/distributed.h"
 
 namespace privaudit::cli {
 namespace {
@@ -25,16 +26,21 @@ int run_gradients(GradientsFlags& f, const CLI::App& app) {
   options.skip_certified = !f.attack_certified;
   options.seed = f.common.seed;
   options.validate();  // before minutes of attacks
+  if (const auto code = start_world(f.common)) return *code;
+  const auto& world = dist::world();
   const auto device = start_run(f.common);
-  const auto output = open_output(f.common, app);
+  std::unique_ptr<OutputFolder> output;
+  if (world.lead()) output = open_output(f.common, app);
+  world.barrier("waiting for rank 0 to open " + f.common.out);
   const auto splits = load_data(f.common);
   auto loaded = load_model_flag(f.common, device);
-  experiments::FolderSink sink(f.common.out);
+  const auto sink = rank_sink(f.common);
   const auto result = experiments::run_gradient_experiment(*loaded.model, splits.test, options,
-                                                           reporter(f.common), sink);
-
+                                                           reporter(f.common), *sink, world);
+  if (!world.lead()) return 0;
   auto results = report::results_envelope("gradients", f.common.seed);
   results.update(experiments::to_json(result, options));
+  if (world.size() > 1) results["processes"] = world.size();
   write_model_results(f.common, splits, loaded, std::move(results));
   return 0;
 }
@@ -82,6 +88,7 @@ std::function<int()> setup_gradients(CLI::App& app) {
   add_data_flags(app, flags->common);
   add_output_flags(app, flags->common, /*resumable=*/false);
   add_runtime_flags(app, flags->common);
+  add_distributed_flags(app, flags->common);
   return [flags, &app]() { return run_gradients(*flags, app); };
 }
 

@@ -3,8 +3,10 @@
 #include <iostream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "privaudit/report/results.h"
+#include "privaudit/util/distributed.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/runtime.h"
 #include "privaudit/util/text.h"
@@ -37,6 +39,58 @@ void add_runtime_flags(CLI::App& app, CommonFlags& flags) {
                  "Seconds for the whole run (0 = none): attacks stop between iterations with what "
                  "they have once it is spent, and results.json says \"stopped\": \"budget\"")
       ->check(CLI::NonNegativeNumber);
+}
+
+namespace {
+std::vector<std::string>& command_line() {
+  static std::vector<std::string> args;
+  return args;
+}
+}  // namespace
+
+void set_command_line(std::vector<std::string> args) { command_line() = std::move(args); }
+
+void add_distributed_flags(CLI::App& app, CommonFlags& flags) {
+  app.add_option("--processes", flags.processes,
+                 "Share the work among this many processes on this machine (torch.distributed, "
+                 "Gloo on 127.0.0.1); the figures are those of one process. Under torchrun, "
+                 "leave it out")
+      ->check(CLI::Range(1, 256));
+}
+
+std::optional<int> start_world(CommonFlags& flags) {
+  if (flags.processes > 1 && !dist::environment_has_world()) {
+    std::vector<std::string> args;
+    const auto& all = command_line();
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (all[i] == "--processes") {
+        ++i;  // and its value
+      } else if (all[i].rfind("--processes=", 0) != 0) {
+        args.push_back(all[i]);
+      }
+    }
+    return dist::launch_local(flags.processes, args);
+  }
+  if (dist::environment_has_world()) {
+    std::string joined;
+    for (const auto& arg : command_line()) joined += arg + '\0';
+    dist::join_from_environment(joined);
+    const auto& world = dist::world();
+    if (!world.lead()) flags.quiet = true;  // rank 0 speaks for the world
+    // Unless told otherwise, the ranks on one machine share its cores.
+    if (flags.threads == 0) {
+      const char* local = std::getenv("LOCAL_WORLD_SIZE");
+      const int ranks_here = local != nullptr ? std::max(1, std::atoi(local)) : world.size();
+      const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      flags.threads = std::max(1, cores / ranks_here);
+    }
+  }
+  return std::nullopt;
+}
+
+std::unique_ptr<experiments::OutputSink> rank_sink(const CommonFlags& flags) {
+  if (!dist::world().lead()) return std::make_unique<experiments::DiscardSink>();
+  return std::make_unique<experiments::FolderSink>(flags.out);
 }
 
 const Command* find_command(const std::string& name) {
@@ -97,8 +151,9 @@ torch::Device start_run(const CommonFlags& flags) {
 }
 
 nlohmann::json settings_fingerprint(const CLI::App& app) {
-  static const std::set<std::string> kNotSettings = {"--out", "--force", "--resume", "--quiet",
-                                                     "--help"};
+  // --processes shares the work out; it does not change a figure.
+  static const std::set<std::string> kNotSettings = {"--out",   "--force", "--resume",
+                                                     "--quiet", "--help",  "--processes"};
   nlohmann::json settings = nlohmann::json::object();
   for (const auto* option : app.get_options()) {
     const auto name = option->get_name();

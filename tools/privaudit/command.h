@@ -35,6 +35,7 @@ struct CommonFlags {
   std::string input_shape;  // "C,H,W"
   int64_t classes = 0;
   double time_budget = 0;  // seconds; 0 = none (util/time_budget.h)
+  int processes = 0;       // --processes: ranks to start on this machine (0 or 1 = this one)
 };
 
 // --seed --device --threads --quiet --time-budget
@@ -45,6 +46,19 @@ void add_output_flags(CLI::App& app, CommonFlags& flags, bool resumable);
 void add_data_flags(CLI::App& app, CommonFlags& flags);
 // --model (required) --input-shape --classes
 void add_model_flags(CLI::App& app, CommonFlags& flags);
+
+// --processes, for commands that share their work among the processes of a world
+// (util/distributed.h), started by torchrun or by privaudit itself.
+void add_distributed_flags(CLI::App& app, CommonFlags& flags);
+// The command line privaudit was started with (set by main; --processes starts it again).
+void set_command_line(std::vector<std::string> args);
+// For a command with add_distributed_flags, before it touches --out: with --processes P > 1
+// (and no world in the environment) starts P ranks of this command line and returns their exit
+// code; in a world (torchrun, or a rank --processes started) joins it, quiets ranks other than 0
+// and returns nothing: the caller goes on as its rank.
+std::optional<int> start_world(CommonFlags& flags);
+// The output sink of a command's rank: rank 0 writes into --out, the others discard.
+std::unique_ptr<experiments::OutputSink> rank_sink(const CommonFlags& flags);
 
 // Applies --seed/--threads/--time-budget, checks --device; returns the device.
 torch::Device start_run(const CommonFlags& flags);

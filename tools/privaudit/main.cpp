@@ -6,6 +6,7 @@
 #include <map>
 
 #include "command.h"
+#include "privaudit/util/distributed.h"
 #include "privaudit/util/error.h"
 
 namespace {
@@ -15,6 +16,13 @@ const std::vector<std::string> kCommandOrder = {"train",     "info",   "invert",
                                                 "federated", "layers", "defend", "audit"};
 
 }  // namespace
+
+// "privaudit CMD" or, on a rank other than 0 of a distributed run, "privaudit CMD (rank R)".
+std::string who(const std::string& command) {
+  const auto& world = privaudit::dist::world();
+  return "privaudit " + command +
+         (world.lead() ? "" : " (rank " + std::to_string(world.rank()) + ")");
+}
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -33,6 +41,7 @@ int main(int argc, char** argv) {
     if (command == nullptr) continue;
     runners[name] = command->setup(*app.add_subcommand(name, command->description));
   }
+  privaudit::cli::set_command_line(std::vector<std::string>(argv + 1, argv + argc));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -43,22 +52,21 @@ int main(int argc, char** argv) {
     try {
       return runners.at(sub->get_name())();
     } catch (const privaudit::UsageError& e) {
-      std::cerr << "privaudit " << sub->get_name() << ": " << e.what() << std::endl;
+      std::cerr << who(sub->get_name()) << ": " << e.what() << std::endl;
       return 2;
     } catch (const privaudit::Error& e) {
-      std::cerr << "privaudit " << sub->get_name() << ": " << e.what() << std::endl;
+      std::cerr << who(sub->get_name()) << ": " << e.what() << std::endl;
       return 1;
     } catch (const c10::Error& e) {
-      std::cerr << "privaudit " << sub->get_name()
+      std::cerr << who(sub->get_name())
                 << ": LibTorch error: " << privaudit::first_line(e.what_without_backtrace())
                 << std::endl;
       return 1;
     } catch (const std::bad_alloc&) {
-      std::cerr << "privaudit " << sub->get_name() << ": out of memory" << std::endl;
+      std::cerr << who(sub->get_name()) << ": out of memory" << std::endl;
       return 1;
     } catch (const std::exception& e) {
-      std::cerr << "privaudit " << sub->get_name() << ": " << privaudit::first_line(e.what())
-                << std::endl;
+      std::cerr << who(sub->get_name()) << ": " << privaudit::first_line(e.what()) << std::endl;
       return 1;
     }
   }

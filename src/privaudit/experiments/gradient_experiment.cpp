@@ -4,10 +4,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <map>
 
 #include "privaudit/metrics/reconstruction_score.h"
 #include "privaudit/report/results.h"
+#include "privaudit/util/distributed.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/runtime.h"
 #include "privaudit/util/time_budget.h"
@@ -60,41 +62,59 @@ double median_of(std::vector<double> values) {
 }
 
 // Per batch of one batch size, the attack that recovered every image of it exactly and certified
-// it ("" while none has).
-using CertifiedBatches = std::vector<std::string>;
+// it ("" while none has). Only the batches this rank attacks are filled in.
+using CertifiedBatches = std::map<int64_t, std::string>;
 
-GradientRun run_attack(models::Classifier& model, const attacks::GradientAttack& attack,
-                       int64_t batch, const torch::Tensor& target_images,
-                       const torch::Tensor& target_labels, const GradientExperimentOptions& options,
-                       CertifiedBatches& certified_by, const Reporter& reporter, OutputSink& sink) {
+// One attack on batch k of one batch size: the unit of work ranks share (util/distributed.h)
+// and exchange. Its random stream is seed + k, whichever rank runs it.
+struct BatchOutcome {
+  int64_t run = 0;  // which (attack, batch size) run, in run order
+  int64_t k = 0;
+  std::string skipped_by;  // an earlier attack certified the whole batch: not attacked
+  bool not_applicable = false;
+  std::string failure;
+  nlohmann::json details = nlohmann::json::object();
+  // Scored batches: per target of the batch, in target order.
+  std::vector<double> psnr, ssim, mse;
+  std::vector<bool> certified;
+  double label_accuracy = 0, iterations = 0, distance = 0;
+  int restarts = 0, failed = 0;
+  torch::Tensor matched;  // B x C x H x W: the reconstruction matched with each target
+};
+
+torch::Tensor batch_of(const torch::Tensor& all, int64_t k, int64_t batch) {
+  return all.slice(0, k * batch, (k + 1) * batch);
+}
+
+// Runs `attack` on this rank's batches `mine` of size `batch` (all at once where the attack can:
+// one graph for many problems, attacks/multi_target.h), scores each against its targets and
+// marks the batches it certified whole in `certified_by`.
+std::vector<BatchOutcome> attack_batches(models::Classifier& model,
+                                         const attacks::GradientAttack& attack, int64_t run,
+                                         int64_t batch, const std::vector<int64_t>& mine,
+                                         const torch::Tensor& target_images,
+                                         const torch::Tensor& target_labels,
+                                         const GradientExperimentOptions& options,
+                                         CertifiedBatches& certified_by, const Reporter& reporter) {
   const auto device = model.device();
-  // floor(N / B) independent batches, each with its own shared update.
-  const int64_t batches = target_images.size(0) / batch;
-  const auto started = std::chrono::steady_clock::now();
-  GradientRun run;
-  run.attack = attack.name;
-  run.batch_size = batch;
-  run.batches = batches;
-  run.attacker_knows = options.knowledge.names();
-  int iterations = 0;
-  double distance = 0;
-  std::vector<torch::Tensor> matched, psnr, ssim, mse;
-  std::vector<torch::Tensor> shown_targets;
-  std::vector<int64_t> applicable;  // the batches the attack applied to
-  double label_hits = 0;
-  certified_by.resize(static_cast<size_t>(batches));
-  // The batches to attack and their shared updates; then all of them at once where the attack
-  // can (one graph for many problems, attacks/multi_target.h), else one after another.
-  std::vector<int64_t> attacked;
+  std::vector<BatchOutcome> outcomes;
+  std::vector<size_t> attacked;  // positions in `outcomes`
   std::vector<attacks::SharedUpdate> updates;
   std::vector<attacks::AttackBudget> budgets;
-  for (int64_t k = 0; k < batches; ++k) {
+  for (int64_t k : mine) {
+    BatchOutcome outcome;
+    outcome.run = run;
+    outcome.k = k;
     // Nothing can do better than an exact, self-certified recovery of the whole batch.
-    if (options.skip_certified && !certified_by[static_cast<size_t>(k)].empty()) continue;
-    const auto images = target_images.slice(0, k * batch, (k + 1) * batch);
-    const auto truth = target_labels.slice(0, k * batch, (k + 1) * batch);
-    attacked.push_back(k);
-    updates.push_back(attacks::observe_update(model, images.to(device), truth.to(device),
+    if (options.skip_certified && !certified_by[k].empty()) {
+      outcome.skipped_by = certified_by[k];
+      outcomes.push_back(std::move(outcome));
+      continue;
+    }
+    attacked.push_back(outcomes.size());
+    outcomes.push_back(std::move(outcome));
+    updates.push_back(attacks::observe_update(model, batch_of(target_images, k, batch).to(device),
+                                              batch_of(target_labels, k, batch).to(device),
                                               options.knowledge, options.train_mode));
     budgets.push_back(options.budget);
     budgets.back().seed = options.seed + static_cast<uint64_t>(k);
@@ -111,45 +131,90 @@ GradientRun run_attack(models::Classifier& model, const attacks::GradientAttack&
       }
     }
   }
-  size_t next = 0;  // the next of `results`
+  for (size_t i = 0; i < attacked.size(); ++i) {
+    auto& outcome = outcomes[attacked[i]];
+    const auto& result = results[i];
+    if (!result.details.is_null()) outcome.details = result.details;
+    if (result.not_applicable) {
+      outcome.not_applicable = true;
+      outcome.failure = result.failure;
+      outcome.details["not_applicable"] = result.failure;
+      continue;
+    }
+    // Scored within the shared update (a batch's gradient says nothing about order). A failed
+    // run's zero images are scored as what they are: a blank guess.
+    const auto score = metrics::score_reconstruction(
+        result.images.to(torch::kCPU), result.labels.to(torch::kCPU),
+        batch_of(target_images, outcome.k, batch), batch_of(target_labels, outcome.k, batch));
+    bool all_certified = true;
+    for (size_t t = 0; t < score.assignment.size(); ++t) {
+      const auto from = static_cast<size_t>(score.assignment[t]);
+      const auto at = static_cast<int64_t>(t);
+      outcome.psnr.push_back(score.psnr[at].item<double>());
+      outcome.ssim.push_back(score.ssim[at].item<double>());
+      outcome.mse.push_back(score.mse[at].item<double>());
+      outcome.certified.push_back(from < result.certified.size() && result.certified[from]);
+      all_certified = all_certified && outcome.certified.back();
+    }
+    outcome.matched = score.matched.contiguous();
+    outcome.label_accuracy = std::max(0.0, score.label_accuracy);
+    outcome.iterations = result.iterations;
+    outcome.restarts = result.restarts;
+    outcome.failed = result.failed;
+    outcome.distance = result.final_distance;
+    if (all_certified) certified_by[outcome.k] = attack.name;
+  }
+  return outcomes;
+}
+
+// The run of `attack` at `batch` from every batch's outcome (`by_k[k]`, all ranks'), in batch
+// order; writes its grid and says its line.
+GradientRun assemble_run(const attacks::GradientAttack& attack, int64_t batch,
+                         const std::vector<const BatchOutcome*>& by_k, double seconds,
+                         const torch::Tensor& target_images,
+                         const GradientExperimentOptions& options, const Reporter& reporter,
+                         OutputSink& sink) {
+  const auto batches = static_cast<int64_t>(by_k.size());
+  GradientRun run;
+  run.attack = attack.name;
+  run.batch_size = batch;
+  run.batches = batches;
+  run.attacker_knows = options.knowledge.names();
+  run.seconds = seconds;
+  double iterations = 0, distance = 0, label_hits = 0;
+  std::vector<double> mse;
+  std::vector<torch::Tensor> matched, shown_targets;
+  std::vector<int64_t> applicable;  // the batches the attack applied to
   for (int64_t k = 0; k < batches; ++k) {
-    if (next >= attacked.size() || attacked[next] != k) {
+    const auto& outcome = *by_k[static_cast<size_t>(k)];
+    if (!outcome.skipped_by.empty()) {
       ++run.skipped_batches;
-      run.skipped = "every image already recovered exactly and certified by " +
-                    certified_by[static_cast<size_t>(k)];
+      run.skipped = "every image already recovered exactly and certified by " + outcome.skipped_by;
       run.details.push_back({{"skipped", run.skipped}});
       run.add_unscored(batch);
       continue;
     }
-    const auto& result = results[next++];
-    const auto images = target_images.slice(0, k * batch, (k + 1) * batch);
-    const auto truth = target_labels.slice(0, k * batch, (k + 1) * batch);
-    run.details.push_back(result.details.is_null() ? nlohmann::json::object() : result.details);
-    if (result.not_applicable) {
-      run.not_applicable = result.failure;
-      run.details.back()["not_applicable"] = result.failure;
+    run.details.push_back(outcome.details);
+    if (outcome.not_applicable) {
+      run.not_applicable = outcome.failure;
       run.add_unscored(batch);
       continue;
     }
     ++run.applicable_batches;
     applicable.push_back(k);
-    iterations += result.iterations;
-    run.restarts += result.restarts;
-    run.failed_batches += result.failed;
-    distance += result.final_distance;
-    // Scored within the shared update (a batch's gradient says nothing about order). A failed
-    // run's zero images are scored as what they are: a blank guess.
-    const auto score = metrics::score_reconstruction(result.images.to(torch::kCPU),
-                                                     result.labels.to(torch::kCPU), images, truth);
-    matched.push_back(score.matched);
-    shown_targets.push_back(images);
-    psnr.push_back(score.psnr);
-    ssim.push_back(score.ssim);
-    mse.push_back(score.mse);
-    label_hits += std::max(0.0, score.label_accuracy);
-    if (run.add_scored(score, result)) certified_by[static_cast<size_t>(k)] = attack.name;
+    iterations += outcome.iterations;
+    run.restarts += outcome.restarts;
+    run.failed_batches += outcome.failed;
+    distance += outcome.distance;
+    label_hits += outcome.label_accuracy;
+    matched.push_back(outcome.matched);
+    shown_targets.push_back(batch_of(target_images, k, batch));
+    run.target_psnr.insert(run.target_psnr.end(), outcome.psnr.begin(), outcome.psnr.end());
+    run.target_ssim.insert(run.target_ssim.end(), outcome.ssim.begin(), outcome.ssim.end());
+    run.target_certified.insert(run.target_certified.end(), outcome.certified.begin(),
+                                outcome.certified.end());
+    mse.insert(mse.end(), outcome.mse.begin(), outcome.mse.end());
   }
-  run.seconds = seconds_since(started);
   run.exact = std::count(run.target_certified.begin(), run.target_certified.end(), true);
   if (run.applicable_batches == 0) {
     run.psnr = run.ssim = run.mse = run.label_accuracy = nan();
@@ -160,16 +225,16 @@ GradientRun run_attack(models::Classifier& model, const attacks::GradientAttack&
   }
   run.not_applicable.clear();
   const auto count = static_cast<double>(run.applicable_batches);
-  run.psnr = torch::cat(psnr).mean().item<double>();
-  run.ssim = torch::cat(ssim).mean().item<double>();
-  run.mse = torch::cat(mse).mean().item<double>();
+  // Means over the scored targets (the unscored ones are NaN).
+  run.psnr = mean_of(run.target_psnr);
+  run.ssim = mean_of(run.target_ssim);
+  run.mse = mean_of(mse);
   run.label_accuracy = label_hits / count;
   run.iterations = iterations / count;
   run.gradient_distance = distance / count;
   run.matched = torch::zeros_like(target_images.slice(0, 0, batches * batch));
   for (size_t m = 0; m < applicable.size(); ++m) {
-    const int64_t k = applicable[m];
-    run.matched.slice(0, k * batch, (k + 1) * batch).copy_(matched[m]);
+    run.matched.slice(0, applicable[m] * batch, (applicable[m] + 1) * batch).copy_(matched[m]);
   }
   run.grid = "grid_" + attack.name + "_batch" + std::to_string(batch) + ".png";
   sink.image_grid(run.grid, {torch::cat(shown_targets), torch::cat(matched)});
@@ -182,6 +247,90 @@ GradientRun run_attack(models::Classifier& model, const attacks::GradientAttack&
                 run.failed_batches ? " (FAILED: NaN)" : "");
   reporter.say(line);
   return run;
+}
+
+// What ranks exchange: their outcomes and, per run, the seconds they spent on it. A JSON header
+// (NaN as null) and the matched images' floats after it.
+std::string pack_outcomes(const std::vector<BatchOutcome>& outcomes,
+                          const std::vector<double>& seconds) {
+  nlohmann::json header = {{"seconds", seconds}, {"outcomes", nlohmann::json::array()}};
+  std::string floats;
+  auto numbers = [](const std::vector<double>& values) {
+    nlohmann::json out = nlohmann::json::array();
+    for (double v : values) out.push_back(report::number_or_null(v));
+    return out;
+  };
+  for (const auto& o : outcomes) {
+    nlohmann::json j = {{"run", o.run},
+                        {"k", o.k},
+                        {"skipped_by", o.skipped_by},
+                        {"not_applicable", o.not_applicable},
+                        {"failure", o.failure},
+                        {"details", o.details},
+                        {"psnr", numbers(o.psnr)},
+                        {"ssim", numbers(o.ssim)},
+                        {"mse", numbers(o.mse)},
+                        {"certified", o.certified},
+                        {"label_accuracy", o.label_accuracy},
+                        {"iterations", o.iterations},
+                        {"distance", report::number_or_null(o.distance)},
+                        {"restarts", o.restarts},
+                        {"failed", o.failed}};
+    if (o.matched.defined()) {
+      const auto images = o.matched.to(torch::kFloat).contiguous();
+      j["shape"] = images.sizes().vec();
+      j["offset"] = floats.size();
+      floats.append(reinterpret_cast<const char*>(images.data_ptr<float>()),
+                    static_cast<size_t>(images.numel()) * sizeof(float));
+    }
+    header["outcomes"].push_back(std::move(j));
+  }
+  const auto text = header.dump();
+  const uint64_t length = text.size();
+  std::string blob(reinterpret_cast<const char*>(&length), sizeof length);
+  return blob + text + floats;
+}
+
+void unpack_outcomes(const std::string& blob, std::vector<BatchOutcome>& outcomes,
+                     std::vector<double>& seconds) {
+  uint64_t length = 0;
+  std::memcpy(&length, blob.data(), sizeof length);
+  const auto header = nlohmann::json::parse(blob.substr(sizeof length, length));
+  const char* floats = blob.data() + sizeof length + length;
+  auto number = [](const nlohmann::json& v) { return v.is_null() ? nan() : v.get<double>(); };
+  auto numbers = [&](const nlohmann::json& values) {
+    std::vector<double> out;
+    for (const auto& v : values) out.push_back(number(v));
+    return out;
+  };
+  const auto theirs = header.at("seconds").get<std::vector<double>>();
+  for (size_t i = 0; i < theirs.size() && i < seconds.size(); ++i)
+    seconds[i] = std::max(seconds[i], theirs[i]);  // a run takes as long as its slowest rank
+  for (const auto& j : header.at("outcomes")) {
+    BatchOutcome o;
+    o.run = j.at("run").get<int64_t>();
+    o.k = j.at("k").get<int64_t>();
+    o.skipped_by = j.at("skipped_by").get<std::string>();
+    o.not_applicable = j.at("not_applicable").get<bool>();
+    o.failure = j.at("failure").get<std::string>();
+    o.details = j.at("details");
+    o.psnr = numbers(j.at("psnr"));
+    o.ssim = numbers(j.at("ssim"));
+    o.mse = numbers(j.at("mse"));
+    o.certified = j.at("certified").get<std::vector<bool>>();
+    o.label_accuracy = j.at("label_accuracy").get<double>();
+    o.iterations = j.at("iterations").get<double>();
+    o.distance = number(j.at("distance"));
+    o.restarts = j.at("restarts").get<int>();
+    o.failed = j.at("failed").get<int>();
+    if (j.contains("shape")) {
+      const auto shape = j.at("shape").get<std::vector<int64_t>>();
+      o.matched = torch::empty(shape, torch::kFloat);
+      std::memcpy(o.matched.data_ptr<float>(), floats + j.at("offset").get<size_t>(),
+                  static_cast<size_t>(o.matched.numel()) * sizeof(float));
+    }
+    outcomes.push_back(std::move(o));
+  }
 }
 
 }  // namespace
@@ -256,15 +405,52 @@ namespace {
 
 // The audit is the defender's view: its own test images (labels included for the paths and
 // pairs it measures); its probes know what every attack of the run knows.
+// A rank's audit as the others receive it (every field; NaN as null).
+nlohmann::json pack_audit(const GradientAudit& a, double seconds) {
+  auto n = [](double v) { return report::number_or_null(v); };
+  nlohmann::json points = nlohmann::json::array();
+  for (const auto& p : a.points) {
+    points.push_back({p.kind, n(p.step), n(p.gradient_distance), n(p.psnr), n(p.ssim)});
+  }
+  return {{"points", points},
+          {"numbers",
+           {n(a.spearman), n(a.fit_intercept), n(a.fit_slope), n(a.unrelated_psnr), n(a.fit_psnr),
+            n(a.observed_psnr), n(a.predicted_psnr), n(a.probe_min_distance), n(a.probe_psnr),
+            n(a.probe_bound_psnr), n(a.probe_seconds), n(a.risk), n(seconds)}},
+          {"fit_valid", a.fit_valid},
+          {"risk_bound", a.risk_bound}};
+}
+
+GradientAudit unpack_audit(const nlohmann::json& j, double& seconds) {
+  auto number = [](const nlohmann::json& v) { return v.is_null() ? nan() : v.get<double>(); };
+  GradientAudit a;
+  for (const auto& p : j.at("points")) {
+    a.points.push_back({p.at(0).get<std::string>(), number(p.at(1)), number(p.at(2)),
+                        number(p.at(3)), number(p.at(4))});
+  }
+  const auto& v = j.at("numbers");
+  double* fields[] = {&a.spearman,   &a.fit_intercept,    &a.fit_slope,      &a.unrelated_psnr,
+                      &a.fit_psnr,   &a.observed_psnr,    &a.predicted_psnr, &a.probe_min_distance,
+                      &a.probe_psnr, &a.probe_bound_psnr, &a.probe_seconds,  &a.risk,
+                      &seconds};
+  for (size_t i = 0; i < std::size(fields); ++i) *fields[i] = number(v.at(i));
+  a.fit_valid = j.at("fit_valid").get<bool>();
+  a.risk_bound = j.at("risk_bound").get<std::string>();
+  return a;
+}
+
+// The audit is the defender's view: its own test images (labels included for the paths and
+// pairs it measures); its probes know what every attack of the run knows. Each batch size's
+// audit is one work item; the ranks share them out and exchange the results.
 void run_audits(models::Classifier& model, const data::Dataset& test,
                 const GradientExperimentOptions& options, const Reporter& reporter,
-                OutputSink& sink, GradientExperimentResult& result) {
+                OutputSink& sink, const dist::World& world, GradientExperimentResult& result) {
   const int64_t pool = std::min<int64_t>(test.size(), options.audit_pool);
   report::Plot plot;
   plot.title = "Gradient similarity vs data similarity";
   plot.x_label = "log10 gradient cosine distance";
   plot.y_label = "PSNR (dB)";
-  for (auto batch : options.batch_sizes) {
+  auto options_for = [&](int64_t batch) {
     GradientAuditOptions audit_options;
     audit_options.batch_size = batch;
     audit_options.attacker_distance = options.attacker_distance;
@@ -273,14 +459,42 @@ void run_audits(models::Classifier& model, const data::Dataset& test,
     audit_options.knowledge = options.knowledge;
     audit_options.train_mode = options.train_mode;
     audit_options.seed = options.seed;
-    if (pool < 2 * batch) continue;
-    const auto progress = reporter.progress("audit batch " + std::to_string(batch));
+    return audit_options;
+  };
+  const auto& sizes = options.batch_sizes;
+  std::vector<double> costs;
+  for (auto batch : sizes) costs.push_back(static_cast<double>(batch));
+  const auto owner = dist::assign_items(costs, world.size());
+  std::map<size_t, BatchAudit> done;  // by position in `sizes`
+  nlohmann::json mine = nlohmann::json::object();
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (pool < 2 * sizes[i] || owner[i] != world.rank()) continue;
+    const auto progress = reporter.progress("audit batch " + std::to_string(sizes[i]));
     const auto started = std::chrono::steady_clock::now();
-    BatchAudit entry;
-    entry.batch_size = batch;
-    entry.audit = audit_gradient_privacy(model, test.images.slice(0, 0, pool),
-                                         test.labels.slice(0, 0, pool), audit_options, *progress);
+    auto& entry = done[i];
+    entry.batch_size = sizes[i];
+    entry.audit =
+        audit_gradient_privacy(model, test.images.slice(0, 0, pool), test.labels.slice(0, 0, pool),
+                               options_for(sizes[i]), *progress);
     entry.seconds = seconds_since(started);
+    mine[std::to_string(i)] = pack_audit(entry.audit, entry.seconds);
+  }
+  if (world.size() > 1) {
+    for (const auto& blob : world.all_gather(mine.dump(), "exchanging audit results")) {
+      const auto theirs = nlohmann::json::parse(blob);
+      for (auto it = theirs.begin(); it != theirs.end(); ++it) {
+        const auto i = static_cast<size_t>(std::stoul(it.key()));
+        if (done.count(i)) continue;
+        done[i].batch_size = sizes[i];
+        done[i].audit = unpack_audit(it.value(), done[i].seconds);
+      }
+    }
+  }
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (!done.count(i)) continue;
+    const int64_t batch = sizes[i];
+    const auto audit_options = options_for(batch);
+    BatchAudit entry = std::move(done[i]);
     // Evidence may only raise the risk: never below what the run's strongest attack showed.
     for (const auto& best : result.strongest) {
       if (best.batch_size != batch || !std::isfinite(best.mean_psnr)) continue;
@@ -355,7 +569,8 @@ void GradientExperimentOptions::validate() const {
 GradientExperimentResult run_gradient_experiment(models::Classifier& model,
                                                  const data::Dataset& test,
                                                  const GradientExperimentOptions& options,
-                                                 const Reporter& reporter, OutputSink& sink) {
+                                                 const Reporter& reporter, OutputSink& sink,
+                                                 const dist::World& world) {
   options.validate();
   const int64_t largest = *std::max_element(options.batch_sizes.begin(), options.batch_sizes.end());
   const int64_t wanted = options.targets > 0 ? options.targets : largest;
@@ -363,11 +578,57 @@ GradientExperimentResult run_gradient_experiment(models::Classifier& model,
   const auto target_images = test.images.index_select(0, chosen);
   const auto target_labels = test.labels.index_select(0, chosen);
   reporter.say("attacking " + model.summary() + " with " + std::to_string(chosen.size(0)) +
-               " test images");
+               " test images" +
+               (world.size() > 1 ? " on " + std::to_string(world.size()) + " processes" : ""));
 
   GradientExperimentResult result;
   result.target_indices.assign(chosen.data_ptr<int64_t>(),
                                chosen.data_ptr<int64_t>() + chosen.numel());
+  // The work items: batch k of each batch size, costed by its image count, shared out among the
+  // ranks; a rank runs every attack on its batches (an attack may skip a batch an earlier one
+  // certified, which only the batch's own rank needs to know).
+  std::vector<int64_t> sizes;
+  for (auto batch : options.batch_sizes) {
+    if (std::find(sizes.begin(), sizes.end(), batch) == sizes.end()) sizes.push_back(batch);
+  }
+  std::vector<std::pair<int64_t, int64_t>> items;  // (batch size, k)
+  std::vector<double> costs;
+  for (auto batch : sizes) {
+    for (int64_t k = 0; k < chosen.size(0) / batch; ++k) {
+      items.emplace_back(batch, k);
+      costs.push_back(static_cast<double>(batch));
+    }
+  }
+  const auto owner = dist::assign_items(costs, world.size());
+  std::map<int64_t, std::vector<int64_t>> mine;  // by batch size
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (owner[i] == world.rank()) mine[items[i].first].push_back(items[i].second);
+  }
+
+  struct RunKey {
+    const attacks::GradientAttack* attack;
+    int64_t batch;
+  };
+  std::vector<RunKey> keys;
+  for (const auto& name : options.attacks) {
+    for (auto batch : options.batch_sizes)
+      keys.push_back({&attacks::find_gradient_attack(name), batch});
+  }
+  std::vector<double> seconds(keys.size(), 0.0);
+  std::vector<BatchOutcome> outcomes;
+  auto assemble = [&](size_t run) {
+    const int64_t batch = keys[run].batch;
+    std::vector<const BatchOutcome*> by_k(static_cast<size_t>(chosen.size(0) / batch), nullptr);
+    for (const auto& o : outcomes) {
+      if (o.run == static_cast<int64_t>(run)) by_k[static_cast<size_t>(o.k)] = &o;
+    }
+    for (const auto* o : by_k) {
+      if (o == nullptr) throw Error("gradients: a batch's outcome is missing after the exchange");
+    }
+    result.runs.push_back(assemble_run(*keys[run].attack, batch, by_k, seconds[run], target_images,
+                                       options, reporter, sink));
+  };
+
   std::map<int64_t, CertifiedBatches> certified;  // by batch size
   // Under a time budget (util/time_budget.h) the attack runs share 80 % of it (the audit's probes,
   // when on, the rest). Closed-form attacks run first and may use all of that (on the CNN,
@@ -376,24 +637,32 @@ GradientExperimentResult run_gradient_experiment(models::Classifier& model,
   {
     TimeShare runs_share(options.audit ? 0.8 : 1.0);
     size_t left = 0;
-    for (const auto& name : options.attacks) {
-      if (!attacks::find_gradient_attack(name).closed_form) left += options.batch_sizes.size();
+    for (const auto& key : keys) left += key.attack->closed_form ? 0 : 1;
+    for (size_t run = 0; run < keys.size(); ++run) {
+      const auto& attack = *keys[run].attack;
+      const int64_t batch = keys[run].batch;
+      TimeShare share(attack.closed_form ? 1.0 : 1.0 / static_cast<double>(left--));
+      const auto started = std::chrono::steady_clock::now();
+      auto done = attack_batches(model, attack, static_cast<int64_t>(run), batch, mine[batch],
+                                 target_images, target_labels, options, certified[batch], reporter);
+      seconds[run] = seconds_since(started);
+      for (auto& o : done) outcomes.push_back(std::move(o));
+      if (world.size() == 1) assemble(run);  // one process: each run's line as soon as it ends
     }
-    for (const auto& name : options.attacks) {
-      const auto& attack = attacks::find_gradient_attack(name);
-      for (auto batch : options.batch_sizes) {
-        TimeShare share(attack.closed_form ? 1.0 : 1.0 / static_cast<double>(left--));
-        result.runs.push_back(run_attack(model, attack, batch, target_images, target_labels,
-                                         options, certified[batch], reporter, sink));
-      }
-    }
+  }
+  if (world.size() > 1) {
+    const auto blobs =
+        world.all_gather(pack_outcomes(outcomes, seconds), "exchanging attack results");
+    outcomes.clear();
+    for (const auto& blob : blobs) unpack_outcomes(blob, outcomes, seconds);
+    for (size_t run = 0; run < keys.size(); ++run) assemble(run);
   }
   for (auto batch : options.batch_sizes) {
     result.strongest.push_back(
         strongest_attack(result.runs, batch, target_images,
                          "grid_strongest_batch" + std::to_string(batch) + ".png", reporter, sink));
   }
-  if (options.audit) run_audits(model, test, options, reporter, sink, result);
+  if (options.audit) run_audits(model, test, options, reporter, sink, world, result);
   return result;
 }
 

@@ -16,6 +16,7 @@
 #include "privaudit/experiments/sinks.h"
 #include "privaudit/metrics/reconstruction_score.h"
 #include "privaudit/models/classifier.h"
+#include "privaudit/util/distributed.h"
 
 namespace privaudit::experiments {
 
@@ -110,10 +111,16 @@ struct GradientExperimentResult {
 // Runs the experiment on `model` with targets from `test`. Writes one grid per run with images
 // ("grid_<attack>_batch<B>.png"), one per batch size for the strongest attack
 // ("grid_strongest_batch<B>.png") and "audit_relation.svg" to `sink`.
+//
+// In a world of P processes (util/distributed.h) every rank calls this with the same arguments:
+// the batches (batch k of each batch size, its attacks' seed + k) and the audits (one per batch
+// size) are shared out by image count, and every rank returns the whole result, the same figures
+// a single process computes; give the ranks other than 0 a sink that discards.
 GradientExperimentResult run_gradient_experiment(models::Classifier& model,
                                                  const data::Dataset& test,
                                                  const GradientExperimentOptions& options,
-                                                 const Reporter& reporter, OutputSink& sink);
+                                                 const Reporter& reporter, OutputSink& sink,
+                                                 const dist::World& world = dist::single());
 
 // Per target, the attack of `runs` at `batch` with the highest PSNR on it; certified when any
 // attack certified it. Writes the grid of targets over those reconstructions as `grid`.

@@ -42,6 +42,14 @@ class FolderSink : public OutputSink {
   std::filesystem::path folder_;
 };
 
+// Keeps nothing: for the ranks of a distributed run other than rank 0, which writes the files.
+class DiscardSink : public OutputSink {
+ public:
+  void image_grid(const std::string&, const std::vector<torch::Tensor>&) override {}
+  void plot(const std::string&, const report::Plot&) override {}
+  std::optional<std::filesystem::path> checkpoint_folder() const override { return std::nullopt; }
+};
+
 // Keeps what it is given, for tests: grids[name] and plots[name].
 class MemorySink : public OutputSink {
  public:

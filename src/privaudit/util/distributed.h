@@ -1,0 +1,71 @@
+// One run across several processes, on torch.distributed's C++ side (c10d, Gloo backend).
+//
+// A run is started P times, as ranks 0..P-1 of one "world": by torchrun (`torchrun --no_python
+// --nproc_per_node P privaudit ...`, which sets RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) or by
+// privaudit itself (`--processes P`, launch_local below). Every rank loads the same data and
+// model, works on its share of the independent work items (assign_items), and hands its results
+// to the others (World::all_gather); rank 0 alone writes the output folder. A work item's random
+// stream depends on the item, never on the rank that runs it, so P processes write the same
+// figures as one.
+//
+// The TCPStore that ranks meet at has no authentication and listens on all interfaces: run
+// multi-machine worlds on a trusted network only. --processes serves it on 127.0.0.1.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace privaudit::dist {
+
+// The processes of one run. This base class is the world of one process (rank 0 of 1).
+class World {
+ public:
+  virtual ~World() = default;
+  virtual int rank() const { return 0; }
+  virtual int size() const { return 1; }
+  bool lead() const { return rank() == 0; }
+  // Every rank's `bytes`, in rank order, on every rank (sizes may differ). `what` names the step
+  // in the error thrown when another rank is lost (privaudit::Error).
+  virtual std::vector<std::string> all_gather(const std::string& bytes,
+                                              const std::string& what) const {
+    return {bytes};
+  }
+  // Waits until every rank got here.
+  virtual void barrier(const std::string& what) const {}
+};
+
+// The world of one process.
+const World& single();
+
+// The world this process belongs to: joined by join_from_environment, else single().
+const World& world();
+
+// Whether the environment describes a world of more than one process (WORLD_SIZE > 1).
+bool environment_has_world();
+
+// Joins the world RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT describe (nothing to do when
+// WORLD_SIZE is unset or 1). Under torchrun's agent store (TORCHELASTIC_USE_AGENT_STORE=True)
+// every rank connects as a client and prefixes its keys with /worker/attempt_<restart count>, as
+// Python's init_process_group does; otherwise rank 0 serves the store. Every rank checks that all
+// WORLD_SIZE ranks joined, agree on WORLD_SIZE and run the same `command_line`. Timeouts:
+// PRIVAUDIT_DIST_TIMEOUT seconds (default 1800) for a collective step, at most 60 s of it for
+// joining. Throws Error with one line naming the problem (port in use, no store at MASTER_ADDR,
+// WORLD_SIZE mismatch, a rank missing).
+void join_from_environment(const std::string& command_line);
+
+// Work items with estimated `costs`, each given to a rank: the most costly first, each to the
+// least loaded rank (the lowest rank on ties). Depends on the costs and `ranks` only.
+std::vector<int> assign_items(const std::vector<double>& costs, int ranks);
+
+// Runs this program (`/proc/self/exe args...`) `processes` times on this machine as the ranks of
+// one world, meeting at a store this process serves on 127.0.0.1, and waits for them. When one
+// fails, says which (exit code or signal) on stderr, stops the others and returns its exit code
+// (1 for a signal); else 0.
+int launch_local(int processes, const std::vector<std::string>& args);
+
+// Seconds a collective step may wait for another rank (PRIVAUDIT_DIST_TIMEOUT, default 1800).
+double collective_timeout_seconds();
+
+}  // namespace privaudit::dist

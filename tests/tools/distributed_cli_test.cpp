@@ -1,0 +1,245 @@
+// privaudit gradients across processes (torch.distributed, Gloo on 127.0.0.1 only): two and three
+// processes write the figures one process writes; a killed rank stops the run with a line naming
+// it and nothing half-written; a WORLD_SIZE mismatch and a port in use give clear errors. Every
+// test bounds its own time.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "../test_util.h"
+#include "privaudit/util/distributed.h"
+
+namespace privaudit {
+namespace {
+
+using testing::contains;
+using testing::run_cli;
+using testing::run_shell;
+using testing::TempDir;
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+// The figures of a results.json: everything but wall times, memory and the process count.
+nlohmann::json figures(nlohmann::json j) {
+  static const std::set<std::string> kNotFigures = {"seconds", "probe_seconds", "processes",
+                                                    "peak_memory_mib"};
+  if (j.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      if (!kNotFigures.count(it.key())) out[it.key()] = figures(it.value());
+    }
+    return out;
+  }
+  if (j.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& v : j) out.push_back(figures(v));
+    return out;
+  }
+  return j;
+}
+
+// A TCP port free on 127.0.0.1 right now.
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+class DistributedGradients : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!testing::have_fashion_mnist()) return;
+    dir_ = new TempDir();
+    const auto result = run_cli(
+        "train --arch cnn --train-size 300 --test-size 100 --epochs 1 --threads 1 --quiet --out " +
+        dir_->file("model"));
+    ASSERT_EQ(result.exit_code, 0) << result.output;
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    PRIVAUDIT_REQUIRE_FASHION_MNIST();
+    ASSERT_NE(dir_, nullptr);
+  }
+  // A small gradients run (two attacks, two batch sizes, the audit with a probe) into `out`.
+  static std::string gradients(const std::string& out, int iterations = 20) {
+    return "gradients --model " + dir_->file("model") +
+           "/model.pt --test-size 50 --batch 1,2 --targets 4 --attack dlg,ig --iterations " +
+           std::to_string(iterations) +
+           " --audit-probes 1 --audit-probe-iterations 20 --threads 1 --out " + out;
+  }
+  static TempDir* dir_;
+};
+TempDir* DistributedGradients::dir_ = nullptr;
+
+TEST_F(DistributedGradients, TwoAndThreeProcessesWriteTheFiguresOfOne) {
+  TempDir out;
+  const auto one = run_cli(gradients(out.file("one")) + " --quiet");
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  const auto expected = figures(read_json(out.file("one") + "/results.json"));
+  ASSERT_EQ(expected["runs"].size(), 4u);
+  // The runs scored something, so that equal figures mean something.
+  EXPECT_GT(expected["strongest"][0]["psnr"].get<double>(), 5.0);
+  for (int processes : {2, 3}) {
+    const auto name = "p" + std::to_string(processes);
+    const auto run =
+        run_cli(gradients(out.file(name)) + " --processes " + std::to_string(processes));
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    EXPECT_TRUE(contains(run.output, "on " + std::to_string(processes) + " processes"))
+        << run.output;
+    // Rank 0 speaks for the world: each run's line once.
+    const auto first = run.output.find("ig   batch   1:");
+    ASSERT_NE(first, std::string::npos) << run.output;
+    EXPECT_EQ(run.output.find("ig   batch   1:", first + 1), std::string::npos) << run.output;
+    const auto results = read_json(out.file(name) + "/results.json");
+    EXPECT_EQ(results["processes"], processes);
+    EXPECT_EQ(figures(results), expected) << processes << " processes";
+    // The same grid, byte for byte.
+    EXPECT_EQ(read_file(out.file(name) + "/grid_strongest_batch2.png"),
+              read_file(out.file("one") + "/grid_strongest_batch2.png"));
+  }
+}
+
+TEST_F(DistributedGradients, UnderTorchrunTheFiguresAreThoseOfOneProcess) {
+  // torchrun's static rendezvous: its agent serves the store and every rank is a client.
+  if (!std::filesystem::exists("/usr/bin/torchrun")) {
+    testing::announce_skip("torchrun launch", "python3-torch");
+    PRIVAUDIT_REQUIRE(false, "python3-torch");
+  }
+  TempDir out;
+  const auto one = run_cli(gradients(out.file("one")) + " --quiet");
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  const auto run = run_shell(
+      "timeout 300 /usr/bin/torchrun --no_python --nproc_per_node 2 -r 1 -t 1 --master_addr "
+      "127.0.0.1 --master_port " +
+      std::to_string(free_port()) + " --log_dir " + out.file("logs") + " " + PRIVAUDIT_CLI_PATH +
+      " " + gradients(out.file("two")));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(figures(read_json(out.file("two") + "/results.json")),
+            figures(read_json(out.file("one") + "/results.json")));
+}
+
+TEST_F(DistributedGradients, AKilledRankStopsTheRunNamingItAndLeavesNoResults) {
+  TempDir out;
+  const auto log = out.file("log");
+  // Long enough to be killed in the middle: many DLG iterations.
+  const auto command = "exec " + std::string(PRIVAUDIT_CLI_PATH) + " " +
+                       gradients(out.file("run"), 3000) + " --processes 2 > " + log + " 2>&1";
+  const pid_t launcher = ::fork();
+  ASSERT_GE(launcher, 0);
+  if (launcher == 0) {
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Rank 0 says so once the world has joined; then find rank 1 by its environment.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  pid_t rank1 = -1;
+  while (rank1 < 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!contains(read_file(log), "on 2 processes")) continue;
+    std::istringstream children(read_file("/proc/" + std::to_string(launcher) + "/task/" +
+                                          std::to_string(launcher) + "/children"));
+    for (pid_t child; children >> child;) {
+      std::istringstream environ(read_file("/proc/" + std::to_string(child) + "/environ"));
+      for (std::string entry; std::getline(environ, entry, '\0');) {
+        if (entry == "RANK=1") rank1 = child;
+      }
+    }
+  }
+  ASSERT_GT(rank1, 0) << read_file(log);
+  ASSERT_EQ(::kill(rank1, SIGKILL), 0);
+  int status = 0;
+  pid_t done = 0;
+  while (done == 0 && std::chrono::steady_clock::now() < deadline + std::chrono::seconds(60)) {
+    done = ::waitpid(launcher, &status, WNOHANG);
+    if (done == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (done == 0) ::kill(launcher, SIGKILL);
+  ASSERT_EQ(done, launcher) << "the launcher did not stop after its rank was killed";
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_NE(WEXITSTATUS(status), 0);
+  const auto text = read_file(log);
+  EXPECT_TRUE(contains(text, "rank 1 of 2 was killed by signal 9")) << text;
+  EXPECT_FALSE(std::filesystem::exists(out.file("run") + "/results.json"));
+  // Started again, it completes.
+  const auto again = run_cli(gradients(out.file("run")) + " --force --quiet --processes 2");
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_TRUE(std::filesystem::exists(out.file("run") + "/results.json"));
+}
+
+TEST_F(DistributedGradients, AWorldSizeMismatchIsNamed) {
+  TempDir out;
+  const auto env = "env PRIVAUDIT_DIST_TIMEOUT=20 MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
+                   std::to_string(free_port()) + " ";
+  const auto cli = std::string(PRIVAUDIT_CLI_PATH) + " " + gradients(out.file("run"));
+  const auto run = run_shell("timeout 120 sh -c '" + env + "WORLD_SIZE=2 RANK=0 " + cli + " & " +
+                             env + "WORLD_SIZE=3 RANK=1 " + cli + "; wait'");
+  EXPECT_TRUE(contains(run.output, "rank 1 has WORLD_SIZE=3, rank 0 has 2")) << run.output;
+  EXPECT_FALSE(std::filesystem::exists(out.file("run") + "/results.json"));
+}
+
+TEST_F(DistributedGradients, APortInUseIsNamed) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_ANY);
+  address.sin_port = 0;
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  TempDir out;
+  const auto run = run_shell("timeout 120 env MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
+                             std::to_string(ntohs(address.sin_port)) + " WORLD_SIZE=2 RANK=0 " +
+                             PRIVAUDIT_CLI_PATH + " " + gradients(out.file("run")));
+  ::close(fd);
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_TRUE(contains(run.output, "cannot serve the store on MASTER_PORT")) << run.output;
+  // One line: c10d's own logging does not reach the user.
+  EXPECT_EQ(std::count(run.output.begin(), run.output.end(), '\n'), 1) << run.output;
+}
+
+TEST(AssignItems, LongestFirstOntoTheLeastLoadedRank) {
+  // Costs 1,1,1,1,8 on 2 ranks: the 8 alone on rank 0, the four 1s on rank 1.
+  EXPECT_EQ(dist::assign_items({1, 1, 1, 1, 8}, 2), (std::vector<int>{1, 1, 1, 1, 0}));
+  // Equal costs alternate.
+  EXPECT_EQ(dist::assign_items({1, 1, 1, 1}, 2), (std::vector<int>{0, 1, 0, 1}));
+  EXPECT_EQ(dist::assign_items({2, 2, 2}, 1), (std::vector<int>{0, 0, 0}));
+  // More ranks than items: the extra ranks get nothing.
+  EXPECT_EQ(dist::assign_items({3, 1}, 4), (std::vector<int>{0, 1}));
+}
+
+}  // namespace
+}  // namespace privaudit
