@@ -174,7 +174,7 @@ torch::Tensor stacked_dlg(StackedLenet& net, const Gradients& shared, int iterat
 int run_gradients_bench(const std::vector<std::string>& args) {
   const double threshold = args.size() > 0 ? std::stod(args[0]) : 30.0;
   const int64_t problems = args.size() > 1 ? std::stoll(args[1]) : 8;
-  torch::set_num_threads(1);
+  privaudit::set_threads(1);
   torch::manual_seed(0);
   models::BuiltinClassifier model(models::default_config("lenet", {1, 28, 28}, 10));
   const auto targets = load_targets(problems);

@@ -14,6 +14,7 @@
 #include "bench.h"
 #include "privaudit/models/builtin.h"
 #include "privaudit/models/model_config.h"
+#include "privaudit/util/runtime.h"
 
 namespace privaudit::bench {
 namespace {
@@ -91,7 +92,7 @@ double python_samples_per_second(const models::ModelConfig& config,
 
 int run_train_bench(const std::vector<std::string>& args) {
   auto options = parse(args);
-  if (options.threads > 0) torch::set_num_threads(options.threads);
+  privaudit::set_threads(options.threads);
   options.threads = torch::get_num_threads();  // the twin runs with the same count
   const int threads = options.threads;
   std::printf(

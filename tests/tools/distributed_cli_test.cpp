@@ -37,8 +37,9 @@ nlohmann::json read_json(const std::string& path) {
 
 // The figures of a results.json: everything but wall times, memory and the process count.
 nlohmann::json figures(nlohmann::json j) {
-  static const std::set<std::string> kNotFigures = {"seconds", "probe_seconds", "processes",
-                                                    "peak_memory_mib"};
+  static const std::set<std::string> kNotFigures = {
+      "seconds",     "probe_seconds",    "processes",      "peak_memory_mib",
+      "dof_seconds", "jacobian_seconds", "decoder_seconds"};
   if (j.is_object()) {
     nlohmann::json out = nlohmann::json::object();
     for (auto it = j.begin(); it != j.end(); ++it) {
@@ -75,7 +76,7 @@ std::string read_file(const std::string& path) {
   return text.str();
 }
 
-class DistributedGradients : public ::testing::Test {
+class DistributedRun : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (!testing::have_fashion_mnist()) return;
@@ -102,9 +103,9 @@ class DistributedGradients : public ::testing::Test {
   }
   static TempDir* dir_;
 };
-TempDir* DistributedGradients::dir_ = nullptr;
+TempDir* DistributedRun::dir_ = nullptr;
 
-TEST_F(DistributedGradients, TwoAndThreeProcessesWriteTheFiguresOfOne) {
+TEST_F(DistributedRun, TwoAndThreeProcessesWriteTheFiguresOfOne) {
   TempDir out;
   const auto one = run_cli(gradients(out.file("one")) + " --quiet");
   ASSERT_EQ(one.exit_code, 0) << one.output;
@@ -132,7 +133,7 @@ TEST_F(DistributedGradients, TwoAndThreeProcessesWriteTheFiguresOfOne) {
   }
 }
 
-TEST_F(DistributedGradients, UnderTorchrunTheFiguresAreThoseOfOneProcess) {
+TEST_F(DistributedRun, UnderTorchrunTheFiguresAreThoseOfOneProcess) {
   // torchrun's static rendezvous: its agent serves the store and every rank is a client.
   if (!std::filesystem::exists("/usr/bin/torchrun")) {
     testing::announce_skip("torchrun launch", "python3-torch");
@@ -151,7 +152,7 @@ TEST_F(DistributedGradients, UnderTorchrunTheFiguresAreThoseOfOneProcess) {
             figures(read_json(out.file("one") + "/results.json")));
 }
 
-TEST_F(DistributedGradients, AKilledRankStopsTheRunNamingItAndLeavesNoResults) {
+TEST_F(DistributedRun, AKilledRankStopsTheRunNamingItAndLeavesNoResults) {
   TempDir out;
   const auto log = out.file("log");
   // Long enough to be killed in the middle: many DLG iterations.
@@ -199,7 +200,7 @@ TEST_F(DistributedGradients, AKilledRankStopsTheRunNamingItAndLeavesNoResults) {
   EXPECT_TRUE(std::filesystem::exists(out.file("run") + "/results.json"));
 }
 
-TEST_F(DistributedGradients, AWorldSizeMismatchIsNamed) {
+TEST_F(DistributedRun, AWorldSizeMismatchIsNamed) {
   TempDir out;
   const auto env = "env PRIVAUDIT_DIST_TIMEOUT=20 MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
                    std::to_string(free_port()) + " ";
@@ -210,7 +211,7 @@ TEST_F(DistributedGradients, AWorldSizeMismatchIsNamed) {
   EXPECT_FALSE(std::filesystem::exists(out.file("run") + "/results.json"));
 }
 
-TEST_F(DistributedGradients, APortInUseIsNamed) {
+TEST_F(DistributedRun, APortInUseIsNamed) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
@@ -229,6 +230,33 @@ TEST_F(DistributedGradients, APortInUseIsNamed) {
   EXPECT_TRUE(contains(run.output, "cannot serve the store on MASTER_PORT")) << run.output;
   // One line: c10d's own logging does not reach the user.
   EXPECT_EQ(std::count(run.output.begin(), run.output.end(), '\n'), 1) << run.output;
+}
+
+// layers shares its cut points: on a Python CNN whose Flatten cut is decoded with the decoder of
+// the pooling cut before it (same values), which two processes measure on different ranks.
+TEST_F(DistributedRun, LayersOnTwoProcessesWriteTheFiguresOfOne) {
+  const bool have_torch = std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
+  PRIVAUDIT_REQUIRE(have_torch, "python3-torch (Debian)");
+  TempDir out;
+  ASSERT_EQ(std::system(("/usr/bin/python3 " + std::string(PRIVAUDIT_SOURCE_DIR) +
+                         "/tests/fixtures/make_closed_form_models.py " + out.file("models"))
+                            .c_str()),
+            0);
+  const auto layers = "layers --model " + out.file("models") +
+                      "/sequential_cnn.pt --input-shape 1,28,28 --classes 10 --test-size 200 "
+                      "--samples 40 --jacobian-samples 1 --decoder-epochs 1 --attacker-size 80 "
+                      "--targets 40 --threads 1 --quiet --out ";
+  const auto one = run_cli(layers + out.file("one"));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  const auto two = run_cli(layers + out.file("two") + " --processes 2");
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  const auto expected = figures(read_json(out.file("one") + "/results.json"));
+  ASSERT_EQ(expected["layers"].size(), 4u);
+  const auto flat_view = expected["layers"][3]["decoders_tried"][1]["view"].get<std::string>();
+  EXPECT_TRUE(contains(flat_view, "as cut '2', same values")) << flat_view;
+  EXPECT_EQ(figures(read_json(out.file("two") + "/results.json")), expected);
+  EXPECT_EQ(read_file(out.file("two") + "/decoder_reconstructions.png"),
+            read_file(out.file("one") + "/decoder_reconstructions.png"));
 }
 
 TEST(AssignItems, LongestFirstOntoTheLeastLoadedRank) {

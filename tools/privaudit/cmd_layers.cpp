@@ -3,6 +3,7 @@
 #include "command.h"
 #include "privaudit/experiments/layer_experiment.h"
 #include "privaudit/report/results.h"
+#include "privaudit/util/distributed.h"
 #include "privaudit/util/error.h"
 
 namespace privaudit::cli {
@@ -25,14 +26,20 @@ int run_layers(LayersFlags& f, const CLI::App& app) {
   if (model.cut_points().empty())
     throw Error(f.common.model + ": the model has no cut points to measure");
   experiments::resolve_cuts(model, options);
-  const auto output = open_output(f.common, app);
+  if (const auto code = start_world(f.common)) return *code;
+  const auto& world = dist::world();
+  std::unique_ptr<OutputFolder> output;
+  if (world.lead()) output = open_output(f.common, app);
+  world.barrier("waiting for rank 0 to open " + f.common.out);
   const auto splits = load_data(f.common);
-  experiments::FolderSink sink(f.common.out);
-  const auto result =
-      experiments::run_layer_experiment(model, splits.test, options, reporter(f.common), sink);
+  const auto sink = rank_sink(f.common);
+  const auto result = experiments::run_layer_experiment(model, splits.test, options,
+                                                        reporter(f.common), *sink, world);
+  if (!world.lead()) return 0;
 
   auto results = report::results_envelope("layers", f.common.seed);
   results.update(experiments::to_json(result, options));
+  if (world.size() > 1) results["processes"] = world.size();
   results["dataset"] = report::dataset_json(f.common.data, splits);
   results["model"] = {{"file", f.common.model},
                       {"summary", model.summary()},
@@ -75,6 +82,7 @@ std::function<int()> setup_layers(CLI::App& app) {
   add_data_flags(app, flags->common);
   add_output_flags(app, flags->common, /*resumable=*/false);
   add_runtime_flags(app, flags->common);
+  add_distributed_flags(app, flags->common);
   return [flags, &app]() { return run_layers(*flags, app); };
 }
 

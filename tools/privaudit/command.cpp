@@ -83,6 +83,7 @@ std::optional<int> start_world(CommonFlags& flags) {
       const int ranks_here = local != nullptr ? std::max(1, std::atoi(local)) : world.size();
       const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
       flags.threads = std::max(1, cores / ranks_here);
+      set_threads(flags.threads);
     }
   }
   return std::nullopt;
@@ -144,7 +145,7 @@ void add_model_flags(CLI::App& app, CommonFlags& flags) {
 }
 
 torch::Device start_run(const CommonFlags& flags) {
-  if (flags.threads > 0) torch::set_num_threads(flags.threads);
+  set_threads(flags.threads);
   set_time_budget(flags.time_budget);
   seed_everything(flags.seed);
   return parse_device(flags.device);

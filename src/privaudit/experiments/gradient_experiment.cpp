@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <map>
 
 #include "privaudit/metrics/reconstruction_score.h"
@@ -249,12 +248,12 @@ GradientRun assemble_run(const attacks::GradientAttack& attack, int64_t batch,
   return run;
 }
 
-// What ranks exchange: their outcomes and, per run, the seconds they spent on it. A JSON header
-// (NaN as null) and the matched images' floats after it.
+// What ranks exchange: their outcomes and, per run, the seconds they spent on it (a JSON header,
+// NaN as null, and the matched images).
 std::string pack_outcomes(const std::vector<BatchOutcome>& outcomes,
                           const std::vector<double>& seconds) {
   nlohmann::json header = {{"seconds", seconds}, {"outcomes", nlohmann::json::array()}};
-  std::string floats;
+  std::vector<torch::Tensor> images;
   auto numbers = [](const std::vector<double>& values) {
     nlohmann::json out = nlohmann::json::array();
     for (double v : values) out.push_back(report::number_or_null(v));
@@ -275,28 +274,17 @@ std::string pack_outcomes(const std::vector<BatchOutcome>& outcomes,
                         {"iterations", o.iterations},
                         {"distance", report::number_or_null(o.distance)},
                         {"restarts", o.restarts},
-                        {"failed", o.failed}};
-    if (o.matched.defined()) {
-      const auto images = o.matched.to(torch::kFloat).contiguous();
-      j["shape"] = images.sizes().vec();
-      j["offset"] = floats.size();
-      floats.append(reinterpret_cast<const char*>(images.data_ptr<float>()),
-                    static_cast<size_t>(images.numel()) * sizeof(float));
-    }
+                        {"failed", o.failed},
+                        {"image", o.matched.defined() ? static_cast<int64_t>(images.size()) : -1}};
+    if (o.matched.defined()) images.push_back(o.matched);
     header["outcomes"].push_back(std::move(j));
   }
-  const auto text = header.dump();
-  const uint64_t length = text.size();
-  std::string blob(reinterpret_cast<const char*>(&length), sizeof length);
-  return blob + text + floats;
+  return dist::pack(header, images);
 }
 
 void unpack_outcomes(const std::string& blob, std::vector<BatchOutcome>& outcomes,
                      std::vector<double>& seconds) {
-  uint64_t length = 0;
-  std::memcpy(&length, blob.data(), sizeof length);
-  const auto header = nlohmann::json::parse(blob.substr(sizeof length, length));
-  const char* floats = blob.data() + sizeof length + length;
+  const auto [header, images] = dist::unpack(blob);
   auto number = [](const nlohmann::json& v) { return v.is_null() ? nan() : v.get<double>(); };
   auto numbers = [&](const nlohmann::json& values) {
     std::vector<double> out;
@@ -323,12 +311,8 @@ void unpack_outcomes(const std::string& blob, std::vector<BatchOutcome>& outcome
     o.distance = number(j.at("distance"));
     o.restarts = j.at("restarts").get<int>();
     o.failed = j.at("failed").get<int>();
-    if (j.contains("shape")) {
-      const auto shape = j.at("shape").get<std::vector<int64_t>>();
-      o.matched = torch::empty(shape, torch::kFloat);
-      std::memcpy(o.matched.data_ptr<float>(), floats + j.at("offset").get<size_t>(),
-                  static_cast<size_t>(o.matched.numel()) * sizeof(float));
-    }
+    const auto image = j.at("image").get<int64_t>();
+    if (image >= 0) o.matched = images.at(static_cast<size_t>(image));
     outcomes.push_back(std::move(o));
   }
 }

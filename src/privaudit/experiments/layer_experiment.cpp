@@ -5,6 +5,7 @@
 
 #include "privaudit/metrics/statistics.h"
 #include "privaudit/report/results.h"
+#include "privaudit/util/distributed.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/time_budget.h"
 
@@ -91,6 +92,105 @@ nlohmann::json decoder_entry(const std::string& view, const attacks::DecoderAtta
   return {{"view", view}, {"psnr", r.psnr}, {"ssim", r.ssim}};
 }
 
+// Another way of decoding a flat cut: as an earlier spatial cut of its size, by a decoder of its
+// own (`result`) or, when the values are that cut's, with that cut's decoder (`same_as`).
+struct Candidate {
+  std::string view;
+  int64_t same_as = -1;
+  attacks::DecoderAttackResult result;
+};
+
+// One cut point as a rank measured it: the unit ranks exchange.
+struct CutOutcome {
+  LayerFigures layer;  // metrics, its own decoder, decoder_view
+  std::vector<Candidate> candidates;
+};
+
+torch::Tensor number_tensor(const std::vector<double>& values) {
+  return torch::tensor(values, torch::kDouble);
+}
+
+std::vector<double> numbers_of(const torch::Tensor& t) {
+  const auto c = t.to(torch::kDouble).contiguous();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+void pack_decoder(const attacks::DecoderAttackResult& r, std::vector<torch::Tensor>& tensors) {
+  tensors.push_back(
+      number_tensor({r.psnr, r.ssim, r.mse, r.mean_image_psnr, r.mean_image_ssim, r.seconds}));
+  tensors.push_back(number_tensor(r.loss_curve));
+  // An undefined tensor travels as an empty one.
+  for (const auto& t : {r.reconstructions, r.psnr_per_image, r.ssim_per_image})
+    tensors.push_back(t.defined() ? t : torch::empty({0}));
+}
+
+attacks::DecoderAttackResult unpack_decoder(const std::string& cut,
+                                            const std::vector<torch::Tensor>& tensors,
+                                            size_t& next) {
+  attacks::DecoderAttackResult r;
+  r.cut = cut;
+  const auto v = numbers_of(tensors.at(next++));
+  r.psnr = v.at(0), r.ssim = v.at(1), r.mse = v.at(2), r.mean_image_psnr = v.at(3),
+  r.mean_image_ssim = v.at(4), r.seconds = v.at(5);
+  r.loss_curve = numbers_of(tensors.at(next++));
+  for (auto* t : {&r.reconstructions, &r.psnr_per_image, &r.ssim_per_image}) {
+    const auto& received = tensors.at(next++);
+    if (received.numel() > 0) *t = received;
+  }
+  return r;
+}
+
+nlohmann::json pack_cut(size_t index, const CutOutcome& o, std::vector<torch::Tensor>& tensors) {
+  const auto& m = o.layer.metrics;
+  nlohmann::json header = {
+      {"index", index},
+      {"name", o.layer.name},
+      {"metrics_name", m.name},
+      {"dims", {m.output_dim, m.input_dim, m.samples, m.dof.rank, m.dof.components_99}},
+      {"decoded", o.layer.decoded},
+      {"decoder_view", o.layer.decoder_view},
+      {"candidates", nlohmann::json::array()}};
+  tensors.push_back(
+      number_tensor({m.dof.effective_rank, m.jacobian_rank, m.jacobian_rank_std,
+                     m.jacobian_rank_normalized, m.jacobian_stable_rank, m.dof_normalized,
+                     m.sensitivity, m.sensitivity_stable, m.dof_seconds, m.jacobian_seconds}));
+  if (o.layer.decoded) pack_decoder(o.layer.decoder, tensors);
+  for (const auto& c : o.candidates) {
+    header["candidates"].push_back({{"view", c.view}, {"same_as", c.same_as}});
+    if (c.same_as < 0) pack_decoder(c.result, tensors);
+  }
+  return header;
+}
+
+CutOutcome unpack_cut(const nlohmann::json& header, const std::vector<torch::Tensor>& tensors,
+                      size_t& next) {
+  CutOutcome o;
+  o.layer.name = header.at("name").get<std::string>();
+  auto& m = o.layer.metrics;
+  m.name = header.at("metrics_name").get<std::string>();
+  const auto dims = header.at("dims").get<std::vector<int64_t>>();
+  m.output_dim = dims.at(0), m.input_dim = dims.at(1), m.samples = dims.at(2),
+  m.dof.rank = dims.at(3), m.dof.components_99 = dims.at(4);
+  const auto v = numbers_of(tensors.at(next++));
+  double* fields[] = {&m.dof.effective_rank,   &m.jacobian_rank,
+                      &m.jacobian_rank_std,    &m.jacobian_rank_normalized,
+                      &m.jacobian_stable_rank, &m.dof_normalized,
+                      &m.sensitivity,          &m.sensitivity_stable,
+                      &m.dof_seconds,          &m.jacobian_seconds};
+  for (size_t i = 0; i < std::size(fields); ++i) *fields[i] = v.at(i);
+  o.layer.decoded = header.at("decoded").get<bool>();
+  o.layer.decoder_view = header.at("decoder_view").get<std::string>();
+  if (o.layer.decoded) o.layer.decoder = unpack_decoder(o.layer.name, tensors, next);
+  for (const auto& c : header.at("candidates")) {
+    Candidate candidate;
+    candidate.view = c.at("view").get<std::string>();
+    candidate.same_as = c.at("same_as").get<int64_t>();
+    if (candidate.same_as < 0) candidate.result = unpack_decoder(o.layer.name, tensors, next);
+    o.candidates.push_back(std::move(candidate));
+  }
+  return o;
+}
+
 }  // namespace
 
 std::vector<std::string> resolve_cuts(models::Classifier& model,
@@ -122,7 +222,8 @@ void LayerExperimentOptions::validate() const {
 
 LayerExperimentResult run_layer_experiment(models::Classifier& model, const data::Dataset& test,
                                            const LayerExperimentOptions& options,
-                                           const Reporter& reporter, OutputSink& sink) {
+                                           const Reporter& reporter, OutputSink& sink,
+                                           const dist::World& world) {
   options.validate();
   const auto cuts = resolve_cuts(model, options);
   const auto shape = model.input_shape();
@@ -166,17 +267,88 @@ LayerExperimentResult run_layer_experiment(models::Classifier& model, const data
   const auto input_dof = metrics::degrees_of_freedom(sample_images, options.dof_tolerance,
                                                      metric_options.variance_share);
   result.input_dof_99 = input_dof.components_99;
-  const auto progress = reporter.progress("layers");
   const int64_t shown = std::min<int64_t>(8, targets.size(0));
   std::vector<torch::Tensor> grid_rows = {targets.narrow(0, 0, shown).to(torch::kCPU)};
-  std::vector<SeenCut> seen_cuts;
-  const auto probe_images = targets.narrow(0, 0, std::min<int64_t>(16, targets.size(0)));
+  // Every cut's output shape and values on a few probe images (one cheap forward pass each): a
+  // flat cut is also decoded as each earlier spatial cut of its size.
+  std::vector<SeenCut> seen;
+  if (options.decoder) {
+    const auto probe_images = targets.narrow(0, 0, std::min<int64_t>(16, targets.size(0)));
+    models::TrainingModeGuard mode(model, false);
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < cuts.size(); ++i) {
+      const auto probe = model.features(probe_images.to(model.device()), cuts[i]);
+      seen.push_back(
+          {cuts[i], attacks::feature_shape_of(probe), probe.flatten(1).to(torch::kCPU), i});
+    }
+  }
+  // The cut points are the work items, shared out among the ranks (util/distributed.h) by
+  // output size; each rank measures its own and the ranks exchange the figures.
+  std::vector<double> costs;
+  for (const auto& cut : seen) costs.push_back(static_cast<double>(cut.shape.numel()));
+  if (costs.empty()) costs.assign(cuts.size(), 1.0);
+  const auto owner = dist::assign_items(costs, world.size());
+  size_t left = static_cast<size_t>(std::count(owner.begin(), owner.end(), world.rank()));
+  std::vector<CutOutcome> outcomes(cuts.size());
+  {
+    const auto progress = reporter.progress("layers");
+    for (size_t i = 0; i < cuts.size(); ++i) {
+      if (owner[i] != world.rank()) continue;
+      TimeShare share(1.0 / static_cast<double>(left--));  // each cut its part of the rest
+      auto& outcome = outcomes[i];
+      outcome.layer.name = cuts[i];
+      outcome.layer.metrics = metrics::measure_layer(model, cuts[i], sample_images,
+                                                     input_dof.components_99, metric_options);
+      if (!options.decoder) continue;
+      outcome.layer.decoded = true;
+      outcome.layer.decoder = attacks::run_decoder_attack(model, cuts[i], attacker, targets,
+                                                          decoder_options, *progress);
+      outcome.layer.decoder_view = seen[i].shape.describe();
+      if (seen[i].shape.kind != attacks::FeatureKind::kVector) continue;
+      for (size_t e = 0; e < i; ++e) {
+        const auto& earlier = seen[e];
+        if (earlier.shape.kind != attacks::FeatureKind::kSpatial ||
+            earlier.shape.numel() != seen[i].shape.numel()) {
+          continue;
+        }
+        const bool same_values = torch::allclose(earlier.sample, seen[i].sample, 1e-6, 1e-8);
+        Candidate candidate;
+        candidate.view = earlier.shape.describe() + " (as cut '" + earlier.name + "'" +
+                         (same_values ? ", same values: its decoder" : "") + ")";
+        if (same_values) {
+          candidate.same_as = static_cast<int64_t>(e);  // taken from that cut once all are in
+        } else {
+          ReshapedCut reshaped(model, cuts[i], earlier.shape.dims);
+          candidate.result = attacks::run_decoder_attack(reshaped, cuts[i], attacker, targets,
+                                                         decoder_options, *progress);
+        }
+        outcome.candidates.push_back(std::move(candidate));
+      }
+    }
+  }
+  if (world.size() > 1) {
+    std::string mine;
+    {
+      nlohmann::json header = nlohmann::json::array();
+      std::vector<torch::Tensor> tensors;
+      for (size_t i = 0; i < cuts.size(); ++i) {
+        if (owner[i] == world.rank()) header.push_back(pack_cut(i, outcomes[i], tensors));
+      }
+      mine = dist::pack(header, tensors);
+    }
+    for (const auto& blob : world.all_gather(mine, "exchanging the cut points' figures")) {
+      const auto [header, tensors] = dist::unpack(blob);
+      size_t next = 0;
+      for (const auto& entry : header) {
+        const auto i = entry.at("index").get<size_t>();
+        if (owner[i] != world.rank()) outcomes[i] = unpack_cut(entry, tensors, next);
+      }
+    }
+  }
+  // In cut order: the figures' lines, and each flat cut's best decoder (an earlier cut's with the
+  // same values counts as tried, with that cut's final decoder).
   for (size_t i = 0; i < cuts.size(); ++i) {
-    TimeShare share(1.0 / static_cast<double>(cuts.size() - i));  // each cut its part of the rest
-    LayerFigures layer;
-    layer.name = cuts[i];
-    layer.metrics = metrics::measure_layer(model, cuts[i], sample_images, input_dof.components_99,
-                                           metric_options);
+    auto& layer = outcomes[i].layer;
     const auto& m = layer.metrics;
     char line[320];
     std::snprintf(line, sizeof line,
@@ -188,46 +360,18 @@ LayerExperimentResult run_layer_experiment(models::Classifier& model, const data
                   m.sensitivity_stable, m.dof_seconds, m.jacobian_seconds);
     reporter.say(line);
     if (options.decoder) {
-      layer.decoded = true;
-      layer.decoder = attacks::run_decoder_attack(model, cuts[i], attacker, targets,
-                                                  decoder_options, *progress);
-      SeenCut seen;
-      {
-        models::TrainingModeGuard mode(model, false);
-        torch::NoGradGuard no_grad;
-        const auto probe = model.features(probe_images.to(model.device()), cuts[i]);
-        seen = {cuts[i], attacks::feature_shape_of(probe), probe.flatten(1).to(torch::kCPU),
-                result.layers.size()};
-      }
-      layer.decoder_view = seen.shape.describe();
       layer.decoders_tried.push_back(decoder_entry(layer.decoder_view, layer.decoder));
-      if (seen.shape.kind == attacks::FeatureKind::kVector) {
-        for (const auto& earlier : seen_cuts) {
-          if (earlier.shape.kind != attacks::FeatureKind::kSpatial ||
-              earlier.shape.numel() != seen.shape.numel()) {
-            continue;
-          }
-          const auto& other = result.layers[earlier.index];
-          const bool same_values = torch::allclose(earlier.sample, seen.sample, 1e-6, 1e-8);
-          const auto view = earlier.shape.describe() + " (as cut '" + earlier.name + "'" +
-                            (same_values ? ", same values: its decoder" : "") + ")";
-          attacks::DecoderAttackResult candidate;
-          if (same_values) {
-            candidate = other.decoder;
-            candidate.cut = cuts[i];
-          } else {
-            ReshapedCut reshaped(model, cuts[i], earlier.shape.dims);
-            candidate = attacks::run_decoder_attack(reshaped, cuts[i], attacker, targets,
-                                                    decoder_options, *progress);
-          }
-          layer.decoders_tried.push_back(decoder_entry(view, candidate));
-          if (candidate.psnr > layer.decoder.psnr) {
-            layer.decoder = std::move(candidate);
-            layer.decoder_view = view;
-          }
+      for (auto& candidate : outcomes[i].candidates) {
+        if (candidate.same_as >= 0) {
+          candidate.result = result.layers[static_cast<size_t>(candidate.same_as)].decoder;
+          candidate.result.cut = cuts[i];
+        }
+        layer.decoders_tried.push_back(decoder_entry(candidate.view, candidate.result));
+        if (candidate.result.psnr > layer.decoder.psnr) {
+          layer.decoder = std::move(candidate.result);
+          layer.decoder_view = candidate.view;
         }
       }
-      seen_cuts.push_back(std::move(seen));
       const auto& attack = layer.decoder;
       grid_rows.push_back(attack.reconstructions.narrow(0, 0, shown));
       std::snprintf(line, sizeof line,

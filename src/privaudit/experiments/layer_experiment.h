@@ -63,9 +63,14 @@ std::vector<std::string> resolve_cuts(models::Classifier& model,
 
 // Throws UsageError for an unknown cut and Error for a test split that does not fit the model.
 // Writes "layers.svg" and, with the decoder, "decoder_reconstructions.png".
+//
+// In a world of P processes (util/distributed.h) every rank calls this with the same arguments:
+// the cut points are shared out and every rank returns the whole result, the figures one process
+// computes; give the ranks other than 0 a sink that discards.
 LayerExperimentResult run_layer_experiment(models::Classifier& model, const data::Dataset& test,
                                            const LayerExperimentOptions& options,
-                                           const Reporter& reporter, OutputSink& sink);
+                                           const Reporter& reporter, OutputSink& sink,
+                                           const dist::World& world = dist::single());
 
 // results.json's "settings", "layers" and correlation fields.
 nlohmann::json to_json(const LayerExperimentResult& result, const LayerExperimentOptions& options);

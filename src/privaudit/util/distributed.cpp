@@ -304,6 +304,21 @@ void join_from_environment(const std::string& command_line) {
   }
 }
 
+std::string pack(const nlohmann::json& header, const std::vector<torch::Tensor>& tensors) {
+  c10::List<at::Tensor> list;
+  for (const auto& t : tensors) list.push_back(t.to(torch::kCPU).contiguous());
+  const auto bytes = torch::pickle_save(c10::ivalue::Tuple::create({header.dump(), list}));
+  return std::string(bytes.begin(), bytes.end());
+}
+
+std::pair<nlohmann::json, std::vector<torch::Tensor>> unpack(const std::string& bytes) {
+  const auto value = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
+  const auto& elements = value.toTupleRef().elements();
+  std::vector<torch::Tensor> tensors;
+  for (const auto& t : elements.at(1).toTensorList()) tensors.push_back(t);
+  return {nlohmann::json::parse(elements.at(0).toStringRef()), std::move(tensors)};
+}
+
 std::vector<int> assign_items(const std::vector<double>& costs, int ranks) {
   std::vector<int> owner(costs.size(), 0);
   if (ranks <= 1) return owner;

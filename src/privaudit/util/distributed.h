@@ -12,9 +12,13 @@
 // multi-machine worlds on a trusted network only. --processes serves it on 127.0.0.1.
 #pragma once
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace privaudit::dist {
@@ -64,6 +68,11 @@ std::vector<int> assign_items(const std::vector<double>& costs, int ranks);
 // fails, says which (exit code or signal) on stderr, stops the others and returns its exit code
 // (1 for a signal); else 0.
 int launch_local(int processes, const std::vector<std::string>& args);
+
+// A message between ranks: a JSON header (strings, structure) and tensors (moved to the CPU;
+// numbers that must survive exactly, NaN included, travel as tensors), as bytes for all_gather.
+std::string pack(const nlohmann::json& header, const std::vector<torch::Tensor>& tensors);
+std::pair<nlohmann::json, std::vector<torch::Tensor>> unpack(const std::string& bytes);
 
 // Seconds a collective step may wait for another rank (PRIVAUDIT_DIST_TIMEOUT, default 1800).
 double collective_timeout_seconds();
