@@ -232,6 +232,33 @@ TEST_F(DistributedRun, APortInUseIsNamed) {
   EXPECT_EQ(std::count(run.output.begin(), run.output.end(), '\n'), 1) << run.output;
 }
 
+// federated on 3 processes is a real round: rank 0 the server, ranks 1 and 2 the clients (the
+// model by broadcast, the updates by a gather, the secure aggregate by an all-reduce); the server's
+// figures are those of the one-process simulation.
+TEST_F(DistributedRun, FederatedOnThreeProcessesMatchesTheSimulation) {
+  TempDir out;
+  for (const std::string secure : {"", " --secure-aggregation"}) {
+    const auto federated = "federated --model " + dir_->file("model") +
+                           "/model.pt --test-size 50 --clients 2 --images-per-client 2 "
+                           "--attack linear-layer,ig,unrolled-ig --iterations 20 --threads 1 "
+                           "--quiet" +
+                           secure + " --out ";
+    const std::string tag = secure.empty() ? "plain" : "secure";
+    const auto one = run_cli(federated + out.file("one-" + tag));
+    ASSERT_EQ(one.exit_code, 0) << one.output;
+    const auto three = run_cli(federated + out.file("three-" + tag) + " --processes 3");
+    ASSERT_EQ(three.exit_code, 0) << three.output;
+    const auto expected = figures(read_json(out.file("one-" + tag) + "/results.json"));
+    auto got = figures(read_json(out.file("three-" + tag) + "/results.json"));
+    const auto round = got["federated"]["round"].get<std::string>();
+    EXPECT_TRUE(contains(round, "2 client processes")) << round;
+    EXPECT_EQ(contains(round, "all-reduce"), !secure.empty()) << round;
+    got["federated"].erase("round");
+    ASSERT_EQ(expected["federated"]["views"].size(), 2u);
+    EXPECT_EQ(got, expected) << secure;
+  }
+}
+
 // layers shares its cut points: on a Python CNN whose Flatten cut is decoded with the decoder of
 // the pooling cut before it (same values), which two processes measure on different ranks.
 TEST_F(DistributedRun, LayersOnTwoProcessesWriteTheFiguresOfOne) {

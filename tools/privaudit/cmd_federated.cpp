@@ -6,6 +6,7 @@
 #include "command.h"
 #include "privaudit/experiments/federated_experiment.h"
 #include "privaudit/report/results.h"
+#include "privaudit/util/distributed.h"
 #include "privaudit/util/text.h"
 
 namespace privaudit::cli {
@@ -33,16 +34,22 @@ int run_federated(FederatedFlags& f, const CLI::App& app) {
   options.labels_known = !f.labels_unknown;
   options.seed = f.common.seed;
   options.validate();
+  if (const auto code = start_world(f.common)) return *code;
+  // Under P processes the round is message passing: rank 0 the server, the others its clients.
+  const auto& world = dist::world();
   const auto device = start_run(f.common);
-  const auto output = open_output(f.common, app);
+  std::unique_ptr<OutputFolder> output;
+  if (world.lead()) output = open_output(f.common, app);
+  world.barrier("waiting for rank 0 to open " + f.common.out);
   const auto splits = load_data(f.common);
   auto loaded = load_model_flag(f.common, device);
-  experiments::FolderSink sink(f.common.out);
+  const auto sink_holder = rank_sink(f.common);
+  auto& sink = *sink_holder;
   auto results = report::results_envelope("federated", f.common.seed);
   if (f.sweep) {
     const auto sweep = experiments::run_federated_sweep(
         *loaded.model, splits.train, splits.test, options,
-        experiments::federated_audit_grid(options.training), reporter(f.common), sink);
+        experiments::federated_audit_grid(options.training), reporter(f.common), sink, world);
     results["sweep"] = experiments::to_json(sweep);
     results["federated"] = {{"server", options.server},
                             {"labels_known", options.labels_known},
@@ -50,8 +57,16 @@ int run_federated(FederatedFlags& f, const CLI::App& app) {
                             {"training", attacks::to_json(options.training)}};
   } else {
     const auto result = experiments::run_federated_experiment(
-        *loaded.model, splits.train, splits.test, options, reporter(f.common), sink);
+        *loaded.model, splits.train, splits.test, options, reporter(f.common), sink, world);
     results.update(experiments::to_json(result, options));
+  }
+  if (!world.lead()) return 0;
+  if (world.size() > 1) {
+    results["processes"] = world.size();
+    results["federated"]["round"] = "message passing: rank 0 the server, " +
+                                    std::to_string(world.size() - 1) +
+                                    " client processes (broadcast, gather" +
+                                    (options.secure_aggregation ? ", all-reduce)" : ")");
   }
   write_model_results(f.common, splits, loaded, std::move(results));
   return 0;
@@ -105,6 +120,7 @@ std::function<int()> setup_federated(CLI::App& app) {
   add_data_flags(app, flags->common);
   add_output_flags(app, flags->common, /*resumable=*/false);
   add_runtime_flags(app, flags->common);
+  add_distributed_flags(app, flags->common);
   return [flags, &app]() { return run_federated(*flags, app); };
 }
 

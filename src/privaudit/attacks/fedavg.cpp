@@ -184,21 +184,26 @@ ModelUpdate client_update(models::Classifier& model, const torch::Tensor& images
 
 ModelUpdate aggregate(const std::vector<ModelUpdate>& clients) {
   if (clients.empty()) throw Error("secure aggregation needs at least one client update");
-  ModelUpdate sum = clients.front();
-  sum.delta = zeros_like_all(clients.front().delta);
+  ModelUpdate mean = clients.front();
+  // Summed in double: the sum of a few float updates is then (nearly always) exact, so it does not
+  // depend on the order the clients' updates arrive in (a distributed round's all-reduce).
+  std::vector<torch::Tensor> sum;
+  for (const auto& d : mean.delta) sum.push_back(torch::zeros_like(d, torch::kDouble));
   std::vector<torch::Tensor> labels;
   int64_t count = 0;
   for (const auto& client : clients) {
-    if (client.images != sum.images || client.delta.size() != sum.delta.size())
+    if (client.images != mean.images || client.delta.size() != sum.size())
       throw Error("secure aggregation: the clients' updates differ in shape");
-    for (size_t i = 0; i < sum.delta.size(); ++i) sum.delta[i] += client.delta[i];
+    for (size_t i = 0; i < sum.size(); ++i) sum[i] += client.delta[i].to(torch::kDouble);
     count += client.clients;
     if (client.labels.defined()) labels.push_back(client.labels);
   }
-  for (auto& d : sum.delta) d /= static_cast<double>(clients.size());
-  sum.clients = count;
-  sum.labels = labels.size() == clients.size() ? torch::cat(labels) : torch::Tensor();
-  return sum;
+  for (size_t i = 0; i < sum.size(); ++i) {
+    mean.delta[i] = (sum[i] / static_cast<double>(clients.size())).to(mean.delta[i].scalar_type());
+  }
+  mean.clients = count;
+  mean.labels = labels.size() == clients.size() ? torch::cat(labels) : torch::Tensor();
+  return mean;
 }
 
 Gradients update_as_gradient(const ModelUpdate& update) {

@@ -11,6 +11,7 @@
 #include "privaudit/attacks/imprint.h"
 #include "privaudit/metrics/reconstruction_score.h"
 #include "privaudit/report/results.h"
+#include "privaudit/util/distributed.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/runtime.h"
 #include "privaudit/util/time_budget.h"
@@ -146,6 +147,97 @@ class PrefixSink : public OutputSink {
   std::string prefix_;
 };
 
+// One FedAvg round as messages between processes: rank 0 is the server, ranks 1..P-1 the
+// clients (client m on rank 1 + m mod (P - 1)). The server broadcasts its model; each client
+// trains on its own images and sends its update to the server (a gather); under secure
+// aggregation the clients send only what the server may see, and the server learns the sum of
+// the updates from an all-reduce it adds zeros to. On the server `updates` receives the clients'
+// updates in client order (under secure aggregation only client 1's, for the comparison) and
+// `secure_sum` the aggregate; the clients get nothing back.
+void federated_round(models::Classifier& served, const torch::Tensor& targets,
+                     const torch::Tensor& labels, const FederatedExperimentOptions& options,
+                     const dist::World& world, std::vector<attacks::ModelUpdate>& updates,
+                     std::optional<attacks::ModelUpdate>& secure_sum) {
+  const int64_t per = options.images_per_client;
+  const bool aggregated = options.secure_aggregation && options.clients > 1;
+  auto parameters = served.parameters();
+  std::vector<torch::Tensor> sent;
+  for (const auto& p : parameters) sent.push_back(p.detach().to(torch::kCPU).contiguous().clone());
+  world.broadcast(sent, 0, "sending the server's model to the clients");
+  if (!world.lead()) {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < parameters.size(); ++i) parameters[i].copy_(sent[i]);
+  }
+  const auto device = served.device();
+  const int client_ranks = world.size() - 1;
+  nlohmann::json header = nlohmann::json::array();
+  std::vector<torch::Tensor> tensors, sum;
+  if (aggregated) {
+    for (const auto& p : sent) sum.push_back(torch::zeros_like(p, torch::kDouble));
+  }
+  for (int64_t m = 0; m < options.clients; ++m) {
+    if (1 + m % client_ranks != world.rank()) continue;
+    const auto update = attacks::client_update(
+        served, targets.slice(0, m * per, (m + 1) * per).to(device),
+        labels.slice(0, m * per, (m + 1) * per).to(device), options.training, options.labels_known);
+    if (aggregated) {
+      for (size_t i = 0; i < sum.size(); ++i)
+        sum[i] += update.delta[i].to(torch::kCPU, torch::kDouble);
+    }
+    // Under secure aggregation the server sees one client's own update only in the comparison.
+    const bool whole = !aggregated || (m == 0 && options.compare_with_one_client);
+    header.push_back({{"client", m},
+                      {"whole", whole},
+                      {"labels", update.labels.defined()},
+                      {"first", tensors.size()}});
+    if (whole) {
+      for (const auto& d : update.delta) tensors.push_back(d);
+    }
+    if (update.labels.defined()) tensors.push_back(update.labels);
+  }
+  const auto received =
+      world.gather(dist::pack(header, tensors), 0, "sending the clients' updates");
+  if (aggregated) world.all_reduce_sum(sum, "securely aggregating the clients' updates");
+  if (!world.lead()) return;
+
+  const auto training = options.training.for_client(per);
+  std::vector<torch::Tensor> all_labels(static_cast<size_t>(options.clients));
+  std::vector<std::optional<attacks::ModelUpdate>> whole(static_cast<size_t>(options.clients));
+  for (const auto& blob : received) {
+    const auto [entries, parts] = dist::unpack(blob);
+    for (const auto& entry : entries) {
+      const auto m = entry.at("client").get<size_t>();
+      size_t next = entry.at("first").get<size_t>();
+      if (entry.at("whole").get<bool>()) {
+        attacks::ModelUpdate update;
+        for (size_t i = 0; i < parameters.size(); ++i)
+          update.delta.push_back(parts.at(next++).to(device));
+        update.images = per;
+        update.training = training;
+        whole[m] = std::move(update);
+      }
+      if (entry.at("labels").get<bool>()) {
+        all_labels[m] = parts.at(next++).to(device);
+        if (whole[m]) whole[m]->labels = all_labels[m];
+      }
+    }
+  }
+  for (auto& update : whole) {
+    if (update) updates.push_back(std::move(*update));
+  }
+  if (!aggregated) return;
+  attacks::ModelUpdate aggregate;
+  for (size_t i = 0; i < sum.size(); ++i) {
+    aggregate.delta.push_back(
+        (sum[i] / static_cast<double>(options.clients)).to(parameters[i].scalar_type()).to(device));
+  }
+  aggregate.images = per;
+  aggregate.clients = options.clients;
+  aggregate.training = training;
+  if (options.labels_known) aggregate.labels = torch::cat(all_labels);
+  secure_sum = std::move(aggregate);
+}
+
 }  // namespace
 
 std::vector<FederatedSetting> federated_audit_grid(const attacks::LocalTraining& base) {
@@ -180,12 +272,10 @@ std::vector<FederatedSetting> federated_audit_grid(const attacks::LocalTraining&
   return grid;
 }
 
-std::vector<FederatedSweepEntry> run_federated_sweep(models::Classifier& model,
-                                                     const data::Dataset& train,
-                                                     const data::Dataset& test,
-                                                     const FederatedExperimentOptions& options,
-                                                     const std::vector<FederatedSetting>& settings,
-                                                     const Reporter& reporter, OutputSink& sink) {
+std::vector<FederatedSweepEntry> run_federated_sweep(
+    models::Classifier& model, const data::Dataset& train, const data::Dataset& test,
+    const FederatedExperimentOptions& options, const std::vector<FederatedSetting>& settings,
+    const Reporter& reporter, OutputSink& sink, const dist::World& world) {
   std::vector<FederatedSweepEntry> sweep;
   size_t left = settings.size();  // under a time budget each setting gets its part of what is left
   for (const auto& setting : settings) {
@@ -200,7 +290,7 @@ std::vector<FederatedSweepEntry> run_federated_sweep(models::Classifier& model,
     reporter.say("setting " + setting.label);
     const auto started = std::chrono::steady_clock::now();
     FederatedSweepEntry entry{
-        setting, run_federated_experiment(model, train, test, run, reporter, prefixed)};
+        setting, run_federated_experiment(model, train, test, run, reporter, prefixed, world)};
     entry.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     sweep.push_back(std::move(entry));
@@ -273,7 +363,8 @@ FederatedExperimentResult run_federated_experiment(models::Classifier& model,
                                                    const data::Dataset& train,
                                                    const data::Dataset& test,
                                                    const FederatedExperimentOptions& options,
-                                                   const Reporter& reporter, OutputSink& sink) {
+                                                   const Reporter& reporter, OutputSink& sink,
+                                                   const dist::World& world) {
   options.validate();
   const int64_t per = options.images_per_client, count = options.clients * per;
   if (count > test.size()) {
@@ -305,23 +396,30 @@ FederatedExperimentResult run_federated_experiment(models::Classifier& model,
                std::to_string(per) + " images, " +
                std::to_string(options.training.for_client(per).steps) + " local steps of " +
                std::to_string(options.training.batch) + ", " + served.summary());
-  const auto device = served.device();
   std::vector<attacks::ModelUpdate> updates;
-  for (int64_t m = 0; m < options.clients; ++m) {
-    updates.push_back(attacks::client_update(served,
-                                             targets.slice(0, m * per, (m + 1) * per).to(device),
-                                             labels.slice(0, m * per, (m + 1) * per).to(device),
-                                             options.training, options.labels_known));
-  }
+  std::optional<attacks::ModelUpdate> secure_sum;  // a distributed round's secure aggregate
   const bool aggregated = options.secure_aggregation && options.clients > 1;
+  if (world.size() == 1) {
+    const auto device = served.device();
+    for (int64_t m = 0; m < options.clients; ++m) {
+      updates.push_back(attacks::client_update(served,
+                                               targets.slice(0, m * per, (m + 1) * per).to(device),
+                                               labels.slice(0, m * per, (m + 1) * per).to(device),
+                                               options.training, options.labels_known));
+    }
+  } else {
+    federated_round(served, targets, labels, options, world, updates, secure_sum);
+    if (!world.lead()) return result;  // a client's part ends with its update
+  }
   if (!aggregated || options.compare_with_one_client) {
     TimeShare share(options.clients > 1 ? 0.5 : 1.0);  // the aggregate view gets the other half
     result.views.push_back(attack_view(served, "client", updates.front(), targets.slice(0, 0, per),
                                        labels.slice(0, 0, per), options, reporter, sink));
   }
   if (options.clients > 1) {
-    result.views.push_back(attack_view(served, "aggregate", attacks::aggregate(updates), targets,
-                                       labels, options, reporter, sink));
+    result.views.push_back(attack_view(served, "aggregate",
+                                       secure_sum ? *secure_sum : attacks::aggregate(updates),
+                                       targets, labels, options, reporter, sink));
   }
   result.server_sees = aggregated ? "aggregate" : "client";
   return result;

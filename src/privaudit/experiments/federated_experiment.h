@@ -18,6 +18,7 @@
 #include "privaudit/experiments/gradient_experiment.h"
 #include "privaudit/experiments/sinks.h"
 #include "privaudit/models/classifier.h"
+#include "privaudit/util/distributed.h"
 
 namespace privaudit::experiments {
 
@@ -62,11 +63,18 @@ struct FederatedExperimentResult {
 };
 
 // `train` supplies the imprint calibration images (never targets); targets come from `test`.
+//
+// In a world of P > 1 processes (util/distributed.h) the round is real message passing: rank 0
+// is the server and attacks what it receives, ranks 1..P-1 are the clients (client m on rank
+// 1 + m mod (P - 1)), which receive the model by broadcast, train, and send their updates by a
+// gather, or, under secure aggregation, into an all-reduce sum. The server's figures are those
+// of one process; the clients return an empty result.
 FederatedExperimentResult run_federated_experiment(models::Classifier& model,
                                                    const data::Dataset& train,
                                                    const data::Dataset& test,
                                                    const FederatedExperimentOptions& options,
-                                                   const Reporter& reporter, OutputSink& sink);
+                                                   const Reporter& reporter, OutputSink& sink,
+                                                   const dist::World& world = dist::single());
 
 nlohmann::json to_json(const FederatedExperimentResult& result,
                        const FederatedExperimentOptions& options);
@@ -96,12 +104,10 @@ struct FederatedSweepEntry {
 
 // Runs the experiment for each setting (attacks, budget, server, seed from `options`); grids are
 // written as "<label>_<name>".
-std::vector<FederatedSweepEntry> run_federated_sweep(models::Classifier& model,
-                                                     const data::Dataset& train,
-                                                     const data::Dataset& test,
-                                                     const FederatedExperimentOptions& options,
-                                                     const std::vector<FederatedSetting>& settings,
-                                                     const Reporter& reporter, OutputSink& sink);
+std::vector<FederatedSweepEntry> run_federated_sweep(
+    models::Classifier& model, const data::Dataset& train, const data::Dataset& test,
+    const FederatedExperimentOptions& options, const std::vector<FederatedSetting>& settings,
+    const Reporter& reporter, OutputSink& sink, const dist::World& world = dist::single());
 
 // results.json's "sweep": per setting its parameters, the view the server sees and its strongest
 // attack's mean and median PSNR, recovered fraction and winning attacks.

@@ -96,6 +96,58 @@ class GlooWorld : public World {
     });
   }
 
+  std::vector<std::string> gather(const std::string& bytes, int root,
+                                  const std::string& what) const override {
+    return guarded(what, [&] {
+      // Every rank learns the longest length; the root alone receives the padded bytes.
+      auto length = torch::tensor({static_cast<int64_t>(bytes.size())}, torch::kLong);
+      const auto lengths = gather_tensor(length);
+      int64_t longest = 1;
+      for (const auto& l : lengths) longest = std::max(longest, l.item<int64_t>());
+      auto mine = torch::zeros({longest}, torch::kUInt8);
+      std::memcpy(mine.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+      std::vector<std::vector<torch::Tensor>> out(rank_ == root ? 1 : 0);
+      if (rank_ == root) {
+        for (int r = 0; r < size_; ++r) out[0].push_back(torch::empty_like(mine));
+      }
+      std::vector<torch::Tensor> in = {mine};
+      c10d::GatherOptions options;
+      options.rootRank = root;
+      group_->gather(out, in, options)->wait();
+      std::vector<std::string> received;
+      if (rank_ != root) return received;
+      for (int r = 0; r < size_; ++r) {
+        const auto n = static_cast<size_t>(lengths[static_cast<size_t>(r)].item<int64_t>());
+        received.emplace_back(
+            reinterpret_cast<const char*>(out[0][static_cast<size_t>(r)].data_ptr()), n);
+      }
+      return received;
+    });
+  }
+
+  void broadcast(std::vector<torch::Tensor>& tensors, int root,
+                 const std::string& what) const override {
+    guarded(what, [&] {
+      c10d::BroadcastOptions options;
+      options.rootRank = root;
+      for (auto& t : tensors) {
+        std::vector<torch::Tensor> one = {t};
+        group_->broadcast(one, options)->wait();
+      }
+      return 0;
+    });
+  }
+
+  void all_reduce_sum(std::vector<torch::Tensor>& tensors, const std::string& what) const override {
+    guarded(what, [&] {
+      for (auto& t : tensors) {
+        std::vector<torch::Tensor> one = {t};
+        group_->allreduce(one)->wait();
+      }
+      return 0;
+    });
+  }
+
   void barrier(const std::string& what) const override {
     guarded(what, [&] {
       group_->barrier()->wait();

@@ -36,8 +36,18 @@ class World {
                                               const std::string& what) const {
     return {bytes};
   }
+  // Every rank's `bytes`, in rank order, on rank `root` only (empty elsewhere).
+  virtual std::vector<std::string> gather(const std::string& bytes, int root,
+                                          const std::string& what) const {
+    return {bytes};
+  }
   // Waits until every rank got here.
   virtual void barrier(const std::string& what) const {}
+  // Rank `root`'s tensors, in place on every rank (same shapes and types everywhere).
+  virtual void broadcast(std::vector<torch::Tensor>& tensors, int root,
+                         const std::string& what) const {}
+  // The element-wise sum over the ranks, in place on every rank (same shapes everywhere).
+  virtual void all_reduce_sum(std::vector<torch::Tensor>& tensors, const std::string& what) const {}
 };
 
 // The world of one process.
