@@ -38,8 +38,9 @@ nlohmann::json read_json(const std::string& path) {
 // The figures of a results.json: everything but wall times, memory and the process count.
 nlohmann::json figures(nlohmann::json j) {
   static const std::set<std::string> kNotFigures = {
-      "seconds",     "probe_seconds",    "processes",      "peak_memory_mib",
-      "dof_seconds", "jacobian_seconds", "decoder_seconds"};
+      "seconds",         "probe_seconds",      "processes",
+      "peak_memory_mib", "dof_seconds",        "jacobian_seconds",
+      "decoder_seconds", "samples_per_second", "stationarity_seconds"};
   if (j.is_object()) {
     nlohmann::json out = nlohmann::json::object();
     for (auto it = j.begin(); it != j.end(); ++it) {
@@ -257,6 +258,104 @@ TEST_F(DistributedRun, FederatedOnThreeProcessesMatchesTheSimulation) {
     ASSERT_EQ(expected["federated"]["views"].size(), 2u);
     EXPECT_EQ(got, expected) << secure;
   }
+}
+
+// Starts `command` in the background (its output to `log`); returns the pid (the shell execs it).
+pid_t start_background(const std::string& command, const std::string& log) {
+  const auto line = "exec " + command + " > " + log + " 2>&1";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execl("/bin/sh", "sh", "-c", line.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// The child of `launcher` whose environment says RANK=`rank`, once it exists (-1 after `deadline`).
+pid_t rank_process(pid_t launcher, int rank, std::chrono::steady_clock::time_point deadline) {
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::istringstream children(read_file("/proc/" + std::to_string(launcher) + "/task/" +
+                                          std::to_string(launcher) + "/children"));
+    for (pid_t child; children >> child;) {
+      std::istringstream environ(read_file("/proc/" + std::to_string(child) + "/environ"));
+      for (std::string entry; std::getline(environ, entry, '\0');) {
+        if (entry == "RANK=" + std::to_string(rank)) return child;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return -1;
+}
+
+// Waits for `pid` until `deadline` (then kills it); returns its wait status, -1 when it hung.
+int wait_for(pid_t pid, std::chrono::steady_clock::time_point deadline) {
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) return status;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  return -1;
+}
+
+// The audit shares chains of stages (a model's training and the stages attacking it; here the
+// MLP's and its memorisation regime's): two processes write the stage figures of one; a rank
+// killed mid-run stops the audit naming it, and the same command continues it without redoing
+// the stages that were done.
+TEST_F(DistributedRun, AuditOnTwoProcessesMatchesOneAndContinuesAfterAKilledRank) {
+  TempDir out;
+  const auto audit = std::string(PRIVAUDIT_CLI_PATH) +
+                     " audit --profile smoke --archs mlp --memorization-sizes 3 --threads 1 "
+                     "--out ";
+  const auto one = run_shell(audit + out.file("one") + " --quiet");
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+
+  const auto two = audit + out.file("two") + " --processes 2";
+  const auto log = out.file("log");
+  const pid_t launcher = start_background(two, log);
+  ASSERT_GT(launcher, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(240);
+  // Rank 0 runs the MLP's main chain, rank 1 its memorisation chain: kill rank 1 once rank 0 has
+  // finished a stage.
+  while (!contains(read_file(log), "mlp/train") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const pid_t rank1 = rank_process(launcher, 1, deadline);
+  ASSERT_GT(rank1, 0) << read_file(log);
+  ASSERT_EQ(::kill(rank1, SIGKILL), 0);
+  const int status = wait_for(launcher, deadline);
+  ASSERT_NE(status, -1) << "the audit did not stop after its rank was killed";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << read_file(log);
+  EXPECT_TRUE(contains(read_file(log), "rank 1 of 2 was killed by signal 9")) << read_file(log);
+  EXPECT_FALSE(std::filesystem::exists(out.file("two") + "/results.json"));
+
+  const auto again = run_shell(two);
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_TRUE(contains(again.output, "mlp/train              already done")) << again.output;
+  const auto expected = read_json(out.file("one") + "/results.json");
+  const auto got = read_json(out.file("two") + "/results.json");
+  ASSERT_EQ(got["architectures"].size(), 1u);
+  // The stage's figures, less its file paths (other --out) and wall times.
+  auto strip = [](nlohmann::json j) {
+    j.erase("model");
+    return figures(j);
+  };
+  const auto& mlp = got["architectures"][0];
+  for (const char* stage : {"train", "invert", "gradients", "federated", "layers"}) {
+    ASSERT_EQ(mlp[stage]["status"], "done") << stage;
+    EXPECT_EQ(strip(mlp[stage]["results"]), strip(expected["architectures"][0][stage]["results"]))
+        << stage;
+  }
+  ASSERT_EQ(mlp["memorization"].size(), 1u) << mlp.dump();
+  for (const char* stage : {"train", "invert"}) {
+    ASSERT_EQ(mlp["memorization"][0][stage]["status"], "done") << stage;
+    EXPECT_EQ(strip(mlp["memorization"][0][stage]["results"]),
+              strip(expected["architectures"][0]["memorization"][0][stage]["results"]))
+        << stage;
+  }
+  EXPECT_TRUE(std::filesystem::exists(out.file("two") + "/index.html"));
+  // The other rank's state file was merged and removed.
+  EXPECT_FALSE(std::filesystem::exists(out.file("two") + "/audit_state.rank-1.json"));
 }
 
 // layers shares its cut points: on a Python CNN whose Flatten cut is decoded with the decoder of

@@ -13,6 +13,7 @@
 #include "privaudit/metrics/nearest_neighbors.h"
 #include "privaudit/report/html_report.h"
 #include "privaudit/report/results.h"
+#include "privaudit/util/distributed.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/files.h"
 #include "privaudit/util/text.h"
@@ -87,9 +88,31 @@ nlohmann::json measure_baselines(const CommonFlags& flags, const std::string& pr
   }
 }
 
+// A rank's own state file in a distributed audit: the records of the stages it ran, merged into
+// audit_state.json by rank 0 (at the end, or when a killed run is continued).
+fs::path rank_state_path(const fs::path& out, int rank) {
+  return out / ("audit_state.rank-" + std::to_string(rank) + ".json");
+}
+
+// Merges the rank state files in `out` into `state`, saves it to `state_path`, then removes them.
+void absorb_rank_states(const fs::path& out, const fs::path& state_path, nlohmann::json& state) {
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(out)) {
+    const auto name = entry.path().filename().string();
+    if (name.rfind("audit_state.rank-", 0) == 0) files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& file : files) {
+    const auto theirs = load_json_or_null(file);
+    if (theirs.is_object() && theirs["stages"].is_object())
+      state["stages"].update(theirs["stages"]);
+  }
+  write_file_atomic(state_path, state.dump(2) + "\n");
+  for (const auto& file : files) fs::remove(file);
+}
+
 int run_audit(AuditFlags& f, const CLI::App& app) {
   if (f.common.out.empty()) f.common.out = "audit-out";
-  start_run(f.common);
   experiments::AuditPlanOptions plan;
   plan.archs = f.archs;
   plan.profile = f.profile;
@@ -100,28 +123,83 @@ int run_audit(AuditFlags& f, const CLI::App& app) {
   plan.data = f.common.data;
   plan.seed = f.common.seed;
   plan.device = f.common.device;
-  plan.threads = f.common.threads;
   plan.memorization_sizes = parse_sizes(f.memorization_sizes);
   plan.repeats = f.repeats;
-  plan.stage_budget = f.common.time_budget;  // audit --time-budget: per attack stage
-  set_time_budget(0);                        // the audit process itself runs no attack
-  const auto stages = experiments::plan_audit(plan, f.common.out);  // checks --profile first
+  plan.stage_budget = f.common.time_budget;     // audit --time-budget: per attack stage
+  experiments::plan_audit(plan, f.common.out);  // checks --profile before anything starts
+  // Under P processes the ranks run chains of stages side by side (a model's training and the
+  // stages attacking it stay on one rank); rank 0 keeps the folder, the state and the report.
+  // A rank may finish its chains long before the others: it waits up to a day to hand its
+  // records over (a rank that dies is noticed at once; only a hung one waits this long).
+  if (const auto code = start_world(f.common, 86400)) return *code;
+  const auto& world = dist::world();
+  start_run(f.common);
+  plan.threads = f.common.threads;
+  set_time_budget(0);  // the audit process itself runs no attack
+  const auto stages = experiments::plan_audit(plan, f.common.out);
   const fs::path out(f.common.out);
   const fs::path state_path = out / "audit_state.json";
   // The audit continues its own folder without --resume (same settings only); --force starts over
   // in a folder privaudit wrote; any other non-empty folder is refused.
   const auto settings = settings_fingerprint(app);
-  const OutputFolder folder(
-      out, "audit", settings,
-      f.common.force ? ExistingOutput::kOverwrite : ExistingOutput::kContinue);
-  nlohmann::json state = folder.resumed() ? load_json_or_null(state_path) : nullptr;
-  if (!state.is_object() || !state["stages"].is_object())
-    state = {{"stages", nlohmann::json::object()}};
-  fs::create_directories(out / "logs");
+  std::unique_ptr<OutputFolder> folder;
+  nlohmann::json state;
+  if (world.lead()) {
+    folder = std::make_unique<OutputFolder>(
+        out, "audit", settings,
+        f.common.force ? ExistingOutput::kOverwrite : ExistingOutput::kContinue);
+    state = folder->resumed() ? load_json_or_null(state_path) : nullptr;
+    if (!state.is_object() || !state["stages"].is_object())
+      state = {{"stages", nlohmann::json::object()}};
+    absorb_rank_states(out, state_path, state);  // what a killed distributed run's ranks left
+    fs::create_directories(out / "logs");
+  }
+  state = nlohmann::json::parse(world.all_gather(state.dump(), "sharing the audit's state")[0]);
 
-  say(f.common, "privaudit audit: " + std::to_string(stages.size()) + " stages, profile " +
-                    f.profile + ", output in " + out.string());
-  const int failures = run_audit_stages(stages, state, state_path, out, f.common.quiet);
+  // Chains of stages, shared out by their expected cost.
+  const auto chains = experiments::audit_chains(stages);
+  std::vector<double> costs;
+  for (const auto& chain : chains) {
+    double cost = 0;
+    for (size_t i : chain) cost += experiments::stage_cost(stages[i]);
+    costs.push_back(cost);
+  }
+  const auto owner = dist::assign_items(costs, world.size());
+  std::vector<size_t> mine;
+  for (size_t c = 0; c < chains.size(); ++c) {
+    if (owner[c] == world.rank()) mine.insert(mine.end(), chains[c].begin(), chains[c].end());
+  }
+  std::sort(mine.begin(), mine.end());
+  say(f.common,
+      "privaudit audit: " + std::to_string(stages.size()) + " stages, profile " + f.profile +
+          ", output in " + out.string() +
+          (world.size() > 1 ? "; " + std::to_string(chains.size()) + " chains of stages on " +
+                                  std::to_string(world.size()) + " processes (rank 0 shows its own)"
+                            : ""));
+  int failures = run_audit_stages(stages, mine, state,
+                                  world.lead() ? state_path : rank_state_path(out, world.rank()),
+                                  out, f.common.quiet);
+  if (world.size() > 1) {
+    nlohmann::json records = nlohmann::json::object();
+    for (size_t i : mine) records[stages[i].id] = state["stages"][stages[i].id];
+    const auto all = world.all_gather(records.dump(), "handing the stages' records to rank 0");
+    if (!world.lead()) return 0;  // rank 0 reports every rank's failures
+    failures = 0;
+    for (const auto& text : all) state["stages"].update(nlohmann::json::parse(text));
+    for (const auto& stage : stages) {
+      auto& record = state["stages"][stage.id];
+      if (record.value("status", "") != "done") {
+        ++failures;
+      } else if (!fs::exists(stage.dir / "results.json")) {
+        // Another machine ran it into its own copy of --out.
+        record["status"] = "failed";
+        record["message"] = "ran on another machine: its results are not in " + out.string() +
+                            " (put --out on a filesystem every machine shares)";
+        ++failures;
+      }
+    }
+    absorb_rank_states(out, state_path, state);
+  }
 
   // Gather every stage's results.json into the audit's own.
   auto results = report::results_envelope("audit", f.common.seed);
@@ -173,6 +251,7 @@ std::function<int()> setup_audit(CLI::App& app) {
   app.add_flag("--force", flags->common.force,
                "Start over: empty --out (only a folder privaudit wrote)");
   add_runtime_flags(app, flags->common);
+  add_distributed_flags(app, flags->common);
   return [flags, &app]() { return run_audit(*flags, app); };
 }
 

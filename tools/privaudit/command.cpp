@@ -58,7 +58,7 @@ void add_distributed_flags(CLI::App& app, CommonFlags& flags) {
       ->check(CLI::Range(1, 256));
 }
 
-std::optional<int> start_world(CommonFlags& flags) {
+std::optional<int> start_world(CommonFlags& flags, double timeout) {
   if (flags.processes > 1 && !dist::environment_has_world()) {
     std::vector<std::string> args;
     const auto& all = command_line();
@@ -74,7 +74,7 @@ std::optional<int> start_world(CommonFlags& flags) {
   if (dist::environment_has_world()) {
     std::string joined;
     for (const auto& arg : command_line()) joined += arg + '\0';
-    dist::join_from_environment(joined);
+    dist::join_from_environment(joined, timeout);
     const auto& world = dist::world();
     if (!world.lead()) flags.quiet = true;  // rank 0 speaks for the world
     // Unless told otherwise, the ranks on one machine share its cores.

@@ -56,7 +56,9 @@ void set_command_line(std::vector<std::string> args);
 // (and no world in the environment) starts P ranks of this command line and returns their exit
 // code; in a world (torchrun, or a rank --processes started) joins it, quiets ranks other than 0
 // and returns nothing: the caller goes on as its rank.
-std::optional<int> start_world(CommonFlags& flags);
+// `timeout`: how long a collective step waits for the slowest rank by default (seconds;
+// PRIVAUDIT_DIST_TIMEOUT overrides it).
+std::optional<int> start_world(CommonFlags& flags, double timeout = 1800);
 // The output sink of a command's rank: rank 0 writes into --out, the others discard.
 std::unique_ptr<experiments::OutputSink> rank_sink(const CommonFlags& flags);
 

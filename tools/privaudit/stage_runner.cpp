@@ -61,6 +61,12 @@ StageOutcome run_stage_process(const std::vector<std::string>& args, const std::
     ::close(log_fd);
     const int null_fd = ::open("/dev/null", O_RDONLY);
     if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
+    // A stage is a one-process run even when the audit is one rank of a world.
+    for (const char* name :
+         {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR",
+          "MASTER_PORT", "TORCHELASTIC_USE_AGENT_STORE", "TORCHELASTIC_RESTART_COUNT"}) {
+      ::unsetenv(name);
+    }
     ::execv("/proc/self/exe", argv.data());
     std::fprintf(stderr, "cannot run /proc/self/exe: %s\n", std::strerror(errno));
     ::_exit(127);
@@ -88,7 +94,8 @@ StageOutcome run_stage_process(const std::vector<std::string>& args, const std::
   return outcome;
 }
 
-int run_audit_stages(const std::vector<experiments::AuditStage>& stages, nlohmann::json& state,
+int run_audit_stages(const std::vector<experiments::AuditStage>& stages,
+                     const std::vector<size_t>& which, nlohmann::json& state,
                      const std::filesystem::path& state_path, const std::filesystem::path& out,
                      bool quiet) {
   namespace fs = std::filesystem;
@@ -97,7 +104,7 @@ int run_audit_stages(const std::vector<experiments::AuditStage>& stages, nlohman
     std::fflush(stdout);
   };
   int failures = 0;
-  for (size_t i = 0; i < stages.size(); ++i) {
+  for (size_t i : which) {
     const auto& stage = stages[i];
     auto& record = state["stages"][stage.id];
     if (!record.is_object()) record = nlohmann::json::object();

@@ -24,12 +24,13 @@ struct StageOutcome {
 StageOutcome run_stage_process(const std::vector<std::string>& args, const std::string& log_path,
                                const std::function<void(double)>& on_tick);
 
-// Runs the audit's stages in order: a stage recorded done (with its results.json) is skipped; an
-// interrupted one continues (--resume when its command keeps checkpoints, else --force). Records
-// each stage's status, accumulated seconds, command line and last error line under
-// state["stages"][id], saves `state` to `state_path` after each stage, logs to out/logs/.
-// Returns the number of stages that failed.
-int run_audit_stages(const std::vector<experiments::AuditStage>& stages, nlohmann::json& state,
+// Runs the audit's stages `which` (positions in `stages`) in that order: a stage recorded done
+// (with its results.json) is skipped; an interrupted one continues (--resume when its command keeps
+// checkpoints, else --force). Records each stage's status, accumulated seconds, command line and
+// last error line under state["stages"][id], saves `state` to `state_path` after each stage, logs
+// to out/logs/. Returns the number of stages that failed.
+int run_audit_stages(const std::vector<experiments::AuditStage>& stages,
+                     const std::vector<size_t>& which, nlohmann::json& state,
                      const std::filesystem::path& state_path, const std::filesystem::path& out,
                      bool quiet);
 

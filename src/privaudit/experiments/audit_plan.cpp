@@ -184,6 +184,38 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
   return stages;
 }
 
+std::vector<std::vector<size_t>> audit_chains(const std::vector<AuditStage>& stages) {
+  std::vector<std::vector<size_t>> chains;
+  std::map<std::string, size_t> chain_of_model;  // a training's model.pt -> its chain
+  for (size_t i = 0; i < stages.size(); ++i) {
+    const auto& args = stages[i].args;
+    const auto model = std::find(args.begin(), args.end(), "--model");
+    const auto found = model != args.end() && model + 1 != args.end()
+                           ? chain_of_model.find(*(model + 1))
+                           : chain_of_model.end();
+    if (found != chain_of_model.end()) {
+      chains[found->second].push_back(i);
+      continue;
+    }
+    if (stages[i].command == "train")
+      chain_of_model[(stages[i].dir / "model.pt").string()] = chains.size();
+    chains.push_back({i});
+  }
+  return chains;
+}
+
+double stage_cost(const AuditStage& stage) {
+  const auto& args = stage.args;
+  const auto budget = std::find(args.begin(), args.end(), "--time-budget");
+  if (budget != args.end() && budget + 1 != args.end()) {
+    try {
+      return std::stod(*(budget + 1));
+    } catch (const std::exception&) {
+    }
+  }
+  return stage.command == "train" ? 30.0 : 60.0;
+}
+
 namespace {
 nlohmann::json load_json_or_null(const fs::path& path) {
   if (!fs::exists(path)) return nullptr;

@@ -68,6 +68,15 @@ struct AuditStage {
 std::vector<AuditStage> plan_audit(const AuditPlanOptions& options,
                                    const std::filesystem::path& out);
 
+// The audit's stages in chains that can run side by side (in processes of their own, util/
+// distributed.h): a model's training with every stage that attacks that model, in plan order;
+// a stage that attacks a given --model file, and the defense, alone. Chains in plan order.
+std::vector<std::vector<size_t>> audit_chains(const std::vector<AuditStage>& stages);
+// What a stage is expected to cost, for sharing chains out: its --time-budget when it has one,
+// else 30 s for a training and 60 s for anything else (the paper profile has no budgets: its
+// chains then weigh by their stage counts).
+double stage_cost(const AuditStage& stage);
+
 // The audit's "architectures": per architecture, each stage's status, time, folder, command and
 // results.json (null when absent); the memorisation stages under "memorization" (one entry per
 // size: per_class, train, invert), the repeats under "repeats" (one entry per extra seed, shaped

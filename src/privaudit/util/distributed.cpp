@@ -238,8 +238,8 @@ const World& single() {
 
 const World& world() { return joined() ? *joined() : single(); }
 
-double collective_timeout_seconds() {
-  const auto text = env_or("PRIVAUDIT_DIST_TIMEOUT", "1800");
+double collective_timeout_seconds(double fallback) {
+  const auto text = env_or("PRIVAUDIT_DIST_TIMEOUT", std::to_string(fallback));
   try {
     const double seconds = std::stod(text);
     if (seconds > 0) return seconds;
@@ -250,14 +250,14 @@ double collective_timeout_seconds() {
 
 bool environment_has_world() { return env_or("WORLD_SIZE", "1") != "1"; }
 
-void join_from_environment(const std::string& command_line) {
+void join_from_environment(const std::string& command_line, double default_timeout) {
   if (!environment_has_world()) return;
   const int size = env_int("WORLD_SIZE", 1, 4096);
   const int rank = env_int("RANK", 0, size - 1);
   const auto host = env_or("MASTER_ADDR", "");
   if (host.empty()) throw Error("distributed: MASTER_ADDR is not set");
   const int port = env_int("MASTER_PORT", 1, 65535);
-  const double timeout = collective_timeout_seconds();
+  const double timeout = collective_timeout_seconds(default_timeout);
   const double join_timeout = std::min(timeout, 60.0);
   const bool agent_store = env_or("TORCHELASTIC_USE_AGENT_STORE", "") == "True";
   const auto where = host + ":" + std::to_string(port);

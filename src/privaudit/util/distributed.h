@@ -64,10 +64,12 @@ bool environment_has_world();
 // every rank connects as a client and prefixes its keys with /worker/attempt_<restart count>, as
 // Python's init_process_group does; otherwise rank 0 serves the store. Every rank checks that all
 // WORLD_SIZE ranks joined, agree on WORLD_SIZE and run the same `command_line`. Timeouts:
-// PRIVAUDIT_DIST_TIMEOUT seconds (default 1800) for a collective step, at most 60 s of it for
-// joining. Throws Error with one line naming the problem (port in use, no store at MASTER_ADDR,
+// PRIVAUDIT_DIST_TIMEOUT seconds (default `timeout`) for a collective step, at most 60 s of it
+// for joining. Throws Error with one line naming the problem (port in use, no store at MASTER_ADDR,
 // WORLD_SIZE mismatch, a rank missing).
-void join_from_environment(const std::string& command_line);
+// `timeout` is the default of PRIVAUDIT_DIST_TIMEOUT: how long a rank may wait in a collective
+// step for the slowest rank's share.
+void join_from_environment(const std::string& command_line, double timeout = 1800);
 
 // Work items with estimated `costs`, each given to a rank: the most costly first, each to the
 // least loaded rank (the lowest rank on ties). Depends on the costs and `ranks` only.
@@ -84,7 +86,7 @@ int launch_local(int processes, const std::vector<std::string>& args);
 std::string pack(const nlohmann::json& header, const std::vector<torch::Tensor>& tensors);
 std::pair<nlohmann::json, std::vector<torch::Tensor>> unpack(const std::string& bytes);
 
-// Seconds a collective step may wait for another rank (PRIVAUDIT_DIST_TIMEOUT, default 1800).
-double collective_timeout_seconds();
+// Seconds a collective step may wait for another rank (PRIVAUDIT_DIST_TIMEOUT, else `fallback`).
+double collective_timeout_seconds(double fallback = 1800);
 
 }  // namespace privaudit::dist
