@@ -40,7 +40,8 @@ nlohmann::json figures(nlohmann::json j) {
   static const std::set<std::string> kNotFigures = {
       "seconds",         "probe_seconds",      "processes",
       "peak_memory_mib", "dof_seconds",        "jacobian_seconds",
-      "decoder_seconds", "samples_per_second", "stationarity_seconds"};
+      "decoder_seconds", "samples_per_second", "stationarity_seconds",
+      "attack_seconds",  "train_seconds"};
   if (j.is_object()) {
     nlohmann::json out = nlohmann::json::object();
     for (auto it = j.begin(); it != j.end(); ++it) {
@@ -356,6 +357,36 @@ TEST_F(DistributedRun, AuditOnTwoProcessesMatchesOneAndContinuesAfterAKilledRank
   EXPECT_TRUE(std::filesystem::exists(out.file("two") + "/index.html"));
   // The other rank's state file was merged and removed.
   EXPECT_FALSE(std::filesystem::exists(out.file("two") + "/audit_state.rank-1.json"));
+}
+
+// defend shares its points (one defended model each): two processes write the figures of one,
+// each rank checkpoints its own points, and --resume then retrains none of them.
+TEST_F(DistributedRun, DefendOnTwoProcessesWritesTheFiguresOfOneAndResumes) {
+  TempDir out;
+  const std::string defend =
+      "defend --arch mlp --lambdas 0,3,10 --loss pixel --train-size 300 --test-size 200 "
+      "--epochs 1 --attack-epochs 1 --targets 20 --gradient-targets 1 --gradient-iterations 5 "
+      "--threads 1 --quiet --out ";
+  const auto one = run_cli(defend + out.file("one"));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  const auto two = run_cli(defend + out.file("two") + " --processes 2");
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  const auto expected = figures(read_json(out.file("one") + "/results.json"));
+  ASSERT_EQ(expected["points"].size(), 3u);
+  auto strip_paths = [](nlohmann::json j) {
+    for (auto& point : j["points"]) point.erase("model");  // a path under the other --out
+    return j;
+  };
+  EXPECT_EQ(strip_paths(figures(read_json(out.file("two") + "/results.json"))),
+            strip_paths(expected));
+  for (const char* point : {"none-lambda0", "pixel-lambda3", "pixel-lambda10"}) {
+    EXPECT_TRUE(std::filesystem::exists(out.file("two") + "/points/" + point + "/point.json"))
+        << point;
+  }
+  const auto again = run_cli(defend + out.file("two") + " --resume --processes 2");
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(strip_paths(figures(read_json(out.file("two") + "/results.json"))),
+            strip_paths(expected));
 }
 
 // layers shares its cut points: on a Python CNN whose Flatten cut is decoded with the decoder of

@@ -4,6 +4,7 @@
 #include "command.h"
 #include "privaudit/experiments/defense_experiment.h"
 #include "privaudit/report/results.h"
+#include "privaudit/util/distributed.h"
 
 namespace privaudit::cli {
 namespace {
@@ -19,13 +20,20 @@ int run_defend(DefendFlags& f, const CLI::App& app) {
   options.knowledge.labels = f.labels_known;
   options.seed = f.common.seed;
   options.validate();
+  if (const auto code = start_world(f.common)) return *code;
+  const auto& world = dist::world();
   const auto device = start_run(f.common);
-  const auto output = open_output(f.common, app);
+  std::unique_ptr<OutputFolder> output;
+  if (world.lead()) output = open_output(f.common, app);
+  world.barrier("waiting for rank 0 to open " + f.common.out);
   const auto splits = load_data(f.common);
-  experiments::FolderSink sink(f.common.out);
+  // Every rank checkpoints its own points into --out, so --resume skips all finished ones.
+  const auto sink = rank_sink(f.common, /*checkpoints=*/true);
   const auto result = experiments::run_defense_experiment(f.common.data, splits, options,
-                                                          reporter(f.common), sink, device);
+                                                          reporter(f.common), *sink, device, world);
+  if (!world.lead()) return 0;
   auto results = report::results_envelope("defend", f.common.seed);
+  if (world.size() > 1) results["processes"] = world.size();
   results.update(experiments::to_json(result, options));
   results["dataset"] = report::dataset_json(f.common.data, splits);
   report::write_results(f.common.out, results);
@@ -81,6 +89,7 @@ std::function<int()> setup_defend(CLI::App& app) {
   add_data_flags(app, flags->common);
   add_output_flags(app, flags->common, /*resumable=*/true);
   add_runtime_flags(app, flags->common);
+  add_distributed_flags(app, flags->common);
   return [flags, &app]() { return run_defend(*flags, app); };
 }
 

@@ -89,8 +89,11 @@ std::optional<int> start_world(CommonFlags& flags, double timeout) {
   return std::nullopt;
 }
 
-std::unique_ptr<experiments::OutputSink> rank_sink(const CommonFlags& flags) {
-  if (!dist::world().lead()) return std::make_unique<experiments::DiscardSink>();
+std::unique_ptr<experiments::OutputSink> rank_sink(const CommonFlags& flags, bool checkpoints) {
+  if (!dist::world().lead()) {
+    return checkpoints ? std::make_unique<experiments::DiscardSink>(flags.out)
+                       : std::make_unique<experiments::DiscardSink>();
+  }
   return std::make_unique<experiments::FolderSink>(flags.out);
 }
 

@@ -59,8 +59,10 @@ void set_command_line(std::vector<std::string> args);
 // `timeout`: how long a collective step waits for the slowest rank by default (seconds;
 // PRIVAUDIT_DIST_TIMEOUT overrides it).
 std::optional<int> start_world(CommonFlags& flags, double timeout = 1800);
-// The output sink of a command's rank: rank 0 writes into --out, the others discard.
-std::unique_ptr<experiments::OutputSink> rank_sink(const CommonFlags& flags);
+// The output sink of a command's rank: rank 0 writes into --out, the others discard images and
+// plots (and with `checkpoints` keep their checkpoints in --out too).
+std::unique_ptr<experiments::OutputSink> rank_sink(const CommonFlags& flags,
+                                                   bool checkpoints = false);
 
 // Applies --seed/--threads/--time-budget, checks --device; returns the device.
 torch::Device start_run(const CommonFlags& flags);

@@ -49,6 +49,15 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   for (auto* sub : app.get_subcommands()) {
+    // Only the commands that share their work may run as ranks of a world (torchrun).
+    if (privaudit::dist::environment_has_world() &&
+        sub->get_option_no_throw("--processes") == nullptr) {
+      std::cerr << "privaudit " << sub->get_name()
+                << ": does not run across processes (WORLD_SIZE is set: started by torchrun?); "
+                   "run it as one process"
+                << std::endl;
+      return 2;
+    }
     try {
       return runners.at(sub->get_name())();
     } catch (const privaudit::UsageError& e) {

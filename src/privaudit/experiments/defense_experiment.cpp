@@ -1,8 +1,10 @@
 #include "privaudit/experiments/defense_experiment.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <optional>
 
 #include "privaudit/attacks/feature_decoder.h"
@@ -13,6 +15,7 @@
 #include "privaudit/models/model_config.h"
 #include "privaudit/report/results.h"
 #include "privaudit/train/trainer.h"
+#include "privaudit/util/distributed.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/files.h"
 #include "privaudit/util/rng.h"
@@ -261,7 +264,7 @@ DefenseExperimentResult run_defense_experiment(const std::string& data_spec,
                                                const data::Splits& splits,
                                                const DefenseExperimentOptions& options,
                                                const Reporter& reporter, OutputSink& sink,
-                                               torch::Device device) {
+                                               torch::Device device, const dist::World& world) {
   options.validate();
   // The attacker's public data is the first half of the test split; the targets are the second.
   const int64_t half = splits.test.size() / 2;
@@ -275,12 +278,40 @@ DefenseExperimentResult run_defense_experiment(const std::string& data_spec,
 
   std::vector<defense::ReconstructionLossKind> kinds;
   for (const auto& name : options.losses) kinds.push_back(defense::parse_loss_kind(name));
-  defense::FeatureNetwork perceptual;
+  // The points are the work items: one per loss and lambda (lambda 0, plain training, once for
+  // every curve), shared out among the ranks (util/distributed.h). Each point's randomness comes
+  // from the options' seed, not from the points before it.
+  struct Item {
+    defense::ReconstructionLossKind kind;
+    double lambda;
+    std::string key;
+  };
+  std::vector<Item> items;
   for (auto kind : kinds) {
-    if (kind == defense::ReconstructionLossKind::kFeature && !perceptual.model) {
-      perceptual = feature_network(options, splits, device, folder, reporter);
+    for (double lambda : options.lambdas) {
+      const std::string loss_name = lambda == 0 ? "none" : defense::loss_kind_name(kind);
+      const std::string key = loss_name + "-lambda" + lambda_text(lambda);
+      if (std::none_of(items.begin(), items.end(), [&](const Item& i) { return i.key == key; }))
+        items.push_back({kind, lambda, key});
     }
   }
+  const auto owner = dist::assign_items(std::vector<double>(items.size(), 1.0), world.size());
+  const bool mine_need_features = [&] {
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (owner[i] == world.rank() && items[i].kind == defense::ReconstructionLossKind::kFeature)
+        return true;
+    }
+    return false;
+  }();
+  // The perceptual loss's feature network: rank 0 trains (and keeps) it, the others load it.
+  defense::FeatureNetwork perceptual;
+  const bool any_features =
+      std::count(kinds.begin(), kinds.end(), defense::ReconstructionLossKind::kFeature) > 0;
+  if (any_features && world.lead() && (mine_need_features || world.size() > 1))
+    perceptual = feature_network(options, splits, device, folder, reporter);
+  if (any_features) world.barrier("waiting for rank 0's feature network");
+  if (!world.lead() && mine_need_features)
+    perceptual = feature_network(options, splits, device, folder, reporter);
 
   DefenseExperimentResult result;
   result.targets = targets.size(0);
@@ -289,26 +320,52 @@ DefenseExperimentResult run_defense_experiment(const std::string& data_spec,
   attacker.base_channels = 96;
   attacker.epochs = options.attack_epochs;
   attacker.seed = options.seed + 1;
+  std::map<std::string, DefensePoint> points;  // by key
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (owner[i] != world.rank()) continue;
+    const auto& item = items[i];
+    std::optional<fs::path> dir;
+    if (folder) {
+      dir = *folder / "points" / item.key;
+      fs::create_directories(*dir);
+    }
+    DefensePoint point;
+    if (dir && fs::exists(*dir / "point.json") && fs::exists(*dir / "reconstructions.pt")) {
+      point.lambda = item.lambda;
+      point.figures = nlohmann::json::parse(read_file(*dir / "point.json"));
+      torch::load(point.reconstructions, (*dir / "reconstructions.pt").string());
+      reporter.say(item.key + ": already done");
+    } else {
+      point = train_point(data_spec, splits, options, item.lambda, item.kind, perceptual,
+                          attacker_images, targets, target_labels, attacker, device, dir, item.key,
+                          reporter);
+    }
+    points[item.key] = std::move(point);
+  }
+  if (world.size() > 1) {
+    nlohmann::json header = nlohmann::json::array();
+    std::vector<torch::Tensor> images;
+    for (const auto& [key, point] : points) {
+      header.push_back({{"key", key}, {"lambda", point.lambda}, {"figures", point.figures}});
+      images.push_back(point.reconstructions);
+    }
+    for (const auto& blob :
+         world.all_gather(dist::pack(header, images), "exchanging the defended points")) {
+      const auto [entries, received] = dist::unpack(blob);
+      for (size_t e = 0; e < entries.size(); ++e) {
+        const auto key = entries[e].at("key").get<std::string>();
+        if (points.count(key)) continue;
+        auto& point = points[key];
+        point.lambda = entries[e].at("lambda").get<double>();
+        point.figures = entries[e].at("figures");
+        point.reconstructions = received.at(e);
+      }
+    }
+  }
   for (auto kind : kinds) {
     for (double lambda : options.lambdas) {
-      // lambda 0 is plain training whatever the loss: trained once, on every curve.
       const std::string loss_name = lambda == 0 ? "none" : defense::loss_kind_name(kind);
-      const std::string key = loss_name + "-lambda" + lambda_text(lambda);
-      std::optional<fs::path> dir;
-      if (folder) {
-        dir = *folder / "points" / key;
-        fs::create_directories(*dir);
-      }
-      DefensePoint point;
-      if (dir && fs::exists(*dir / "point.json") && fs::exists(*dir / "reconstructions.pt")) {
-        point.lambda = lambda;
-        point.figures = nlohmann::json::parse(read_file(*dir / "point.json"));
-        torch::load(point.reconstructions, (*dir / "reconstructions.pt").string());
-        reporter.say(key + ": already done");
-      } else {
-        point = train_point(data_spec, splits, options, lambda, kind, perceptual, attacker_images,
-                            targets, target_labels, attacker, device, dir, key, reporter);
-      }
+      auto point = points.at(loss_name + "-lambda" + lambda_text(lambda));
       point.loss = defense::loss_kind_name(kind);
       result.points.push_back(std::move(point));
     }

@@ -13,6 +13,7 @@
 #include "privaudit/data/dataset.h"
 #include "privaudit/defense/adversarial_reconstruction.h"
 #include "privaudit/experiments/sinks.h"
+#include "privaudit/util/distributed.h"
 
 namespace privaudit::experiments {
 
@@ -54,11 +55,17 @@ struct DefenseExperimentResult {
 // (points/<loss>-lambda<L>/{model.pt,point.json,reconstructions.pt}) and a rerun skips finished
 // points; the perceptual loss's feature network is kept there too. Writes "tradeoff.svg" and
 // "reconstructions.png".
+//
+// In a world of P processes (util/distributed.h) every rank calls this with the same arguments
+// and a sink with the same checkpoint folder: the points are shared out (each rank checkpoints its
+// own, so a rerun skips every finished point), rank 0 trains the perceptual feature network the
+// others load, and every rank returns the whole result, the figures of one process.
 DefenseExperimentResult run_defense_experiment(const std::string& data_spec,
                                                const data::Splits& splits,
                                                const DefenseExperimentOptions& options,
                                                const Reporter& reporter, OutputSink& sink,
-                                               torch::Device device = torch::kCPU);
+                                               torch::Device device = torch::kCPU,
+                                               const dist::World& world = dist::single());
 
 // results.json's "model", "points", "attacker" and "grid_rows" fields.
 nlohmann::json to_json(const DefenseExperimentResult& result,

@@ -42,12 +42,18 @@ class FolderSink : public OutputSink {
   std::filesystem::path folder_;
 };
 
-// Keeps nothing: for the ranks of a distributed run other than rank 0, which writes the files.
+// Keeps no images or plots: for the ranks of a distributed run other than rank 0, which writes
+// them. With a folder, checkpoints still go there (each rank keeps its own work items').
 class DiscardSink : public OutputSink {
  public:
+  DiscardSink() = default;
+  explicit DiscardSink(std::filesystem::path checkpoints) : checkpoints_(std::move(checkpoints)) {}
   void image_grid(const std::string&, const std::vector<torch::Tensor>&) override {}
   void plot(const std::string&, const report::Plot&) override {}
-  std::optional<std::filesystem::path> checkpoint_folder() const override { return std::nullopt; }
+  std::optional<std::filesystem::path> checkpoint_folder() const override { return checkpoints_; }
+
+ private:
+  std::optional<std::filesystem::path> checkpoints_;
 };
 
 // Keeps what it is given, for tests: grids[name] and plots[name].
