@@ -135,6 +135,33 @@ TEST_F(DistributedRun, TwoAndThreeProcessesWriteTheFiguresOfOne) {
   }
 }
 
+// gradients keeps each attacked batch's outcome under --out/checkpoints: --resume (with another
+// process count, too) attacks only the batches without one and writes the same figures.
+TEST_F(DistributedRun, GradientsResumeAttacksOnlyTheBatchesWithoutACheckpoint) {
+  TempDir out;
+  const auto run = out.file("run");
+  const auto one = run_cli(gradients(run) + " --quiet");
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  const auto expected = figures(read_json(run + "/results.json"));
+  const auto checkpoints = std::filesystem::path(run) / "checkpoints";
+  // dlg and ig at batch 1 (4 batches) and batch 2 (2 batches).
+  ASSERT_TRUE(std::filesystem::exists(checkpoints / "ig-batch1-3.bin"));
+  ASSERT_TRUE(std::filesystem::exists(checkpoints / "dlg-batch2-1.bin"));
+  // As if a killed run had finished all but two batches.
+  std::filesystem::remove(checkpoints / "ig-batch1-3.bin");
+  std::filesystem::remove(checkpoints / "dlg-batch2-1.bin");
+  std::filesystem::remove(run + "/results.json");
+  const auto kept = std::filesystem::last_write_time(checkpoints / "ig-batch1-0.bin");
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const auto resumed = run_cli(gradients(run) + " --resume --quiet --processes 2");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_TRUE(std::filesystem::exists(checkpoints / "ig-batch1-3.bin"));
+  EXPECT_TRUE(std::filesystem::exists(checkpoints / "dlg-batch2-1.bin"));
+  EXPECT_EQ(std::filesystem::last_write_time(checkpoints / "ig-batch1-0.bin"), kept)
+      << "a finished batch was attacked again";
+  EXPECT_EQ(figures(read_json(run + "/results.json")), expected);
+}
+
 TEST_F(DistributedRun, UnderTorchrunTheFiguresAreThoseOfOneProcess) {
   // torchrun's static rendezvous: its agent serves the store and every rank is a client.
   if (!std::filesystem::exists("/usr/bin/torchrun")) {

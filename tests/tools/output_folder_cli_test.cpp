@@ -50,7 +50,7 @@ TEST(OutputFolderCli, EveryCommandRefusesToForceIntoAForeignFolder) {
 
 TEST(OutputFolderCli, CommandsWithoutCheckpointsDoNotOfferResume) {
   testing::TempDir dir;
-  for (const std::string command : {"gradients", "layers"}) {
+  for (const std::string& command : {"layers", "federated"}) {
     const auto result =
         testing::run_cli(command + " --model m.pt --resume --out " + dir.file(command));
     EXPECT_EQ(result.exit_code, 2) << command << ": " << result.output;

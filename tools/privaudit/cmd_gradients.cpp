@@ -34,7 +34,8 @@ int run_gradients(GradientsFlags& f, const CLI::App& app) {
   world.barrier("waiting for rank 0 to open " + f.common.out);
   const auto splits = load_data(f.common);
   auto loaded = load_model_flag(f.common, device);
-  const auto sink = rank_sink(f.common);
+  // Every rank keeps its batches' outcomes under --out/checkpoints: --resume reuses them.
+  const auto sink = rank_sink(f.common, /*checkpoints=*/true);
   const auto result = experiments::run_gradient_experiment(*loaded.model, splits.test, options,
                                                            reporter(f.common), *sink, world);
   if (!world.lead()) return 0;
@@ -86,7 +87,7 @@ std::function<int()> setup_gradients(CLI::App& app) {
       ->capture_default_str();
   add_model_flags(app, flags->common);
   add_data_flags(app, flags->common);
-  add_output_flags(app, flags->common, /*resumable=*/false);
+  add_output_flags(app, flags->common, /*resumable=*/true);
   add_runtime_flags(app, flags->common);
   add_distributed_flags(app, flags->common);
   return [flags, &app]() { return run_gradients(*flags, app); };
@@ -96,7 +97,7 @@ const bool cmd_gradients_registered =
     register_command({"gradients",
                       "Reconstruct images from shared gradients (DLG, iDLG, "
                       "Inverting Gradients) and audit the model",
-                      setup_gradients});
+                      setup_gradients, /*resumable=*/true});
 
 }  // namespace
 }  // namespace privaudit::cli

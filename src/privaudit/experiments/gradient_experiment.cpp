@@ -4,17 +4,22 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <map>
+#include <optional>
 
 #include "privaudit/metrics/reconstruction_score.h"
 #include "privaudit/report/results.h"
 #include "privaudit/util/distributed.h"
 #include "privaudit/util/error.h"
+#include "privaudit/util/files.h"
 #include "privaudit/util/runtime.h"
 #include "privaudit/util/time_budget.h"
 
 namespace privaudit::experiments {
 namespace {
+
+namespace fs = std::filesystem;
 
 double seconds_since(std::chrono::steady_clock::time_point started) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -614,6 +619,15 @@ GradientExperimentResult run_gradient_experiment(models::Classifier& model,
   };
 
   std::map<int64_t, CertifiedBatches> certified;  // by batch size
+  // Each attacked batch's outcome is kept under the sink's checkpoint folder, by whichever rank
+  // ran it; none without a folder.
+  const auto folder = sink.checkpoint_folder();
+  const auto checkpoint = [&](const std::string& attack, int64_t batch,
+                              int64_t k) -> std::optional<fs::path> {
+    if (!folder) return std::nullopt;
+    return *folder / "checkpoints" /
+           (attack + "-batch" + std::to_string(batch) + "-" + std::to_string(k) + ".bin");
+  };
   // Under a time budget (util/time_budget.h) the attack runs share 80 % of it (the audit's probes,
   // when on, the rest). Closed-form attacks run first and may use all of that (on the CNN,
   // features-then-invert is the attack that recovers images); each optimisation run then gets an
@@ -627,10 +641,35 @@ GradientExperimentResult run_gradient_experiment(models::Classifier& model,
       const int64_t batch = keys[run].batch;
       TimeShare share(attack.closed_form ? 1.0 : 1.0 / static_cast<double>(left--));
       const auto started = std::chrono::steady_clock::now();
-      auto done = attack_batches(model, attack, static_cast<int64_t>(run), batch, mine[batch],
+      // Batches a killed run finished come back from their checkpoints (--resume).
+      std::vector<int64_t> todo;
+      for (int64_t k : mine[batch]) {
+        const auto saved = checkpoint(attack.name, batch, k);
+        if (!saved || !fs::exists(*saved)) {
+          todo.push_back(k);
+          continue;
+        }
+        std::vector<double> unused;
+        std::vector<BatchOutcome> loaded;
+        unpack_outcomes(read_file(*saved), loaded, unused);
+        auto& o = loaded.at(0);
+        o.run = static_cast<int64_t>(run);
+        const bool whole =
+            o.skipped_by.empty() && !o.not_applicable && !o.certified.empty() &&
+            std::all_of(o.certified.begin(), o.certified.end(), [](bool c) { return c; });
+        if (whole) certified[batch][k] = attack.name;
+        outcomes.push_back(std::move(o));
+      }
+      auto done = attack_batches(model, attack, static_cast<int64_t>(run), batch, todo,
                                  target_images, target_labels, options, certified[batch], reporter);
       seconds[run] = seconds_since(started);
-      for (auto& o : done) outcomes.push_back(std::move(o));
+      for (auto& o : done) {
+        if (const auto path = checkpoint(attack.name, batch, o.k)) {
+          fs::create_directories(path->parent_path());
+          write_file_atomic(*path, pack_outcomes({o}, {}));
+        }
+        outcomes.push_back(std::move(o));
+      }
       if (world.size() == 1) assemble(run);  // one process: each run's line as soon as it ends
     }
   }
