@@ -78,6 +78,45 @@ std::string read_file(const std::string& path) {
   return text.str();
 }
 
+// Starts `command` in the background (its output to `log`); returns the pid (the shell execs it).
+pid_t start_background(const std::string& command, const std::string& log) {
+  const auto line = "exec " + command + " > " + log + " 2>&1";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execl("/bin/sh", "sh", "-c", line.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// The child of `launcher` whose environment says RANK=`rank`, once it exists (-1 after `deadline`).
+pid_t rank_process(pid_t launcher, int rank, std::chrono::steady_clock::time_point deadline) {
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::istringstream children(read_file("/proc/" + std::to_string(launcher) + "/task/" +
+                                          std::to_string(launcher) + "/children"));
+    for (pid_t child; children >> child;) {
+      std::istringstream environ(read_file("/proc/" + std::to_string(child) + "/environ"));
+      for (std::string entry; std::getline(environ, entry, '\0');) {
+        if (entry == "RANK=" + std::to_string(rank)) return child;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return -1;
+}
+
+// Waits for `pid` until `deadline` (then kills it); returns its wait status, -1 when it hung.
+int wait_for(pid_t pid, std::chrono::steady_clock::time_point deadline) {
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) return status;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  return -1;
+}
+
 class DistributedRun : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -185,39 +224,19 @@ TEST_F(DistributedRun, AKilledRankStopsTheRunNamingItAndLeavesNoResults) {
   TempDir out;
   const auto log = out.file("log");
   // Long enough to be killed in the middle: many DLG iterations.
-  const auto command = "exec " + std::string(PRIVAUDIT_CLI_PATH) + " " +
-                       gradients(out.file("run"), 3000) + " --processes 2 > " + log + " 2>&1";
-  const pid_t launcher = ::fork();
-  ASSERT_GE(launcher, 0);
-  if (launcher == 0) {
-    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
+  const pid_t launcher = start_background(
+      std::string(PRIVAUDIT_CLI_PATH) + " " + gradients(out.file("run"), 3000) + " --processes 2",
+      log);
+  ASSERT_GT(launcher, 0);
   // Rank 0 says so once the world has joined; then find rank 1 by its environment.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  pid_t rank1 = -1;
-  while (rank1 < 0 && std::chrono::steady_clock::now() < deadline) {
+  while (!contains(read_file(log), "on 2 processes") && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (!contains(read_file(log), "on 2 processes")) continue;
-    std::istringstream children(read_file("/proc/" + std::to_string(launcher) + "/task/" +
-                                          std::to_string(launcher) + "/children"));
-    for (pid_t child; children >> child;) {
-      std::istringstream environ(read_file("/proc/" + std::to_string(child) + "/environ"));
-      for (std::string entry; std::getline(environ, entry, '\0');) {
-        if (entry == "RANK=1") rank1 = child;
-      }
-    }
-  }
+  const pid_t rank1 = rank_process(launcher, 1, deadline);
   ASSERT_GT(rank1, 0) << read_file(log);
   ASSERT_EQ(::kill(rank1, SIGKILL), 0);
-  int status = 0;
-  pid_t done = 0;
-  while (done == 0 && std::chrono::steady_clock::now() < deadline + std::chrono::seconds(60)) {
-    done = ::waitpid(launcher, &status, WNOHANG);
-    if (done == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  if (done == 0) ::kill(launcher, SIGKILL);
-  ASSERT_EQ(done, launcher) << "the launcher did not stop after its rank was killed";
+  const int status = wait_for(launcher, deadline + std::chrono::seconds(60));
+  ASSERT_NE(status, -1) << "the launcher did not stop after its rank was killed";
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_NE(WEXITSTATUS(status), 0);
   const auto text = read_file(log);
@@ -227,6 +246,29 @@ TEST_F(DistributedRun, AKilledRankStopsTheRunNamingItAndLeavesNoResults) {
   const auto again = run_cli(gradients(out.file("run")) + " --force --quiet --processes 2");
   ASSERT_EQ(again.exit_code, 0) << again.output;
   EXPECT_TRUE(std::filesystem::exists(out.file("run") + "/results.json"));
+}
+
+TEST_F(DistributedRun, AStoppedLauncherSaysSoAndStopsItsRanks) {
+  TempDir out;
+  const auto log = out.file("log");
+  const pid_t launcher = start_background(
+      std::string(PRIVAUDIT_CLI_PATH) + " " + gradients(out.file("run"), 3000) + " --processes 2",
+      log);
+  ASSERT_GT(launcher, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!contains(read_file(log), "on 2 processes") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const pid_t rank1 = rank_process(launcher, 1, deadline);
+  ASSERT_GT(rank1, 0) << read_file(log);
+  ASSERT_EQ(::kill(launcher, SIGTERM), 0);  // as Ctrl-C or a scheduler would
+  const int status = wait_for(launcher, deadline);
+  ASSERT_NE(status, -1) << "the launcher did not stop";
+  ASSERT_TRUE(WIFEXITED(status)) << read_file(log);
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM) << read_file(log);
+  const auto text = read_file(log);
+  EXPECT_TRUE(contains(text, "privaudit: stopped by signal 15")) << text;
+  EXPECT_FALSE(contains(text, "was killed by")) << text;  // no rank is blamed
+  EXPECT_NE(::kill(rank1, 0), 0) << "rank 1 outlived its launcher";
 }
 
 TEST_F(DistributedRun, AWorldSizeMismatchIsNamed) {
@@ -286,45 +328,6 @@ TEST_F(DistributedRun, FederatedOnThreeProcessesMatchesTheSimulation) {
     ASSERT_EQ(expected["federated"]["views"].size(), 2u);
     EXPECT_EQ(got, expected) << secure;
   }
-}
-
-// Starts `command` in the background (its output to `log`); returns the pid (the shell execs it).
-pid_t start_background(const std::string& command, const std::string& log) {
-  const auto line = "exec " + command + " > " + log + " 2>&1";
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::execl("/bin/sh", "sh", "-c", line.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  return pid;
-}
-
-// The child of `launcher` whose environment says RANK=`rank`, once it exists (-1 after `deadline`).
-pid_t rank_process(pid_t launcher, int rank, std::chrono::steady_clock::time_point deadline) {
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::istringstream children(read_file("/proc/" + std::to_string(launcher) + "/task/" +
-                                          std::to_string(launcher) + "/children"));
-    for (pid_t child; children >> child;) {
-      std::istringstream environ(read_file("/proc/" + std::to_string(child) + "/environ"));
-      for (std::string entry; std::getline(environ, entry, '\0');) {
-        if (entry == "RANK=" + std::to_string(rank)) return child;
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return -1;
-}
-
-// Waits for `pid` until `deadline` (then kills it); returns its wait status, -1 when it hung.
-int wait_for(pid_t pid, std::chrono::steady_clock::time_point deadline) {
-  int status = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (::waitpid(pid, &status, WNOHANG) == pid) return status;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, &status, 0);
-  return -1;
 }
 
 // The audit shares chains of stages (a model's training and the stages attacking it; here the
@@ -417,8 +420,9 @@ TEST_F(DistributedRun, DefendOnTwoProcessesWritesTheFiguresOfOneAndResumes) {
 }
 
 // layers shares its cut points: on a Python CNN whose Flatten cut is decoded with the decoder of
-// the pooling cut before it (same values), which two processes measure on different ranks.
-TEST_F(DistributedRun, LayersOnTwoProcessesWriteTheFiguresOfOne) {
+// the pooling cut before it (same values), which two and three processes measure on different
+// ranks.
+TEST_F(DistributedRun, LayersOnTwoAndThreeProcessesWriteTheFiguresOfOne) {
   const bool have_torch = std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
   PRIVAUDIT_REQUIRE(have_torch, "python3-torch (Debian)");
   TempDir out;
@@ -432,15 +436,18 @@ TEST_F(DistributedRun, LayersOnTwoProcessesWriteTheFiguresOfOne) {
                       "--targets 40 --threads 1 --quiet --out ";
   const auto one = run_cli(layers + out.file("one"));
   ASSERT_EQ(one.exit_code, 0) << one.output;
-  const auto two = run_cli(layers + out.file("two") + " --processes 2");
-  ASSERT_EQ(two.exit_code, 0) << two.output;
   const auto expected = figures(read_json(out.file("one") + "/results.json"));
   ASSERT_EQ(expected["layers"].size(), 4u);
   const auto flat_view = expected["layers"][3]["decoders_tried"][1]["view"].get<std::string>();
   EXPECT_TRUE(contains(flat_view, "as cut '2', same values")) << flat_view;
-  EXPECT_EQ(figures(read_json(out.file("two") + "/results.json")), expected);
-  EXPECT_EQ(read_file(out.file("two") + "/decoder_reconstructions.png"),
-            read_file(out.file("one") + "/decoder_reconstructions.png"));
+  for (int processes : {2, 3}) {
+    const auto name = "p" + std::to_string(processes);
+    const auto run = run_cli(layers + out.file(name) + " --processes " + std::to_string(processes));
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    EXPECT_EQ(figures(read_json(out.file(name) + "/results.json")), expected) << processes;
+    EXPECT_EQ(read_file(out.file(name) + "/decoder_reconstructions.png"),
+              read_file(out.file("one") + "/decoder_reconstructions.png"));
+  }
 }
 
 TEST(AssignItems, LongestFirstOntoTheLeastLoadedRank) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <vector>
 
 #include "privaudit/models/checkpoint.h"
 #include "privaudit/models/model_config.h"
@@ -50,7 +51,7 @@ TEST(OutputFolderCli, EveryCommandRefusesToForceIntoAForeignFolder) {
 
 TEST(OutputFolderCli, CommandsWithoutCheckpointsDoNotOfferResume) {
   testing::TempDir dir;
-  for (const std::string& command : {"layers", "federated"}) {
+  for (const std::string& command : std::vector<std::string>{"layers", "federated"}) {
     const auto result =
         testing::run_cli(command + " --model m.pt --resume --out " + dir.file(command));
     EXPECT_EQ(result.exit_code, 2) << command << ": " << result.output;

@@ -390,12 +390,19 @@ std::vector<int> assign_items(const std::vector<double>& costs, int ranks) {
 namespace {
 
 std::vector<pid_t>* g_children = nullptr;
+volatile sig_atomic_t g_stopped_by = 0;  // the signal that stopped the launcher itself
 
 void forward_signal(int signal) {
   if (g_children == nullptr) return;
   for (pid_t pid : *g_children) {
     if (pid > 0) ::kill(pid, signal);
   }
+}
+
+// SIGINT / SIGTERM to the launcher: passed on to the ranks, and remembered.
+void on_stop_signal(int signal) {
+  g_stopped_by = signal;
+  forward_signal(signal);
 }
 
 }  // namespace
@@ -424,8 +431,9 @@ int launch_local(int processes, const std::vector<std::string>& args) {
 
   std::vector<pid_t> children;
   g_children = &children;
+  g_stopped_by = 0;
   struct sigaction forward = {}, old_int = {}, old_term = {};
-  forward.sa_handler = forward_signal;
+  forward.sa_handler = on_stop_signal;
   ::sigaction(SIGINT, &forward, &old_int);
   ::sigaction(SIGTERM, &forward, &old_term);
   for (int rank = 0; rank < processes; ++rank) {
@@ -472,6 +480,14 @@ int launch_local(int processes, const std::vector<std::string>& args) {
     const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     if (ok || failures > 0) continue;
     ++failures;
+    if (g_stopped_by != 0) {  // the ranks stop because the launcher was told to (Ctrl-C, kill)
+      code = 128 + g_stopped_by;
+      std::cerr << "privaudit: stopped by " << signal_name(g_stopped_by) << "; stopping the ranks"
+                << std::endl;
+      forward_signal(SIGTERM);
+      kill_at = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      continue;
+    }
     code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
     std::cerr << "privaudit: rank " << rank << " of " << processes
               << (WIFSIGNALED(status) ? " was killed by " + signal_name(WTERMSIG(status))
