@@ -41,7 +41,7 @@ nlohmann::json figures(nlohmann::json j) {
       "seconds",         "probe_seconds",      "processes",
       "peak_memory_mib", "dof_seconds",        "jacobian_seconds",
       "decoder_seconds", "samples_per_second", "stationarity_seconds",
-      "attack_seconds",  "train_seconds"};
+      "attack_seconds",  "train_seconds",      "peak_memory_mib_per_rank"};
   if (j.is_object()) {
     nlohmann::json out = nlohmann::json::object();
     for (auto it = j.begin(); it != j.end(); ++it) {
@@ -167,6 +167,9 @@ TEST_F(DistributedRun, TwoAndThreeProcessesWriteTheFiguresOfOne) {
     EXPECT_EQ(run.output.find("ig   batch   1:", first + 1), std::string::npos) << run.output;
     const auto results = read_json(out.file(name) + "/results.json");
     EXPECT_EQ(results["processes"], processes);
+    // Every rank's peak memory, not only rank 0's.
+    ASSERT_EQ(results["peak_memory_mib_per_rank"].size(), static_cast<size_t>(processes));
+    for (const auto& mib : results["peak_memory_mib_per_rank"]) EXPECT_GT(mib.get<double>(), 10.0);
     EXPECT_EQ(figures(results), expected) << processes << " processes";
     // The same grid, byte for byte.
     EXPECT_EQ(read_file(out.file(name) + "/grid_strongest_batch2.png"),

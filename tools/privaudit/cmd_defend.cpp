@@ -31,9 +31,13 @@ int run_defend(DefendFlags& f, const CLI::App& app) {
   const auto sink = rank_sink(f.common, /*checkpoints=*/true);
   const auto result = experiments::run_defense_experiment(f.common.data, splits, options,
                                                           reporter(f.common), *sink, device, world);
+  const auto memory = ranks_peak_memory(world);
   if (!world.lead()) return 0;
   auto results = report::results_envelope("defend", f.common.seed);
-  if (world.size() > 1) results["processes"] = world.size();
+  if (world.size() > 1) {
+    results["processes"] = world.size();
+    results["peak_memory_mib_per_rank"] = memory;
+  }
   results.update(experiments::to_json(result, options));
   results["dataset"] = report::dataset_json(f.common.data, splits);
   report::write_results(f.common.out, results);

@@ -60,9 +60,11 @@ int run_federated(FederatedFlags& f, const CLI::App& app) {
         *loaded.model, splits.train, splits.test, options, reporter(f.common), sink, world);
     results.update(experiments::to_json(result, options));
   }
+  const auto memory = ranks_peak_memory(world);
   if (!world.lead()) return 0;
   if (world.size() > 1) {
     results["processes"] = world.size();
+    results["peak_memory_mib_per_rank"] = memory;
     results["federated"]["round"] = "message passing: rank 0 the server, " +
                                     std::to_string(world.size() - 1) +
                                     " client processes (broadcast, gather" +

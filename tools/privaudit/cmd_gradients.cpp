@@ -38,10 +38,14 @@ int run_gradients(GradientsFlags& f, const CLI::App& app) {
   const auto sink = rank_sink(f.common, /*checkpoints=*/true);
   const auto result = experiments::run_gradient_experiment(*loaded.model, splits.test, options,
                                                            reporter(f.common), *sink, world);
+  const auto memory = ranks_peak_memory(world);
   if (!world.lead()) return 0;
   auto results = report::results_envelope("gradients", f.common.seed);
   results.update(experiments::to_json(result, options));
-  if (world.size() > 1) results["processes"] = world.size();
+  if (world.size() > 1) {
+    results["processes"] = world.size();
+    results["peak_memory_mib_per_rank"] = memory;
+  }
   write_model_results(f.common, splits, loaded, std::move(results));
   return 0;
 }

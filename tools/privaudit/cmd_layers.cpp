@@ -35,11 +35,15 @@ int run_layers(LayersFlags& f, const CLI::App& app) {
   const auto sink = rank_sink(f.common);
   const auto result = experiments::run_layer_experiment(model, splits.test, options,
                                                         reporter(f.common), *sink, world);
+  const auto memory = ranks_peak_memory(world);
   if (!world.lead()) return 0;
 
   auto results = report::results_envelope("layers", f.common.seed);
   results.update(experiments::to_json(result, options));
-  if (world.size() > 1) results["processes"] = world.size();
+  if (world.size() > 1) {
+    results["processes"] = world.size();
+    results["peak_memory_mib_per_rank"] = memory;
+  }
   results["dataset"] = report::dataset_json(f.common.data, splits);
   results["model"] = {{"file", f.common.model},
                       {"summary", model.summary()},

@@ -89,6 +89,14 @@ std::optional<int> start_world(CommonFlags& flags, double timeout) {
   return std::nullopt;
 }
 
+std::vector<double> ranks_peak_memory(const dist::World& world) {
+  std::vector<double> peaks;
+  for (const auto& text :
+       world.all_gather(std::to_string(report::peak_memory_mib()), "gathering peak memory"))
+    peaks.push_back(std::stod(text));
+  return peaks;
+}
+
 std::unique_ptr<experiments::OutputSink> rank_sink(const CommonFlags& flags, bool checkpoints) {
   if (!dist::world().lead()) {
     return checkpoints ? std::make_unique<experiments::DiscardSink>(flags.out)

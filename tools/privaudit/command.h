@@ -14,6 +14,7 @@
 #include "privaudit/data/spec.h"
 #include "privaudit/experiments/sinks.h"
 #include "privaudit/models/checkpoint.h"
+#include "privaudit/util/distributed.h"
 #include "privaudit/util/files.h"
 #include "privaudit/util/output_folder.h"
 
@@ -59,6 +60,10 @@ void set_command_line(std::vector<std::string> args);
 // `timeout`: how long a collective step waits for the slowest rank by default (seconds;
 // PRIVAUDIT_DIST_TIMEOUT overrides it).
 std::optional<int> start_world(CommonFlags& flags, double timeout = 1800);
+// Every rank's peak resident memory in MiB, in rank order (one figure in a world of one). A
+// collective step: every rank calls it.
+std::vector<double> ranks_peak_memory(const dist::World& world);
+
 // The output sink of a command's rank: rank 0 writes into --out, the others discard images and
 // plots (and with `checkpoints` keep their checkpoints in --out too).
 std::unique_ptr<experiments::OutputSink> rank_sink(const CommonFlags& flags,
