@@ -23,21 +23,16 @@ int run_defend(DefendFlags& f, const CLI::App& app) {
   if (const auto code = start_world(f.common)) return *code;
   const auto& world = dist::world();
   const auto device = start_run(f.common);
-  std::unique_ptr<OutputFolder> output;
-  if (world.lead()) output = open_output(f.common, app);
-  world.barrier("waiting for rank 0 to open " + f.common.out);
+  const auto output = open_rank_output(f.common, app);
   const auto splits = load_data(f.common);
   // Every rank checkpoints its own points into --out, so --resume skips all finished ones.
   const auto sink = rank_sink(f.common, /*checkpoints=*/true);
   const auto result = experiments::run_defense_experiment(f.common.data, splits, options,
                                                           reporter(f.common), *sink, device, world);
-  const auto memory = ranks_peak_memory(world);
+  const auto distributed = world_results(world);
   if (!world.lead()) return 0;
   auto results = report::results_envelope("defend", f.common.seed);
-  if (world.size() > 1) {
-    results["processes"] = world.size();
-    results["peak_memory_mib_per_rank"] = memory;
-  }
+  results.update(distributed);
   results.update(experiments::to_json(result, options));
   results["dataset"] = report::dataset_json(f.common.data, splits);
   report::write_results(f.common.out, results);

@@ -38,9 +38,7 @@ int run_federated(FederatedFlags& f, const CLI::App& app) {
   // Under P processes the round is message passing: rank 0 the server, the others its clients.
   const auto& world = dist::world();
   const auto device = start_run(f.common);
-  std::unique_ptr<OutputFolder> output;
-  if (world.lead()) output = open_output(f.common, app);
-  world.barrier("waiting for rank 0 to open " + f.common.out);
+  const auto output = open_rank_output(f.common, app);
   const auto splits = load_data(f.common);
   auto loaded = load_model_flag(f.common, device);
   const auto sink_holder = rank_sink(f.common);
@@ -60,11 +58,10 @@ int run_federated(FederatedFlags& f, const CLI::App& app) {
         *loaded.model, splits.train, splits.test, options, reporter(f.common), sink, world);
     results.update(experiments::to_json(result, options));
   }
-  const auto memory = ranks_peak_memory(world);
+  const auto distributed = world_results(world);
   if (!world.lead()) return 0;
+  results.update(distributed);
   if (world.size() > 1) {
-    results["processes"] = world.size();
-    results["peak_memory_mib_per_rank"] = memory;
     results["federated"]["round"] = "message passing: rank 0 the server, " +
                                     std::to_string(world.size() - 1) +
                                     " client processes (broadcast, gather" +

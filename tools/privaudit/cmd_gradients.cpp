@@ -29,23 +29,18 @@ int run_gradients(GradientsFlags& f, const CLI::App& app) {
   if (const auto code = start_world(f.common)) return *code;
   const auto& world = dist::world();
   const auto device = start_run(f.common);
-  std::unique_ptr<OutputFolder> output;
-  if (world.lead()) output = open_output(f.common, app);
-  world.barrier("waiting for rank 0 to open " + f.common.out);
+  const auto output = open_rank_output(f.common, app);
   const auto splits = load_data(f.common);
   auto loaded = load_model_flag(f.common, device);
   // Every rank keeps its batches' outcomes under --out/checkpoints: --resume reuses them.
   const auto sink = rank_sink(f.common, /*checkpoints=*/true);
   const auto result = experiments::run_gradient_experiment(*loaded.model, splits.test, options,
                                                            reporter(f.common), *sink, world);
-  const auto memory = ranks_peak_memory(world);
+  const auto distributed = world_results(world);
   if (!world.lead()) return 0;
   auto results = report::results_envelope("gradients", f.common.seed);
   results.update(experiments::to_json(result, options));
-  if (world.size() > 1) {
-    results["processes"] = world.size();
-    results["peak_memory_mib_per_rank"] = memory;
-  }
+  results.update(distributed);
   write_model_results(f.common, splits, loaded, std::move(results));
   return 0;
 }

@@ -28,22 +28,17 @@ int run_layers(LayersFlags& f, const CLI::App& app) {
   experiments::resolve_cuts(model, options);
   if (const auto code = start_world(f.common)) return *code;
   const auto& world = dist::world();
-  std::unique_ptr<OutputFolder> output;
-  if (world.lead()) output = open_output(f.common, app);
-  world.barrier("waiting for rank 0 to open " + f.common.out);
+  const auto output = open_rank_output(f.common, app);
   const auto splits = load_data(f.common);
   const auto sink = rank_sink(f.common);
   const auto result = experiments::run_layer_experiment(model, splits.test, options,
                                                         reporter(f.common), *sink, world);
-  const auto memory = ranks_peak_memory(world);
+  const auto distributed = world_results(world);
   if (!world.lead()) return 0;
 
   auto results = report::results_envelope("layers", f.common.seed);
   results.update(experiments::to_json(result, options));
-  if (world.size() > 1) {
-    results["processes"] = world.size();
-    results["peak_memory_mib_per_rank"] = memory;
-  }
+  results.update(distributed);
   results["dataset"] = report::dataset_json(f.common.data, splits);
   results["model"] = {{"file", f.common.model},
                       {"summary", model.summary()},

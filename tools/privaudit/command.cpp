@@ -89,12 +89,21 @@ std::optional<int> start_world(CommonFlags& flags, double timeout) {
   return std::nullopt;
 }
 
-std::vector<double> ranks_peak_memory(const dist::World& world) {
+std::unique_ptr<OutputFolder> open_rank_output(const CommonFlags& flags, const CLI::App& app) {
+  const auto& world = dist::world();
+  std::unique_ptr<OutputFolder> output;
+  if (world.lead()) output = open_output(flags, app);
+  world.barrier("waiting for rank 0 to open " + flags.out);
+  return output;
+}
+
+nlohmann::json world_results(const dist::World& world) {
   std::vector<double> peaks;
   for (const auto& text :
        world.all_gather(std::to_string(report::peak_memory_mib()), "gathering peak memory"))
     peaks.push_back(std::stod(text));
-  return peaks;
+  if (world.size() == 1) return nlohmann::json::object();
+  return {{"processes", world.size()}, {"peak_memory_mib_per_rank", peaks}};
 }
 
 std::unique_ptr<experiments::OutputSink> rank_sink(const CommonFlags& flags, bool checkpoints) {

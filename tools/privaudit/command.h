@@ -60,9 +60,13 @@ void set_command_line(std::vector<std::string> args);
 // `timeout`: how long a collective step waits for the slowest rank by default (seconds;
 // PRIVAUDIT_DIST_TIMEOUT overrides it).
 std::optional<int> start_world(CommonFlags& flags, double timeout = 1800);
-// Every rank's peak resident memory in MiB, in rank order (one figure in a world of one). A
-// collective step: every rank calls it.
-std::vector<double> ranks_peak_memory(const dist::World& world);
+// Rank 0 opens --out as open_output does (the other ranks hold nothing) and every rank waits
+// for it, so no rank writes into the folder before rank 0 has checked and locked it.
+std::unique_ptr<OutputFolder> open_rank_output(const CommonFlags& flags, const CLI::App& app);
+// What a run on several processes adds to rank 0's results.json: "processes" and every rank's
+// peak resident memory in MiB ("peak_memory_mib_per_rank"); an empty object for one process.
+// A collective step: every rank calls it.
+nlohmann::json world_results(const dist::World& world);
 
 // The output sink of a command's rank: rank 0 writes into --out, the others discard images and
 // plots (and with `checkpoints` keep their checkpoints in --out too).
