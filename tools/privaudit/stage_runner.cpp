@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "command.h"
+#include "privaudit/util/distributed.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/files.h"
 #include "privaudit/util/progress.h"
@@ -62,11 +63,7 @@ StageOutcome run_stage_process(const std::vector<std::string>& args, const std::
     const int null_fd = ::open("/dev/null", O_RDONLY);
     if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
     // A stage is a one-process run even when the audit is one rank of a world.
-    for (const char* name :
-         {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR",
-          "MASTER_PORT", "TORCHELASTIC_USE_AGENT_STORE", "TORCHELASTIC_RESTART_COUNT"}) {
-      ::unsetenv(name);
-    }
+    dist::leave_world_environment();
     ::execv("/proc/self/exe", argv.data());
     std::fprintf(stderr, "cannot run /proc/self/exe: %s\n", std::strerror(errno));
     ::_exit(127);

@@ -79,49 +79,25 @@ class GlooWorld : public World {
   std::vector<std::string> all_gather(const std::string& bytes,
                                       const std::string& what) const override {
     return guarded(what, [&] {
-      // Lengths first, then every rank's bytes padded to the longest, then trimmed.
-      auto length = torch::tensor({static_cast<int64_t>(bytes.size())}, torch::kLong);
-      auto lengths = gather_tensor(length);
-      int64_t longest = 0;
-      for (const auto& l : lengths) longest = std::max(longest, l.item<int64_t>());
-      auto mine = torch::zeros({std::max<int64_t>(longest, 1)}, torch::kUInt8);
-      std::memcpy(mine.data_ptr<uint8_t>(), bytes.data(), bytes.size());
-      auto all = gather_tensor(mine);
-      std::vector<std::string> out;
-      for (int r = 0; r < size_; ++r) {
-        const auto n = static_cast<size_t>(lengths[static_cast<size_t>(r)].item<int64_t>());
-        out.emplace_back(reinterpret_cast<const char*>(all[static_cast<size_t>(r)].data_ptr()), n);
-      }
-      return out;
+      const auto message = padded(bytes);
+      return trimmed(gather_tensor(message.bytes), message.lengths);
     });
   }
 
   std::vector<std::string> gather(const std::string& bytes, int root,
                                   const std::string& what) const override {
     return guarded(what, [&] {
-      // Every rank learns the longest length; the root alone receives the padded bytes.
-      auto length = torch::tensor({static_cast<int64_t>(bytes.size())}, torch::kLong);
-      const auto lengths = gather_tensor(length);
-      int64_t longest = 1;
-      for (const auto& l : lengths) longest = std::max(longest, l.item<int64_t>());
-      auto mine = torch::zeros({longest}, torch::kUInt8);
-      std::memcpy(mine.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+      // Every rank learns the lengths; the root alone receives the padded bytes.
+      const auto message = padded(bytes);
       std::vector<std::vector<torch::Tensor>> out(rank_ == root ? 1 : 0);
       if (rank_ == root) {
-        for (int r = 0; r < size_; ++r) out[0].push_back(torch::empty_like(mine));
+        for (int r = 0; r < size_; ++r) out[0].push_back(torch::empty_like(message.bytes));
       }
-      std::vector<torch::Tensor> in = {mine};
+      std::vector<torch::Tensor> in = {message.bytes};
       c10d::GatherOptions options;
       options.rootRank = root;
       group_->gather(out, in, options)->wait();
-      std::vector<std::string> received;
-      if (rank_ != root) return received;
-      for (int r = 0; r < size_; ++r) {
-        const auto n = static_cast<size_t>(lengths[static_cast<size_t>(r)].item<int64_t>());
-        received.emplace_back(
-            reinterpret_cast<const char*>(out[0][static_cast<size_t>(r)].data_ptr()), n);
-      }
-      return received;
+      return rank_ == root ? trimmed(out[0], message.lengths) : std::vector<std::string>();
     });
   }
 
@@ -156,6 +132,34 @@ class GlooWorld : public World {
   }
 
  private:
+  // Messages of different sizes travel as every rank's lengths first, then bytes padded to the
+  // longest, trimmed on arrival.
+  struct Padded {
+    std::vector<torch::Tensor> lengths;  // every rank's, in rank order
+    torch::Tensor bytes;                 // this rank's, padded to the longest
+  };
+
+  Padded padded(const std::string& bytes) const {
+    Padded message;
+    message.lengths =
+        gather_tensor(torch::tensor({static_cast<int64_t>(bytes.size())}, torch::kLong));
+    int64_t longest = 1;
+    for (const auto& l : message.lengths) longest = std::max(longest, l.item<int64_t>());
+    message.bytes = torch::zeros({longest}, torch::kUInt8);
+    std::memcpy(message.bytes.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+    return message;
+  }
+
+  static std::vector<std::string> trimmed(const std::vector<torch::Tensor>& received,
+                                          const std::vector<torch::Tensor>& lengths) {
+    std::vector<std::string> out;
+    for (size_t r = 0; r < received.size(); ++r) {
+      out.emplace_back(reinterpret_cast<const char*>(received[r].data_ptr()),
+                       static_cast<size_t>(lengths[r].item<int64_t>()));
+    }
+    return out;
+  }
+
   std::vector<torch::Tensor> gather_tensor(const torch::Tensor& mine) const {
     std::vector<std::vector<torch::Tensor>> out(1);
     for (int r = 0; r < size_; ++r) out[0].push_back(torch::empty_like(mine));
@@ -218,6 +222,17 @@ class QuietStderr {
   int saved_ = -1;
 };
 
+// The variables that make a process a rank (torchrun's, which --processes sets the same way).
+constexpr const char* kWorldVariables[] = {"RANK",
+                                           "LOCAL_RANK",
+                                           "WORLD_SIZE",
+                                           "LOCAL_WORLD_SIZE",
+                                           "GROUP_RANK",
+                                           "MASTER_ADDR",
+                                           "MASTER_PORT",
+                                           "TORCHELASTIC_USE_AGENT_STORE",
+                                           "TORCHELASTIC_RESTART_COUNT"};
+
 std::unique_ptr<World>& joined() {
   static std::unique_ptr<World> world;
   return world;
@@ -246,6 +261,10 @@ double collective_timeout_seconds(double fallback) {
   } catch (const std::exception&) {
   }
   throw Error("distributed: PRIVAUDIT_DIST_TIMEOUT=" + text + " is not a positive number");
+}
+
+void leave_world_environment() {
+  for (const char* name : kWorldVariables) ::unsetenv(name);
 }
 
 bool environment_has_world() { return env_or("WORLD_SIZE", "1") != "1"; }

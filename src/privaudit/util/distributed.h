@@ -59,6 +59,10 @@ const World& world();
 // Whether the environment describes a world of more than one process (WORLD_SIZE > 1).
 bool environment_has_world();
 
+// Removes the variables that make a process a rank (RANK, WORLD_SIZE, MASTER_ADDR, ...) from
+// this process's environment: for a child that must run as a one-process run.
+void leave_world_environment();
+
 // Joins the world RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT describe (nothing to do when
 // WORLD_SIZE is unset or 1). Under torchrun's agent store (TORCHELASTIC_USE_AGENT_STORE=True)
 // every rank connects as a client and prefixes its keys with /worker/attempt_<restart count>, as
