@@ -105,6 +105,16 @@ pid_t rank_process(pid_t launcher, int rank, std::chrono::steady_clock::time_poi
   return -1;
 }
 
+// Waits until `log` shows `text`; false when `deadline` comes first.
+bool wait_for_line(const std::string& log, const std::string& text,
+                   std::chrono::steady_clock::time_point deadline) {
+  while (!contains(read_file(log), text)) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return true;
+}
+
 // Waits for `pid` until `deadline` (then kills it); returns its wait status, -1 when it hung.
 int wait_for(pid_t pid, std::chrono::steady_clock::time_point deadline) {
   int status = 0;
@@ -141,6 +151,16 @@ class DistributedRun : public ::testing::Test {
            "/model.pt --test-size 50 --batch 1,2 --targets 4 --attack dlg,ig --iterations " +
            std::to_string(iterations) +
            " --audit-probes 1 --audit-probe-iterations 20 --threads 1 --out " + out;
+  }
+  // A gradients run on 2 processes long enough to be interrupted (many DLG iterations), started
+  // in the background with its output in `log`; returns the launcher once rank 0 says the world
+  // has joined.
+  static pid_t start_long_run(const std::string& out, const std::string& log,
+                              std::chrono::steady_clock::time_point deadline) {
+    const pid_t launcher = start_background(
+        std::string(PRIVAUDIT_CLI_PATH) + " " + gradients(out, 3000) + " --processes 2", log);
+    EXPECT_TRUE(wait_for_line(log, "on 2 processes", deadline)) << read_file(log);
+    return launcher;
   }
   static TempDir* dir_;
 };
@@ -226,15 +246,9 @@ TEST_F(DistributedRun, UnderTorchrunTheFiguresAreThoseOfOneProcess) {
 TEST_F(DistributedRun, AKilledRankStopsTheRunNamingItAndLeavesNoResults) {
   TempDir out;
   const auto log = out.file("log");
-  // Long enough to be killed in the middle: many DLG iterations.
-  const pid_t launcher = start_background(
-      std::string(PRIVAUDIT_CLI_PATH) + " " + gradients(out.file("run"), 3000) + " --processes 2",
-      log);
-  ASSERT_GT(launcher, 0);
-  // Rank 0 says so once the world has joined; then find rank 1 by its environment.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!contains(read_file(log), "on 2 processes") && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const pid_t launcher = start_long_run(out.file("run"), log, deadline);
+  ASSERT_GT(launcher, 0);
   const pid_t rank1 = rank_process(launcher, 1, deadline);
   ASSERT_GT(rank1, 0) << read_file(log);
   ASSERT_EQ(::kill(rank1, SIGKILL), 0);
@@ -254,13 +268,9 @@ TEST_F(DistributedRun, AKilledRankStopsTheRunNamingItAndLeavesNoResults) {
 TEST_F(DistributedRun, AStoppedLauncherSaysSoAndStopsItsRanks) {
   TempDir out;
   const auto log = out.file("log");
-  const pid_t launcher = start_background(
-      std::string(PRIVAUDIT_CLI_PATH) + " " + gradients(out.file("run"), 3000) + " --processes 2",
-      log);
-  ASSERT_GT(launcher, 0);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!contains(read_file(log), "on 2 processes") && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const pid_t launcher = start_long_run(out.file("run"), log, deadline);
+  ASSERT_GT(launcher, 0);
   const pid_t rank1 = rank_process(launcher, 1, deadline);
   ASSERT_GT(rank1, 0) << read_file(log);
   ASSERT_EQ(::kill(launcher, SIGTERM), 0);  // as Ctrl-C or a scheduler would
@@ -352,8 +362,7 @@ TEST_F(DistributedRun, AuditOnTwoProcessesMatchesOneAndContinuesAfterAKilledRank
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(240);
   // Rank 0 runs the MLP's main chain, rank 1 its memorisation chain: kill rank 1 once rank 0 has
   // finished a stage.
-  while (!contains(read_file(log), "mlp/train") && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(wait_for_line(log, "mlp/train", deadline)) << read_file(log);
   const pid_t rank1 = rank_process(launcher, 1, deadline);
   ASSERT_GT(rank1, 0) << read_file(log);
   ASSERT_EQ(::kill(rank1, SIGKILL), 0);
