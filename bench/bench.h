@@ -1,7 +1,10 @@
 // The benchmark program: each benchmark registers itself by name and prints its figures.
 #pragma once
 
+#include <torch/torch.h>
+
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -21,5 +24,12 @@ double time_seconds(const std::function<void()>& work);
 
 // Path of a file in the source tree (bench/*.py twins).
 std::string source_path(const std::string& relative);
+
+// Writes `tensor` as raw float32 values (what the Python twins read with numpy.fromfile).
+void write_floats(const std::string& path, const torch::Tensor& tensor);
+
+// Runs a Python twin (`command`, a shell line) and returns the JSON object on the last line it
+// prints; on failure, prints "NAME: Python twin failed: OUTPUT" to stderr and returns null.
+nlohmann::json run_twin(const std::string& name, const std::string& command);
 
 }  // namespace privaudit::bench

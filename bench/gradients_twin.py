@@ -102,12 +102,14 @@ def run_dlg(model, shared, labels, seed, iterations, watch):
 
 
 def run_ig(model, shared, labels, seed, iterations, watch, tv=1e-4, lr=0.1):
+    """Inverting Gradients as privaudit runs it; returns (steps, first distance, lowest-cost image)."""
     generator = torch.Generator().manual_seed(seed)
     dummy = torch.rand(1, 1, 28, 28, generator=generator).requires_grad_(True)
     optimizer = torch.optim.Adam([dummy], lr=lr)
     milestones = [iterations * 3 // 8, iterations * 5 // 8, iterations * 7 // 8]
     shared_norm = sum((s ** 2).sum() for s in shared).sqrt()
     initial = None
+    best_cost, best = math.inf, dummy.detach().clone()
     stage = 0
     for step in range(1, iterations + 1):
         optimizer.zero_grad()
@@ -121,8 +123,10 @@ def run_ig(model, shared, labels, seed, iterations, watch, tv=1e-4, lr=0.1):
         grad, = torch.autograd.grad(cost, [dummy])
         if initial is None:
             initial = distance.item()
+        if cost.item() < best_cost:
+            best_cost, best = cost.item(), dummy.detach().clone()
         if watch(step, dummy.detach()):
-            return step, initial
+            return step, initial, best
         dummy.grad = grad.sign()
         optimizer.step()
         with torch.no_grad():
@@ -131,7 +135,7 @@ def run_ig(model, shared, labels, seed, iterations, watch, tv=1e-4, lr=0.1):
             stage += 1
             for group in optimizer.param_groups:
                 group["lr"] = lr * 0.1 ** stage
-    return iterations, initial
+    return iterations, initial, best
 
 
 def main():
@@ -156,7 +160,7 @@ def main():
         inferred = shared[-1].argmin().view(1)
         steps, initial = run_dlg(model, shared, inferred, seed, iterations, watch)
     else:
-        steps, initial = run_ig(model, shared, label, seed, iterations, watch)
+        steps, initial, _ = run_ig(model, shared, label, seed, iterations, watch)
     print(json.dumps({"attack": attack, "iterations": steps, "seconds_to_threshold": reached["seconds"],
                       "psnr": reached["psnr"], "first_distance": initial,
                       "total_seconds": time.perf_counter() - start}))

@@ -1,5 +1,7 @@
 // privaudit_bench NAME [ARGS...]: prints the figures of one benchmark; with no name, lists them.
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <iostream>
 
 #include "bench.h"
@@ -28,6 +30,33 @@ double time_seconds(const std::function<void()>& work) {
 
 std::string source_path(const std::string& relative) {
   return std::string(PRIVAUDIT_SOURCE_DIR) + "/" + relative;
+}
+
+void write_floats(const std::string& path, const torch::Tensor& tensor) {
+  const auto t = tensor.detach().to(torch::kFloat).contiguous();
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(t.data_ptr<float>()),
+            static_cast<std::streamsize>(t.numel() * sizeof(float)));
+}
+
+nlohmann::json run_twin(const std::string& name, const std::string& command) {
+  std::string output;
+  int status = -1;
+  if (FILE* pipe = popen((command + " 2>&1").c_str(), "r")) {
+    char buffer[4096];
+    size_t got;
+    while ((got = fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, got);
+    status = pclose(pipe);
+  }
+  const auto line_start = output.rfind('{');
+  if (status == 0 && line_start != std::string::npos) {
+    try {
+      return nlohmann::json::parse(output.substr(line_start));
+    } catch (const std::exception&) {
+    }
+  }
+  std::cerr << name << ": Python twin failed: " << output << std::endl;
+  return nullptr;
 }
 
 }  // namespace privaudit::bench

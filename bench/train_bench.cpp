@@ -74,20 +74,10 @@ double python_samples_per_second(const models::ModelConfig& config,
   const std::string command = "/usr/bin/python3 '" + source_path("bench/train_twin.py") + "' '" +
                               config.to_json().dump() + "' " + std::to_string(options.batches) +
                               " " + std::to_string(options.batch_size) + " " +
-                              std::to_string(options.threads) + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return -1;
-  std::string output;
-  char buffer[4096];
-  size_t got;
-  while ((got = fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, got);
-  const int status = pclose(pipe);
-  const auto line_start = output.rfind('{');
-  if (status != 0 || line_start == std::string::npos) {
-    std::cerr << "train: Python twin failed: " << output << std::endl;
-    return -1;
-  }
-  return nlohmann::json::parse(output.substr(line_start)).at("samples_per_second").get<double>();
+                              std::to_string(options.threads);
+  const auto json = run_twin("train", command);
+  if (json.is_null()) return -1;
+  return json.at("samples_per_second").get<double>();
 }
 
 int run_train_bench(const std::vector<std::string>& args) {

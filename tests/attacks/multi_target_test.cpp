@@ -7,6 +7,7 @@
 #include "attack_fixtures.h"
 #include "privaudit/metrics/reconstruction_score.h"
 #include "privaudit/util/error.h"
+#include "privaudit/util/runtime.h"
 #include "privaudit/util/time_budget.h"
 
 namespace privaudit::attacks {
@@ -80,6 +81,18 @@ TEST_F(MultiTarget, StackedGradientsAreEachProblemsOwn) {
       const auto distances = stacked_cosine_distance(gradients, shared);
       ASSERT_EQ(distances.size(0), k);
       EXPECT_LT(distances.abs().max().item<double>(), 1e-5);
+      // The distance the attacks use (Linear weight gradients never formed) is the same, also
+      // away from the solution.
+      stacked.set_target(shared);
+      const auto other = torch::rand(targets.images.sizes(), make_generator(7));
+      const auto formed = stacked_cosine_distance(
+          stacked.gradients(other, targets.labels.view({k, batch}), false), shared);
+      const auto implicit = stacked.cosine_distance(other, targets.labels.view({k, batch}));
+      // (With batch norm these test models' running means switch every ReLU off, so every image
+      // has the target's gradient direction.)
+      if (!batch_norm) EXPECT_GT(formed.min().item<double>(), 1e-5);
+      EXPECT_TRUE(torch::allclose(implicit, formed, 1e-4, 1e-6))
+          << implicit << " against " << formed;
       // Keeping problems 2 and 0 keeps their parameters and order.
       stacked.keep_only(torch::tensor({2, 0}));
       const auto kept = stacked.gradients(

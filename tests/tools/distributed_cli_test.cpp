@@ -198,7 +198,9 @@ TEST_F(DistributedRun, TwoAndThreeProcessesWriteTheFiguresOfOne) {
 }
 
 // gradients keeps each attacked batch's outcome under --out/checkpoints: --resume (with another
-// process count, too) attacks only the batches without one and writes the same figures.
+// process count, too) attacks only the batches without one and writes the same figures. Inverting
+// Gradients solves a batch size's batches in one graph, and what one gets depends on the others in
+// it, so a group with one batch missing runs again whole.
 TEST_F(DistributedRun, GradientsResumeAttacksOnlyTheBatchesWithoutACheckpoint) {
   TempDir out;
   const auto run = out.file("run");
@@ -213,14 +215,20 @@ TEST_F(DistributedRun, GradientsResumeAttacksOnlyTheBatchesWithoutACheckpoint) {
   std::filesystem::remove(checkpoints / "ig-batch1-3.bin");
   std::filesystem::remove(checkpoints / "dlg-batch2-1.bin");
   std::filesystem::remove(run + "/results.json");
-  const auto kept = std::filesystem::last_write_time(checkpoints / "ig-batch1-0.bin");
+  const auto kept = std::filesystem::last_write_time(checkpoints / "dlg-batch1-0.bin");
+  const auto kept_group = std::filesystem::last_write_time(checkpoints / "ig-batch2-0.bin");
+  const auto rerun_group = std::filesystem::last_write_time(checkpoints / "ig-batch1-0.bin");
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   const auto resumed = run_cli(gradients(run) + " --resume --quiet --processes 2");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_TRUE(std::filesystem::exists(checkpoints / "ig-batch1-3.bin"));
   EXPECT_TRUE(std::filesystem::exists(checkpoints / "dlg-batch2-1.bin"));
-  EXPECT_EQ(std::filesystem::last_write_time(checkpoints / "ig-batch1-0.bin"), kept)
+  EXPECT_EQ(std::filesystem::last_write_time(checkpoints / "dlg-batch1-0.bin"), kept)
       << "a finished batch was attacked again";
+  EXPECT_EQ(std::filesystem::last_write_time(checkpoints / "ig-batch2-0.bin"), kept_group)
+      << "a finished group was attacked again";
+  EXPECT_NE(std::filesystem::last_write_time(checkpoints / "ig-batch1-0.bin"), rerun_group)
+      << "a group with a batch missing was not run again whole";
   EXPECT_EQ(figures(read_json(run + "/results.json")), expected);
 }
 

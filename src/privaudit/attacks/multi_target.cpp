@@ -80,12 +80,6 @@ std::string unsupported(const std::shared_ptr<nn::Module>& m) {
 
 }  // namespace
 
-bool StackedModel::worthwhile(models::Classifier& model) {
-  int64_t count = 0;
-  for (const auto& p : model.parameters()) count += p.numel();
-  return count <= kMaxStackedParameters;
-}
-
 bool StackedModel::supports(models::Classifier& model, std::string* why) {
   const auto say = [&](const std::string& reason) {
     if (why) *why = reason;
@@ -109,73 +103,52 @@ StackedModel::StackedModel(models::Classifier& model, int64_t problems)
   if (problems < 1) throw Error("stacked model: at least one problem");
   auto& net = dynamic_cast<models::BuiltinClassifier&>(model).net();
   const auto parameters = model.parameters();
+  parameter_count_ = parameters.size();
   ParameterIndex index;
-  for (size_t i = 0; i < parameters.size(); ++i) {
-    index[parameters[i].unsafeGetTensorImpl()] = i;
-    torch::NoGradGuard no_grad;
-    auto stacked = parameters[i].detach().unsqueeze(0).repeat_interleave(problems, 0);
-    stacked_.push_back(stacked.requires_grad_(true));
-  }
+  for (size_t i = 0; i < parameters.size(); ++i) index[parameters[i].unsafeGetTensorImpl()] = i;
   for (const auto& stage : net->children()) {
     for (const auto& m : stage->children()) {
       if (as<nn::FlattenImpl>(m)) {
-        layers_.push_back([](const torch::Tensor& x, const std::vector<torch::Tensor>&, int64_t) {
-          return x.flatten(1);
-        });
+        layers_.push_back(
+            [](const torch::Tensor& x, std::vector<Record>*) { return x.flatten(1); });
       } else if (auto linear = as<nn::LinearImpl>(m)) {
-        const size_t w = index_of(index, linear->weight);
-        const bool has_bias = linear->bias.defined();
-        const size_t b = has_bias ? index_of(index, linear->bias) : 0;
-        // (K B) x in -> K x B x in, times K x in x out, plus K x 1 x out.
-        layers_.push_back([w, b, has_bias](const torch::Tensor& x,
-                                           const std::vector<torch::Tensor>& p, int64_t k) {
-          const auto xs = x.reshape({k, -1, x.size(1)});
-          const auto weight = p[w].transpose(1, 2);
-          const auto y =
-              has_bias ? torch::baddbmm(p[b].unsqueeze(1), xs, weight) : torch::bmm(xs, weight);
-          return y.reshape({-1, y.size(2)});
+        Record shape;
+        shape.kind = Record::kLinear;
+        shape.weight = index_of(index, linear->weight);
+        shape.has_bias = linear->bias.defined();
+        shape.bias = shape.has_bias ? index_of(index, linear->bias) : 0;
+        layers_.push_back([linear, shape](const torch::Tensor& x, std::vector<Record>* records) {
+          auto y = torch::linear(x, linear->weight, linear->bias);
+          if (records) {
+            records->push_back(shape);
+            records->back().input = x;
+            records->back().output = y;
+          }
+          return y;
         });
       } else if (auto conv = as<nn::Conv2dImpl>(m)) {
-        const size_t w = index_of(index, conv->weight);
-        const bool has_bias = conv->bias.defined();
-        const size_t b = has_bias ? index_of(index, conv->bias) : 0;
+        Record shape;
+        shape.kind = Record::kConv;
+        shape.weight = index_of(index, conv->weight);
+        shape.has_bias = conv->bias.defined();
+        shape.bias = shape.has_bias ? index_of(index, conv->bias) : 0;
         const auto o = conv->options;
-        const std::vector<int64_t> stride(o.stride()->begin(), o.stride()->end());
+        shape.stride.assign(o.stride()->begin(), o.stride()->end());
         const auto padding_array = variants::get<0>(o.padding());
-        const std::vector<int64_t> padding(padding_array->begin(), padding_array->end());
-        const std::vector<int64_t> dilation(o.dilation()->begin(), o.dilation()->end());
-        const std::vector<int64_t> kernel = {conv->weight.size(2), conv->weight.size(3)};
-        // im2col, then one batched matrix product: (K B) x C x H x W -> K x (C kh kw) x (B L)
-        // columns, times the K x out x (C kh kw) weights. (One convolution with K groups was
-        // slower: 2.8x the one-at-a-time speed where this gave 4.8x, LeNet, K = 16.) (One
-        // convolution with K groups was slower: 2.8x the one-at-a-time speed where this gave 4.8x,
-        // LeNet, K = 16.)
-        layers_.push_back([=](const torch::Tensor& x, const std::vector<torch::Tensor>& p,
-                              int64_t k) {
-          const int64_t batch = x.size(0) / k;
-          const int64_t height =
-              (x.size(2) + 2 * padding[0] - dilation[0] * (kernel[0] - 1) - 1) / stride[0] + 1;
-          const int64_t width =
-              (x.size(3) + 2 * padding[1] - dilation[1] * (kernel[1] - 1) - 1) / stride[1] + 1;
-          auto columns = torch::im2col(x, kernel, dilation, padding, stride);  // (K B) x CKK x L
-          const int64_t rows = columns.size(1), places = columns.size(2);
-          if (batch > 1) {
-            columns = columns.reshape({k, batch, rows, places})
-                          .transpose(1, 2)
-                          .reshape({k, rows, batch * places});
-          } else {
-            columns = columns.reshape({k, rows, places});
+        shape.padding.assign(padding_array->begin(), padding_array->end());
+        shape.dilation.assign(o.dilation()->begin(), o.dilation()->end());
+        layers_.push_back([conv, shape](const torch::Tensor& x, std::vector<Record>* records) {
+          auto y = torch::conv2d(x, conv->weight, conv->bias, shape.stride, shape.padding,
+                                 shape.dilation);
+          if (records) {
+            records->push_back(shape);
+            records->back().input = x;
+            records->back().output = y;
           }
-          const auto& weight = p[w];
-          const int64_t out = weight.size(1);
-          const auto weights = weight.reshape({k, out, rows});
-          auto y = has_bias ? torch::baddbmm(p[b].unsqueeze(2), weights, columns)
-                            : torch::bmm(weights, columns);
-          if (batch > 1) y = y.reshape({k, out, batch, places}).transpose(1, 2);
-          return y.reshape({k * batch, out, height, width});
+          return y;
         });
       } else if (as<nn::BatchNorm1dImpl>(m) || as<nn::BatchNorm2dImpl>(m)) {
-        // Eval mode: running statistics (shared), affine weights (stacked).
+        // Eval mode: running statistics and affine weights, all shared.
         torch::Tensor mean, var, weight, bias;
         double eps = 1e-5;
         bool affine = true;
@@ -189,71 +162,199 @@ StackedModel::StackedModel(models::Classifier& model, int64_t problems)
           eps = bn2->options.eps();
           affine = bn2->options.affine();
         }
-        const size_t wi = affine ? index_of(index, weight) : 0;
-        const size_t bi = affine ? index_of(index, bias) : 0;
-        layers_.push_back(
-            [=](const torch::Tensor& x, const std::vector<torch::Tensor>& p, int64_t k) {
-              std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
-              shape[1] = x.size(1);
-              auto y = (x - mean.view(shape)) / (var.view(shape) + eps).sqrt();
-              if (!affine) return y;
-              std::vector<int64_t> stacked_shape(static_cast<size_t>(x.dim()) + 1, 1);
-              stacked_shape[0] = k;
-              stacked_shape[2] = x.size(1);
-              std::vector<int64_t> split = {k, -1};
-              for (int64_t d = 1; d < x.dim(); ++d) split.push_back(x.size(d));
-              y = y.reshape(split) * p[wi].view(stacked_shape) + p[bi].view(stacked_shape);
-              std::vector<int64_t> merged = {-1};
-              for (int64_t d = 1; d < x.dim(); ++d) merged.push_back(x.size(d));
-              return y.reshape(merged);
-            });
-      } else if (auto pool = as<nn::MaxPool2dImpl>(m)) {
-        layers_.push_back([pool](const torch::Tensor& x, const std::vector<torch::Tensor>&,
-                                 int64_t) { return pool->forward(x); });
-      } else if (is_elementwise(m)) {
-        layers_.push_back([m](const torch::Tensor& x, const std::vector<torch::Tensor>&, int64_t) {
-          return apply_elementwise(m, x);
+        Record shape;
+        shape.kind = Record::kNorm;
+        shape.weight = affine ? index_of(index, weight) : 0;
+        shape.bias = affine ? index_of(index, bias) : 0;
+        shape.has_bias = affine;
+        layers_.push_back([=](const torch::Tensor& x, std::vector<Record>* records) {
+          std::vector<int64_t> view(static_cast<size_t>(x.dim()), 1);
+          view[1] = x.size(1);
+          const auto normalised = (x - mean.view(view)) / (var.view(view) + eps).sqrt();
+          if (!affine) return normalised;
+          auto y = normalised * weight.view(view) + bias.view(view);
+          if (records) {
+            records->push_back(shape);
+            records->back().input = normalised;
+            records->back().output = y;
+          }
+          return y;
         });
+      } else if (auto pool = as<nn::MaxPool2dImpl>(m)) {
+        layers_.push_back(
+            [pool](const torch::Tensor& x, std::vector<Record>*) { return pool->forward(x); });
+      } else if (is_elementwise(m)) {
+        layers_.push_back(
+            [m](const torch::Tensor& x, std::vector<Record>*) { return apply_elementwise(m, x); });
       } else {
         // Dropout in eval mode (supports() refused everything else).
-        layers_.push_back(
-            [](const torch::Tensor& x, const std::vector<torch::Tensor>&, int64_t) { return x; });
+        layers_.push_back([](const torch::Tensor& x, std::vector<Record>*) { return x; });
       }
     }
   }
 }
 
-torch::Tensor StackedModel::forward(const torch::Tensor& images) {
+torch::Tensor StackedModel::run(const torch::Tensor& images, std::vector<Record>* records) {
   if (images.size(0) % problems_ != 0) {
     throw Error("stacked model: " + std::to_string(images.size(0)) + " images for " +
                 std::to_string(problems_) + " problems");
   }
   auto& net = dynamic_cast<models::BuiltinClassifier&>(model_).net();
   auto x = net->normalise(images);
-  for (const auto& layer : layers_) x = layer(x, stacked_, problems_);
+  for (const auto& layer : layers_) x = layer(x, records);
   return x;
 }
 
-Gradients StackedModel::gradients(const torch::Tensor& images, const torch::Tensor& labels,
-                                  bool create_graph) {
-  const auto logits = forward(images);
+torch::Tensor StackedModel::forward(const torch::Tensor& images) { return run(images, nullptr); }
+
+std::vector<torch::Tensor> StackedModel::backpropagate(const torch::Tensor& images,
+                                                       const torch::Tensor& labels,
+                                                       bool create_graph,
+                                                       std::vector<Record>& records) {
+  // Differentiating against the layers' outputs needs a graph even when neither the images nor
+  // the model's parameters ask for one.
+  const auto x = images.requires_grad() ? images : images.detach().requires_grad_(true);
+  const auto logits = run(x, &records);
   const int64_t batch = labels.size(1);
-  // The sum over problems of each problem's mean loss: slice k of the gradient is problem k's.
+  // The sum over problems of each problem's mean loss: problem k's rows of each delta are the
+  // gradient of its own loss.
   const auto loss = torch::nn::functional::cross_entropy(
                         logits, labels.reshape({-1}),
                         torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
                     static_cast<double>(batch);
-  auto gradients = torch::autograd::grad({loss}, stacked_, {}, create_graph, create_graph,
-                                         /*allow_unused=*/true);
+  std::vector<torch::Tensor> outputs;
+  for (const auto& record : records) outputs.push_back(record.output);
+  auto deltas = torch::autograd::grad({loss}, outputs, {}, create_graph, create_graph,
+                                      /*allow_unused=*/true);
+  for (size_t i = 0; i < deltas.size(); ++i) {
+    if (!deltas[i].defined()) deltas[i] = torch::zeros_like(outputs[i]);
+  }
+  return deltas;
+}
+
+namespace {
+
+// Per problem, the gradient with respect to a recorded layer's weight and bias, from the layer's
+// input and the gradient at its output (delta): K x weight shape and K x bias shape.
+std::pair<torch::Tensor, torch::Tensor> per_problem_gradients(const StackedModel::Record& r,
+                                                              const torch::Tensor& delta,
+                                                              const torch::Tensor& weight,
+                                                              int64_t k) {
+  using Record = StackedModel::Record;
+  const int64_t batch = delta.size(0) / k;
+  if (r.kind == Record::kLinear) {
+    const auto d = delta.reshape({k, batch, -1});    // K x B x out
+    const auto a = r.input.reshape({k, batch, -1});  // K x B x in
+    return {torch::bmm(d.transpose(1, 2), a), r.has_bias ? d.sum(1) : torch::Tensor()};
+  }
+  if (r.kind == Record::kConv) {
+    // sum over images and places of delta (out) times the input patch (C kh kw): one batched
+    // matrix product of K x out x (B L) by K x (B L) x (C kh kw).
+    const std::vector<int64_t> kernel = {weight.size(2), weight.size(3)};
+    const auto columns = torch::im2col(r.input, kernel, r.dilation, r.padding, r.stride);
+    const int64_t out = delta.size(1), rows = columns.size(1), places = columns.size(2);
+    auto d = delta.reshape({k, batch, out, places});
+    auto c = columns.reshape({k, batch, rows, places});
+    torch::Tensor dw;
+    if (batch == 1) {
+      dw = torch::bmm(d.reshape({k, out, places}), c.reshape({k, rows, places}).transpose(1, 2));
+    } else {
+      dw = torch::bmm(d.permute({0, 2, 1, 3}).reshape({k, out, batch * places}),
+                      c.permute({0, 1, 3, 2}).reshape({k, batch * places, rows}));
+    }
+    return {dw.reshape({k, out, weight.size(1), kernel[0], kernel[1]}),
+            r.has_bias ? d.sum({1, 3}) : torch::Tensor()};
+  }
+  // Batch norm's affine weights: per channel, sum of delta times the normalised input.
+  const int64_t channels = delta.size(1);
+  const auto d = delta.reshape({k, batch, channels, -1});
+  const auto n = r.input.reshape({k, batch, channels, -1});
+  return {(d * n).sum({1, 3}), d.sum({1, 3})};
+}
+
+// Whether the cosine distance should use a Linear layer's weight gradient without forming it
+// (Gram matrices of B x B instead of a K x out x in tensor).
+bool implicit_linear(const torch::Tensor& weight, int64_t batch) {
+  return batch * (weight.size(0) + weight.size(1)) < weight.size(0) * weight.size(1);
+}
+
+}  // namespace
+
+Gradients StackedModel::gradients(const torch::Tensor& images, const torch::Tensor& labels,
+                                  bool create_graph) {
+  std::vector<Record> records;
+  const auto deltas = backpropagate(images, labels, create_graph, records);
+  const auto parameters = model_.parameters();
+  Gradients gradients(parameters.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    const auto& r = records[i];
+    auto [dw, db] = per_problem_gradients(r, deltas[i], parameters[r.weight], problems_);
+    gradients[r.weight] = dw;
+    if (r.has_bias) gradients[r.bias] = db;
+  }
   for (size_t i = 0; i < gradients.size(); ++i) {
-    if (!gradients[i].defined()) gradients[i] = torch::zeros_like(stacked_[i]);
+    if (!gradients[i].defined()) {
+      std::vector<int64_t> shape = {problems_};
+      for (auto s : parameters[i].sizes()) shape.push_back(s);
+      gradients[i] = torch::zeros(shape, parameters[i].options());
+    }
   }
   return gradients;
 }
 
+void StackedModel::set_target(const Gradients& target) {
+  if (target.size() != parameter_count_) {
+    throw Error("stacked model: target has " + std::to_string(target.size()) +
+                " tensors, the model has " + std::to_string(parameter_count_) + " parameters");
+  }
+  target_ = target;
+  target_norm_ = torch::zeros({problems_}, target.front().options());
+  for (const auto& t : target)
+    target_norm_ = target_norm_ + t.pow(2).reshape({problems_, -1}).sum(1);
+}
+
+torch::Tensor StackedModel::cosine_distance(const torch::Tensor& images,
+                                            const torch::Tensor& labels) {
+  if (target_.empty()) throw Error("stacked model: cosine distance without a target");
+  std::vector<Record> records;
+  const auto deltas = backpropagate(images, labels, true, records);
+  const auto parameters = model_.parameters();
+  const int64_t k = problems_, batch = labels.size(1);
+  auto dot = torch::zeros({k}, images.options());
+  auto norm = dot;
+  const auto add = [&](const torch::Tensor& g, const torch::Tensor& t) {
+    dot = dot + (g * t).reshape({k, -1}).sum(1);
+    norm = norm + g.pow(2).reshape({k, -1}).sum(1);
+  };
+  for (size_t i = 0; i < records.size(); ++i) {
+    const auto& r = records[i];
+    const auto& weight = parameters[r.weight];
+    if (r.kind == Record::kLinear && implicit_linear(weight, batch)) {
+      // The weight gradient is D^T A (D: B x out deltas, A: B x in inputs): its dot product with
+      // the target T is sum(D o (A T^T)) and its squared norm sum((D D^T) o (A A^T)).
+      const auto d = deltas[i].reshape({k, batch, -1});
+      const auto a = r.input.reshape({k, batch, -1});
+      dot = dot + (d * torch::bmm(a, target_[r.weight].transpose(1, 2))).reshape({k, -1}).sum(1);
+      norm = norm + (torch::bmm(d, d.transpose(1, 2)) * torch::bmm(a, a.transpose(1, 2)))
+                        .reshape({k, -1})
+                        .sum(1);
+      if (r.has_bias) add(d.sum(1), target_[r.bias]);
+      continue;
+    }
+    auto [dw, db] = per_problem_gradients(r, deltas[i], weight, k);
+    add(dw, target_[r.weight]);
+    if (r.has_bias) add(db, target_[r.bias]);
+  }
+  return 1 - dot / (norm.sqrt() * target_norm_.sqrt() + 1e-30);
+}
+
 void StackedModel::keep_only(const torch::Tensor& keep) {
   torch::NoGradGuard no_grad;
-  for (auto& p : stacked_) p = p.index_select(0, keep).requires_grad_(true);
+  if (!target_.empty()) {
+    const auto rows = keep.to(target_norm_.device());
+    for (auto& t : target_) t = t.index_select(0, rows);
+    target_norm_ = target_norm_.index_select(0, rows);
+  }
   problems_ = keep.size(0);
 }
 
@@ -320,7 +421,7 @@ void run_stacked_trials(models::Classifier& model, std::vector<Slot*> slots,
   }
   auto dummy = torch::cat(starts);  // (K B) x C x H x W
   auto label_tensor = torch::stack(labels);
-  auto target = stack_gradients(shared);
+  stacked.set_target(stack_gradients(shared));
   auto best_images = dummy.clone();
   auto exp_avg = torch::zeros_like(dummy), exp_avg_sq = torch::zeros_like(dummy);
   std::vector<double> rates(slots.size(), options.learning_rate);
@@ -335,8 +436,7 @@ void run_stacked_trials(models::Classifier& model, std::vector<Slot*> slots,
 
   for (int step = 1; step <= options.iterations && k > 0; ++step) {
     auto x = dummy.detach().requires_grad_(true);
-    const auto gradients = stacked.gradients(x, label_tensor, true);
-    const auto distance = stacked_cosine_distance(gradients, target);
+    const auto distance = stacked.cosine_distance(x, label_tensor);
     const auto cost = distance + options.total_variation * stacked_total_variation(x, k);
     const auto grad = torch::autograd::grad({cost.sum()}, {x})[0];
     const auto cost_host = cost.detach().to(torch::kCPU, torch::kDouble);
@@ -445,7 +545,6 @@ void run_stacked_trials(models::Classifier& model, std::vector<Slot*> slots,
       exp_avg = exp_avg.index_select(0, image_index);
       exp_avg_sq = exp_avg_sq.index_select(0, image_index);
       label_tensor = label_tensor.index_select(0, rows.to(device));
-      for (auto& t : target) t = t.index_select(0, rows.to(device));
       stacked.keep_only(rows.to(device));
       std::vector<Slot*> kept_slots;
       std::vector<double> kept_rates;
@@ -464,8 +563,7 @@ void run_stacked_trials(models::Classifier& model, std::vector<Slot*> slots,
 
 std::vector<Reconstruction> run_inverting_gradients_many(
     models::Classifier& model, const std::vector<InversionProblem>& problems, int64_t batch_size,
-    const InvertingGradientsOptions& options, int64_t stack, Progress& progress,
-    bool only_where_faster) {
+    const InvertingGradientsOptions& options, int64_t stack, Progress& progress) {
   options.validate();
   if (stack < 1) throw UsageError("the stack size must be at least 1");
   for (const auto& problem : problems) {
@@ -478,8 +576,7 @@ std::vector<Reconstruction> run_inverting_gradients_many(
   }
   models::TrainingModeGuard mode(model, options.train_mode);
   std::vector<Reconstruction> results;
-  if (!StackedModel::supports(model) || (only_where_faster && !StackedModel::worthwhile(model)) ||
-      problems.size() < 2 || stack < 2) {
+  if (!StackedModel::supports(model) || problems.size() < 2 || stack < 2) {
     for (const auto& problem : problems) {
       auto one = options;
       one.seed = problem.seed;

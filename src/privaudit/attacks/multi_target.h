@@ -1,17 +1,19 @@
 // Many independent gradient-inversion problems against one model, solved in one autograd graph.
 // On small models most of an attack's time is per-operator overhead (a LeNet closure at batch 1
 // costs ~2 ms on 2 cores, little of it arithmetic), so K reconstructions run one after another
-// waste the machine. Here the model's parameters are stacked K times (K x shape) and the forward
-// pass runs all K problems at once: Linear layers as batched matrix products, convolutions as one
-// convolution with K groups, element-wise layers on all K x B images. The gradient of the summed
-// losses with respect to the stacked parameters is, slice by slice, each problem's own parameter
-// gradient, so one forward, backward and double backward serve all K.
+// waste the machine. Here all K problems' images go through the model as one batch of K x B with
+// the model's own parameters, and each problem's parameter gradient is formed from the layers'
+// inputs and the gradients at their outputs (the per-example gradient identity: a Linear layer's
+// weight gradient is delta^T a, a convolution's the delta times the input patches), one batched
+// matrix product for all K. So one forward, backward and double backward serve all K, and the
+// model's weights are read once, not K times. (Until 2026-12-03 the parameters were copied K
+// times and each layer ran as K batched products; memory-bound on models beyond ~100 k
+// parameters.)
 //
 // The optimisation stays per problem: Inverting Gradients' cost, Adam state, step size, step
 // decay, patience stop and kept images are each problem's own; a problem that stops leaves the
 // stack. Built-in MLP, CNN and LeNet models in eval mode can be stacked; anything else (ViT, a
-// noisy cut, batch norm or dropout in train mode, TorchScript models) runs one problem at a time,
-// and so do models too large for stacking to pay (StackedModel::worthwhile).
+// noisy cut, batch norm or dropout in train mode, TorchScript models) runs one problem at a time.
 #pragma once
 
 #include <torch/torch.h>
@@ -35,14 +37,6 @@ class StackedModel {
   // stands in the way.
   static bool supports(models::Classifier& model, std::string* why = nullptr);
 
-  // Whether stacking pays on this machine's kind: models of at most kMaxStackedParameters.
-  // Larger ones are memory-bound at batch 1 (each problem's parameter gradient is as large as the
-  // model), so K at once only adds allocation and page-fault cost: the built-in CNN (421 k
-  // parameters) ran at 0.1-0.7x and the MLP (535 k) at 0.16x the one-at-a-time speed, LeNet
-  // (13 k) at 3-5x (bench/RESULTS.md, multi-target, 2026-12-02).
-  static constexpr int64_t kMaxStackedParameters = 100000;
-  static bool worthwhile(models::Classifier& model);
-
   // Throws Error when !supports(model). The model must outlive this object and keep its mode.
   StackedModel(models::Classifier& model, int64_t problems);
 
@@ -58,16 +52,43 @@ class StackedModel {
   // the result can be differentiated again.
   Gradients gradients(const torch::Tensor& images, const torch::Tensor& labels, bool create_graph);
 
+  // The shared gradients the problems match: one K x shape tensor per parameter (stack_gradients).
+  void set_target(const Gradients& target);
+
+  // Per problem, Inverting Gradients' cosine distance between its gradient (as gradients() gives
+  // it) and its target, differentiable with respect to `images`: K values. Linear layers' weight
+  // gradients are not formed: their dot products and norms come from B x B Gram matrices.
+  torch::Tensor cosine_distance(const torch::Tensor& images, const torch::Tensor& labels);
+
   // Keeps the problems listed in `keep` (indices into the current K), in that order.
   void keep_only(const torch::Tensor& keep);
 
+  // A layer with parameters as one forward pass saw it: its input (for batch norm, the
+  // normalised input) and output, and where its parameters sit in Classifier::parameters().
+  struct Record {
+    enum Kind { kLinear, kConv, kNorm } kind = kLinear;
+    size_t weight = 0, bias = 0;
+    bool has_bias = false;
+    std::vector<int64_t> stride, padding, dilation;  // convolutions
+    torch::Tensor input, output;
+  };
+
  private:
-  using Layer = std::function<torch::Tensor(const torch::Tensor&, const std::vector<torch::Tensor>&,
-                                            int64_t problems)>;
+  // One layer of the network applied to all K B images with the model's own (shared)
+  // parameters, recording itself when `records` is given.
+  using Layer = std::function<torch::Tensor(const torch::Tensor&, std::vector<Record>*)>;
+  torch::Tensor run(const torch::Tensor& images, std::vector<Record>* records);
+  // The summed loss's gradient with respect to every recorded layer output (each problem's own
+  // rows are its own loss's gradient), filling `records`.
+  std::vector<torch::Tensor> backpropagate(const torch::Tensor& images, const torch::Tensor& labels,
+                                           bool create_graph, std::vector<Record>& records);
+
   models::Classifier& model_;
   int64_t problems_;
+  size_t parameter_count_ = 0;
   std::vector<Layer> layers_;
-  std::vector<torch::Tensor> stacked_;  // K x shape leaves, one per model parameter
+  Gradients target_;
+  torch::Tensor target_norm_;  // K squared norms of the targets
 };
 
 // Stacks `gradients` (one list per problem, all alike) into one K x shape tensor per parameter.
@@ -90,11 +111,9 @@ struct InversionProblem {
 // with options.seed = problem.seed would return, up to floating-point summation order: the same
 // start, steps, step decay, patience stop, kept images and restarts, except that a trial with
 // NaN/inf does not stop the problem's other trials. `options.seed` and `options.on_iteration` are
-// not used. Models StackedModel does not support, and with `only_where_faster` those it does not
-// find worthwhile, run one problem at a time.
+// not used. Models StackedModel does not support run one problem at a time.
 std::vector<Reconstruction> run_inverting_gradients_many(
     models::Classifier& model, const std::vector<InversionProblem>& problems, int64_t batch_size,
-    const InvertingGradientsOptions& options, int64_t stack, Progress& progress,
-    bool only_where_faster = true);
+    const InvertingGradientsOptions& options, int64_t stack, Progress& progress);
 
 }  // namespace privaudit::attacks

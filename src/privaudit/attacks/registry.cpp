@@ -51,10 +51,6 @@ Reconstruction inverting_gradients(models::Classifier& model, const SharedUpdate
                                  inverting_gradients_options(update, budget), progress);
 }
 
-// Problems per graph: at batch 1 on LeNet and the built-in CNN, 32 gave most of the speed-up
-// (bench/RESULTS.md, multi-target).
-constexpr int64_t kStack = 32;
-
 // Updates that differ in batch size, mode or budget (other than the seed) go one at a time.
 std::vector<Reconstruction> inverting_gradients_many(models::Classifier& model,
                                                      const std::vector<SharedUpdate>& updates,
@@ -89,7 +85,7 @@ std::vector<Reconstruction> inverting_gradients_many(models::Classifier& model,
       problems.push_back({update.gradients, labels, budgets[i].seed});
     }
   }
-  return run_inverting_gradients_many(model, problems, updates[0].batch_size, options, kStack,
+  return run_inverting_gradients_many(model, problems, updates[0].batch_size, options, kManyStack,
                                       progress);
 }
 

@@ -30,6 +30,11 @@ using GradientAttackManyFunction =
     std::function<std::vector<Reconstruction>(models::Classifier&, const std::vector<SharedUpdate>&,
                                               const std::vector<AttackBudget>&, Progress&)>;
 
+// The most updates run_many solves in one graph. Its results depend (in the last bits, and so,
+// through Inverting Gradients' signed steps, in the figures) on which updates share a graph, so
+// callers that split or resume work keep the same groups of kManyStack (gradient_experiment.cpp).
+inline constexpr int64_t kManyStack = 32;
+
 struct GradientAttack {
   std::string name;         // "linear-layer", "positional", "features-then-invert", "dlg", ...
   std::string description;  // one line for --help

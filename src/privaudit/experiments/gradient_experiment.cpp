@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "privaudit/metrics/reconstruction_score.h"
 #include "privaudit/report/results.h"
@@ -123,16 +124,34 @@ std::vector<BatchOutcome> attack_batches(models::Classifier& model,
     budgets.push_back(options.budget);
     budgets.back().seed = options.seed + static_cast<uint64_t>(k);
   }
-  std::vector<attacks::Reconstruction> results;
+  std::vector<attacks::Reconstruction> results(updates.size());
   {
     const auto progress = reporter.progress(attack.name + " batch " + std::to_string(batch));
-    if (attack.run_many && updates.size() > 1) {
-      results = attack.run_many(model, updates, budgets, *progress);
-    } else {
-      for (size_t i = 0; i < updates.size(); ++i) {
-        TimeShare share(1.0 / static_cast<double>(updates.size() - i));  // each batch its part
-        results.push_back(attack.run(model, updates[i], budgets[i], *progress));
+    // run_many gets the batches of one group of kManyStack (k / kManyStack) at a time, so that the
+    // same batches share a graph whichever rank runs them and whatever a resumed run left.
+    std::vector<std::vector<size_t>> groups;  // positions in `updates`
+    for (size_t i = 0; i < updates.size(); ++i) {
+      const int64_t group = outcomes[attacked[i]].k / attacks::kManyStack;
+      const bool same = !groups.empty() && attack.run_many &&
+                        outcomes[attacked[groups.back().front()]].k / attacks::kManyStack == group;
+      if (!same) groups.emplace_back();
+      groups.back().push_back(i);
+    }
+    for (size_t g = 0; g < groups.size(); ++g) {
+      TimeShare share(1.0 / static_cast<double>(groups.size() - g));  // each group its part
+      const auto& group = groups[g];
+      if (group.size() == 1) {
+        results[group[0]] = attack.run(model, updates[group[0]], budgets[group[0]], *progress);
+        continue;
       }
+      std::vector<attacks::SharedUpdate> group_updates;
+      std::vector<attacks::AttackBudget> group_budgets;
+      for (auto i : group) {
+        group_updates.push_back(updates[i]);
+        group_budgets.push_back(budgets[i]);
+      }
+      auto group_results = attack.run_many(model, group_updates, group_budgets, *progress);
+      for (size_t j = 0; j < group.size(); ++j) results[group[j]] = std::move(group_results[j]);
     }
   }
   for (size_t i = 0; i < attacked.size(); ++i) {
@@ -580,19 +599,30 @@ GradientExperimentResult run_gradient_experiment(models::Classifier& model,
   for (auto batch : options.batch_sizes) {
     if (std::find(sizes.begin(), sizes.end(), batch) == sizes.end()) sizes.push_back(batch);
   }
-  std::vector<std::pair<int64_t, int64_t>> items;  // (batch size, k)
+  // An attack that solves many batches in one graph (run_many) gives results that depend on
+  // which batches share it, so then the items are whole groups of kManyStack batches.
+  const bool grouped = std::any_of(options.attacks.begin(), options.attacks.end(), [](auto& name) {
+    return static_cast<bool>(attacks::find_gradient_attack(name).run_many);
+  });
+  const int64_t group_size = grouped ? attacks::kManyStack : 1;
+  std::vector<std::pair<int64_t, int64_t>> items;  // (batch size, first k of the group)
   std::vector<double> costs;
   for (auto batch : sizes) {
-    for (int64_t k = 0; k < chosen.size(0) / batch; ++k) {
+    const int64_t count = chosen.size(0) / batch;
+    for (int64_t k = 0; k < count; k += group_size) {
       items.emplace_back(batch, k);
-      costs.push_back(static_cast<double>(batch));
+      costs.push_back(static_cast<double>(batch * std::min(group_size, count - k)));
     }
   }
   const auto owner = dist::assign_items(costs, world.size());
-  std::map<int64_t, std::vector<int64_t>> mine;  // by batch size
+  std::map<int64_t, std::vector<int64_t>> mine;  // by batch size, in order
   for (size_t i = 0; i < items.size(); ++i) {
-    if (owner[i] == world.rank()) mine[items[i].first].push_back(items[i].second);
+    if (owner[i] != world.rank()) continue;
+    const auto [batch, first] = items[i];
+    const int64_t end = std::min(first + group_size, chosen.size(0) / batch);
+    for (int64_t k = first; k < end; ++k) mine[batch].push_back(k);
   }
+  for (auto& [batch, ks] : mine) std::sort(ks.begin(), ks.end());
 
   struct RunKey {
     const attacks::GradientAttack* attack;
@@ -641,14 +671,21 @@ GradientExperimentResult run_gradient_experiment(models::Classifier& model,
       const int64_t batch = keys[run].batch;
       TimeShare share(attack.closed_form ? 1.0 : 1.0 / static_cast<double>(left--));
       const auto started = std::chrono::steady_clock::now();
-      // Batches a killed run finished come back from their checkpoints (--resume).
-      std::vector<int64_t> todo;
+      // Batches a killed run finished come back from their checkpoints (--resume); for an attack
+      // that runs groups in one graph, only when its whole group did (else the group runs again,
+      // to give what it gave in one go).
+      std::set<int64_t> incomplete;  // groups
       for (int64_t k : mine[batch]) {
         const auto saved = checkpoint(attack.name, batch, k);
-        if (!saved || !fs::exists(*saved)) {
+        if (!saved || !fs::exists(*saved)) incomplete.insert(attack.run_many ? k / group_size : k);
+      }
+      std::vector<int64_t> todo;
+      for (int64_t k : mine[batch]) {
+        if (incomplete.count(attack.run_many ? k / group_size : k)) {
           todo.push_back(k);
           continue;
         }
+        const auto saved = checkpoint(attack.name, batch, k);
         std::vector<double> unused;
         std::vector<BatchOutcome> loaded;
         unpack_outcomes(read_file(*saved), loaded, unused);
