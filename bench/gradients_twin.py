@@ -27,15 +27,21 @@ def lenet():
         torch.nn.Flatten(), torch.nn.Linear(588, 10))
 
 
-def load(directory):
-    model = lenet()
-    flat = torch.from_numpy(np.fromfile(f"{directory}/weights.f32", dtype=np.float32))
+def load_weights(model, path, name):
+    """Copies the raw float32 values the C++ side wrote (parameters in order) into `model`."""
+    flat = torch.from_numpy(np.fromfile(path, dtype=np.float32))
     offset = 0
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(flat[offset:offset + p.numel()].view_as(p))
             offset += p.numel()
-    assert offset == flat.numel(), "weight file does not match the LeNet"
+    if offset != flat.numel():
+        raise SystemExit(f"{path} does not match the {name}")
+    return model
+
+
+def load(directory):
+    model = load_weights(lenet(), f"{directory}/weights.f32", "LeNet")
     image = torch.from_numpy(np.fromfile(f"{directory}/target.f32", dtype=np.float32)).view(1, 1, 28, 28)
     label = torch.tensor([int(open(f"{directory}/label.txt").read())])
     return model, image, label

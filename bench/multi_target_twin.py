@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gradients_twin import lenet, parameter_gradients, psnr, run_ig
+from gradients_twin import lenet, load_weights, parameter_gradients, psnr, run_ig
 
 
 def model_for(arch):
@@ -37,15 +37,7 @@ def model_for(arch):
 
 
 def load(directory, arch, k):
-    model = model_for(arch).eval()
-    flat = torch.from_numpy(np.fromfile(f"{directory}/weights.f32", dtype=np.float32))
-    offset = 0
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(flat[offset:offset + p.numel()].view_as(p))
-            offset += p.numel()
-    if offset != flat.numel():
-        raise SystemExit(f"multi_target_twin.py: {directory}/weights.f32 does not match the {arch}")
+    model = load_weights(model_for(arch).eval(), f"{directory}/weights.f32", arch)
     images = torch.from_numpy(np.fromfile(f"{directory}/targets.f32", dtype=np.float32)).view(k, 1, 28, 28)
     labels = torch.tensor([int(v) for v in open(f"{directory}/labels.txt").read().split()])
     return model, images, labels
