@@ -14,6 +14,7 @@ fi
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libtorch-dev libopenblas0-pthread
+  libtcmalloc-minimal4     # the allocator the executables link (CMakeLists.txt: PRIVAUDIT_TCMALLOC)
   nlohmann-json3-dev libcli11-dev libstb-dev zlib1g-dev libmatio-dev
   libgtest-dev
   libgloo-dev              # headers ProcessGroupGloo.hpp (torch.distributed, c10d) includes

@@ -23,7 +23,8 @@ if [[ "$CC" == *clang* && -d build-fuzz/corpus ]]; then fuzzers=ON; fi
 flags="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 start=$(date +%s)
 cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPRIVAUDIT_BUILD_BENCH=OFF \
-  -DPRIVAUDIT_BUILD_FUZZERS="$fuzzers" -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
+  -DPRIVAUDIT_BUILD_FUZZERS="$fuzzers" -DPRIVAUDIT_TCMALLOC=OFF -DCMAKE_C_FLAGS="$flags" \
+  -DCMAKE_CXX_FLAGS="$flags" \
   >/dev/null
 cmake --build build-sanitize -j "${JOBS:-2}"
 echo "== built in $(( $(date +%s) - start )) s with $CC"
