@@ -6,7 +6,7 @@
 // inputs and the gradients at their outputs (the per-example gradient identity: a Linear layer's
 // weight gradient is delta^T a, a convolution's the delta times the input patches), one batched
 // matrix product for all K. So one forward, backward and double backward serve all K, and the
-// model's weights are read once, not K times. (Until 2026-12-03 the parameters were copied K
+// model's weights are read once, not K times. (Until 2026-12-02 the parameters were copied K
 // times and each layer ran as K batched products; memory-bound on models beyond ~100 k
 // parameters.)
 //
