@@ -26,7 +26,8 @@ import json, sys
 def strip(x):
     if isinstance(x, dict):
         return {k: strip(v) for k, v in x.items()
-                if k not in ("seconds", "probe_seconds", "processes", "peak_memory_mib")}
+                if k not in ("seconds", "probe_seconds", "processes", "peak_memory_mib",
+                             "peak_memory_mib_per_rank")}
     if isinstance(x, list):
         return [strip(v) for v in x]
     return x
