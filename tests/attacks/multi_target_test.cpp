@@ -90,7 +90,9 @@ TEST_F(MultiTarget, StackedGradientsAreEachProblemsOwn) {
       const auto implicit = stacked.cosine_distance(other, targets.labels.view({k, batch}));
       // (With batch norm these test models' running means switch every ReLU off, so every image
       // has the target's gradient direction.)
-      if (!batch_norm) EXPECT_GT(formed.min().item<double>(), 1e-5);
+      if (!batch_norm) {
+        EXPECT_GT(formed.min().item<double>(), 1e-5);
+      }
       EXPECT_TRUE(torch::allclose(implicit, formed, 1e-4, 1e-6))
           << implicit << " against " << formed;
       // Keeping problems 2 and 0 keeps their parameters and order.

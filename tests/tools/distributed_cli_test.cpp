@@ -153,14 +153,19 @@ class DistributedRun : public ::testing::Test {
            " --audit-probes 1 --audit-probe-iterations 20 --threads 1 --out " + out;
   }
   // A gradients run on 2 processes long enough to be interrupted (many DLG iterations), started
-  // in the background with its output in `log`; returns the launcher once rank 0 says the world
-  // has joined.
-  static pid_t start_long_run(const std::string& out, const std::string& log,
-                              std::chrono::steady_clock::time_point deadline) {
-    const pid_t launcher = start_background(
+  // in the background with its output in `log`; once rank 0 says the world has joined, the
+  // launcher's pid and its rank 1's (-1 where not found by `deadline`).
+  struct LongRun {
+    pid_t launcher = -1, rank1 = -1;
+  };
+  static LongRun start_long_run(const std::string& out, const std::string& log,
+                                std::chrono::steady_clock::time_point deadline) {
+    LongRun run;
+    run.launcher = start_background(
         std::string(PRIVAUDIT_CLI_PATH) + " " + gradients(out, 3000) + " --processes 2", log);
     EXPECT_TRUE(wait_for_line(log, "on 2 processes", deadline)) << read_file(log);
-    return launcher;
+    if (run.launcher > 0) run.rank1 = rank_process(run.launcher, 1, deadline);
+    return run;
   }
   static TempDir* dir_;
 };
@@ -255,9 +260,8 @@ TEST_F(DistributedRun, AKilledRankStopsTheRunNamingItAndLeavesNoResults) {
   TempDir out;
   const auto log = out.file("log");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  const pid_t launcher = start_long_run(out.file("run"), log, deadline);
+  const auto [launcher, rank1] = start_long_run(out.file("run"), log, deadline);
   ASSERT_GT(launcher, 0);
-  const pid_t rank1 = rank_process(launcher, 1, deadline);
   ASSERT_GT(rank1, 0) << read_file(log);
   ASSERT_EQ(::kill(rank1, SIGKILL), 0);
   const int status = wait_for(launcher, deadline + std::chrono::seconds(60));
@@ -277,9 +281,8 @@ TEST_F(DistributedRun, AStoppedLauncherSaysSoAndStopsItsRanks) {
   TempDir out;
   const auto log = out.file("log");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  const pid_t launcher = start_long_run(out.file("run"), log, deadline);
+  const auto [launcher, rank1] = start_long_run(out.file("run"), log, deadline);
   ASSERT_GT(launcher, 0);
-  const pid_t rank1 = rank_process(launcher, 1, deadline);
   ASSERT_GT(rank1, 0) << read_file(log);
   ASSERT_EQ(::kill(launcher, SIGTERM), 0);  // as Ctrl-C or a scheduler would
   const int status = wait_for(launcher, deadline);

@@ -37,6 +37,27 @@ size_t index_of(const ParameterIndex& index, const torch::Tensor& parameter) {
   return at->second;
 }
 
+// A layer's record before any pass: its kind and where its weight and (if defined) bias sit.
+StackedModel::Record layer_record(StackedModel::Record::Kind kind, const ParameterIndex& index,
+                                  const torch::Tensor& weight, const torch::Tensor& bias) {
+  StackedModel::Record record;
+  record.kind = kind;
+  record.weight = index_of(index, weight);
+  record.weight_shape = weight.sizes().vec();
+  record.has_bias = bias.defined();
+  record.bias = record.has_bias ? index_of(index, bias) : 0;
+  return record;
+}
+
+// Appends what one pass saw at a layer to `records`, when the pass records.
+void note(std::vector<StackedModel::Record>* records, const StackedModel::Record& layer,
+          const torch::Tensor& input, const torch::Tensor& output) {
+  if (!records) return;
+  records->push_back(layer);
+  records->back().input = input;
+  records->back().output = output;
+}
+
 template <typename Impl>
 std::shared_ptr<Impl> as(const std::shared_ptr<nn::Module>& module) {
   return std::dynamic_pointer_cast<Impl>(module);
@@ -112,39 +133,23 @@ StackedModel::StackedModel(models::Classifier& model, int64_t problems)
         layers_.push_back(
             [](const torch::Tensor& x, std::vector<Record>*) { return x.flatten(1); });
       } else if (auto linear = as<nn::LinearImpl>(m)) {
-        Record shape;
-        shape.kind = Record::kLinear;
-        shape.weight = index_of(index, linear->weight);
-        shape.has_bias = linear->bias.defined();
-        shape.bias = shape.has_bias ? index_of(index, linear->bias) : 0;
-        layers_.push_back([linear, shape](const torch::Tensor& x, std::vector<Record>* records) {
+        const auto layer = layer_record(Record::kLinear, index, linear->weight, linear->bias);
+        layers_.push_back([linear, layer](const torch::Tensor& x, std::vector<Record>* records) {
           auto y = torch::linear(x, linear->weight, linear->bias);
-          if (records) {
-            records->push_back(shape);
-            records->back().input = x;
-            records->back().output = y;
-          }
+          note(records, layer, x, y);
           return y;
         });
       } else if (auto conv = as<nn::Conv2dImpl>(m)) {
-        Record shape;
-        shape.kind = Record::kConv;
-        shape.weight = index_of(index, conv->weight);
-        shape.has_bias = conv->bias.defined();
-        shape.bias = shape.has_bias ? index_of(index, conv->bias) : 0;
+        auto layer = layer_record(Record::kConv, index, conv->weight, conv->bias);
         const auto o = conv->options;
-        shape.stride.assign(o.stride()->begin(), o.stride()->end());
+        layer.stride.assign(o.stride()->begin(), o.stride()->end());
         const auto padding_array = variants::get<0>(o.padding());
-        shape.padding.assign(padding_array->begin(), padding_array->end());
-        shape.dilation.assign(o.dilation()->begin(), o.dilation()->end());
-        layers_.push_back([conv, shape](const torch::Tensor& x, std::vector<Record>* records) {
-          auto y = torch::conv2d(x, conv->weight, conv->bias, shape.stride, shape.padding,
-                                 shape.dilation);
-          if (records) {
-            records->push_back(shape);
-            records->back().input = x;
-            records->back().output = y;
-          }
+        layer.padding.assign(padding_array->begin(), padding_array->end());
+        layer.dilation.assign(o.dilation()->begin(), o.dilation()->end());
+        layers_.push_back([conv, layer](const torch::Tensor& x, std::vector<Record>* records) {
+          auto y = torch::conv2d(x, conv->weight, conv->bias, layer.stride, layer.padding,
+                                 layer.dilation);
+          note(records, layer, x, y);
           return y;
         });
       } else if (as<nn::BatchNorm1dImpl>(m) || as<nn::BatchNorm2dImpl>(m)) {
@@ -162,22 +167,15 @@ StackedModel::StackedModel(models::Classifier& model, int64_t problems)
           eps = bn2->options.eps();
           affine = bn2->options.affine();
         }
-        Record shape;
-        shape.kind = Record::kNorm;
-        shape.weight = affine ? index_of(index, weight) : 0;
-        shape.bias = affine ? index_of(index, bias) : 0;
-        shape.has_bias = affine;
+        // Without affine weights nothing is recorded: the layer has no parameters.
+        const auto layer = affine ? layer_record(Record::kNorm, index, weight, bias) : Record{};
         layers_.push_back([=](const torch::Tensor& x, std::vector<Record>* records) {
           std::vector<int64_t> view(static_cast<size_t>(x.dim()), 1);
           view[1] = x.size(1);
           const auto normalised = (x - mean.view(view)) / (var.view(view) + eps).sqrt();
           if (!affine) return normalised;
           auto y = normalised * weight.view(view) + bias.view(view);
-          if (records) {
-            records->push_back(shape);
-            records->back().input = normalised;
-            records->back().output = y;
-          }
+          note(records, layer, normalised, y);
           return y;
         });
       } else if (auto pool = as<nn::MaxPool2dImpl>(m)) {
@@ -238,7 +236,6 @@ namespace {
 // input and the gradient at its output (delta): K x weight shape and K x bias shape.
 std::pair<torch::Tensor, torch::Tensor> per_problem_gradients(const StackedModel::Record& r,
                                                               const torch::Tensor& delta,
-                                                              const torch::Tensor& weight,
                                                               int64_t k) {
   using Record = StackedModel::Record;
   const int64_t batch = delta.size(0) / k;
@@ -250,7 +247,8 @@ std::pair<torch::Tensor, torch::Tensor> per_problem_gradients(const StackedModel
   if (r.kind == Record::kConv) {
     // sum over images and places of delta (out) times the input patch (C kh kw): one batched
     // matrix product of K x out x (B L) by K x (B L) x (C kh kw).
-    const std::vector<int64_t> kernel = {weight.size(2), weight.size(3)};
+    const auto& shape = r.weight_shape;  // out x C x kh x kw
+    const std::vector<int64_t> kernel = {shape[2], shape[3]};
     const auto columns = torch::im2col(r.input, kernel, r.dilation, r.padding, r.stride);
     const int64_t out = delta.size(1), rows = columns.size(1), places = columns.size(2);
     auto d = delta.reshape({k, batch, out, places});
@@ -262,7 +260,7 @@ std::pair<torch::Tensor, torch::Tensor> per_problem_gradients(const StackedModel
       dw = torch::bmm(d.permute({0, 2, 1, 3}).reshape({k, out, batch * places}),
                       c.permute({0, 1, 3, 2}).reshape({k, batch * places, rows}));
     }
-    return {dw.reshape({k, out, weight.size(1), kernel[0], kernel[1]}),
+    return {dw.reshape({k, out, shape[1], kernel[0], kernel[1]}),
             r.has_bias ? d.sum({1, 3}) : torch::Tensor()};
   }
   // Batch norm's affine weights: per channel, sum of delta times the normalised input.
@@ -274,8 +272,9 @@ std::pair<torch::Tensor, torch::Tensor> per_problem_gradients(const StackedModel
 
 // Whether the cosine distance should use a Linear layer's weight gradient without forming it
 // (Gram matrices of B x B instead of a K x out x in tensor).
-bool implicit_linear(const torch::Tensor& weight, int64_t batch) {
-  return batch * (weight.size(0) + weight.size(1)) < weight.size(0) * weight.size(1);
+bool implicit_linear(const StackedModel::Record& r, int64_t batch) {
+  const int64_t out = r.weight_shape[0], in = r.weight_shape[1];
+  return r.kind == StackedModel::Record::kLinear && batch * (out + in) < out * in;
 }
 
 }  // namespace
@@ -288,7 +287,7 @@ Gradients StackedModel::gradients(const torch::Tensor& images, const torch::Tens
   Gradients gradients(parameters.size());
   for (size_t i = 0; i < records.size(); ++i) {
     const auto& r = records[i];
-    auto [dw, db] = per_problem_gradients(r, deltas[i], parameters[r.weight], problems_);
+    auto [dw, db] = per_problem_gradients(r, deltas[i], problems_);
     gradients[r.weight] = dw;
     if (r.has_bias) gradients[r.bias] = db;
   }
@@ -318,7 +317,6 @@ torch::Tensor StackedModel::cosine_distance(const torch::Tensor& images,
   if (target_.empty()) throw Error("stacked model: cosine distance without a target");
   std::vector<Record> records;
   const auto deltas = backpropagate(images, labels, true, records);
-  const auto parameters = model_.parameters();
   const int64_t k = problems_, batch = labels.size(1);
   auto dot = torch::zeros({k}, images.options());
   auto norm = dot;
@@ -328,8 +326,7 @@ torch::Tensor StackedModel::cosine_distance(const torch::Tensor& images,
   };
   for (size_t i = 0; i < records.size(); ++i) {
     const auto& r = records[i];
-    const auto& weight = parameters[r.weight];
-    if (r.kind == Record::kLinear && implicit_linear(weight, batch)) {
+    if (implicit_linear(r, batch)) {
       // The weight gradient is D^T A (D: B x out deltas, A: B x in inputs): its dot product with
       // the target T is sum(D o (A T^T)) and its squared norm sum((D D^T) o (A A^T)).
       const auto d = deltas[i].reshape({k, batch, -1});
@@ -341,7 +338,7 @@ torch::Tensor StackedModel::cosine_distance(const torch::Tensor& images,
       if (r.has_bias) add(d.sum(1), target_[r.bias]);
       continue;
     }
-    auto [dw, db] = per_problem_gradients(r, deltas[i], weight, k);
+    auto [dw, db] = per_problem_gradients(r, deltas[i], k);
     add(dw, target_[r.weight]);
     if (r.has_bias) add(db, target_[r.bias]);
   }

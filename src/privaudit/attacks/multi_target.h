@@ -69,6 +69,7 @@ class StackedModel {
     enum Kind { kLinear, kConv, kNorm } kind = kLinear;
     size_t weight = 0, bias = 0;
     bool has_bias = false;
+    std::vector<int64_t> weight_shape;
     std::vector<int64_t> stride, padding, dilation;  // convolutions
     torch::Tensor input, output;
   };

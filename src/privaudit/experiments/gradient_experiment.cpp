@@ -91,6 +91,13 @@ torch::Tensor batch_of(const torch::Tensor& all, int64_t k, int64_t batch) {
   return all.slice(0, k * batch, (k + 1) * batch);
 }
 
+// The group of batches that share one graph with batch k under `attack`: its run_many gets batches
+// k / kManyStack of a batch size together (what one gets depends on the others in its graph, so
+// the groups stay the same on any rank and in a resumed run); without run_many each batch alone.
+int64_t graph_group(const attacks::GradientAttack& attack, int64_t k) {
+  return attack.run_many ? k / attacks::kManyStack : k;
+}
+
 // Runs `attack` on this rank's batches `mine` of size `batch` (all at once where the attack can:
 // one graph for many problems, attacks/multi_target.h), scores each against its targets and
 // marks the batches it certified whole in `certified_by`.
@@ -127,14 +134,12 @@ std::vector<BatchOutcome> attack_batches(models::Classifier& model,
   std::vector<attacks::Reconstruction> results(updates.size());
   {
     const auto progress = reporter.progress(attack.name + " batch " + std::to_string(batch));
-    // run_many gets the batches of one group of kManyStack (k / kManyStack) at a time, so that the
-    // same batches share a graph whichever rank runs them and whatever a resumed run left.
-    std::vector<std::vector<size_t>> groups;  // positions in `updates`
+    std::vector<std::vector<size_t>> groups;  // positions in `updates`, by graph_group
+    int64_t last_group = -1;
     for (size_t i = 0; i < updates.size(); ++i) {
-      const int64_t group = outcomes[attacked[i]].k / attacks::kManyStack;
-      const bool same = !groups.empty() && attack.run_many &&
-                        outcomes[attacked[groups.back().front()]].k / attacks::kManyStack == group;
-      if (!same) groups.emplace_back();
+      const int64_t group = graph_group(attack, outcomes[attacked[i]].k);
+      if (groups.empty() || group != last_group) groups.emplace_back();
+      last_group = group;
       groups.back().push_back(i);
     }
     for (size_t g = 0; g < groups.size(); ++g) {
@@ -615,14 +620,13 @@ GradientExperimentResult run_gradient_experiment(models::Classifier& model,
     }
   }
   const auto owner = dist::assign_items(costs, world.size());
-  std::map<int64_t, std::vector<int64_t>> mine;  // by batch size, in order
+  std::map<int64_t, std::vector<int64_t>> mine;  // by batch size, in order (items are)
   for (size_t i = 0; i < items.size(); ++i) {
     if (owner[i] != world.rank()) continue;
     const auto [batch, first] = items[i];
     const int64_t end = std::min(first + group_size, chosen.size(0) / batch);
     for (int64_t k = first; k < end; ++k) mine[batch].push_back(k);
   }
-  for (auto& [batch, ks] : mine) std::sort(ks.begin(), ks.end());
 
   struct RunKey {
     const attacks::GradientAttack* attack;
@@ -674,14 +678,14 @@ GradientExperimentResult run_gradient_experiment(models::Classifier& model,
       // Batches a killed run finished come back from their checkpoints (--resume); for an attack
       // that runs groups in one graph, only when its whole group did (else the group runs again,
       // to give what it gave in one go).
-      std::set<int64_t> incomplete;  // groups
+      std::set<int64_t> incomplete;  // graph groups
       for (int64_t k : mine[batch]) {
         const auto saved = checkpoint(attack.name, batch, k);
-        if (!saved || !fs::exists(*saved)) incomplete.insert(attack.run_many ? k / group_size : k);
+        if (!saved || !fs::exists(*saved)) incomplete.insert(graph_group(attack, k));
       }
       std::vector<int64_t> todo;
       for (int64_t k : mine[batch]) {
-        if (incomplete.count(attack.run_many ? k / group_size : k)) {
+        if (incomplete.count(graph_group(attack, k))) {
           todo.push_back(k);
           continue;
         }
