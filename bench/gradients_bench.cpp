@@ -278,7 +278,8 @@ int run_gradients_bench(const std::vector<std::string>& args) {
 
 const bool gradients_bench_registered = register_benchmark(
     {"gradients",
-     "DLG/iDLG/IG in C++ vs the PyTorch twin (time to a PSNR), and stacked independent problems",
+     "DLG/iDLG/IG in C++ vs the PyTorch twin (time to a PSNR), and stacked independent problems "
+     "[THRESHOLD_DB=30] [PROBLEMS=8] [IG_ITERATIONS=4800]",
      run_gradients_bench});
 
 }  // namespace

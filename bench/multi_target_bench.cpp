@@ -146,8 +146,8 @@ int run_multi_target_bench(const std::vector<std::string>& args) {
 
 const bool multi_target_bench_registered = register_benchmark(
     {"multi-target",
-     "Inverting Gradients on K batch-1 problems: one at a time against one graph "
-     "[K=32] [ITERATIONS=100] [ARCHS=lenet,cnn]",
+     "Inverting Gradients on K batch-1 problems: one at a time against one graph, and the Python "
+     "twin [K=32] [ITERATIONS=100] [ARCHS=lenet,cnn] [TWIN=1] [SIGNED=1]",
      run_multi_target_bench});
 
 }  // namespace
