@@ -15,7 +15,7 @@ using testing::error_of;
 using testing::TempDir;
 using testing::write_bytes;
 
-uint8_t pixel(size_t n, size_t row, size_t col, size_t channel) {
+uint8_t svhn_pixel(size_t n, size_t row, size_t col, size_t channel) {
   return static_cast<uint8_t>(n * 41 + row * 7 + col * 3 + channel * 101);
 }
 
@@ -51,7 +51,7 @@ std::vector<uint8_t> svhn_pixels(size_t n) {
     for (size_t ch = 0; ch < 3; ++ch)
       for (size_t col = 0; col < 32; ++col)
         for (size_t row = 0; row < 32; ++row)
-          x[row + 32 * (col + 32 * (ch + 3 * i))] = pixel(i, row, col, ch);
+          x[row + 32 * (col + 32 * (ch + 3 * i))] = svhn_pixel(i, row, col, ch);
   return x;
 }
 
@@ -69,7 +69,7 @@ void expect_pixels_exact(const torch::Tensor& images) {
     for (int64_t ch = 0; ch < 3; ++ch)
       for (int64_t row = 0; row < 32; ++row)
         for (int64_t col = 0; col < 32; ++col)
-          ASSERT_EQ(images[i][ch][row][col].item<float>(), pixel(i, row, col, ch) / 255.0f)
+          ASSERT_EQ(images[i][ch][row][col].item<float>(), svhn_pixel(i, row, col, ch) / 255.0f)
               << i << " " << ch << " " << row << " " << col;
 }
 

@@ -8,9 +8,10 @@
 #include <vector>
 
 #include "command.h"
+#include "privaudit/audit/analysis.h"
+#include "privaudit/audit/baselines.h"
 #include "privaudit/data/spec.h"
-#include "privaudit/experiments/audit_plan.h"
-#include "privaudit/metrics/nearest_neighbors.h"
+#include "privaudit/audit/plan.h"
 #include "privaudit/report/html_report.h"
 #include "privaudit/report/results.h"
 #include "privaudit/util/distributed.h"
@@ -63,31 +64,6 @@ nlohmann::json load_json_or_null(const fs::path& path) {
   }
 }
 
-// What SSIM and PSNR are worth when nothing leaks, on the dataset in use (shown beside every
-// figure); {"error": ...} when the data cannot be read (the stages then say why).
-nlohmann::json measure_baselines(const CommonFlags& flags, const std::string& profile) {
-  try {
-    data::LoadOptions load;
-    load.seed = flags.seed;
-    // The training images of the profile's main models (the pool their reconstructions are
-    // scored against), e.g. the quick profile's 10,000.
-    const auto train_flags = experiments::audit_profile(profile).train;
-    const auto size = std::find(train_flags.begin(), train_flags.end(), "--train-size");
-    if (size != train_flags.end() && size + 1 != train_flags.end())
-      load.train_size = std::stoll(*(size + 1));
-    const auto splits = data::load_splits(flags.data, load);
-    const auto b = metrics::similarity_baselines(splits.train, splits.test, 200, flags.seed);
-    return {{"unrelated_ssim", b.unrelated_ssim},
-            {"unrelated_psnr", b.unrelated_psnr},
-            {"class_mean_ssim", b.class_mean_ssim},
-            {"class_mean_psnr", b.class_mean_psnr},
-            {"unseen_nearest_train_ssim", b.unseen_nearest_train_ssim},
-            {"images", b.count}};
-  } catch (const std::exception& e) {
-    return {{"error", first_line(e.what())}};
-  }
-}
-
 // A rank's own state file in a distributed audit: the records of the stages it ran, merged into
 // audit_state.json by rank 0 (at the end, or when a killed run is continued).
 fs::path rank_state_path(const fs::path& out, int rank) {
@@ -113,7 +89,7 @@ void absorb_rank_states(const fs::path& out, const fs::path& state_path, nlohman
 
 int run_audit(AuditFlags& f, const CLI::App& app) {
   if (f.common.out.empty()) f.common.out = "audit-out";
-  experiments::AuditPlanOptions plan;
+  audit::AuditPlanOptions plan;
   plan.archs = f.archs;
   plan.profile = f.profile;
   plan.defend = f.defend;
@@ -126,7 +102,7 @@ int run_audit(AuditFlags& f, const CLI::App& app) {
   plan.memorization_sizes = parse_sizes(f.memorization_sizes);
   plan.repeats = f.repeats;
   plan.stage_budget = f.common.time_budget;     // audit --time-budget: per attack stage
-  experiments::plan_audit(plan, f.common.out);  // checks --profile before anything starts
+  audit::plan_audit(plan, f.common.out);  // checks --profile before anything starts
   // Under P processes the ranks run chains of stages side by side (a model's training and the
   // stages attacking it stay on one rank); rank 0 keeps the folder, the state and the report.
   // A rank may finish its chains long before the others: it waits up to a day to hand its
@@ -136,7 +112,7 @@ int run_audit(AuditFlags& f, const CLI::App& app) {
   start_run(f.common);
   plan.threads = f.common.threads;
   set_time_budget(0);  // the audit process itself runs no attack
-  const auto stages = experiments::plan_audit(plan, f.common.out);
+  const auto stages = audit::plan_audit(plan, f.common.out);
   const fs::path out(f.common.out);
   const fs::path state_path = out / "audit_state.json";
   // The audit continues its own folder without --resume (same settings only); --force starts over
@@ -157,11 +133,11 @@ int run_audit(AuditFlags& f, const CLI::App& app) {
   state = nlohmann::json::parse(world.all_gather(state.dump(), "sharing the audit's state")[0]);
 
   // Chains of stages, shared out by their expected cost.
-  const auto chains = experiments::audit_chains(stages);
+  const auto chains = audit::audit_chains(stages);
   std::vector<double> costs;
   for (const auto& chain : chains) {
     double cost = 0;
-    for (size_t i : chain) cost += experiments::stage_cost(stages[i]);
+    for (size_t i : chain) cost += audit::stage_cost(stages[i]);
     costs.push_back(cost);
   }
   const auto owner = dist::assign_items(costs, world.size());
@@ -204,13 +180,15 @@ int run_audit(AuditFlags& f, const CLI::App& app) {
   // Gather every stage's results.json into the audit's own.
   auto results = report::results_envelope("audit", f.common.seed);
   results["settings"] = settings;
-  const auto architectures = experiments::gather_audit(stages, state["stages"], out);
+  const auto architectures = audit::gather_audit(stages, state["stages"], out);
   results["architectures"] = architectures;
-  results["ranking"] = report::rank_architectures(architectures);
   results["dataset"] = {{"spec", f.common.data}};
-  results["baselines"] = measure_baselines(f.common, f.profile);
+  results["baselines"] = audit::measure_baselines(f.common.data, f.profile, f.common.seed);
+  const auto records = audit::records_from_json(results);
+  const auto verdict = audit::analyse(records);
+  results["ranking"] = audit::to_json(verdict);
   report::write_results(out.string(), results);
-  report::write_html_report(out.string(), results);
+  report::write_html_report(out.string(), records, verdict);
   say(f.common, "report: " + (out / "index.html").string());
   if (failures > 0) {
     std::fprintf(stderr, "privaudit audit: %d stage(s) failed; see %s\n", failures,

@@ -91,7 +91,7 @@ StageOutcome run_stage_process(const std::vector<std::string>& args, const std::
   return outcome;
 }
 
-int run_audit_stages(const std::vector<experiments::AuditStage>& stages,
+int run_audit_stages(const std::vector<audit::AuditStage>& stages,
                      const std::vector<size_t>& which, nlohmann::json& state,
                      const std::filesystem::path& state_path, const std::filesystem::path& out,
                      bool quiet) {

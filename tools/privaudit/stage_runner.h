@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "privaudit/experiments/audit_plan.h"
+#include "privaudit/audit/plan.h"
 
 namespace privaudit::cli {
 
@@ -29,7 +29,7 @@ StageOutcome run_stage_process(const std::vector<std::string>& args, const std::
 // checkpoints, else --force). Records each stage's status, accumulated seconds, command line and
 // last error line under state["stages"][id], saves `state` to `state_path` after each stage, logs
 // to out/logs/. Returns the number of stages that failed.
-int run_audit_stages(const std::vector<experiments::AuditStage>& stages,
+int run_audit_stages(const std::vector<audit::AuditStage>& stages,
                      const std::vector<size_t>& which, nlohmann::json& state,
                      const std::filesystem::path& state_path, const std::filesystem::path& out,
                      bool quiet);

@@ -1,5 +1,7 @@
 #include "privaudit/util/text.h"
 
+#include <cmath>
+#include <cstdio>
 #include <sstream>
 
 namespace privaudit {
@@ -10,6 +12,13 @@ std::vector<std::string> split_list(const std::string& text, char separator) {
   std::string part;
   while (std::getline(stream, part, separator)) parts.push_back(part);
   return parts;
+}
+
+std::string format_number(double value, const char* format) {
+  if (!std::isfinite(value)) return "&ndash;";
+  char buffer[48];
+  std::snprintf(buffer, sizeof buffer, format, value);
+  return buffer;
 }
 
 }  // namespace privaudit

@@ -11,20 +11,61 @@
 #include <string>
 #include <vector>
 
-namespace privaudit::experiments {
+namespace privaudit::audit {
 
-// A profile's budgets, as the flags each sub-command gets.
+// A profile's work per stage, as data. A zero (or empty) field leaves the sub-command's own
+// default; stage_args turns each into the flags of the sub-command a user could run by hand.
+struct TrainWork {
+  int64_t train_size = 0, test_size = 0;
+  int epochs = 0;
+};
+struct InvertWork {
+  int steps = 0, per_class = 0, stationarity_steps = 0;
+};
+struct GradientsWork {
+  std::string attacks = "all";
+  std::vector<int64_t> batches = {1, 8};
+  int targets = 8;
+  int iterations = 0, probe_iterations = 0;
+};
+struct LayersWork {
+  int samples = 0, jacobian_samples = 0, decoder_epochs = 0, attacker_size = 0, targets = 0;
+};
+struct DefendWork {
+  std::string lambdas, loss;
+  int epochs = 0;
+  int64_t train_size = 0, test_size = 0;
+};
+struct FederatedWork {
+  int iterations = 0;
+  std::string attacks;
+  int64_t train_size = 0, test_size = 0;
+};
+
 struct AuditProfile {
-  std::vector<std::string> train, invert, gradients, layers, defend, federated;
-  // Seconds per attack stage, by command (util/time_budget.h): the stage's attacks stop with
-  // what they have when it is spent. Absent: no budget. Training and the defense are never cut.
+  TrainWork train;
+  InvertWork invert;
+  GradientsWork gradients;
+  LayersWork layers;
+  DefendWork defend;
+  FederatedWork federated;
+  // Seconds per attack stage, by command (util/time_budget.h; "memorize" for the memorisation
+  // regime's inversions): the stage's attacks stop with what they have when it is spent. Absent:
+  // no budget. Training and the defense are never cut.
   std::map<std::string, double> budgets;
   // The memorisation regime: per-class training-set sizes at which each architecture is also
-  // trained to 100% training accuracy and inverted (--memorization-sizes overrides), and the
-  // flags of that training.
+  // trained to 100% training accuracy and inverted (--memorization-sizes overrides).
   std::vector<int64_t> memorization;
   int memorization_epochs = 0;  // 0: memorization_epochs(size); smoke: a few (not a measurement)
 };
+
+// The flags of each stage's sub-command for a profile's work, in a fixed order.
+std::vector<std::string> stage_args(const TrainWork& work);
+std::vector<std::string> stage_args(const InvertWork& work);
+std::vector<std::string> stage_args(const GradientsWork& work);
+std::vector<std::string> stage_args(const LayersWork& work);
+std::vector<std::string> stage_args(const DefendWork& work);
+std::vector<std::string> stage_args(const FederatedWork& work);
 
 // Epochs of a memorisation model on `per_class` images per class: about 300 optimiser steps at
 // batch 32 (20-150 epochs), enough for 100% training accuracy (the report shows what each
@@ -63,6 +104,8 @@ struct AuditStage {
   int64_t per_class = 0;          // > 0: a memorisation-regime stage (that many images per class)
   int repeat = 0;                 // 0: the audit's seed; r: seed + r
   uint64_t seed = 0;
+  double budget = 0;  // its --time-budget in seconds; 0: none
+  std::string model;  // the model file it attacks ("" for a training and the defense)
 };
 
 std::vector<AuditStage> plan_audit(const AuditPlanOptions& options,
@@ -72,7 +115,7 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& options,
 // distributed.h): a model's training with every stage that attacks that model, in plan order;
 // a stage that attacks a given --model file, and the defense, alone. Chains in plan order.
 std::vector<std::vector<size_t>> audit_chains(const std::vector<AuditStage>& stages);
-// What a stage is expected to cost, for sharing chains out: its --time-budget when it has one,
+// What a stage is expected to cost, for sharing chains out: its time budget when it has one,
 // else 30 s for a training and 60 s for anything else (the paper profile has no budgets: its
 // chains then weigh by their stage counts).
 double stage_cost(const AuditStage& stage);
@@ -85,4 +128,4 @@ double stage_cost(const AuditStage& stage);
 nlohmann::json gather_audit(const std::vector<AuditStage>& stages,
                             const nlohmann::json& stages_state, const std::filesystem::path& out);
 
-}  // namespace privaudit::experiments
+}  // namespace privaudit::audit

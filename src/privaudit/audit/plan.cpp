@@ -1,14 +1,15 @@
-#include "privaudit/experiments/audit_plan.h"
+#include "privaudit/audit/plan.h"
 
 #include <algorithm>
 #include <map>
 #include <sstream>
+#include <type_traits>
 
 #include "privaudit/util/error.h"
 #include "privaudit/util/files.h"
 #include "privaudit/util/text.h"
 
-namespace privaudit::experiments {
+namespace privaudit::audit {
 namespace fs = std::filesystem;
 
 int memorization_epochs(int64_t per_class) {
@@ -18,20 +19,88 @@ int memorization_epochs(int64_t per_class) {
   return static_cast<int>(std::clamp<int64_t>(300 / steps_per_epoch, 20, 150));
 }
 
+namespace {
+
+// Appends "--flag value" when the value is set (non-zero, non-empty).
+template <class T>
+void add_flag(std::vector<std::string>& args, const char* flag, const T& value) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (!value.empty()) args.insert(args.end(), {flag, value});
+  } else {
+    if (value != 0) args.insert(args.end(), {flag, std::to_string(value)});
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> stage_args(const TrainWork& w) {
+  std::vector<std::string> args;
+  add_flag(args, "--train-size", w.train_size);
+  add_flag(args, "--test-size", w.test_size);
+  add_flag(args, "--epochs", w.epochs);
+  return args;
+}
+
+std::vector<std::string> stage_args(const InvertWork& w) {
+  std::vector<std::string> args;
+  add_flag(args, "--steps", w.steps);
+  add_flag(args, "--per-class", w.per_class);
+  add_flag(args, "--stationarity-steps", w.stationarity_steps);
+  return args;
+}
+
+std::vector<std::string> stage_args(const GradientsWork& w) {
+  std::vector<std::string> args;
+  add_flag(args, "--attack", w.attacks);
+  std::string batches;
+  for (const auto b : w.batches) batches += (batches.empty() ? "" : ",") + std::to_string(b);
+  add_flag(args, "--batch", batches);
+  add_flag(args, "--targets", w.targets);
+  add_flag(args, "--iterations", w.iterations);
+  add_flag(args, "--audit-probe-iterations", w.probe_iterations);
+  return args;
+}
+
+std::vector<std::string> stage_args(const LayersWork& w) {
+  std::vector<std::string> args;
+  add_flag(args, "--samples", w.samples);
+  add_flag(args, "--jacobian-samples", w.jacobian_samples);
+  add_flag(args, "--decoder-epochs", w.decoder_epochs);
+  add_flag(args, "--attacker-size", w.attacker_size);
+  add_flag(args, "--targets", w.targets);
+  return args;
+}
+
+std::vector<std::string> stage_args(const DefendWork& w) {
+  std::vector<std::string> args;
+  add_flag(args, "--lambdas", w.lambdas);
+  add_flag(args, "--loss", w.loss);
+  add_flag(args, "--epochs", w.epochs);
+  add_flag(args, "--train-size", w.train_size);
+  add_flag(args, "--test-size", w.test_size);
+  return args;
+}
+
+std::vector<std::string> stage_args(const FederatedWork& w) {
+  std::vector<std::string> args = {"--sweep"};
+  add_flag(args, "--iterations", w.iterations);
+  add_flag(args, "--attack", w.attacks);
+  add_flag(args, "--train-size", w.train_size);
+  add_flag(args, "--test-size", w.test_size);
+  return args;
+}
+
 AuditProfile audit_profile(const std::string& name) {
   AuditProfile p;
   if (name == "quick") {
-    p.train = {"--train-size", "10000", "--test-size", "2000", "--epochs", "3"};
-    p.invert = {"--steps", "400", "--per-class", "3"};
-    p.gradients = {"--attack", "all", "--batch", "1,8", "--targets", "8", "--iterations", "100"};
-    p.layers = {"--jacobian-samples", "3",    "--decoder-epochs", "2",
-                "--attacker-size",    "2000", "--targets",        "200"};
-    p.defend = {"--lambdas", "0,3,10",       "--loss", "pixel",       "--epochs",
-                "3",         "--train-size", "10000",  "--test-size", "2000"};
+    p.train = {10000, 2000, 3};
+    p.invert = {400, 3, 0};
+    p.gradients.iterations = 100;
+    p.layers = {0, 3, 2, 2000, 200};
+    p.defend = {"0,3,10", "pixel", 3, 10000, 2000};
     // features-then-invert (2000 L-BFGS iterations per image) is left to the gradients stage and
     // the paper profile: it would triple this stage on the CNN.
-    p.federated = {"--sweep", "--iterations", "50", "--attack",
-                   "linear-layer,positional,ig,unrolled-ig"};
+    p.federated = {50, "linear-layer,positional,ig,unrolled-ig", 0, 0};
     // From the stage times of the quick audit of 2026-12-02 without budgets (12 min 11 s: invert
     // 53 / 131 / 125 s, gradients 12 / 70 / 130 s, federated 22 / 24 / 35 s, layers 8 / 32 / 31 s
     // for MLP / CNN / ViT), cut so that the whole audit fits in 10 minutes. The memorisation
@@ -49,36 +118,22 @@ AuditProfile audit_profile(const std::string& name) {
     return p;
   }
   if (name == "smoke") {  // a seconds-long run for tests of the pipeline and the report
-    p.train = {"--train-size", "300", "--test-size", "200", "--epochs", "1"};
-    p.invert = {"--steps", "10", "--per-class", "1", "--stationarity-steps", "5"};
-    p.gradients = {"--attack",
-                   "all",
-                   "--batch",
-                   "1,8",
-                   "--targets",
-                   "8",
-                   "--iterations",
-                   "5",
-                   "--audit-probe-iterations",
-                   "5"};
-    p.layers = {"--samples",       "50",  "--jacobian-samples", "1", "--decoder-epochs", "1",
-                "--attacker-size", "100", "--targets",          "20"};
-    p.defend = {"--lambdas", "0,10",         "--loss", "pixel",       "--epochs",
-                "1",         "--train-size", "300",    "--test-size", "200"};
-    p.federated = {
-        "--sweep",      "--iterations", "3",           "--attack", "linear-layer,ig,unrolled-ig",
-        "--train-size", "300",          "--test-size", "200"};
+    p.train = {300, 200, 1};
+    p.invert = {10, 1, 5};
+    p.gradients.iterations = 5;
+    p.gradients.probe_iterations = 5;
+    p.layers = {50, 1, 1, 100, 20};
+    p.defend = {"0,10", "pixel", 1, 300, 200};
+    p.federated = {3, "linear-layer,ig,unrolled-ig", 300, 200};
     // No budgets: the same seed gives the same figures (tests compare them). No memorisation
     // regime unless asked for (--memorization-sizes), and then 5 epochs.
     p.memorization_epochs = 5;
     return p;
   }
   if (name == "paper") {
-    p.invert = {"--steps", "3000", "--per-class", "10"};
-    p.gradients = {"--attack", "all", "--batch", "1,8", "--targets", "8"};
-    p.defend = {"--lambdas", "0,1,3,10,30", "--loss", "pixel,feature"};
-    p.federated = {"--sweep", "--iterations", "1000", "--attack",
-                   "linear-layer,positional,features-then-invert,ig,unrolled-ig"};
+    p.invert = {3000, 10, 0};
+    p.defend = {"0,1,3,10,30", "pixel,feature", 0, 0, 0};
+    p.federated = {1000, "linear-layer,positional,features-then-invert,ig,unrolled-ig", 0, 0};
     p.memorization = {10, 100};  // no budgets: the papers' iteration counts decide
     return p;
   }
@@ -107,9 +162,18 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
     run.root = repeat == 0 ? out : out / ("seed-" + std::to_string(run.seed));
     run.prefix = repeat == 0 ? "" : "seed-" + std::to_string(run.seed) + "/";
   };
-  // One stage: `group` is "" or "memorize-N" (a folder level of its own).
+  // One stage: `group` is "" or "memorize-N" (a folder level of its own); `model` the file it
+  // attacks, if any.
   const auto add = [&](const std::string& arch, const std::string& group, int64_t per_class,
-                       const std::string& command, std::vector<std::string> args) {
+                       const std::string& command, std::vector<std::string> args,
+                       const std::string& model = "") {
+    AuditStage s;
+    if (!model.empty()) {
+      args.insert(args.begin(), {"--model", model});
+      if (!f.input_shape.empty()) args.insert(args.end(), {"--input-shape", f.input_shape});
+      if (f.classes > 0) args.insert(args.end(), {"--classes", std::to_string(f.classes)});
+      s.model = model;
+    }
     const std::string budget_key = per_class > 0 ? "memorize" : command;
     auto budget = profile.budgets.find(budget_key);
     if (budget == profile.budgets.end()) budget = profile.budgets.find(command);
@@ -119,8 +183,8 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
       std::ostringstream text;
       text << seconds;
       args.insert(args.end(), {"--time-budget", text.str()});
+      s.budget = std::stod(text.str());  // as the stage reads it
     }
-    AuditStage s;
     s.id = run.prefix + arch + "/" + (group.empty() ? "" : group + "/") + command;
     s.arch = arch;
     s.command = command;
@@ -136,17 +200,11 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
     s.args.insert(s.args.end(), {"--out", s.dir.string()});
     stages.push_back(s);
   };
-  const auto with_model = [&](const std::string& model, std::vector<std::string> args) {
-    args.insert(args.begin(), {"--model", model});
-    if (!f.input_shape.empty()) args.insert(args.end(), {"--input-shape", f.input_shape});
-    if (f.classes > 0) args.insert(args.end(), {"--classes", std::to_string(f.classes)});
-    return args;
-  };
   const auto attacks = [&](const std::string& arch, const std::string& model) {
-    add(arch, "", 0, "invert", with_model(model, profile.invert));
-    add(arch, "", 0, "gradients", with_model(model, profile.gradients));
-    add(arch, "", 0, "federated", with_model(model, profile.federated));
-    add(arch, "", 0, "layers", with_model(model, profile.layers));
+    add(arch, "", 0, "invert", stage_args(profile.invert), model);
+    add(arch, "", 0, "gradients", stage_args(profile.gradients), model);
+    add(arch, "", 0, "federated", stage_args(profile.federated), model);
+    add(arch, "", 0, "layers", stage_args(profile.layers), model);
   };
   for (int repeat = 0; repeat < f.repeats; ++repeat) {
     plan_run(repeat);
@@ -156,7 +214,7 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
     }
     for (const auto& arch : split_list(f.archs)) {
       if (arch.empty()) continue;
-      auto train_args = profile.train;
+      auto train_args = stage_args(profile.train);
       train_args.insert(train_args.begin(), {"--arch", arch});
       add(arch, "", 0, "train", train_args);
       attacks(arch, (run.root / arch / "train" / "model.pt").string());
@@ -170,14 +228,14 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
              std::to_string(profile.memorization_epochs > 0 ? profile.memorization_epochs
                                                             : memorization_epochs(per_class)),
              "--batch-size", "32"});
-        add(arch, group, per_class, "invert",
-            with_model((run.root / arch / group / "train" / "model.pt").string(), profile.invert));
+        add(arch, group, per_class, "invert", stage_args(profile.invert),
+            (run.root / arch / group / "train" / "model.pt").string());
       }
     }
   }
   if (f.defend) {  // once, with the audit's own seed, after every repeat
     plan_run(0);
-    auto args = profile.defend;
+    auto args = stage_args(profile.defend);
     args.insert(args.begin(), {"--arch", "cnn"});
     add("defense", "", 0, "defend", args);
   }
@@ -188,12 +246,8 @@ std::vector<std::vector<size_t>> audit_chains(const std::vector<AuditStage>& sta
   std::vector<std::vector<size_t>> chains;
   std::map<std::string, size_t> chain_of_model;  // a training's model.pt -> its chain
   for (size_t i = 0; i < stages.size(); ++i) {
-    const auto& args = stages[i].args;
-    const auto model = std::find(args.begin(), args.end(), "--model");
-    const auto found = model != args.end() && model + 1 != args.end()
-                           ? chain_of_model.find(*(model + 1))
-                           : chain_of_model.end();
-    if (found != chain_of_model.end()) {
+    const auto found = chain_of_model.find(stages[i].model);
+    if (!stages[i].model.empty() && found != chain_of_model.end()) {
       chains[found->second].push_back(i);
       continue;
     }
@@ -205,14 +259,7 @@ std::vector<std::vector<size_t>> audit_chains(const std::vector<AuditStage>& sta
 }
 
 double stage_cost(const AuditStage& stage) {
-  const auto& args = stage.args;
-  const auto budget = std::find(args.begin(), args.end(), "--time-budget");
-  if (budget != args.end() && budget + 1 != args.end()) {
-    try {
-      return std::stod(*(budget + 1));
-    } catch (const std::exception&) {
-    }
-  }
+  if (stage.budget > 0) return stage.budget;
   return stage.command == "train" ? 30.0 : 60.0;
 }
 
@@ -277,4 +324,4 @@ nlohmann::json gather_audit(const std::vector<AuditStage>& stages,
   return architectures;
 }
 
-}  // namespace privaudit::experiments
+}  // namespace privaudit::audit

@@ -1,0 +1,291 @@
+// The seeds' claims checked against the run, and one finding and recommendation per threat
+// surface, each following from the run's own figures; none claims a safety that a failed attack
+// cannot prove.
+#include <cmath>
+
+#include "privaudit/audit/pooling.h"
+#include "privaudit/metrics/bootstrap.h"
+#include "privaudit/util/text.h"
+
+namespace privaudit::audit {
+namespace {
+
+using Pairs = std::vector<std::pair<std::vector<double>, std::vector<double>>>;
+
+// Whether the first of each pair exceeds the second: all ranked the claimed way -> reproduced; any
+// ranked the other way -> not reproduced; else indistinguishable.
+std::string decide(const Pairs& pairs, std::string& measured,
+                   const std::vector<std::string>& labels) {
+  if (pairs.empty()) return "not measured";
+  int as_claimed = 0, against = 0;
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    const auto c = metrics::compare_means(pairs[i].first, pairs[i].second);
+    const auto& d = c.difference;
+    measured += (measured.empty() ? "" : "; ") + labels[i] + " " +
+                format_number(d.estimate, "%+.2f") + " [" + format_number(d.low, "%+.2f") + ", " +
+                format_number(d.high, "%+.2f") + "]";
+    as_claimed += c.ranked && d.low > 0;
+    against += c.ranked && d.high < 0;
+  }
+  if (against > 0) return "not reproduced";
+  if (as_claimed == static_cast<int>(pairs.size())) return "reproduced";
+  return "indistinguishable";
+}
+
+std::string with_measured(const std::string& what, const std::string& measured) {
+  return what + (measured.empty() ? "" : ": " + measured);
+}
+
+const Architecture* find_arch(const std::vector<Architecture>& architectures,
+                              const std::string& name) {
+  for (const auto& arch : architectures) {
+    if (arch.name == name) return &arch;
+  }
+  return nullptr;
+}
+
+// Seed 000: MLP memorises most, CNN least, ViT between; on the smallest memorisation size (where
+// models memorise), else on the main models.
+Claim weights_claim(const std::vector<Architecture>& architectures,
+                    const std::vector<MemorizationVerdict>& memorization) {
+  ValuesOf of = likeness_values;
+  std::string where = "the main models";
+  if (!memorization.empty()) {
+    of = memorized_likeness(memorization[0].per_class);
+    where = std::to_string(memorization[0].per_class) + " images per class";
+  }
+  Pairs pairs;
+  std::vector<std::string> labels;
+  const std::pair<const char*, const char*> order[] = {{"mlp", "vit"}, {"vit", "cnn"}};
+  for (const auto& [a, b] : order) {
+    const auto* x = find_arch(architectures, a);
+    const auto* y = find_arch(architectures, b);
+    if (x == nullptr || y == nullptr) continue;
+    auto va = pooled(*x, of), vb = pooled(*y, of);
+    if (va.empty() || vb.empty()) continue;
+    pairs.push_back({std::move(va), std::move(vb)});
+    labels.push_back(std::string(a) + " - " + b);
+  }
+  std::string measured;
+  const auto verdict = decide(pairs, measured, labels);
+  return {"000 (Suhail & Sethi 2025)",
+          "From the weights, MLPs leak their training data most, CNNs least, ViTs in between",
+          verdict, with_measured("training-likeness at " + where, measured)};
+}
+
+// DLG / Inverting Gradients / seed 003: leakage falls with the batch size.
+Claim batch_claim(const std::vector<Architecture>& architectures) {
+  const auto batches = gradient_batches(architectures);
+  Pairs pairs;
+  std::vector<std::string> labels;
+  if (batches.size() >= 2) {
+    for (const auto& arch : architectures) {
+      auto small = pooled(arch, gradient_values(batches.front()));
+      auto large = pooled(arch, gradient_values(batches.back()));
+      if (small.empty() || large.empty()) continue;
+      pairs.push_back({std::move(small), std::move(large)});
+      labels.push_back(arch.name);
+    }
+  }
+  std::string measured;
+  const auto verdict = decide(pairs, measured, labels);
+  return {"003 (Huang et al. 2025), DLG, Inverting Gradients",
+          "Gradient leakage falls as the batch size grows", verdict,
+          batches.size() >= 2 ? with_measured("strongest attack's PSNR (dB), batch " +
+                                                  std::to_string(batches.front()) +
+                                                  " minus batch " + std::to_string(batches.back()),
+                                              measured)
+                              : "one batch size only"};
+}
+
+// Seed 004: the leakage of intermediate features falls with depth.
+Claim depth_claim(const std::vector<Architecture>& architectures) {
+  Pairs pairs;
+  std::vector<std::string> labels;
+  for (const auto& arch : architectures) {
+    auto first = pooled(arch, decoder_values("first"));
+    auto last = pooled(arch, decoder_values("last"));
+    if (first.empty() || last.empty()) continue;
+    pairs.push_back({std::move(first), std::move(last)});
+    labels.push_back(arch.name);
+  }
+  std::string measured;
+  const auto verdict = decide(pairs, measured, labels);
+  return {"004 (Intermediate outputs, 2024)", "Intermediate features leak less the deeper the cut",
+          verdict, with_measured("decoder PSNR (dB), first cut minus last cut", measured)};
+}
+
+// Seed 002: the defense lowers the attack's PSNR at some cost in accuracy.
+Claim defense_claim(const std::vector<Architecture>& architectures) {
+  Pairs pairs;
+  std::vector<std::string> labels;
+  std::string accuracy;
+  for (const auto& arch : architectures) {
+    const auto& defend = arch.run.defend.results;
+    if (!defend || !defend->has_points) continue;
+    const DefensePoint *none = nullptr, *strongest = nullptr;
+    for (const auto& p : defend->points) {
+      if (p.lambda == 0) none = &p;
+      if (p.lambda > 0 && (strongest == nullptr || p.lambda > strongest->lambda)) strongest = &p;
+    }
+    if (none == nullptr || strongest == nullptr) continue;
+    if (none->attack_psnr_per_image.empty() || strongest->attack_psnr_per_image.empty()) continue;
+    pairs.push_back({none->attack_psnr_per_image, strongest->attack_psnr_per_image});
+    labels.push_back("lambda 0 minus " + format_number(strongest->lambda, "%g"));
+    accuracy = "; test accuracy " + format_number(none->test_accuracy, "%.3f") + " → " +
+               format_number(strongest->test_accuracy, "%.3f");
+  }
+  std::string measured;
+  const auto verdict = decide(pairs, measured, labels);
+  return {"002 (Xiao et al. 2020)",
+          "Adversarial reconstruction learning lowers the decoder's PSNR at a small cost in "
+          "accuracy",
+          verdict,
+          pairs.empty() ? "the defense did not run (audit --defend)"
+                        : "decoder PSNR (dB), " + measured + accuracy};
+}
+
+}  // namespace
+
+std::vector<Claim> seed_claims(const std::vector<Architecture>& architectures,
+                               const std::vector<MemorizationVerdict>& memorization) {
+  return {weights_claim(architectures, memorization), batch_claim(architectures),
+          depth_claim(architectures), defense_claim(architectures)};
+}
+
+namespace {
+
+void recommend_gradients(const std::vector<Architecture>& architectures, const Verdict& verdict,
+                         std::vector<Recommendation>& out) {
+  std::string exact, batch8;
+  for (const auto& arch : architectures) {
+    const auto& g = arch.run.gradients.results;
+    const auto* entry = g ? g->at(1) : nullptr;
+    if (entry != nullptr && entry->exact.value_or(0) > 0) {
+      exact += (exact.empty() ? "" : ", ") + arch.name + " (" + std::to_string(*entry->exact) +
+               "/" + std::to_string(entry->targets_scored.value_or(0)) + ")";
+    }
+    const double at8 = gradient_psnr(arch.run, 8);
+    if (std::isfinite(at8))
+      batch8 += (batch8.empty() ? "" : ", ") + arch.name + " " + format_number(at8, "%.1f dB");
+  }
+  const auto* surface = verdict.surface("gradients");
+  if (!exact.empty()) {
+    out.push_back({"gradients",
+                   "Any image shared alone is rebuilt exactly from the gradient of " + exact +
+                       " (closed-form attacks, self-certified without the original).",
+                   "Do not share per-example gradients of these models: aggregate over larger "
+                   "batches (at batch 8 the strongest attack reached " +
+                       (batch8.empty() ? std::string("-") : batch8) +
+                       ") or use secure aggregation, and audit again at the batch size you "
+                       "deploy."});
+  } else if (surface != nullptr && !surface->order.empty()) {
+    const double best = surface->order[0].value;
+    const std::string& who = surface->order[0].arch;
+    if (best >= 30) {
+      out.push_back({"gradients",
+                     "The gradient of one image gives the image back recognisably for " + who +
+                         " (" + format_number(best, "%.1f dB") + ").",
+                     "Do not share per-example gradients: aggregate over batches and audit "
+                     "again."});
+    } else {
+      out.push_back({"gradients",
+                     "No attack of this run rebuilt a single image recognisably (best " + who +
+                         ", " + format_number(best, "%.1f dB") + ").",
+                     "This is what these attacks reached, not a bound: keep batches large and "
+                     "audit again with a larger budget."});
+    }
+  }
+}
+
+void recommend_weights(const Verdict& verdict, std::vector<Recommendation>& out) {
+  const auto* surface = verdict.surface("weights");
+  if (surface != nullptr && !surface->order.empty()) {
+    const auto& top = surface->order[0];
+    if (top.low > 0.5) {
+      out.push_back({"weights",
+                     "Images rebuilt from " + top.arch +
+                         "'s weights are nearer to its training images than to held-out ones "
+                         "(training-likeness " +
+                         format_number(top.value, "%.2f") + ", interval above 0.5).",
+                     "Treat these weights as training data: do not publish them, or train on more "
+                     "data or with the defense, and audit again."});
+    } else {
+      out.push_back({"weights",
+                     "No architecture's weights give back training images measurably at this "
+                     "budget (every training-likeness interval reaches 0.5 or below).",
+                     "This does not prove the weights safe: models trained on small sets "
+                     "memorise. Audit the model you will publish with its real training-set "
+                     "size."});
+    }
+  }
+  for (const auto& size : verdict.memorization) {
+    std::string leaking, safe;
+    for (const auto& a : size.architectures) {
+      const auto* e = size.surface.entry(a.arch);
+      if (e == nullptr) continue;
+      const std::string figure = a.arch + " " + format_number(e->value, "%.2f") + " [" +
+                                 format_number(e->low, "%.2f") + ", " +
+                                 format_number(e->high, "%.2f") + "]";
+      auto& list = a.leak ? leaking : safe;
+      list += (list.empty() ? "" : ", ") + figure;
+    }
+    const std::string n = std::to_string(size.per_class);
+    if (!leaking.empty()) {
+      out.push_back({"weights",
+                     "Trained on " + n +
+                         " images per class, these weights give back training "
+                         "images: " +
+                         leaking + " (training-likeness, interval above 0.5)" +
+                         (safe.empty() ? "" : "; not measurably: " + safe) + ".",
+                     "Do not publish weights of a model trained on this few images per class; "
+                     "train on more data or with the defense, and audit the model you will "
+                     "publish."});
+    } else if (!safe.empty()) {
+      out.push_back({"weights",
+                     "Trained on " + n +
+                         " images per class, no architecture's weights gave back training "
+                         "images measurably (" +
+                         safe + ").",
+                     "A stronger inversion (the paper profile) may: this is what this budget "
+                     "reached, not a bound."});
+    }
+  }
+}
+
+void recommend_features(const std::vector<Architecture>& architectures, const Verdict& verdict,
+                        std::vector<Recommendation>& out) {
+  const auto* surface = verdict.surface("features");
+  if (surface == nullptr || surface->order.empty()) return;
+  const auto& top = surface->order[0];
+  std::string cut;
+  for (const auto& arch : architectures) {
+    if (arch.name == top.arch) cut = most_exposed_layer(arch.run).first;
+  }
+  if (top.value >= 20) {
+    out.push_back({"features",
+                   "A decoder trained on public data rebuilds held-out images from " + top.arch +
+                       "'s cut '" + cut + "' at " + format_number(top.value, "%.1f dB") + ".",
+                   "Do not send that cut's output in split inference: cut deeper, or train with "
+                   "`privaudit defend`, and audit again."});
+  } else {
+    out.push_back({"features",
+                   "Decoders rebuild no recognisable image from any cut (best " + top.arch + " '" +
+                       cut + "', " + format_number(top.value, "%.1f dB") + ").",
+                   "A stronger decoder (more data, more epochs) may do better: audit again "
+                   "before relying on it."});
+  }
+}
+
+}  // namespace
+
+std::vector<Recommendation> recommend(const std::vector<Architecture>& architectures,
+                                      const Verdict& verdict) {
+  std::vector<Recommendation> out;
+  recommend_gradients(architectures, verdict, out);
+  recommend_weights(verdict, out);
+  recommend_features(architectures, verdict, out);
+  return out;
+}
+
+}  // namespace privaudit::audit

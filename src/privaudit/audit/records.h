@@ -1,0 +1,172 @@
+// The audit's stage records, typed: what each stage's results.json holds that the analysis and the
+// report read. This is the one place that knows those JSON keys on the reading side (each stage's
+// experiment writes them through its own to_json); absent or malformed fields read as NaN, empty
+// or "not run", never as an exception, since a failed or interrupted stage leaves them so.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace privaudit::audit {
+
+inline constexpr double kMissing = std::numeric_limits<double>::quiet_NaN();
+
+// privaudit train: the model's accuracies and the size of its training set.
+struct TrainRecord {
+  double test_accuracy = kMissing;
+  double train_accuracy = kMissing;
+  int64_t train_size = 0;
+  int64_t classes = 0;  // class names recorded with the dataset
+};
+
+// One image rebuilt from the weights (privaudit invert).
+struct InvertedImage {
+  double nearer_to_train = kMissing;  // 1 when nearer to a training image than to a held-out one
+  double nearest_train_ssim = kMissing;
+  double nearest_test_ssim = kMissing;
+};
+
+struct InversionRecord {
+  std::vector<InvertedImage> reconstructions;
+  double nearest_train_ssim = kMissing;  // summary: mean over the reconstructions
+  double training_likeness = kMissing;   // summary
+};
+
+// The strongest attack per target at one batch size (privaudit gradients' "strongest").
+struct StrongestAttack {
+  int64_t batch_size = 0;
+  double psnr = kMissing;  // mean over targets
+  std::optional<int64_t> exact, targets_scored;
+  std::vector<std::pair<std::string, int64_t>> wins;  // attack -> targets it was strongest on
+  std::vector<double> target_psnr;                    // per target, finite values only
+};
+
+// One attack x batch size run (privaudit gradients' "runs").
+struct AttackRun {
+  int64_t batch_size = 0;
+  std::optional<double> psnr;
+};
+
+struct GradientRecord {
+  bool has_strongest = false;  // results written before "strongest" existed lack it
+  std::vector<StrongestAttack> strongest;
+  std::vector<AttackRun> runs;
+  double risk = kMissing;  // the gradient audit's risk figure
+  // The entry at `batch`, or null.
+  const StrongestAttack* at(int64_t batch) const;
+};
+
+// One cut point of privaudit layers.
+struct LayerRecord {
+  std::string name = "?";
+  double decoder_psnr = kMissing;
+  std::optional<std::vector<double>> decoder_psnr_per_image;  // finite values
+};
+
+struct LayersRecord {
+  std::vector<LayerRecord> layers;
+};
+
+// One FedAvg setting of privaudit federated --sweep.
+struct FederatedSetting {
+  std::string label = "?";
+  int64_t clients = 0, images_per_client = 0, local_steps = 0, local_batch = 0;
+  bool secure_aggregation = false;
+  double psnr = kMissing, median_psnr = kMissing, recovered_fraction = kMissing;
+};
+
+struct FederatedRecord {
+  bool has_sweep = false;
+  std::vector<std::string> attacks;
+  std::vector<FederatedSetting> sweep;
+};
+
+// One lambda x loss of privaudit defend.
+struct DefensePoint {
+  double lambda = kMissing;
+  std::string loss = "?";
+  double test_accuracy = kMissing, attack_psnr = kMissing, attack_ssim = kMissing;
+  double gradient_psnr = kMissing;
+  std::vector<double> attack_psnr_per_image;
+};
+
+struct DefenseRecord {
+  bool has_points = false;
+  std::vector<DefensePoint> points;
+};
+
+// What the audit recorded of one stage, and its results when it wrote them.
+template <class Results>
+struct Stage {
+  bool present = false;  // the plan had this stage
+  std::string status = "not run";
+  double seconds = 0;
+  std::string dir, command, message;
+  bool budget_stopped = false;  // its time budget stopped an attack: figures are lower bounds
+  double peak_memory_mib = kMissing;
+  std::optional<Results> results;
+};
+
+// A model trained on few images per class, inverted from its weights.
+struct MemorizationRun {
+  int64_t per_class = 0;
+  Stage<TrainRecord> train;
+  Stage<InversionRecord> invert;
+};
+
+// One seed's stages of an architecture.
+struct Run {
+  uint64_t seed = 0;  // repeats only
+  Stage<TrainRecord> train;
+  Stage<InversionRecord> invert;
+  Stage<GradientRecord> gradients;
+  Stage<FederatedRecord> federated;
+  Stage<LayersRecord> layers;
+  Stage<DefenseRecord> defend;
+  std::vector<MemorizationRun> memorization;
+  // The entry of `per_class` images per class, or null.
+  const MemorizationRun* memorized(int64_t per_class) const;
+};
+
+struct Architecture {
+  std::string name = "?";
+  Run run;                   // the audit's own seed
+  std::vector<Run> repeats;  // --repeats: seed + 1, seed + 2, ...
+  // The audit's run and its repeats, each shaped alike.
+  std::vector<const Run*> runs() const;
+  // Images per class of the main model (its train stage), or 0.
+  int64_t main_per_class() const;
+};
+
+// What SSIM and PSNR are worth when nothing leaks, on the dataset in use.
+struct Baselines {
+  bool measured = false;
+  double unrelated_ssim = kMissing, unrelated_psnr = kMissing;
+  double class_mean_ssim = kMissing, class_mean_psnr = kMissing;
+  double unseen_nearest_train_ssim = kMissing;
+};
+
+struct AuditRecords {
+  std::vector<Architecture> architectures;
+  Baselines baselines;
+  std::string dataset = "?";  // the spec
+  std::string version = "?";
+  uint64_t seed = 0;
+  nlohmann::json settings = nlohmann::json::object();
+};
+
+// From the audit's gathered "architectures" (experiments::gather_audit).
+std::vector<Architecture> architectures_from_json(const nlohmann::json& architectures);
+// From the audit's results.json object ("architectures", "baselines", "dataset", ...).
+AuditRecords records_from_json(const nlohmann::json& audit);
+
+// A number at a JSON path ("a/b/c"); NaN when absent or not a number.
+double json_number(const nlohmann::json& json, const std::string& path);
+
+}  // namespace privaudit::audit

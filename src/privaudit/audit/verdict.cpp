@@ -1,0 +1,143 @@
+#include "privaudit/audit/verdict.h"
+
+namespace privaudit::audit {
+
+const RankedArchitecture* SurfaceRanking::entry(const std::string& arch) const {
+  for (const auto& e : order) {
+    if (e.arch == arch) return &e;
+  }
+  return nullptr;
+}
+
+bool SurfaceRanking::any_tie() const {
+  for (const auto& step : steps) {
+    if (!step.ranked) return true;
+  }
+  return false;
+}
+
+const SurfaceRanking* Verdict::surface(const std::string& key) const {
+  const auto it = surfaces.find(key);
+  return it == surfaces.end() ? nullptr : &it->second;
+}
+
+const char* severity_name(Severity severity) {
+  switch (severity) {
+    case Severity::kExact:
+      return "exact";
+    case Severity::kRecovered:
+      return "recovered";
+    case Severity::kLeak:
+      return "leak";
+    case Severity::kNothing:
+      return "nothing";
+    case Severity::kNotRun:
+      break;
+  }
+  return "not_run";
+}
+
+const char* severity_text(Severity severity) {
+  switch (severity) {
+    case Severity::kExact:
+      return "exact recovery";
+    case Severity::kRecovered:
+      return "visually recovered";
+    case Severity::kLeak:
+      return "measurable leak";
+    case Severity::kNothing:
+      return "nothing measured";
+    case Severity::kNotRun:
+      break;
+  }
+  return "not run";
+}
+
+nlohmann::json to_json(const SurfaceRanking& surface) {
+  nlohmann::json json = {
+      {"figure", surface.figure},         {"meaning", surface.meaning},
+      {"level", surface.level},           {"target_half_width", surface.target_half_width},
+      {"order", nlohmann::json::array()}, {"steps", nlohmann::json::array()}};
+  for (const auto& e : surface.order) {
+    json["order"].push_back({{"arch", e.arch},
+                             {"value", e.value},
+                             {"low", e.low},
+                             {"high", e.high},
+                             {"half_width", e.half_width},
+                             {"wide", e.wide},
+                             {"n", e.n}});
+  }
+  for (const auto& s : surface.steps) {
+    json["steps"].push_back({{"higher", s.higher},
+                             {"lower", s.lower},
+                             {"difference", s.difference},
+                             {"low", s.low},
+                             {"high", s.high},
+                             {"decision", s.ranked ? "ranked" : "indistinguishable"},
+                             {"more_targets", s.more_targets}});
+  }
+  return json;
+}
+
+namespace {
+
+nlohmann::json scorecard_json(const std::vector<ScoreRow>& rows) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& row : rows) {
+    nlohmann::json cells = nlohmann::json::array();
+    for (const auto& c : row.cells) {
+      nlohmann::json cell = {{"arch", c.arch},   {"severity", severity_name(c.severity)},
+                             {"value", c.value}, {"low", c.low},
+                             {"high", c.high},   {"n", c.n}};
+      if (c.exact) {
+        cell["exact"] = c.exact->first;
+        cell["targets_scored"] = c.exact->second;
+      }
+      cells.push_back(cell);
+    }
+    out.push_back({{"surface", row.surface},
+                   {"title", row.title},
+                   {"unit", row.unit},
+                   {"figure", row.figure},
+                   {"cells", cells}});
+  }
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json to_json(const Verdict& verdict) {
+  nlohmann::json json;
+  json["figure"] = verdict.figure;
+  json["meaning"] = verdict.meaning;
+  json["order"] = nlohmann::json::array();
+  for (const auto& [arch, value] : verdict.order)
+    json["order"].push_back({{"arch", arch}, {"value", value}});
+  json["surfaces"] = nlohmann::json::object();
+  for (const auto& [key, surface] : verdict.surfaces) json["surfaces"][key] = to_json(surface);
+  json["memorization"] = nlohmann::json::array();
+  for (const auto& m : verdict.memorization) {
+    nlohmann::json archs = nlohmann::json::array();
+    for (const auto& a : m.architectures) {
+      archs.push_back({{"arch", a.arch}, {"train_accuracy", a.train_accuracy}, {"leak", a.leak}});
+    }
+    json["memorization"].push_back(
+        {{"per_class", m.per_class}, {"surface", to_json(m.surface)}, {"architectures", archs}});
+  }
+  json["claims"] = nlohmann::json::array();
+  for (const auto& c : verdict.claims) {
+    json["claims"].push_back({{"source", c.source},
+                              {"claim", c.claim},
+                              {"verdict", c.verdict},
+                              {"measured", c.measured}});
+  }
+  json["recommendations"] = nlohmann::json::array();
+  for (const auto& r : verdict.recommendations) {
+    json["recommendations"].push_back(
+        {{"surface", r.surface}, {"finding", r.finding}, {"recommendation", r.recommendation}});
+  }
+  json["scorecard"] = scorecard_json(verdict.scorecard);
+  return json;
+}
+
+}  // namespace privaudit::audit

@@ -1,0 +1,298 @@
+#include "privaudit/report/sections.h"
+
+#include <torch/version.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "privaudit/report/svg_plot.h"
+#include "privaudit/util/text.h"
+
+namespace privaudit::report {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string figure(const fs::path& out_dir, const std::string& stage_dir, const std::string& file,
+                   const std::string& caption) {
+  const std::string relative = stage_dir + "/" + file;
+  if (!fs::exists(out_dir / relative)) return "";
+  return "<figure><img src=\"" + escape_xml(relative) + "\" alt=\"" + escape_xml(caption) +
+         "\"><figcaption>" + escape_xml(caption) + "</figcaption></figure>\n";
+}
+
+std::vector<std::string> files_with_extension(const fs::path& dir, const std::string& extension) {
+  std::vector<std::string> out;
+  std::error_code error;
+  if (!fs::is_directory(dir, error)) return out;
+  for (const auto& entry : fs::directory_iterator(dir, error)) {
+    if (entry.is_regular_file() && entry.path().extension() == extension)
+      out.push_back(entry.path().filename().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+template <class Results>
+std::string note(const audit::Stage<Results>& stage, const std::string& what) {
+  if (stage.status == "failed")
+    return "<p class=\"note\">" + escape_xml(what) + ": failed (" + escape_xml(stage.message) +
+           ").</p>\n";
+  return "<p class=\"note\">" + escape_xml(what) + ": " + escape_xml(stage.status) + ".</p>\n";
+}
+
+template <class Results>
+std::string dir_of(const audit::Stage<Results>& stage, const std::string& fallback) {
+  return stage.dir.empty() ? fallback : stage.dir;
+}
+
+}  // namespace
+
+std::string memorization_section(const fs::path& out, const audit::Verdict& verdict) {
+  if (verdict.memorization.empty()) return "";
+  const auto* weights = verdict.surface("weights");
+  // Sizes on the x axis: the memorisation sizes and each main model's.
+  std::vector<int64_t> sizes;
+  for (const auto& m : verdict.memorization) sizes.push_back(m.per_class);
+  for (const auto& f : verdict.architectures) {
+    if (f.main_per_class > 0 && weights && weights->entry(f.name) &&
+        std::find(sizes.begin(), sizes.end(), f.main_per_class) == sizes.end())
+      sizes.push_back(f.main_per_class);
+  }
+  std::sort(sizes.begin(), sizes.end());
+  Plot plot;
+  plot.title = "Training-likeness against training-set size";
+  plot.x_label = "training images per class";
+  plot.y_label = "training-likeness (95% interval)";
+  plot.reference_y = 0.5;
+  plot.reference_label = "0.5: no leak";
+  for (const auto n : sizes) plot.x_categories.push_back(std::to_string(n));
+  std::ostringstream table;
+  table << "<table><tr><th>Architecture</th>";
+  for (const auto n : sizes) table << "<th>" << n << " per class</th>";
+  table << "</tr>\n";
+  for (const auto& f : verdict.architectures) {
+    Series series;
+    series.name = f.name;
+    series.points = true;
+    table << "<tr><td>" << escape_xml(f.name) << "</td>";
+    bool any = false;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      const audit::SurfaceRanking* surface = nullptr;
+      const audit::MemorizedArchitecture* info = nullptr;
+      for (const auto& m : verdict.memorization) {
+        if (m.per_class != sizes[i]) continue;
+        surface = &m.surface;
+        for (const auto& a : m.architectures) {
+          if (a.arch == f.name) info = &a;
+        }
+      }
+      if (surface == nullptr && f.main_per_class == sizes[i]) surface = weights;
+      const auto* e = surface ? surface->entry(f.name) : nullptr;
+      series.x.push_back(static_cast<double>(i));
+      series.y.push_back(e ? e->value : NAN);
+      series.low.push_back(e ? e->low : NAN);
+      series.high.push_back(e ? e->high : NAN);
+      any |= e != nullptr;
+      table << "<td>";
+      if (e == nullptr) {
+        table << "&ndash;";
+      } else {
+        table << format_number(e->value, "%.2f") << " <small>[" << format_number(e->low, "%.2f")
+              << ", " << format_number(e->high, "%.2f") << "]</small>";
+        if (info != nullptr) {
+          table << " <small>(train accuracy " << format_number(info->train_accuracy, "%.2f")
+                << ")</small>" << (info->leak ? " <b>leaks</b>" : "");
+        } else {
+          table << " <small>(main model)</small>" << (f.weights_leak ? " <b>leaks</b>" : "");
+        }
+      }
+      table << "</td>";
+    }
+    table << "</tr>\n";
+    if (any) plot.series.push_back(series);
+  }
+  table << "</table>\n";
+  write_svg((out / "memorization.svg").string(), plot);
+  std::ostringstream html;
+  html << "<h2>The memorisation regime: weights of models trained on few images</h2>\n<p>Each "
+          "architecture is also trained on a few images per class to 100% training accuracy, "
+          "where models memorise, and inverted from its weights like the main model. "
+          "Training-likeness above 0.5 with its whole interval means the rebuilt images are "
+          "nearer to the images it was trained on than to images of the same class it never saw: "
+          "<b>leaks</b> marks those.</p>\n"
+       << figure(out, ".", "memorization.svg",
+                 "Training-likeness against training images per class (0.5 = no leak).")
+       << table.str();
+  return html.str();
+}
+
+std::string federated_section(const audit::Verdict& verdict) {
+  const auto& t = verdict.federated;
+  if (t.architectures.empty()) return "";
+  std::string attacks;
+  for (const auto& a : t.attacks) attacks += (attacks.empty() ? "" : ", ") + a;
+  std::ostringstream html;
+  html << "<h2>From federated updates (FedAvg)</h2>\n<p>Each client trains the shared model on its "
+          "own images for a few local SGD steps and sends the parameter change; under secure "
+          "aggregation the server sees only the mean over clients. Each cell: the strongest "
+          "attack's mean PSNR over the images behind what the server sees (median; share rebuilt "
+          "at &ge; 40 dB). Attacks run: "
+       << escape_xml(attacks)
+       << " (gradient attacks on the update read as one gradient; unrolled-ig replays the local "
+          "steps).</p>\n<table><tr><th>Setting</th>";
+  for (const auto& name : t.architectures) html << "<th>" << escape_xml(name) << "</th>";
+  html << "</tr>\n";
+  const auto plural = [](int64_t n, const char* word) {
+    return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
+  };
+  for (const auto& row : t.rows) {
+    const auto& s = row.setting;
+    html << "<tr><td>" << escape_xml(s.label) << ": " << plural(s.clients, "client") << " &times; "
+         << plural(s.images_per_client, "image") << ", " << plural(s.local_steps, "local step")
+         << " of " << s.local_batch << (s.secure_aggregation ? ", secure aggregation" : "")
+         << "</td>";
+    for (const auto& cell : row.cells) {
+      if (!cell.measured) {
+        html << "<td>&ndash;</td>";
+      } else if (cell.from_gradients_stage) {
+        html << "<td>" << format_number(cell.psnr, "%.1f dB")
+             << " <small>(gradients stage, batch 1: its attacks include features-then-invert)"
+                "</small></td>";
+      } else {
+        html << "<td>" << format_number(cell.psnr, "%.1f dB") << " <small>(median "
+             << format_number(cell.median_psnr, "%.1f") << "; "
+             << format_number(cell.recovered_fraction, "%.2f") << ")</small></td>";
+      }
+    }
+    html << "</tr>\n";
+  }
+  html << "</table>\n";
+  return html.str();
+}
+
+std::string architecture_sections(const fs::path& out, const audit::AuditRecords& records) {
+  std::ostringstream html;
+  for (const auto& arch : records.architectures) {
+    const std::string& name = arch.name;
+    if (name == "defense") continue;
+    const auto& run = arch.run;
+    html << "<h2>" << escape_xml(name) << "</h2>\n<h3>From the weights: network inversion</h3>\n";
+    if (run.invert.results) {
+      html << figure(out, dir_of(run.invert, name + "/invert"), "reconstructions.png",
+                     "Images rebuilt from the weights (left of each pair) beside the nearest "
+                     "training image (right).");
+    } else {
+      html << note(run.invert, "Network inversion");
+    }
+    html << "<h3>From shared gradients</h3>\n";
+    if (run.gradients.results) {
+      const auto dir = dir_of(run.gradients, name + "/gradients");
+      for (const auto& file : files_with_extension(out / dir, ".png")) {
+        html << figure(out, dir, file,
+                       file + ": private images (top) and what the attack rebuilt (bottom).");
+      }
+      for (const auto& file : files_with_extension(out / dir, ".svg")) {
+        html << figure(out, dir, file,
+                       "Gradient similarity against image similarity (the audit's relation).");
+      }
+    } else {
+      html << note(run.gradients, "The gradient attacks");
+    }
+    html << "<h3>From intermediate features</h3>\n";
+    if (run.layers.results) {
+      const auto dir = dir_of(run.layers, name + "/layers");
+      html << figure(out, dir, "layers.svg", "Per-layer risk figures against depth.");
+      html << figure(out, dir, "decoder_reconstructions.png",
+                     "Targets (top row), then what a decoder rebuilt from each layer's output.");
+    } else {
+      html << note(run.layers, "The per-layer analysis");
+    }
+  }
+  return html.str();
+}
+
+std::string defense_section(const fs::path& out, const audit::AuditRecords& records) {
+  std::ostringstream html;
+  for (const auto& arch : records.architectures) {
+    if (arch.name != "defense") continue;
+    html << "<h2>Defense: adversarial reconstruction learning</h2>\n";
+    const auto& stage = arch.run.defend;
+    if (!stage.results) {
+      html << note(stage, "The defense");
+      continue;
+    }
+    const std::string d = dir_of(stage, "defense/defend");
+    html << "<p>Each point is a CNN trained so that a decoder cannot rebuild its inputs from its "
+            "features; lambda is how hard it tries. A fresh, stronger decoder then attacks each "
+            "one; the last column says whether the defense also protects the gradients a client "
+            "would share.</p>\n";
+    html << figure(out, d, "tradeoff.svg",
+                   "Test accuracy against the attack's PSNR: lower PSNR is more private.");
+    html << figure(out, d, "reconstructions.png",
+                   "The same targets rebuilt from each lambda's features.");
+    if (!stage.results->has_points) continue;
+    html << "<table><tr><th>lambda</th><th>loss</th><th>Test accuracy</th><th>Attack "
+            "PSNR</th><th>Attack SSIM</th><th>Gradient attack PSNR (IG, batch 1)</th></tr>\n";
+    for (const auto& p : stage.results->points) {
+      html << "<tr><td>" << format_number(p.lambda, "%g") << "</td><td>" << escape_xml(p.loss)
+           << "</td><td>" << format_number(p.test_accuracy) << "</td><td>"
+           << format_number(p.attack_psnr, "%.1f dB") << "</td><td>" << format_number(p.attack_ssim)
+           << "</td><td>" << format_number(p.gradient_psnr, "%.1f dB") << "</td></tr>\n";
+    }
+    html << "</table>\n";
+  }
+  return html.str();
+}
+
+namespace {
+
+template <class Results>
+void stage_row(std::ostringstream& html, const std::string& label,
+               const audit::Stage<Results>& stage) {
+  if (!stage.present) return;
+  html << "<tr><td>" << escape_xml(label) << "</td><td>"
+       << escape_xml(stage.status + (stage.budget_stopped
+                                         ? " (stopped by its time budget: figures are lower bounds)"
+                                         : ""))
+       << "</td><td>" << format_number(stage.seconds, "%.0f") << "</td><td>"
+       << format_number(stage.peak_memory_mib, "%.0f")
+       << "</td><td style=\"text-align:left\"><code>" << escape_xml(stage.command)
+       << "</code></td></tr>\n";
+}
+
+void run_rows(std::ostringstream& html, const audit::Run& run, const std::string& label) {
+  stage_row(html, label + "/defend", run.defend);
+  stage_row(html, label + "/federated", run.federated);
+  stage_row(html, label + "/gradients", run.gradients);
+  stage_row(html, label + "/invert", run.invert);
+  stage_row(html, label + "/layers", run.layers);
+  stage_row(html, label + "/train", run.train);
+  for (const auto& m : run.memorization) {
+    const auto prefix = label + "/memorize-" + std::to_string(m.per_class);
+    stage_row(html, prefix + "/invert", m.invert);
+    stage_row(html, prefix + "/train", m.train);
+  }
+}
+
+}  // namespace
+
+std::string settings_section(const audit::AuditRecords& records) {
+  std::ostringstream html;
+  html << "<h2>Settings, versions and time per stage</h2>\n<p>privaudit "
+       << escape_xml(records.version) << ", LibTorch " << TORCH_VERSION << ", seed " << records.seed
+       << ". Settings: <code>" << escape_xml(records.settings.dump()) << "</code>.</p>\n";
+  html << "<table><tr><th>Stage</th><th>Status</th><th>Seconds</th><th>Peak memory "
+          "(MiB)</th><th>Command to rerun it</th></tr>\n";
+  for (const auto& arch : records.architectures) {
+    run_rows(html, arch.run, arch.name);
+    for (const auto& r : arch.repeats)
+      run_rows(html, r, "seed-" + std::to_string(r.seed) + "/" + arch.name);
+  }
+  html << "</table>\n";
+  return html.str();
+}
+
+}  // namespace privaudit::report

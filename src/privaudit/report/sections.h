@@ -1,0 +1,26 @@
+// The report's longer sections, one function each (sections.cpp); html_report.cpp puts the page
+// together. Each renders records and the verdict, and decides nothing.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "privaudit/audit/records.h"
+#include "privaudit/audit/verdict.h"
+
+namespace privaudit::report {
+
+// The memorisation regime: training-likeness against images per class, per architecture (the
+// main models' point included), with intervals; writes memorization.svg in `out`.
+std::string memorization_section(const std::filesystem::path& out, const audit::Verdict& verdict);
+// The federated stage's table: a row per FedAvg setting, a column per architecture.
+std::string federated_section(const audit::Verdict& verdict);
+// Per architecture, the images and plots its stages wrote.
+std::string architecture_sections(const std::filesystem::path& out,
+                                  const audit::AuditRecords& records);
+// The defense's trade-off.
+std::string defense_section(const std::filesystem::path& out, const audit::AuditRecords& records);
+// Versions, settings, and every stage's status, time, memory and command.
+std::string settings_section(const audit::AuditRecords& records);
+
+}  // namespace privaudit::report

@@ -1,0 +1,257 @@
+#include "privaudit/audit/analysis.h"
+
+#include <gtest/gtest.h>
+
+#include "audit/audit_fixtures.h"
+
+namespace privaudit::audit {
+namespace {
+
+using testing::memorizing_arch;
+using testing::ranking_of;
+using testing::surface_archs;
+using testing::verdict_of;
+
+// An architecture built as typed records, no JSON: `likeness` of 40 reconstructions nearer to
+// training images, and batch-1 gradient targets at `psnr` dB of which `exact` certified.
+Architecture typed_arch(const std::string& name, double likeness, double psnr, int64_t exact) {
+  Architecture arch;
+  arch.name = name;
+  InversionRecord inversion;
+  for (int i = 0; i < 40; ++i)
+    inversion.reconstructions.push_back({i < likeness * 40 ? 1.0 : 0.0, 0.3, 0.3});
+  arch.run.invert.present = true;
+  arch.run.invert.status = "done";
+  arch.run.invert.results = inversion;
+  GradientRecord gradients;
+  gradients.has_strongest = true;
+  StrongestAttack at1;
+  at1.batch_size = 1;
+  at1.psnr = psnr;
+  at1.exact = exact;
+  at1.targets_scored = 8;
+  for (int i = 0; i < 8; ++i) at1.target_psnr.push_back(psnr + (i % 2 ? 0.5 : -0.5));
+  gradients.strongest.push_back(at1);
+  arch.run.gradients.present = true;
+  arch.run.gradients.results = gradients;
+  return arch;
+}
+
+TEST(AuditAnalysis, BuildsAVerdictFromTypedRecordsWithoutJsonOrHtml) {
+  AuditRecords records;
+  records.architectures = {typed_arch("mlp", 0.95, 100, 8), typed_arch("cnn", 0.5, 20, 0),
+                           typed_arch("vit", 0.45, 35, 0)};
+  records.baselines.measured = true;
+  records.baselines.class_mean_psnr = 13.7;
+  const auto verdict = analyse(records);
+  const auto& weights = verdict.surfaces.at("weights");
+  ASSERT_EQ(weights.order.size(), 3u);
+  EXPECT_EQ(weights.order[0].arch, "mlp");
+  EXPECT_DOUBLE_EQ(weights.order[0].value, 0.95);
+  EXPECT_TRUE(weights.top_ranked());
+  EXPECT_GT(weights.order[0].low, 0.5);
+  const auto& gradients = verdict.surfaces.at("gradients");
+  EXPECT_EQ(gradients.order[0].arch, "mlp");
+  EXPECT_EQ(gradients.order[1].arch, "vit");
+  EXPECT_TRUE(gradients.steps[0].ranked);
+  // The scorecard: one row per surface, a cell per architecture, each with what it means.
+  ASSERT_GE(verdict.scorecard.size(), 3u);
+  const auto cell = [&](const std::string& surface, const std::string& arch) {
+    for (const auto& row : verdict.scorecard) {
+      if (row.surface != surface) continue;
+      for (const auto& c : row.cells) {
+        if (c.arch == arch) return c;
+      }
+    }
+    ADD_FAILURE() << "no cell " << surface << " x " << arch;
+    return ScoreCell{};
+  };
+  EXPECT_EQ(cell("weights", "mlp").severity, Severity::kLeak);
+  EXPECT_EQ(cell("weights", "cnn").severity, Severity::kNothing);
+  EXPECT_EQ(cell("gradients", "mlp").severity, Severity::kExact);
+  EXPECT_EQ(cell("gradients", "mlp").exact->first, 8);
+  EXPECT_EQ(cell("gradients", "vit").severity, Severity::kRecovered);
+  EXPECT_EQ(cell("gradients", "cnn").severity, Severity::kLeak);  // above the 13.7 dB baseline
+  EXPECT_EQ(cell("features", "cnn").severity, Severity::kNotRun);
+  EXPECT_DOUBLE_EQ(cell("gradients", "vit").value, gradients.entry("vit")->value);
+  // The claims and the recommendations come with it.
+  ASSERT_EQ(verdict.claims.size(), 4u);
+  // mlp > vit is ranked, vit 0.45 against cnn 0.50 is not.
+  EXPECT_EQ(verdict.claims[0].verdict, "indistinguishable");
+  EXPECT_FALSE(verdict.recommendations.empty());
+}
+
+TEST(AuditAnalysis, ScorecardSaysNothingMeasuredBelowChanceAndTheResultsCarryIt) {
+  AuditRecords records;
+  records.architectures = {typed_arch("mlp", 0.5, 12, 0), typed_arch("cnn", 0.5, 12.5, 0)};
+  records.baselines.measured = true;
+  records.baselines.class_mean_psnr = 13.7;
+  const auto verdict = analyse(records);
+  for (const auto& row : verdict.scorecard) {
+    for (const auto& c : row.cells) {
+      if (row.surface == "features") continue;
+      EXPECT_EQ(c.severity, Severity::kNothing) << row.surface << " " << c.arch;
+    }
+  }
+  const auto json = to_json(verdict);
+  ASSERT_TRUE(json.contains("scorecard"));
+  EXPECT_EQ(json["scorecard"][0]["surface"], "weights");
+  EXPECT_EQ(json["scorecard"][0]["cells"][0]["severity"], "nothing");
+}
+
+TEST(AuditAnalysis, RanksByNearestTrainSsimMostReconstructableFirst) {
+  nlohmann::json mlp = {{"name", "mlp"}}, cnn = {{"name", "cnn"}};
+  mlp["invert"]["results"]["summary"] = {{"nearest_train_ssim", 0.41}};
+  cnn["invert"]["results"]["summary"] = {{"nearest_train_ssim", 0.29}};
+  const auto ranking = ranking_of(nlohmann::json::array({mlp, cnn}));
+  ASSERT_EQ(ranking["figure"], "nearest_train_ssim");
+  ASSERT_EQ(ranking["order"].size(), 2u);
+  EXPECT_EQ(ranking["order"][0]["arch"], "mlp");
+  EXPECT_DOUBLE_EQ(ranking["order"][1]["value"].get<double>(), 0.29);
+}
+
+TEST(AuditAnalysis, FallsBackToGradientPsnrWithoutInversion) {
+  nlohmann::json archs = nlohmann::json::array(
+      {{{"name", "a"},
+        {"gradients", {{"results", {{"runs", {{{"batch_size", 1}, {"psnr", 20.0}}}}}}}}},
+       {{"name", "b"},
+        {"gradients",
+         {{"results",
+           {{"runs",
+             {{{"batch_size", 1}, {"psnr", 35.0}}, {{"batch_size", 8}, {"psnr", 50.0}}}}}}}}}});
+  const auto ranking = ranking_of(archs);
+  EXPECT_EQ(ranking["figure"], "gradient_psnr_batch1");
+  EXPECT_EQ(ranking["order"][0]["arch"], "b");
+  EXPECT_DOUBLE_EQ(ranking["order"][0]["value"].get<double>(), 35.0);
+}
+
+TEST(AuditAnalysis, RanksEachSurfaceOnlyWhereTheIntervalOfTheDifferenceExcludesZero) {
+  // Weights: 0.55 vs 0.50 of 40 images each is noise; gradients: 60 vs 12 dB is not.
+  const auto ranking = ranking_of(surface_archs(0.55, 0.5, 12.0, 60.0));
+  const auto& weights = ranking["surfaces"]["weights"];
+  ASSERT_EQ(weights["order"].size(), 2u);
+  EXPECT_EQ(weights["order"][0]["arch"], "a");
+  EXPECT_LT(weights["order"][0]["low"].get<double>(), 0.55);
+  EXPECT_GT(weights["order"][0]["high"].get<double>(), 0.55);
+  EXPECT_EQ(weights["steps"][0]["decision"], "indistinguishable");
+  EXPECT_GT(weights["steps"][0]["more_targets"].get<int64_t>(), 0);
+  const auto& gradients = ranking["surfaces"]["gradients"];
+  EXPECT_EQ(gradients["order"][0]["arch"], "b");
+  EXPECT_EQ(gradients["steps"][0]["decision"], "ranked");
+  const auto& features = ranking["surfaces"]["features"];
+  ASSERT_EQ(features["order"].size(), 2u);
+  EXPECT_EQ(features["order"][0]["arch"], "b");
+  EXPECT_DOUBLE_EQ(features["order"][0]["value"].get<double>(), 60.0);
+  EXPECT_EQ(features["steps"][0]["decision"], "ranked");
+  // One plain finding and one recommendation per surface, following from the figures.
+  ASSERT_EQ(ranking["recommendations"].size(), 3u);
+  EXPECT_NE(ranking["recommendations"][0]["finding"].get<std::string>().find(
+                "rebuilt exactly from the gradient of b (40/40)"),
+            std::string::npos);
+}
+
+TEST(AuditAnalysis, MemorisationRegimeSaysWhichArchitectureLeaks) {
+  const auto ranking = ranking_of(nlohmann::json::array(
+      {memorizing_arch("mlp", 0.95, 60, 20), memorizing_arch("cnn", 0.5, 60, 20)}));
+  const auto& memorization = ranking["memorization"];
+  ASSERT_EQ(memorization.size(), 1u);
+  EXPECT_EQ(memorization[0]["per_class"], 10);
+  EXPECT_EQ(memorization[0]["surface"]["order"][0]["arch"], "mlp");
+  EXPECT_EQ(memorization[0]["surface"]["steps"][0]["decision"], "ranked");
+  for (const auto& a : memorization[0]["architectures"]) {
+    EXPECT_EQ(a["leak"], a["arch"] == "mlp") << a.dump();
+    EXPECT_DOUBLE_EQ(a["train_accuracy"].get<double>(), 1.0);
+  }
+}
+
+// The seeds' claims: reproduced when every comparison is ranked the claimed way, not reproduced
+// when one is ranked the other way, indistinguishable otherwise.
+TEST(AuditAnalysis, ClaimsFollowFromTheIntervals) {
+  const auto verdict = [](const nlohmann::json& archs, const std::string& source) {
+    for (const auto& c : verdict_of(archs).claims) {
+      if (c.source.rfind(source, 0) == 0) return c.verdict;
+    }
+    return std::string("missing");
+  };
+  // MLP > ViT > CNN from the weights at 10 per class, batch 1 far above batch 8.
+  const auto as_claimed = nlohmann::json::array({memorizing_arch("mlp", 0.95, 60, 20),
+                                                 memorizing_arch("vit", 0.5, 60, 20),
+                                                 memorizing_arch("cnn", 0.05, 60, 20)});
+  EXPECT_EQ(verdict(as_claimed, "000"), "reproduced");
+  EXPECT_EQ(verdict(as_claimed, "003"), "reproduced");
+  EXPECT_EQ(verdict(as_claimed, "004"), "not measured");  // no layers stage
+  EXPECT_EQ(verdict(as_claimed, "002"), "not measured");  // no defense
+  // The CNN leaking most contradicts the claim; batch 8 above batch 1 contradicts the other.
+  const auto against = nlohmann::json::array({memorizing_arch("mlp", 0.05, 20, 60),
+                                              memorizing_arch("vit", 0.5, 20, 60),
+                                              memorizing_arch("cnn", 0.95, 20, 60)});
+  EXPECT_EQ(verdict(against, "000"), "not reproduced");
+  EXPECT_EQ(verdict(against, "003"), "not reproduced");
+  // Within the noise.
+  const auto close = nlohmann::json::array({memorizing_arch("mlp", 0.55, 30, 29.5),
+                                            memorizing_arch("vit", 0.5, 30, 29.5),
+                                            memorizing_arch("cnn", 0.5, 30, 29.5)});
+  EXPECT_EQ(verdict(close, "000"), "indistinguishable");
+  EXPECT_EQ(verdict(close, "003"), "indistinguishable");
+}
+
+// --repeats: every seed's targets count in the interval.
+TEST(AuditAnalysis, RepeatsArePooledIntoTheIntervals) {
+  auto arch = memorizing_arch("mlp", 0.9, 60, 20);
+  arch["repeats"] = nlohmann::json::array({memorizing_arch("mlp", 0.9, 60, 20)});
+  const auto one = ranking_of(nlohmann::json::array({memorizing_arch("mlp", 0.9, 60, 20)}));
+  const auto two = ranking_of(nlohmann::json::array({arch}));
+  EXPECT_EQ(one["surfaces"]["weights"]["order"][0]["n"], 40);
+  EXPECT_EQ(two["surfaces"]["weights"]["order"][0]["n"], 80);
+  EXPECT_EQ(two["surfaces"]["gradients"]["order"][0]["n"], 32);
+  EXPECT_EQ(two["memorization"][0]["surface"]["order"][0]["n"], 80);
+  const auto width = [](const nlohmann::json& r) {
+    const auto& e = r["memorization"][0]["surface"]["order"][0];
+    return e["high"].get<double>() - e["low"].get<double>();
+  };
+  EXPECT_LT(width(two), width(one));
+}
+
+// An audit never reports less than an attack achieves: the federated table's one-image, one-step
+// setting is the batch-1 gradient, so it shows the gradients stage's strongest attack when that
+// reached more; a setting it cannot stand for keeps its own figure.
+TEST(AuditAnalysis, FederatedCellNeverFallsBelowTheGradientsStage) {
+  auto arch = memorizing_arch("mlp", 0.5, 90, 20);
+  arch["federated"]["results"] = {
+      {"federated", {{"attacks", {"ig"}}}},
+      {"sweep",
+       {{{"label", "clients1"}, {"clients", 1}, {"psnr", 30.0}, {"median_psnr", 29.0}},
+        {{"label", "clients8"}, {"clients", 8}, {"psnr", 10.0}, {"median_psnr", 9.0}}}}};
+  const auto verdict = verdict_of(nlohmann::json::array({arch}));
+  const auto& table = verdict.federated;
+  ASSERT_EQ(table.rows.size(), 2u);
+  EXPECT_EQ(table.attacks, std::vector<std::string>{"ig"});
+  EXPECT_TRUE(table.rows[0].cells[0].from_gradients_stage);
+  EXPECT_DOUBLE_EQ(table.rows[0].cells[0].psnr, 90.0);
+  EXPECT_FALSE(table.rows[1].cells[0].from_gradients_stage);
+  EXPECT_DOUBLE_EQ(table.rows[1].cells[0].psnr, 10.0);
+}
+
+TEST(AuditRecords, MalformedFieldsReadAsMissingNotAsErrors) {
+  const auto archs = architectures_from_json(nlohmann::json::parse(R"([
+    {"name": 3, "train": {"status": "done", "results": {"test_accuracy": "x",
+                                                         "dataset": {"train_size": 100}}},
+     "invert": {"status": "failed", "message": "out of memory", "results": null},
+     "gradients": {"results": {"strongest": [{"batch_size": 1, "targets": [{"psnr": null}]}]}},
+     "layers": {"results": {"layers": [{"decoder_psnr_per_image": [1, "a", 2]}]}}}])"));
+  ASSERT_EQ(archs.size(), 1u);
+  const auto& a = archs[0];
+  EXPECT_EQ(a.name, "?");
+  ASSERT_TRUE(a.run.train.results.has_value());
+  EXPECT_TRUE(std::isnan(a.run.train.results->test_accuracy));
+  EXPECT_EQ(a.main_per_class(), 0);
+  EXPECT_EQ(a.run.invert.status, "failed");
+  EXPECT_EQ(a.run.invert.message, "out of memory");
+  EXPECT_FALSE(a.run.invert.results.has_value());
+  EXPECT_TRUE(a.run.gradients.results->at(1)->target_psnr.empty());
+  EXPECT_EQ(*a.run.layers.results->layers[0].decoder_psnr_per_image, (std::vector<double>{1, 2}));
+  EXPECT_FALSE(a.run.federated.present);
+}
+
+}  // namespace
+}  // namespace privaudit::audit

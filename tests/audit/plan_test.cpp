@@ -1,0 +1,189 @@
+#include "privaudit/audit/plan.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+#include <stdexcept>
+
+#include "privaudit/util/error.h"
+#include "privaudit/util/files.h"
+#include "test_util.h"
+
+namespace privaudit::audit {
+namespace {
+
+// The value after `flag` in a stage's command line, or "" when the flag is absent.
+std::string flag_value(const AuditStage& stage, const std::string& flag) {
+  const auto at = std::find(stage.args.begin(), stage.args.end(), flag);
+  return at == stage.args.end() || at + 1 == stage.args.end() ? "" : *(at + 1);
+}
+
+// The quick profile gives each attack stage its time budget (training and the defense get none);
+// audit --time-budget replaces them; the smoke and paper profiles have none, so that the same seed
+// gives the same figures there.
+TEST(AuditPlan, AttackStagesCarryTheProfilesTimeBudgets) {
+  AuditPlanOptions options;
+  options.archs = "mlp";
+  options.defend = true;
+  const auto stages = plan_audit(options, "out");
+  // train, invert, gradients, federated, layers; the memorisation regime's train and invert at
+  // 10 images per class; defend
+  ASSERT_EQ(stages.size(), 8u);
+  for (const auto& stage : stages) {
+    const auto budget = flag_value(stage, "--time-budget");
+    if (stage.command == "train" || stage.command == "defend") {
+      EXPECT_EQ(budget, "") << stage.id;
+    } else {
+      EXPECT_NE(budget, "") << stage.id;
+      EXPECT_GT(std::stod(budget), 0.0) << stage.id;
+    }
+    if (stage.command == "invert") {  // the memorisation regime's inversion gets its own
+      EXPECT_EQ(budget, stage.per_class > 0 ? "50" : "20") << stage.id;
+    }
+  }
+  options.stage_budget = 12.5;
+  for (const auto& stage : plan_audit(options, "out")) {
+    if (stage.command != "train" && stage.command != "defend") {
+      EXPECT_EQ(flag_value(stage, "--time-budget"), "12.5") << stage.id;
+    }
+  }
+  options.stage_budget = 0;
+  for (const std::string profile : {"smoke", "paper"}) {
+    options.profile = profile;
+    for (const auto& stage : plan_audit(options, "out"))
+      EXPECT_EQ(flag_value(stage, "--time-budget"), "") << profile << " " << stage.id;
+  }
+}
+
+// The memorisation regime: per architecture and size, a training stage on that many images per
+// class (epochs for ~300 steps) and an inversion of its model; --repeats runs every stage again
+// with the next seeds in folders of their own; the defense runs once.
+TEST(AuditPlan, MemorisationStagesAndRepeats) {
+  AuditPlanOptions options;
+  options.archs = "mlp,cnn";
+  options.profile = "smoke";
+  options.memorization_sizes = std::vector<int64_t>{10, 100};
+  options.repeats = 2;
+  options.defend = true;
+  options.seed = 5;
+  const auto stages = plan_audit(options, "out");
+  // Per seed and architecture: 5 main stages + 2 sizes x (train, invert); then the defense.
+  ASSERT_EQ(stages.size(), 2u * 2u * (5u + 4u) + 1u);
+  std::set<std::string> ids;
+  for (const auto& stage : stages) ids.insert(stage.id);
+  EXPECT_EQ(ids.size(), stages.size());  // ids (and logs) are unique
+  const auto find = [&](const std::string& id) -> const AuditStage& {
+    for (const auto& stage : stages) {
+      if (stage.id == id) return stage;
+    }
+    throw std::runtime_error("no stage " + id);
+  };
+  const auto& train = find("cnn/memorize-10/train");
+  EXPECT_EQ(train.per_class, 10);
+  EXPECT_EQ(flag_value(train, "--train-per-class"), "10");
+  EXPECT_EQ(flag_value(train, "--epochs"), "5");  // smoke: a few, not a measurement
+  EXPECT_EQ(train.dir, std::filesystem::path("out/cnn/memorize-10/train"));
+  const auto& invert = find("cnn/memorize-100/invert");
+  EXPECT_EQ(flag_value(invert, "--model"), "out/cnn/memorize-100/train/model.pt");
+  EXPECT_EQ(flag_value(invert, "--steps"), "10");  // the profile's inversion flags
+  const auto& repeat = find("seed-6/mlp/gradients");
+  EXPECT_EQ(repeat.repeat, 1);
+  EXPECT_EQ(flag_value(repeat, "--seed"), "6");
+  EXPECT_EQ(flag_value(repeat, "--model"), "out/seed-6/mlp/train/model.pt");
+  EXPECT_EQ(find("defense/defend").repeat, 0);
+  // Fewer images per class, more epochs (about the same number of steps), within 20-150.
+  EXPECT_GT(memorization_epochs(10), memorization_epochs(100));
+  EXPECT_LE(memorization_epochs(1), 150);
+  EXPECT_GE(memorization_epochs(10000), 20);
+  // None asked for: none planned; the quick profile's default is 10 per class.
+  options.memorization_sizes = std::vector<int64_t>{};
+  options.repeats = 1;
+  for (const auto& stage : plan_audit(options, "out")) EXPECT_EQ(stage.per_class, 0) << stage.id;
+  options.memorization_sizes.reset();
+  options.profile = "quick";
+  int memorising = 0;
+  for (const auto& stage : plan_audit(options, "out")) {
+    memorising += stage.per_class == 10;
+    if (stage.per_class == 10 && stage.command == "train") {
+      EXPECT_EQ(flag_value(stage, "--epochs"), std::to_string(memorization_epochs(10)));
+    }
+  }
+  EXPECT_EQ(memorising, 4);  // mlp and cnn, train and invert
+  options.repeats = 0;
+  EXPECT_THROW(plan_audit(options, "out"), UsageError);
+  options.repeats = 1;
+  options.memorization_sizes = std::vector<int64_t>{0};
+  EXPECT_THROW(plan_audit(options, "out"), UsageError);
+}
+
+// Gathering puts each memorisation stage under its size and each repeat under its seed.
+TEST(AuditPlan, GatherNestsMemorisationAndRepeats) {
+  testing::TempDir dir;
+  AuditPlanOptions options;
+  options.archs = "mlp";
+  options.profile = "smoke";
+  options.memorization_sizes = std::vector<int64_t>{3};
+  options.repeats = 2;
+  const auto stages = plan_audit(options, dir.path());
+  nlohmann::json state = nlohmann::json::object();
+  for (const auto& stage : stages) {
+    state[stage.id] = {{"status", "done"}, {"seconds", 1.0}};
+    std::filesystem::create_directories(stage.dir);
+    write_file_atomic(stage.dir / "results.json", nlohmann::json({{"stage", stage.id}}).dump());
+  }
+  const auto archs = gather_audit(stages, state, dir.path());
+  ASSERT_EQ(archs.size(), 1u);
+  const auto& mlp = archs[0];
+  EXPECT_EQ(mlp["invert"]["results"]["stage"], "mlp/invert");
+  ASSERT_EQ(mlp["memorization"].size(), 1u);
+  EXPECT_EQ(mlp["memorization"][0]["per_class"], 3);
+  EXPECT_EQ(mlp["memorization"][0]["invert"]["results"]["stage"], "mlp/memorize-3/invert");
+  ASSERT_EQ(mlp["repeats"].size(), 1u);
+  EXPECT_EQ(mlp["repeats"][0]["seed"], 1);
+  EXPECT_EQ(mlp["repeats"][0]["gradients"]["results"]["stage"], "seed-1/mlp/gradients");
+  EXPECT_EQ(mlp["repeats"][0]["memorization"][0]["train"]["results"]["stage"],
+            "seed-1/mlp/memorize-3/train");
+}
+
+// Profiles are data: each stage's work becomes the flags of the sub-command a user could run by
+// hand, a field left at zero leaves the sub-command's default, and the plan records the budget and
+// the attacked model it gave each stage (the chains and their costs are read from them).
+TEST(AuditPlan, ProfilesAreWorkThatBecomesTheStagesFlags) {
+  const auto quick = audit_profile("quick");
+  EXPECT_EQ(stage_args(quick.gradients),
+            (std::vector<std::string>{"--attack", "all", "--batch", "1,8", "--targets", "8",
+                                      "--iterations", "100"}));
+  EXPECT_EQ(
+      stage_args(quick.train),
+      (std::vector<std::string>{"--train-size", "10000", "--test-size", "2000", "--epochs", "3"}));
+  const auto paper = audit_profile("paper");
+  EXPECT_TRUE(stage_args(paper.train).empty());  // the command's own defaults
+  EXPECT_EQ(stage_args(paper.layers), std::vector<std::string>{});
+  EXPECT_EQ(stage_args(paper.federated).front(), "--sweep");
+  EXPECT_THROW(audit_profile("fast"), UsageError);
+
+  AuditPlanOptions options;
+  options.archs = "mlp,cnn";
+  const auto stages = plan_audit(options, "out");
+  for (const auto& stage : stages) {
+    const auto budget = flag_value(stage, "--time-budget");
+    EXPECT_EQ(stage.budget, budget.empty() ? 0.0 : std::stod(budget)) << stage.id;
+    EXPECT_EQ(stage.model, flag_value(stage, "--model")) << stage.id;
+    EXPECT_EQ(stage_cost(stage),
+              stage.budget > 0 ? stage.budget : (stage.command == "train" ? 30.0 : 60.0));
+  }
+  // A model's training and every stage attacking that model form one chain.
+  const auto chains = audit_chains(stages);
+  // Per architecture: its main model with the four attacks on it, and its memorisation model
+  // with its inversion.
+  ASSERT_EQ(chains.size(), 4u);
+  EXPECT_EQ(chains[0].size(), 5u);
+  EXPECT_EQ(chains[1].size(), 2u);
+  EXPECT_EQ(stages[chains[1][1]].id, "mlp/memorize-10/invert");
+  EXPECT_EQ(stages[chains[2][0]].id, "cnn/train");
+}
+
+}  // namespace
+}  // namespace privaudit::audit
