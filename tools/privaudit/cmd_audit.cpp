@@ -1,37 +1,32 @@
 // privaudit audit: the main job. Trains (or reuses) an MLP, a CNN and a ViT, runs every attack on
 // each as its own stage (a child process of this binary running the matching sub-command), and
 // writes one report. Killed at any point, the same command continues where it stopped.
-#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <vector>
 
+#include "audit_runner.h"
 #include "command.h"
 #include "privaudit/audit/analysis.h"
 #include "privaudit/audit/baselines.h"
-#include "privaudit/data/spec.h"
 #include "privaudit/audit/plan.h"
 #include "privaudit/report/html_report.h"
 #include "privaudit/report/results.h"
-#include "privaudit/util/distributed.h"
 #include "privaudit/util/error.h"
-#include "privaudit/util/files.h"
 #include "privaudit/util/text.h"
 #include "privaudit/util/time_budget.h"
-#include "stage_runner.h"
 
 namespace privaudit::cli {
 namespace {
-namespace fs = std::filesystem;
 
 struct AuditFlags {
-  CommonFlags common;
   std::string archs = "mlp,cnn,vit";
   std::string profile = "quick";
   bool defend = false;
   std::string memorization_sizes;  // "" = the profile's; "none" = no memorisation regime
   int repeats = 1;
+  std::vector<audit::AuditStage> stages;  // the plan, made once by check_audit
 };
 
 // "10,100" -> {10, 100}; "none" -> {}; "" -> the profile's.
@@ -55,150 +50,58 @@ std::optional<std::vector<int64_t>> parse_sizes(const std::string& text) {
   return sizes;
 }
 
-nlohmann::json load_json_or_null(const fs::path& path) {
-  if (!fs::exists(path)) return nullptr;
-  try {
-    return nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception&) {
-    return nullptr;
-  }
-}
-
-// A rank's own state file in a distributed audit: the records of the stages it ran, merged into
-// audit_state.json by rank 0 (at the end, or when a killed run is continued).
-fs::path rank_state_path(const fs::path& out, int rank) {
-  return out / ("audit_state.rank-" + std::to_string(rank) + ".json");
-}
-
-// Merges the rank state files in `out` into `state`, saves it to `state_path`, then removes them.
-void absorb_rank_states(const fs::path& out, const fs::path& state_path, nlohmann::json& state) {
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(out)) {
-    const auto name = entry.path().filename().string();
-    if (name.rfind("audit_state.rank-", 0) == 0) files.push_back(entry.path());
-  }
-  std::sort(files.begin(), files.end());
-  for (const auto& file : files) {
-    const auto theirs = load_json_or_null(file);
-    if (theirs.is_object() && theirs["stages"].is_object())
-      state["stages"].update(theirs["stages"]);
-  }
-  write_file_atomic(state_path, state.dump(2) + "\n");
-  for (const auto& file : files) fs::remove(file);
-}
-
-int run_audit(AuditFlags& f, const CLI::App& app) {
-  if (f.common.out.empty()) f.common.out = "audit-out";
+// Plans the stages before the world starts (so a bad --profile is found once); in a world,
+// --threads is this rank's share of the cores already.
+void check_audit(AuditFlags& f, CommonFlags& common) {
+  if (common.out.empty()) common.out = "audit-out";
   audit::AuditPlanOptions plan;
   plan.archs = f.archs;
   plan.profile = f.profile;
   plan.defend = f.defend;
-  plan.model = f.common.model;
-  plan.input_shape = f.common.input_shape;
-  plan.classes = f.common.classes;
-  plan.data = f.common.data;
-  plan.seed = f.common.seed;
-  plan.device = f.common.device;
+  plan.model = common.model;
+  plan.input_shape = common.input_shape;
+  plan.classes = common.classes;
+  plan.data = common.data;
+  plan.seed = common.seed;
+  plan.device = common.device;
+  plan.threads = common.threads;
   plan.memorization_sizes = parse_sizes(f.memorization_sizes);
   plan.repeats = f.repeats;
-  plan.stage_budget = f.common.time_budget;     // audit --time-budget: per attack stage
-  audit::plan_audit(plan, f.common.out);  // checks --profile before anything starts
-  // Under P processes the ranks run chains of stages side by side (a model's training and the
-  // stages attacking it stay on one rank); rank 0 keeps the folder, the state and the report.
-  // A rank may finish its chains long before the others: it waits up to a day to hand its
-  // records over (a rank that dies is noticed at once; only a hung one waits this long).
-  if (const auto code = start_world(f.common, 86400)) return *code;
-  const auto& world = dist::world();
-  start_run(f.common);
-  plan.threads = f.common.threads;
-  set_time_budget(0);  // the audit process itself runs no attack
-  const auto stages = audit::plan_audit(plan, f.common.out);
-  const fs::path out(f.common.out);
-  const fs::path state_path = out / "audit_state.json";
-  // The audit continues its own folder without --resume (same settings only); --force starts over
-  // in a folder privaudit wrote; any other non-empty folder is refused.
-  const auto settings = settings_fingerprint(app);
-  std::unique_ptr<OutputFolder> folder;
-  nlohmann::json state;
-  if (world.lead()) {
-    folder = std::make_unique<OutputFolder>(
-        out, "audit", settings,
-        f.common.force ? ExistingOutput::kOverwrite : ExistingOutput::kContinue);
-    state = folder->resumed() ? load_json_or_null(state_path) : nullptr;
-    if (!state.is_object() || !state["stages"].is_object())
-      state = {{"stages", nlohmann::json::object()}};
-    absorb_rank_states(out, state_path, state);  // what a killed distributed run's ranks left
-    fs::create_directories(out / "logs");
-  }
-  state = nlohmann::json::parse(world.all_gather(state.dump(), "sharing the audit's state")[0]);
+  plan.stage_budget = common.time_budget;  // audit --time-budget: per attack stage
+  f.stages = audit::plan_audit(plan, common.out);
+}
 
-  // Chains of stages, shared out by their expected cost.
-  const auto chains = audit::audit_chains(stages);
-  std::vector<double> costs;
-  for (const auto& chain : chains) {
-    double cost = 0;
-    for (size_t i : chain) cost += audit::stage_cost(stages[i]);
-    costs.push_back(cost);
-  }
-  const auto owner = dist::assign_items(costs, world.size());
-  std::vector<size_t> mine;
-  for (size_t c = 0; c < chains.size(); ++c) {
-    if (owner[c] == world.rank()) mine.insert(mine.end(), chains[c].begin(), chains[c].end());
-  }
-  std::sort(mine.begin(), mine.end());
-  say(f.common,
-      "privaudit audit: " + std::to_string(stages.size()) + " stages, profile " + f.profile +
-          ", output in " + out.string() +
-          (world.size() > 1 ? "; " + std::to_string(chains.size()) + " chains of stages on " +
-                                  std::to_string(world.size()) + " processes (rank 0 shows its own)"
-                            : ""));
-  int failures = run_audit_stages(stages, mine, state,
-                                  world.lead() ? state_path : rank_state_path(out, world.rank()),
-                                  out, f.common.quiet);
-  if (world.size() > 1) {
-    nlohmann::json records = nlohmann::json::object();
-    for (size_t i : mine) records[stages[i].id] = state["stages"][stages[i].id];
-    const auto all = world.all_gather(records.dump(), "handing the stages' records to rank 0");
-    if (!world.lead()) return 0;  // rank 0 reports every rank's failures
-    failures = 0;
-    for (const auto& text : all) state["stages"].update(nlohmann::json::parse(text));
-    for (const auto& stage : stages) {
-      auto& record = state["stages"][stage.id];
-      if (record.value("status", "") != "done") {
-        ++failures;
-      } else if (!fs::exists(stage.dir / "results.json")) {
-        // Another machine ran it into its own copy of --out.
-        record["status"] = "failed";
-        record["message"] = "ran on another machine: its results are not in " + out.string() +
-                            " (put --out on a filesystem every machine shares)";
-        ++failures;
-      }
-    }
-    absorb_rank_states(out, state_path, state);
-  }
-
-  // Gather every stage's results.json into the audit's own.
-  auto results = report::results_envelope("audit", f.common.seed);
-  results["settings"] = settings;
-  const auto architectures = audit::gather_audit(stages, state["stages"], out);
-  results["architectures"] = architectures;
-  results["dataset"] = {{"spec", f.common.data}};
-  results["baselines"] = audit::measure_baselines(f.common.data, f.profile, f.common.seed);
+// Gathers the stages' results into OUT/results.json with the verdict and the baselines, and
+// renders OUT/index.html.
+void write_audit_report(const AuditFlags& f, const nlohmann::json& state, const Context& ctx) {
+  const std::filesystem::path out(ctx.flags.out);
+  auto results = ctx.results;
+  results["settings"] = settings_fingerprint(ctx.app);
+  results["architectures"] = audit::gather_audit(f.stages, state.at("stages"), out);
+  results["dataset"] = {{"spec", ctx.flags.data}};
+  results["baselines"] = audit::measure_baselines(ctx.flags.data, f.profile, ctx.flags.seed);
   const auto records = audit::records_from_json(results);
   const auto verdict = audit::analyse(records);
   results["ranking"] = audit::to_json(verdict);
   report::write_results(out.string(), results);
   report::write_html_report(out.string(), records, verdict);
-  say(f.common, "report: " + (out / "index.html").string());
-  if (failures > 0) {
-    std::fprintf(stderr, "privaudit audit: %d stage(s) failed; see %s\n", failures,
-                 (out / "logs").c_str());
+  say(ctx.flags, "report: " + (out / "index.html").string());
+}
+
+int run_audit(const AuditFlags& f, Context& ctx) {
+  set_time_budget(0);  // the audit process itself runs no attack
+  const auto run = run_audit_plan(f.stages, f.profile, ctx);
+  if (!ctx.world().lead()) return 0;  // rank 0 reports every rank's failures
+  write_audit_report(f, run.state, ctx);
+  if (run.failures > 0) {
+    std::fprintf(stderr, "privaudit audit: %d stage(s) failed; see %s\n", run.failures,
+                 (std::filesystem::path(ctx.flags.out) / "logs").c_str());
     return 1;
   }
   return 0;
 }
 
-std::function<int()> setup_audit(CLI::App& app) {
+Steps setup_audit(CLI::App& app, CommonFlags& common) {
   auto flags = std::make_shared<AuditFlags>();
   app.add_option("--archs", flags->archs, "Architectures to train and compare")
       ->capture_default_str();
@@ -217,24 +120,25 @@ std::function<int()> setup_audit(CLI::App& app) {
                  "in the intervals")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
-  app.add_option("--model", flags->common.model,
+  app.add_option("--model", common.model,
                  "Audit this model file (checkpoint or TorchScript) instead of training");
-  app.add_option("--input-shape", flags->common.input_shape,
+  app.add_option("--input-shape", common.input_shape,
                  "C,H,W of a TorchScript --model, when the file cannot say");
-  app.add_option("--classes", flags->common.classes,
+  app.add_option("--classes", common.classes,
                  "Class count of a TorchScript --model, when the file cannot say");
-  app.add_option("--data", flags->common.data, "Dataset spec")->capture_default_str();
-  app.add_option("--out", flags->common.out,
-                 "Output folder (default audit-out); rerun to continue it");
-  app.add_flag("--force", flags->common.force,
-               "Start over: empty --out (only a folder privaudit wrote)");
-  add_runtime_flags(app, flags->common);
-  add_distributed_flags(app, flags->common);
-  return [flags, &app]() { return run_audit(*flags, app); };
+  app.add_option("--data", common.data, "Dataset spec")->capture_default_str();
+  app.add_option("--out", common.out, "Output folder (default audit-out); rerun to continue it");
+  app.add_flag("--force", common.force, "Start over: empty --out (only a folder privaudit wrote)");
+  return {[flags](Context& ctx) { check_audit(*flags, ctx.flags); },
+          [flags](Context& ctx) { return run_audit(*flags, ctx); }};
 }
 
-const bool cmd_audit_registered = register_command(
-    {"audit", "The whole audit on MLP, CNN and ViT, with an HTML report", setup_audit});
+// Under P processes the ranks run chains of stages side by side; a rank may finish its chains
+// long before the others: it waits up to a day to hand its records over (a rank that dies is
+// noticed at once; only a hung one waits this long).
+const bool cmd_audit_registered =
+    register_command({"audit", "The whole audit on MLP, CNN and ViT, with an HTML report",
+                      kDistributed, setup_audit, /*world_timeout=*/86400});
 
 }  // namespace
 }  // namespace privaudit::cli

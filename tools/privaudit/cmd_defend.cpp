@@ -3,43 +3,31 @@
 // results.json.
 #include "command.h"
 #include "privaudit/experiments/defense_experiment.h"
-#include "privaudit/report/results.h"
-#include "privaudit/util/distributed.h"
 
 namespace privaudit::cli {
 namespace {
 
 struct DefendFlags {
-  CommonFlags common;
   experiments::DefenseExperimentOptions options;
   bool labels_known = false;
 };
 
-int run_defend(DefendFlags& f, const CLI::App& app) {
-  auto& options = f.options;
-  options.knowledge.labels = f.labels_known;
-  options.seed = f.common.seed;
-  options.validate();
-  if (const auto code = start_world(f.common)) return *code;
-  const auto& world = dist::world();
-  const auto device = start_run(f.common);
-  const auto output = open_rank_output(f.common, app);
-  const auto splits = load_data(f.common);
-  // Every rank checkpoints its own points into --out, so --resume skips all finished ones.
-  const auto sink = rank_sink(f.common, /*checkpoints=*/true);
-  const auto result = experiments::run_defense_experiment(f.common.data, splits, options,
-                                                          reporter(f.common), *sink, device, world);
-  const auto distributed = world_results(world);
-  if (!world.lead()) return 0;
-  auto results = report::results_envelope("defend", f.common.seed);
-  results.update(distributed);
-  results.update(experiments::to_json(result, options));
-  results["dataset"] = report::dataset_json(f.common.data, splits);
-  report::write_results(f.common.out, results);
+void check_defend(DefendFlags& f, const CommonFlags& common) {
+  f.options.knowledge.labels = f.labels_known;
+  f.options.seed = common.seed;
+  f.options.validate();
+}
+
+// Every rank checkpoints its own points into --out, so --resume skips all finished ones.
+int run_defend(const DefendFlags& f, Context& ctx) {
+  const auto result =
+      experiments::run_defense_experiment(ctx.flags.data, *ctx.splits, f.options,
+                                          reporter(ctx.flags), *ctx.sink, ctx.device, ctx.world());
+  ctx.results.update(experiments::to_json(result, f.options));
   return 0;
 }
 
-std::function<int()> setup_defend(CLI::App& app) {
+Steps setup_defend(CLI::App& app, CommonFlags&) {
   auto flags = std::make_shared<DefendFlags>();
   auto& o = flags->options;
   app.add_option("--arch", o.arch, "Architecture to defend (mlp, cnn, vit)")->capture_default_str();
@@ -85,16 +73,13 @@ std::function<int()> setup_defend(CLI::App& app) {
   app.add_flag("--labels-known", flags->labels_known,
                "The side audit's gradient attack also knows the labels (default: batch size only, "
                "as in gradients)");
-  add_data_flags(app, flags->common);
-  add_output_flags(app, flags->common, /*resumable=*/true);
-  add_runtime_flags(app, flags->common);
-  add_distributed_flags(app, flags->common);
-  return [flags, &app]() { return run_defend(*flags, app); };
+  return {[flags](Context& ctx) { check_defend(*flags, ctx.flags); },
+          [flags](Context& ctx) { return run_defend(*flags, ctx); }};
 }
 
 const bool cmd_defend_registered = register_command(
     {"defend", "Train models that resist feature inversion; the utility-privacy curve",
-     setup_defend, /*resumable=*/true});
+     kData | kOutput | kResumable | kDistributed | kCheckpointSink, setup_defend});
 
 }  // namespace
 }  // namespace privaudit::cli

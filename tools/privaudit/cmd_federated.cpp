@@ -1,12 +1,8 @@
 // privaudit federated: what a federated-learning server learns from FedAvg updates, under secure
 // aggregation, and as a malicious (imprint) server. Flags -> options ->
 // experiments::run_federated_experiment -> results.json.
-#include <utility>
-
 #include "command.h"
 #include "privaudit/experiments/federated_experiment.h"
-#include "privaudit/report/results.h"
-#include "privaudit/util/distributed.h"
 #include "privaudit/util/text.h"
 
 namespace privaudit::cli {
@@ -20,58 +16,51 @@ std::string default_attacks() {
 }
 
 struct FederatedFlags {
-  CommonFlags common;
   experiments::FederatedExperimentOptions options;
   std::string attack = default_attacks();
   bool labels_unknown = false;
   bool sweep = false;
 };
 
-int run_federated(FederatedFlags& f, const CLI::App& app) {
+void check_federated(FederatedFlags& f, const CommonFlags& common) {
   auto& options = f.options;
   options.attacks =
       f.attack == "all" ? experiments::federated_attack_names() : split_list(f.attack, ',');
   options.labels_known = !f.labels_unknown;
-  options.seed = f.common.seed;
+  options.seed = common.seed;
   options.validate();
-  if (const auto code = start_world(f.common)) return *code;
-  // Under P processes the round is message passing: rank 0 the server, the others its clients.
-  const auto& world = dist::world();
-  const auto device = start_run(f.common);
-  const auto output = open_rank_output(f.common, app);
-  const auto splits = load_data(f.common);
-  auto loaded = load_model_flag(f.common, device);
-  const auto sink_holder = rank_sink(f.common);
-  auto& sink = *sink_holder;
-  auto results = report::results_envelope("federated", f.common.seed);
+}
+
+// Under P processes the round is message passing: rank 0 the server, the others its clients.
+int run_federated(const FederatedFlags& f, Context& ctx) {
+  const auto& options = f.options;
+  const auto& world = ctx.world();
+  auto& results = ctx.results;
   if (f.sweep) {
     const auto sweep = experiments::run_federated_sweep(
-        *loaded.model, splits.train, splits.test, options,
-        experiments::federated_audit_grid(options.training), reporter(f.common), sink, world);
+        ctx.model(), ctx.splits->train, ctx.splits->test, options,
+        experiments::federated_audit_grid(options.training), reporter(ctx.flags), *ctx.sink, world);
     results["sweep"] = experiments::to_json(sweep);
     results["federated"] = {{"server", options.server},
                             {"labels_known", options.labels_known},
                             {"attacks", options.attacks},
                             {"training", attacks::to_json(options.training)}};
   } else {
-    const auto result = experiments::run_federated_experiment(
-        *loaded.model, splits.train, splits.test, options, reporter(f.common), sink, world);
+    const auto result =
+        experiments::run_federated_experiment(ctx.model(), ctx.splits->train, ctx.splits->test,
+                                              options, reporter(ctx.flags), *ctx.sink, world);
     results.update(experiments::to_json(result, options));
   }
-  const auto distributed = world_results(world);
-  if (!world.lead()) return 0;
-  results.update(distributed);
   if (world.size() > 1) {
     results["federated"]["round"] = "message passing: rank 0 the server, " +
                                     std::to_string(world.size() - 1) +
                                     " client processes (broadcast, gather" +
                                     (options.secure_aggregation ? ", all-reduce)" : ")");
   }
-  write_model_results(f.common, splits, loaded, std::move(results));
   return 0;
 }
 
-std::function<int()> setup_federated(CLI::App& app) {
+Steps setup_federated(CLI::App& app, CommonFlags&) {
   auto flags = std::make_shared<FederatedFlags>();
   auto& o = flags->options;
   std::string names;
@@ -115,19 +104,15 @@ std::function<int()> setup_federated(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--tv", o.budget.total_variation,
                  "Inverting Gradients total-variation weight (default 1e-4)");
-  add_model_flags(app, flags->common);
-  add_data_flags(app, flags->common);
-  add_output_flags(app, flags->common, /*resumable=*/false);
-  add_runtime_flags(app, flags->common);
-  add_distributed_flags(app, flags->common);
-  return [flags, &app]() { return run_federated(*flags, app); };
+  return {[flags](Context& ctx) { check_federated(*flags, ctx.flags); },
+          [flags](Context& ctx) { return run_federated(*flags, ctx); }};
 }
 
 const bool cmd_federated_registered = register_command(
     {"federated",
      "What a federated-learning server learns from FedAvg updates, secure aggregates and an "
      "imprint block",
-     setup_federated});
+     kModel | kData | kOutput | kDistributed | kSink, setup_federated});
 
 }  // namespace
 }  // namespace privaudit::cli

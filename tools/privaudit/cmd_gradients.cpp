@@ -1,51 +1,37 @@
 // privaudit gradients: gradient-inversion attacks against a model's shared gradients for several
 // batch sizes, scored against the targets, plus the gradient privacy audit. Flags -> options ->
 // experiments::run_gradient_experiment -> results.json.
-#include <utility>
-
 #include "command.h"
 #include "privaudit/experiments/gradient_experiment.h"
-#include "privaudit/report/results.h"
-#include "privaudit/util/distributed.h"
 
 namespace privaudit::cli {
 namespace {
 
 struct GradientsFlags {
-  CommonFlags common;
   experiments::GradientExperimentOptions options;
   std::string attack = "all";
   bool labels_known = false;
   bool attack_certified = false;
 };
 
-int run_gradients(GradientsFlags& f, const CLI::App& app) {
+void check_gradients(GradientsFlags& f, const CommonFlags& common) {
   auto& options = f.options;
   options.attacks = attacks::parse_gradient_attacks(f.attack);
   options.knowledge.labels = f.labels_known;
   options.skip_certified = !f.attack_certified;
-  options.seed = f.common.seed;
+  options.seed = common.seed;
   options.validate();  // before minutes of attacks
-  if (const auto code = start_world(f.common)) return *code;
-  const auto& world = dist::world();
-  const auto device = start_run(f.common);
-  const auto output = open_rank_output(f.common, app);
-  const auto splits = load_data(f.common);
-  auto loaded = load_model_flag(f.common, device);
-  // Every rank keeps its batches' outcomes under --out/checkpoints: --resume reuses them.
-  const auto sink = rank_sink(f.common, /*checkpoints=*/true);
-  const auto result = experiments::run_gradient_experiment(*loaded.model, splits.test, options,
-                                                           reporter(f.common), *sink, world);
-  const auto distributed = world_results(world);
-  if (!world.lead()) return 0;
-  auto results = report::results_envelope("gradients", f.common.seed);
-  results.update(experiments::to_json(result, options));
-  results.update(distributed);
-  write_model_results(f.common, splits, loaded, std::move(results));
+}
+
+// Every rank keeps its batches' outcomes under --out/checkpoints: --resume reuses them.
+int run_gradients(const GradientsFlags& f, Context& ctx) {
+  const auto result = experiments::run_gradient_experiment(
+      ctx.model(), ctx.splits->test, f.options, reporter(ctx.flags), *ctx.sink, ctx.world());
+  ctx.results.update(experiments::to_json(result, f.options));
   return 0;
 }
 
-std::function<int()> setup_gradients(CLI::App& app) {
+Steps setup_gradients(CLI::App& app, CommonFlags&) {
   auto flags = std::make_shared<GradientsFlags>();
   auto& o = flags->options;
   std::string names;
@@ -84,19 +70,15 @@ std::function<int()> setup_gradients(CLI::App& app) {
   app.add_option("--audit-probe-iterations", o.audit_probe_iterations,
                  "Inverting Gradients iterations of each audit probe")
       ->capture_default_str();
-  add_model_flags(app, flags->common);
-  add_data_flags(app, flags->common);
-  add_output_flags(app, flags->common, /*resumable=*/true);
-  add_runtime_flags(app, flags->common);
-  add_distributed_flags(app, flags->common);
-  return [flags, &app]() { return run_gradients(*flags, app); };
+  return {[flags](Context& ctx) { check_gradients(*flags, ctx.flags); },
+          [flags](Context& ctx) { return run_gradients(*flags, ctx); }};
 }
 
-const bool cmd_gradients_registered =
-    register_command({"gradients",
-                      "Reconstruct images from shared gradients (DLG, iDLG, "
-                      "Inverting Gradients) and audit the model",
-                      setup_gradients, /*resumable=*/true});
+const bool cmd_gradients_registered = register_command(
+    {"gradients",
+     "Reconstruct images from shared gradients (DLG, iDLG, "
+     "Inverting Gradients) and audit the model",
+     kModel | kData | kOutput | kResumable | kDistributed | kCheckpointSink, setup_gradients});
 
 }  // namespace
 }  // namespace privaudit::cli

@@ -7,10 +7,10 @@
 namespace privaudit::cli {
 namespace {
 
-int run_info(CommonFlags& flags) {
-  const auto device = start_run(flags);
-  auto loaded = load_model_flag(flags, device);
-  auto& model = *loaded.model;
+int run_info(Context& ctx) {
+  const auto& flags = ctx.flags;
+  const auto& loaded = *ctx.loaded;
+  auto& model = ctx.model();
   const auto shape = model.input_shape();
   std::cout << "file:         " << flags.model << "\n";
   std::cout << "kind:         " << model.kind() << "\n";
@@ -77,15 +77,10 @@ int run_info(CommonFlags& flags) {
   return 0;
 }
 
-std::function<int()> setup_info(CLI::App& app) {
-  auto flags = std::make_shared<CommonFlags>();
-  add_model_flags(app, *flags);
-  add_runtime_flags(app, *flags);
-  return [flags]() { return run_info(*flags); };
-}
+Steps setup_info(CLI::App&, CommonFlags&) { return {nullptr, run_info}; }
 
 const bool cmd_info_registered = register_command(
-    {"info", "Describe a model file: architecture, parameters, input, classes, cut points",
+    {"info", "Describe a model file: architecture, parameters, input, classes, cut points", kModel,
      setup_info});
 
 }  // namespace

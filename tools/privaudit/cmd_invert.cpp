@@ -1,60 +1,49 @@
 // privaudit invert: network inversion and training-like reconstruction from a model's weights
 // (weights leak). Flags -> options -> experiments::run_inversion_experiment -> results.json.
-#include <filesystem>
-
 #include "command.h"
 #include "privaudit/experiments/inversion_experiment.h"
-#include "privaudit/report/results.h"
-#include "privaudit/util/error.h"
 
 namespace privaudit::cli {
 namespace {
 
 struct InvertFlags {
-  CommonFlags common;
   experiments::InversionExperimentOptions options;
   std::string conditioning =
       attacks::conditioning_name(attacks::InversionOptions().generator.conditioning);
   bool no_training_like = false;
 };
 
-int run_invert(InvertFlags& f, const CLI::App& app) {
+void check_invert(InvertFlags& f, const CommonFlags& common) {
   auto& options = f.options;
   options.inversion.generator.conditioning = attacks::parse_conditioning(f.conditioning);
   options.inversion.training_like = !f.no_training_like;
-  options.seed = f.common.seed;
+  options.seed = common.seed;
   options.validate();
-  const auto device = start_run(f.common);
-  const auto output = open_output(f.common, app);
-  auto loaded = load_model_flag(f.common, device);
-  experiments::DataRequest request;
-  request.spec = f.common.data;
-  request.spec_given = app.get_option("--data")->count() > 0;
-  request.train_size = f.common.train_size;
-  request.test_size = f.common.test_size;
-  request.seed = f.common.seed;
-  auto [spec, load] = experiments::training_data_of(loaded.meta, request);
-  if (f.common.train_per_class > 0) {  // the user names the training images per class
-    load.train_size = 0;
-    load.train_per_class = f.common.train_per_class;
-  }
-  const auto splits = data::load_splits(spec, load);
-  experiments::FolderSink sink(f.common.out);
-  const auto result = experiments::run_inversion_experiment(*loaded.model, splits, options,
-                                                            reporter(f.common), sink);
+}
 
-  auto results = report::results_envelope("invert", f.common.seed);
-  results.update(experiments::to_json(result, options));
-  results["dataset"] = report::dataset_json(spec, splits);
-  results["model"] = {{"file", f.common.model},
-                      {"summary", loaded.model->summary()},
-                      {"kind", loaded.model->kind()}};
-  report::write_results(f.common.out, results);
-  say(f.common, "written to " + f.common.out);
+// The data is the model's own training data, as its checkpoint names it, unless --data says.
+int run_invert(const InvertFlags& f, Context& ctx) {
+  const auto& flags = ctx.flags;
+  experiments::DataRequest request;
+  request.spec = flags.data;
+  request.spec_given = ctx.app.get_option("--data")->count() > 0;
+  request.train_size = flags.train_size;
+  request.test_size = flags.test_size;
+  request.seed = flags.seed;
+  auto [spec, load] = experiments::training_data_of(ctx.loaded->meta, request);
+  if (flags.train_per_class > 0) {  // the user names the training images per class
+    load.train_size = 0;
+    load.train_per_class = flags.train_per_class;
+  }
+  ctx.data_spec = spec;
+  const auto& splits = ctx.splits.emplace(data::load_splits(spec, load));
+  const auto result = experiments::run_inversion_experiment(ctx.model(), splits, f.options,
+                                                            reporter(flags), *ctx.sink);
+  ctx.results.update(experiments::to_json(result, f.options));
   return 0;
 }
 
-std::function<int()> setup_invert(CLI::App& app) {
+Steps setup_invert(CLI::App& app, CommonFlags&) {
   auto flags = std::make_shared<InvertFlags>();
   auto& o = flags->options.inversion;
   app.add_option("--steps", o.steps, "Generator training steps")
@@ -115,16 +104,13 @@ std::function<int()> setup_invert(CLI::App& app) {
   app.add_option("--candidates", flags->options.candidates,
                  "SSIM pre-filter: exact SSIM on the K nearest by MSE (0 = all)")
       ->capture_default_str();
-  add_model_flags(app, flags->common);
-  add_data_flags(app, flags->common);
-  add_output_flags(app, flags->common, /*resumable=*/true);
-  add_runtime_flags(app, flags->common);
-  return [flags, &app]() { return run_invert(*flags, app); };
+  return {[flags](Context& ctx) { check_invert(*flags, ctx.flags); },
+          [flags](Context& ctx) { return run_invert(*flags, ctx); }};
 }
 
 const bool cmd_invert_registered = register_command(
     {"invert", "Reconstruct training-like images from a model's weights (network inversion)",
-     setup_invert, /*resumable=*/true});
+     kModel | kDataFlags | kOutput | kResumable | kSink, setup_invert});
 
 }  // namespace
 }  // namespace privaudit::cli

@@ -2,54 +2,35 @@
 // experiments::run_layer_experiment -> results.json.
 #include "command.h"
 #include "privaudit/experiments/layer_experiment.h"
-#include "privaudit/report/results.h"
-#include "privaudit/util/distributed.h"
 #include "privaudit/util/error.h"
 
 namespace privaudit::cli {
 namespace {
 
 struct LayersFlags {
-  CommonFlags common;
   experiments::LayerExperimentOptions options;
   bool no_decoder = false;
 };
 
-int run_layers(LayersFlags& f, const CLI::App& app) {
+// Before the world starts: the model is loaded already (kModelFirst).
+void check_layers(LayersFlags& f, Context& ctx) {
   auto& options = f.options;
   options.decoder = !f.no_decoder;
-  options.seed = f.common.seed;
+  options.seed = ctx.flags.seed;
   options.validate();
-  const auto device = start_run(f.common);
-  auto loaded = load_model_flag(f.common, device);
-  auto& model = *loaded.model;
-  if (model.cut_points().empty())
-    throw Error(f.common.model + ": the model has no cut points to measure");
-  experiments::resolve_cuts(model, options);
-  if (const auto code = start_world(f.common)) return *code;
-  const auto& world = dist::world();
-  const auto output = open_rank_output(f.common, app);
-  const auto splits = load_data(f.common);
-  const auto sink = rank_sink(f.common);
-  const auto result = experiments::run_layer_experiment(model, splits.test, options,
-                                                        reporter(f.common), *sink, world);
-  const auto distributed = world_results(world);
-  if (!world.lead()) return 0;
+  if (ctx.model().cut_points().empty())
+    throw Error(ctx.flags.model + ": the model has no cut points to measure");
+  experiments::resolve_cuts(ctx.model(), options);
+}
 
-  auto results = report::results_envelope("layers", f.common.seed);
-  results.update(experiments::to_json(result, options));
-  results.update(distributed);
-  results["dataset"] = report::dataset_json(f.common.data, splits);
-  results["model"] = {{"file", f.common.model},
-                      {"summary", model.summary()},
-                      {"kind", model.kind()},
-                      {"meta", loaded.meta}};
-  report::write_results(f.common.out, results);
-  say(f.common, "results written to " + f.common.out);
+int run_layers(const LayersFlags& f, Context& ctx) {
+  const auto result = experiments::run_layer_experiment(
+      ctx.model(), ctx.splits->test, f.options, reporter(ctx.flags), *ctx.sink, ctx.world());
+  ctx.results.update(experiments::to_json(result, f.options));
   return 0;
 }
 
-std::function<int()> setup_layers(CLI::App& app) {
+Steps setup_layers(CLI::App& app, CommonFlags&) {
   auto flags = std::make_shared<LayersFlags>();
   auto& o = flags->options;
   app.add_option("--samples", o.samples, "Test images whose outputs give the DoF (the first ones)")
@@ -77,17 +58,13 @@ std::function<int()> setup_layers(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--cuts", o.cuts, "Only these cut points (default: all)")->delimiter(',');
   app.add_flag("--no-decoder", flags->no_decoder, "Attack-free figures only");
-  add_model_flags(app, flags->common);
-  add_data_flags(app, flags->common);
-  add_output_flags(app, flags->common, /*resumable=*/false);
-  add_runtime_flags(app, flags->common);
-  add_distributed_flags(app, flags->common);
-  return [flags, &app]() { return run_layers(*flags, app); };
+  return {[flags](Context& ctx) { check_layers(*flags, ctx); },
+          [flags](Context& ctx) { return run_layers(*flags, ctx); }};
 }
 
 const bool cmd_layers_registered = register_command(
     {"layers", "Per-layer leakage of intermediate outputs: DoF, Jacobian rank, decoder attack",
-     setup_layers});
+     kModel | kModelFirst | kData | kOutput | kDistributed | kSink, setup_layers});
 
 }  // namespace
 }  // namespace privaudit::cli

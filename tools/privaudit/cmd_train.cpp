@@ -6,13 +6,11 @@
 #include "privaudit/models/checkpoint.h"
 #include "privaudit/report/results.h"
 #include "privaudit/train/trainer.h"
-#include "privaudit/util/error.h"
 
 namespace privaudit::cli {
 namespace {
 
 struct TrainFlags {
-  CommonFlags common;
   std::string arch;
   int epochs = 0;
   int64_t batch_size = 128;
@@ -27,18 +25,8 @@ struct TrainFlags {
   std::vector<int64_t> widths;
 };
 
-int run_train(TrainFlags& f, const CLI::App& app) {
-  const auto device = start_run(f.common);
-  const auto output = open_output(f.common, app);
-  const auto splits = load_data(f.common);
-  auto config = models::default_config(f.arch, model_input(splits), splits.train.num_classes());
-  config.normalization = splits.normalization;
-  config.dropout = f.dropout;
-  config.batch_norm = f.batch_norm;
-  if (!f.activation.empty()) config.activation = models::parse_activation(f.activation);
-  if (!f.widths.empty()) config.widths = f.widths;
-  config.validate();
-
+train::TrainOptions train_options(const TrainFlags& f, const models::ModelConfig& config,
+                                  const CommonFlags& common) {
   train::TrainOptions options;
   options.epochs = f.epochs > 0 ? f.epochs : train::default_epochs(config.arch);
   options.batch_size = f.batch_size;
@@ -49,52 +37,12 @@ int run_train(TrainFlags& f, const CLI::App& app) {
   options.weight_decay = f.weight_decay;
   options.schedule = train::parse_schedule(f.schedule);
   options.augment = f.augment;
-  options.seed = f.common.seed;
-  const std::filesystem::path out(f.common.out);
-  options.state_path = (out / "train_state.pt").string();
+  options.seed = common.seed;
+  options.state_path = (std::filesystem::path(common.out) / "train_state.pt").string();
+  return options;
+}
 
-  torch::manual_seed(f.common.seed);
-  models::BuiltinClassifier model(config);
-  model.to(device);
-  say(f.common, "training " + model.summary() + " (" + std::to_string(model.parameter_count()) +
-                    " parameters) on " + splits.train.source + " (" +
-                    std::to_string(splits.train.size()) + " images), " +
-                    std::to_string(options.epochs) + " epochs");
-  Progress progress("train", 0, !f.common.quiet);
-  const auto result =
-      train::train_classifier(model, splits, options, progress, [&](const train::EpochStats& e) {
-        char line[200];
-        std::snprintf(line, sizeof line,
-                      "epoch %d/%d  loss %.4f  train acc %.4f  test acc %.4f  %.0f samples/s",
-                      e.epoch, options.epochs, e.loss, e.train_accuracy, e.test_accuracy,
-                      e.samples_per_second);
-        say(f.common, line);
-      });
-  if (result.resumed_from_epoch > 0) {
-    say(f.common, "resumed after epoch " + std::to_string(result.resumed_from_epoch));
-  }
-
-  auto dataset = report::dataset_json(f.common.data, splits);
-  nlohmann::json meta = {{"dataset", dataset},
-                         {"training", options.to_json()},
-                         {"test_accuracy", result.test_accuracy},
-                         {"train_accuracy", result.train_accuracy}};
-  const auto model_path = (out / "model.pt").string();
-  models::save_checkpoint(model_path, model, meta);
-
-  double seconds = 0;
-  for (const auto& e : result.history) seconds += e.seconds;
-  auto results = report::results_envelope("train", f.common.seed);
-  results["dataset"] = dataset;
-  results["model"] = {{"file", model_path},
-                      {"config", config.to_json()},
-                      {"parameters", model.parameter_count()},
-                      {"summary", model.summary()}};
-  results["test_accuracy"] = result.test_accuracy;
-  results["train_accuracy"] = result.train_accuracy;
-  results["epochs"] = options.epochs;
-  results["seconds"] = seconds;
-  results["training"] = options.to_json();
+nlohmann::json history_json(const train::TrainResult& result) {
   nlohmann::json history = nlohmann::json::array();
   for (const auto& e : result.history) {
     history.push_back({{"epoch", e.epoch},
@@ -104,16 +52,68 @@ int run_train(TrainFlags& f, const CLI::App& app) {
                        {"samples_per_second", e.samples_per_second},
                        {"seconds", e.seconds}});
   }
-  results["history"] = history;
-  report::write_results(f.common.out, results);
+  return history;
+}
+
+int run_train(const TrainFlags& f, Context& ctx) {
+  const auto& common = ctx.flags;
+  const auto& splits = *ctx.splits;
+  auto config = models::default_config(f.arch, model_input(splits), splits.train.num_classes());
+  config.normalization = splits.normalization;
+  config.dropout = f.dropout;
+  config.batch_norm = f.batch_norm;
+  if (!f.activation.empty()) config.activation = models::parse_activation(f.activation);
+  if (!f.widths.empty()) config.widths = f.widths;
+  config.validate();
+  const auto options = train_options(f, config, common);
+
+  torch::manual_seed(common.seed);
+  models::BuiltinClassifier model(config);
+  model.to(ctx.device);
+  say(common, "training " + model.summary() + " (" + std::to_string(model.parameter_count()) +
+                  " parameters) on " + splits.train.source + " (" +
+                  std::to_string(splits.train.size()) + " images), " +
+                  std::to_string(options.epochs) + " epochs");
+  Progress progress("train", 0, !common.quiet);
+  const auto result =
+      train::train_classifier(model, splits, options, progress, [&](const train::EpochStats& e) {
+        char line[200];
+        std::snprintf(line, sizeof line,
+                      "epoch %d/%d  loss %.4f  train acc %.4f  test acc %.4f  %.0f samples/s",
+                      e.epoch, options.epochs, e.loss, e.train_accuracy, e.test_accuracy,
+                      e.samples_per_second);
+        say(common, line);
+      });
+  if (result.resumed_from_epoch > 0)
+    say(common, "resumed after epoch " + std::to_string(result.resumed_from_epoch));
+
+  const auto model_path = (std::filesystem::path(common.out) / "model.pt").string();
+  models::save_checkpoint(model_path, model,
+                          {{"dataset", report::dataset_json(common.data, splits)},
+                           {"training", options.to_json()},
+                           {"test_accuracy", result.test_accuracy},
+                           {"train_accuracy", result.train_accuracy}});
+  double seconds = 0;
+  for (const auto& e : result.history) seconds += e.seconds;
+  auto& results = ctx.results;
+  results["model"] = {{"file", model_path},
+                      {"config", config.to_json()},
+                      {"parameters", model.parameter_count()},
+                      {"summary", model.summary()}};
+  results["test_accuracy"] = result.test_accuracy;
+  results["train_accuracy"] = result.train_accuracy;
+  results["epochs"] = options.epochs;
+  results["seconds"] = seconds;
+  results["training"] = options.to_json();
+  results["history"] = history_json(result);
   char line[200];
   std::snprintf(line, sizeof line, "test accuracy %.4f, train accuracy %.4f; model written to %s",
                 result.test_accuracy, result.train_accuracy, model_path.c_str());
-  say(f.common, line);
+  say(common, line);
   return 0;
 }
 
-std::function<int()> setup_train(CLI::App& app) {
+Steps setup_train(CLI::App& app, CommonFlags&) {
   auto flags = std::make_shared<TrainFlags>();
   app.add_option("--arch", flags->arch, "Architecture: mlp, cnn, cnn-wide, vit, lenet")->required();
   app.add_option("--epochs", flags->epochs, "Epochs (0 = the architecture's default)")
@@ -134,15 +134,12 @@ std::function<int()> setup_train(CLI::App& app) {
                  "relu, leaky_relu, sigmoid, tanh, gelu (default: the architecture's)");
   app.add_option("--widths", flags->widths, "Layer widths (mlp) or conv channels (cnn)")
       ->delimiter(',');
-  add_data_flags(app, flags->common);
-  add_output_flags(app, flags->common, /*resumable=*/true);
-  add_runtime_flags(app, flags->common);
-  return [flags, &app]() { return run_train(*flags, app); };
+  return {nullptr, [flags](Context& ctx) { return run_train(*flags, ctx); }};
 }
 
-const bool registered =
+const bool cmd_train_registered =
     register_command({"train", "Train a classifier (MLP, CNN, ViT) and write a checkpoint",
-                      setup_train, /*resumable=*/true});
+                      kData | kOutput | kResumable, setup_train});
 
 }  // namespace
 }  // namespace privaudit::cli

@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   for (const auto& name : names) {
     const auto* command = privaudit::cli::find_command(name);
     if (command == nullptr) continue;
-    runners[name] = command->setup(*app.add_subcommand(name, command->description));
+    runners[name] = privaudit::cli::add_command(app, *command);
   }
   privaudit::cli::set_command_line(std::vector<std::string>(argv + 1, argv + argc));
   try {

@@ -12,7 +12,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <functional>
 #include <thread>
 
 #include "command.h"
@@ -82,11 +81,8 @@ StageOutcome run_stage_process(const std::vector<std::string>& args, const std::
   }
   outcome.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  if (WIFEXITED(status)) {
-    outcome.exit_code = WEXITSTATUS(status);
-  } else {
-    outcome.exit_code = 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-  }
+  outcome.exit_code =
+      WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
   if (outcome.exit_code != 0) outcome.last_error_line = last_line_of(log_path);
   return outcome;
 }
@@ -117,7 +113,7 @@ int run_audit_stages(const std::vector<audit::AuditStage>& stages,
     // command keeps none.
     if (fs::exists(stage.dir) && !fs::is_empty(stage.dir)) {
       const auto* command = find_command(stage.command);
-      args.push_back(command != nullptr && command->resumable ? "--resume" : "--force");
+      args.push_back(command != nullptr && command->resumable() ? "--resume" : "--force");
     }
     fs::create_directories(stage.dir.parent_path());
     Progress progress(std::string(prefix), 0, !quiet);
@@ -130,11 +126,9 @@ int run_audit_stages(const std::vector<audit::AuditStage>& stages,
     });
     progress.finish();
     record["seconds"] = outcome.seconds + record.value("seconds", 0.0);
-    record["command"] = "privaudit " + [&] {
-      std::string joined;
-      for (const auto& a : stage.args) joined += (joined.empty() ? "" : " ") + a;
-      return joined;
-    }();
+    std::string joined = "privaudit";
+    for (const auto& arg : stage.args) joined += " " + arg;
+    record["command"] = joined;
     if (outcome.exit_code == 0) {
       record["status"] = "done";
       say(std::string(prefix) + " done in " + std::to_string(static_cast<int>(outcome.seconds)) +
@@ -148,7 +142,6 @@ int run_audit_stages(const std::vector<audit::AuditStage>& stages,
     }
     write_file_atomic(state_path, state.dump(2) + "\n");
   }
-
   return failures;
 }
 
