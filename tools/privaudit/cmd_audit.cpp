@@ -54,15 +54,6 @@ std::optional<std::vector<int64_t>> parse_sizes(const std::string& text) {
   return sizes;
 }
 
-nlohmann::json load_json_or_null(const fs::path& path) {
-  if (!fs::exists(path)) return nullptr;
-  try {
-    return nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception&) {
-    return nullptr;
-  }
-}
-
 // What SSIM and PSNR are worth when nothing leaks, on the dataset in use (shown beside every
 // figure); {"error": ...} when the data cannot be read (the stages then say why).
 nlohmann::json measure_baselines(const CommonFlags& flags, const std::string& profile) {
