@@ -10,7 +10,6 @@
 // usage: privaudit_bench gradients [THRESHOLD_DB=30] [PROBLEMS=8] [IG_ITERATIONS=4800]
 #include <unistd.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -26,6 +25,7 @@
 #include "privaudit/metrics/image_similarity.h"
 #include "privaudit/models/builtin.h"
 #include "privaudit/util/runtime.h"
+#include "privaudit/util/timer.h"
 
 namespace privaudit::bench {
 namespace {
@@ -68,12 +68,11 @@ Timing run_cpp(const std::string& attack, models::Classifier& model, const Gradi
                const torch::Tensor& image, const torch::Tensor& label, int iterations,
                double threshold) {
   Timing timing;
-  const auto start = std::chrono::steady_clock::now();
+  const Stopwatch start;
   const auto watch = [&](int step, double, const torch::Tensor& current) {
     timing.psnr = metrics::psnr_from_mse((current - image).pow(2).mean().item<double>());
     if (timing.psnr >= threshold && std::isnan(timing.seconds_to_threshold)) {
-      timing.seconds_to_threshold =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      timing.seconds_to_threshold = start.seconds();
       timing.iterations = step;
     }
   };
@@ -92,8 +91,7 @@ Timing run_cpp(const std::string& attack, models::Classifier& model, const Gradi
     result = attack == "dlg" ? attacks::run_dlg(model, shared, 1, {}, options, quiet)
                              : attacks::run_idlg(model, shared, 1, options, quiet);
   }
-  timing.total_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  timing.total_seconds = start.seconds();
   if (timing.iterations == 0) timing.iterations = result.iterations;
   timing.first_distance = result.distance_curve.empty() ? 0 : result.distance_curve.front();
   return timing;

@@ -1,10 +1,10 @@
 // privaudit_bench NAME [ARGS...]: prints the figures of one benchmark; with no name, lists them.
-#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 
 #include "bench.h"
+#include "privaudit/util/timer.h"
 
 namespace privaudit::bench {
 
@@ -23,9 +23,9 @@ bool register_benchmark(Benchmark benchmark) {
 const std::vector<Benchmark>& benchmarks() { return list(); }
 
 double time_seconds(const std::function<void()>& work) {
-  const auto start = std::chrono::steady_clock::now();
+  const Stopwatch watch;
   work();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return watch.seconds();
 }
 
 std::string source_path(const std::string& relative) {

@@ -10,8 +10,6 @@
 #include <random>
 
 #include "privaudit/data/spec.h"
-#include "privaudit/models/model_config.h"
-#include "privaudit/train/trainer.h"
 
 namespace privaudit::testing {
 namespace fs = std::filesystem;
@@ -84,24 +82,6 @@ data::Splits toy_splits(int64_t classes, int64_t per_class, int64_t channels, in
   splits.test = make(std::max<int64_t>(2, per_class / 2), "toy test");
   splits.normalization = data::compute_normalization(splits.train);
   return splits;
-}
-
-std::unique_ptr<models::BuiltinClassifier> trained_toy_mlp(const data::Splits& splits,
-                                                           std::vector<int64_t> widths, int epochs,
-                                                           double dropout) {
-  torch::manual_seed(0);
-  auto config = models::default_config(
-      "mlp", {splits.train.channels(), splits.train.height(), splits.train.width()},
-      splits.train.num_classes());
-  config.widths = std::move(widths);
-  config.dropout = dropout;
-  auto model = std::make_unique<models::BuiltinClassifier>(config);
-  train::TrainOptions options;
-  options.epochs = epochs;
-  options.batch_size = 16;
-  Progress quiet;
-  train::train_classifier(*model, splits, options, quiet);
-  return model;
 }
 
 bool have_fashion_mnist() {

@@ -43,13 +43,6 @@ void write_bytes(const std::string& path, const std::string& bytes);
 data::Splits toy_splits(int64_t classes, int64_t per_class, int64_t channels = 1, int64_t size = 28,
                         uint64_t seed = 0);
 
-// A built-in MLP (hidden `widths`, optional dropout) on `splits`' input shape, initialised from
-// seed 0 and trained for `epochs` on the training split (batch 16): the small trained model the
-// attack tests share.
-std::unique_ptr<models::BuiltinClassifier> trained_toy_mlp(const data::Splits& splits,
-                                                           std::vector<int64_t> widths, int epochs,
-                                                           double dropout = 0);
-
 // Whether Debian's Fashion-MNIST is installed (tests that need it say so when it is not).
 bool have_fashion_mnist();
 

@@ -12,37 +12,19 @@
 #include <string>
 
 #include "attack_fixtures.h"
+#include "fixtures/trained_models.h"
 #include "privaudit/attacks/registry.h"
 #include "privaudit/data/spec.h"
 #include "privaudit/experiments/gradient_experiment.h"
 #include "privaudit/experiments/layer_experiment.h"
 #include "privaudit/metrics/reconstruction_score.h"
 #include "privaudit/models/torchscript.h"
-#include "privaudit/train/trainer.h"
-#include "privaudit/util/rng.h"
 #include "test_util.h"
 
 namespace privaudit::attacks {
 namespace {
 
 using testing::test_images;
-
-// A built-in model trained one epoch on 2,000 Fashion-MNIST images, with the dataset's
-// normalisation inside (the attacks must undo it without being told).
-std::unique_ptr<models::BuiltinClassifier> trained(const std::string& arch) {
-  static const data::Splits splits = data::load_splits("fashion-mnist", {2000, 100, 0});
-  ScopedGlobalSeed seed(testing::seed_offset());
-  auto config = models::default_config(arch, {1, 28, 28}, 10);
-  config.normalization = splits.normalization;
-  auto model = std::make_unique<models::BuiltinClassifier>(config);
-  train::TrainOptions options;
-  options.epochs = 1;
-  options.batch_size = 64;
-  options.seed = testing::seed_offset();
-  Progress quiet;
-  train::train_classifier(*model, splits, options, quiet);
-  return model;
-}
 
 double psnr_of(const Reconstruction& r, const testing::Targets& targets) {
   return metrics::score_reconstruction(r.images, r.labels, targets.images, targets.labels)
@@ -83,7 +65,7 @@ double median(std::vector<double> values) {
 class ClosedFormSlow : public testing::RequiresFashionMnist {};
 
 TEST_F(ClosedFormSlow, LinearLayerRecoversEveryImageExactlyFromATrainedMlp) {
-  auto model = trained("mlp");
+  auto model = testing::fashion_mnist_model("mlp");
   const auto psnrs =
       single_image_psnrs(*model, find_gradient_attack("linear-layer"), 8, /*certified=*/true);
   ASSERT_EQ(psnrs.size(), 8u);
@@ -98,7 +80,7 @@ TEST_F(ClosedFormSlow, LinearLayerRecoversEveryImageExactlyFromATrainedMlp) {
 }
 
 TEST_F(ClosedFormSlow, LinearLayerRecoversSomeImagesOfABatchOfEightExactly) {
-  auto model = trained("mlp");
+  auto model = testing::fashion_mnist_model("mlp");
   const auto targets = test_images(8, 16);
   Progress quiet;
   const auto result = run_linear_layer_attack(*model, update_of(*model, targets), {}, quiet);
@@ -119,7 +101,7 @@ TEST_F(ClosedFormSlow, LinearLayerRecoversSomeImagesOfABatchOfEightExactly) {
 }
 
 TEST_F(ClosedFormSlow, PositionalSolveRecoversEveryImageFromATrainedVit) {
-  auto model = trained("vit");
+  auto model = testing::fashion_mnist_model("vit");
   const auto psnrs =
       single_image_psnrs(*model, find_gradient_attack("positional"), 8, /*certified=*/true);
   ASSERT_EQ(psnrs.size(), 8u);
@@ -145,7 +127,7 @@ TEST_F(ClosedFormSlow, PositionalSolveRecoversEveryImageFromATrainedVit) {
 }
 
 TEST_F(ClosedFormSlow, FeaturesThenInvertRebuildsImagesFromATrainedCnn) {
-  auto model = trained("cnn");
+  auto model = testing::fashion_mnist_model("cnn");
   Progress quiet;
   const auto target = test_images(1);
   const auto linear = run_linear_layer_attack(*model, update_of(*model, target), {}, quiet);
@@ -256,7 +238,7 @@ TEST_F(ClosedFormTorchScript, AModelWithoutBiasesIsNotApplicableAndTheRunGoesOn)
 // The experiment keeps the best attack per target, never scores a not-applicable attack as 0 dB,
 // and raises the audit's risk to what the strongest attack demonstrated.
 TEST_F(ClosedFormSlow, TheExperimentReportsTheStrongestAttackPerTargetAndNeverLessRisk) {
-  auto model = trained("mlp");
+  auto model = testing::fashion_mnist_model("mlp");
   static const data::Splits splits = data::load_splits("fashion-mnist", {100, 200, 0});
   experiments::GradientExperimentOptions options;
   options.attacks = {"linear-layer", "positional", "ig"};

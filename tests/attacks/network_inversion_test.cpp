@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "fixtures/trained_models.h"
 #include "privaudit/data/spec.h"
 #include "privaudit/metrics/bootstrap.h"
 #include "privaudit/metrics/nearest_neighbors.h"

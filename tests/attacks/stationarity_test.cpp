@@ -6,6 +6,7 @@
 #include <limits>
 #include <string>
 
+#include "fixtures/trained_models.h"
 #include "privaudit/models/builtin.h"
 #include "privaudit/train/trainer.h"
 #include "privaudit/util/error.h"

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "../attacks/attack_fixtures.h"
+#include "fixtures/trained_models.h"
 #include "privaudit/experiments/gradient_experiment.h"
 #include "privaudit/experiments/inversion_experiment.h"
 #include "privaudit/experiments/layer_experiment.h"

@@ -2,11 +2,11 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <stdexcept>
 
 #include "../attacks/attack_fixtures.h"
 #include "privaudit/util/error.h"
+#include "privaudit/util/timer.h"
 
 namespace privaudit::experiments {
 namespace {
@@ -88,10 +88,9 @@ TEST_F(GradientAudit, ProbesFindUnrelatedImagesWithTheGradientOfAnAveragingModel
   EXPECT_GT(paths_only.risk, 0.15) << paths_only.risk_bound << " " << paths_only.predicted_psnr;
 
   options.probes = 2;
-  const auto started = std::chrono::steady_clock::now();
+  const Stopwatch started;
   const auto probed = audit_gradient_privacy(model, data.images, data.labels, options, quiet);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const double seconds = started.seconds();
   EXPECT_EQ(probed.fit_psnr, paths_only.fit_psnr);  // the probes come after paths and pairs
   EXPECT_LE(probed.probe_min_distance, options.attacker_distance);
   EXPECT_LT(probed.probe_psnr, probed.unrelated_psnr + 3) << probed.unrelated_psnr;

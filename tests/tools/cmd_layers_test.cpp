@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../test_util.h"
+#include "fixtures/trained_models.h"
 
 namespace privaudit {
 namespace {
@@ -17,26 +18,16 @@ using testing::TempDir;
 class LayersCommand : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (!testing::have_fashion_mnist()) return;
-    dir_ = new TempDir();
-    const auto result = run_cli(
-        "train --arch mlp --widths 32,16 --train-size 300 --test-size 100 --epochs 1 "
-        "--threads 1 --quiet --out " +
-        dir_->file("model"));
-    ASSERT_EQ(result.exit_code, 0) << result.output;
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
+    if (testing::have_fashion_mnist()) model_ = testing::trained_model_dir("mlp", "32,16");
   }
   void SetUp() override {
     PRIVAUDIT_REQUIRE_FASHION_MNIST();
-    ASSERT_NE(dir_, nullptr);
+    ASSERT_FALSE(model_.empty());
   }
-  static std::string model() { return dir_->file("model") + "/model.pt"; }
-  static TempDir* dir_;
+  static std::string model() { return model_ + "/model.pt"; }
+  static std::string model_;
 };
-TempDir* LayersCommand::dir_ = nullptr;
+std::string LayersCommand::model_;
 
 TEST_F(LayersCommand, WritesOneEntryPerCutPointAndTheFigures) {
   TempDir out;

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "../test_util.h"
+#include "fixtures/trained_models.h"
 #include "privaudit/util/distributed.h"
 
 namespace privaudit {
@@ -130,24 +131,15 @@ int wait_for(pid_t pid, std::chrono::steady_clock::time_point deadline) {
 class DistributedRun : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (!testing::have_fashion_mnist()) return;
-    dir_ = new TempDir();
-    const auto result = run_cli(
-        "train --arch cnn --train-size 300 --test-size 100 --epochs 1 --threads 1 --quiet --out " +
-        dir_->file("model"));
-    ASSERT_EQ(result.exit_code, 0) << result.output;
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
+    if (testing::have_fashion_mnist()) model_dir_ = testing::trained_model_dir("cnn");
   }
   void SetUp() override {
     PRIVAUDIT_REQUIRE_FASHION_MNIST();
-    ASSERT_NE(dir_, nullptr);
+    ASSERT_FALSE(model_dir_.empty());
   }
   // A small gradients run (two attacks, two batch sizes, the audit with a probe) into `out`.
   static std::string gradients(const std::string& out, int iterations = 20) {
-    return "gradients --model " + dir_->file("model") +
+    return "gradients --model " + model_dir_ +
            "/model.pt --test-size 50 --batch 1,2 --targets 4 --attack dlg,ig --iterations " +
            std::to_string(iterations) +
            " --audit-probes 1 --audit-probe-iterations 20 --threads 1 --out " + out;
@@ -167,9 +159,9 @@ class DistributedRun : public ::testing::Test {
     if (run.launcher > 0) run.rank1 = rank_process(run.launcher, 1, deadline);
     return run;
   }
-  static TempDir* dir_;
+  static std::string model_dir_;  // the cnn the `train` command wrote
 };
-TempDir* DistributedRun::dir_ = nullptr;
+std::string DistributedRun::model_dir_;
 
 TEST_F(DistributedRun, TwoAndThreeProcessesWriteTheFiguresOfOne) {
   TempDir out;
@@ -333,7 +325,7 @@ TEST_F(DistributedRun, APortInUseIsNamed) {
 TEST_F(DistributedRun, FederatedOnThreeProcessesMatchesTheSimulation) {
   TempDir out;
   for (const std::string secure : {"", " --secure-aggregation"}) {
-    const auto federated = "federated --model " + dir_->file("model") +
+    const auto federated = "federated --model " + model_dir_ +
                            "/model.pt --test-size 50 --clients 2 --images-per-client 2 "
                            "--attack linear-layer,ig,unrolled-ig --iterations 20 --threads 1 "
                            "--quiet" +

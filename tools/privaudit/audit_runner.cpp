@@ -10,15 +10,6 @@ namespace privaudit::cli {
 namespace {
 namespace fs = std::filesystem;
 
-nlohmann::json read_state_file(const fs::path& path) {
-  if (!fs::exists(path)) return nullptr;
-  try {
-    return nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception&) {
-    return nullptr;
-  }
-}
-
 // A rank's own state file in a distributed audit: the records of the stages it ran, merged into
 // audit_state.json by rank 0 (at the end, or when a killed run is continued).
 fs::path rank_state_path(const fs::path& out, int rank) {
@@ -34,7 +25,7 @@ void absorb_rank_states(const fs::path& out, const fs::path& state_path, nlohman
   }
   std::sort(files.begin(), files.end());
   for (const auto& file : files) {
-    const auto theirs = read_state_file(file);
+    const auto theirs = load_json_or_null(file);
     if (theirs.is_object() && theirs["stages"].is_object())
       state["stages"].update(theirs["stages"]);
   }
@@ -52,7 +43,7 @@ nlohmann::json open_audit_folder(Context& ctx, const fs::path& state_path) {
     ctx.output = std::make_unique<OutputFolder>(
         out, "audit", settings_fingerprint(ctx.app),
         ctx.flags.force ? ExistingOutput::kOverwrite : ExistingOutput::kContinue);
-    state = ctx.output->resumed() ? read_state_file(state_path) : nullptr;
+    state = ctx.output->resumed() ? load_json_or_null(state_path) : nullptr;
     if (!state.is_object() || !state["stages"].is_object())
       state = {{"stages", nlohmann::json::object()}};
     absorb_rank_states(out, state_path, state);  // what a killed distributed run's ranks left

@@ -19,6 +19,7 @@
 #include "privaudit/util/error.h"
 #include "privaudit/util/files.h"
 #include "privaudit/util/progress.h"
+#include "privaudit/util/timer.h"
 
 namespace privaudit::cli {
 
@@ -47,7 +48,7 @@ StageOutcome run_stage_process(const std::vector<std::string>& args, const std::
   std::vector<char*> argv;
   for (auto& a : argv_storage) argv.push_back(a.data());
   argv.push_back(nullptr);
-  const auto started = std::chrono::steady_clock::now();
+  const Stopwatch started;
   const pid_t pid = ::fork();
   if (pid < 0) {
     ::close(log_fd);
@@ -76,11 +77,9 @@ StageOutcome run_stage_process(const std::vector<std::string>& args, const std::
     if (done < 0 && errno != EINTR)
       throw Error(std::string("lost a stage process: ") + std::strerror(errno));
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    if (on_tick)
-      on_tick(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    if (on_tick) on_tick(started.seconds());
   }
-  outcome.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  outcome.seconds = started.seconds();
   outcome.exit_code =
       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
   if (outcome.exit_code != 0) outcome.last_error_line = last_line_of(log_path);

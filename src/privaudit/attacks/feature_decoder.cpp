@@ -1,7 +1,6 @@
 #include "privaudit/attacks/feature_decoder.h"
 
 #include <algorithm>
-#include <chrono>
 #include <sstream>
 
 #include "privaudit/data/dataset.h"
@@ -9,6 +8,7 @@
 #include "privaudit/util/error.h"
 #include "privaudit/util/rng.h"
 #include "privaudit/util/time_budget.h"
+#include "privaudit/util/timer.h"
 
 namespace privaudit::attacks {
 namespace nn = torch::nn;
@@ -184,7 +184,7 @@ TrainedDecoder train_decoder(models::Classifier& model, const std::string& cut,
                              Progress& progress) {
   options.validate();
   check_images(attacker_images, model.input_shape(), "attacker images");
-  const auto started = std::chrono::steady_clock::now();
+  const Stopwatch started;
   const auto features = observe_features(model, cut, attacker_images);
   const auto images = attacker_images.to(model.device());
   TrainedDecoder result;
@@ -210,8 +210,7 @@ TrainedDecoder train_decoder(models::Classifier& model, const std::string& cut,
     if (time_budget_spent()) break;  // the decoder as trained so far
   }
   progress.finish();
-  result.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  result.seconds = started.seconds();
   return result;
 }
 
@@ -223,7 +222,7 @@ DecoderAttackResult run_decoder_attack(models::Classifier& model, const std::str
   model.check_cut(cut);
   check_images(attacker_images, model.input_shape(), "attacker images");
   check_images(target_images, model.input_shape(), "target images");
-  const auto started = std::chrono::steady_clock::now();
+  const Stopwatch started;
   auto trained = train_decoder(model, cut, attacker_images, options, progress);
   // The attacker sees the targets' features only.
   const auto reconstructions =
@@ -245,8 +244,7 @@ DecoderAttackResult run_decoder_attack(models::Classifier& model, const std::str
   result.mean_image_psnr = metrics::psnr_per_image(mean_image, targets).mean().item<double>();
   result.mean_image_ssim = metrics::ssim_per_image(mean_image, targets).mean().item<double>();
   result.loss_curve = trained.loss_curve;
-  result.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  result.seconds = started.seconds();
   return result;
 }
 

@@ -46,8 +46,12 @@ torch::Tensor cosine_distance(const Gradients& a, const Gradients& b) {
     norm_a = norm_a + a[i].pow(2).sum();
     norm_b = norm_b + b[i].pow(2).sum();
   }
-  // The epsilon keeps a zero gradient from dividing by zero (then the distance is 1).
-  return 1 - dot / (norm_a.sqrt() * norm_b.sqrt() + 1e-30);
+  return cosine_distance_from(dot, norm_a, norm_b);
+}
+
+torch::Tensor cosine_distance_from(const torch::Tensor& dot, const torch::Tensor& squared_norm_a,
+                                   const torch::Tensor& squared_norm_b) {
+  return 1 - dot / (squared_norm_a.sqrt() * squared_norm_b.sqrt() + 1e-30);
 }
 
 void check_shared_gradients(models::Classifier& model, const Gradients& shared,

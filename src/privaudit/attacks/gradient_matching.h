@@ -37,6 +37,12 @@ torch::Tensor squared_l2_distance(const Gradients& a, const Gradients& b);
 // Inverting Gradients' distance: 1 - <a, b> / (|a| |b|) over all parameters jointly (one long
 // vector), in [0, 2]. A zero gradient has no direction: the distance is then 1.
 torch::Tensor cosine_distance(const Gradients& a, const Gradients& b);
+// The same distance from its parts, elementwise (one value per problem when stacked):
+// 1 - dot / (sqrt(squared_norm_a) sqrt(squared_norm_b) + 1e-30). The epsilon keeps a zero gradient
+// from dividing by zero (then the distance is 1). Every cosine distance is finished here, so the
+// single, stacked and implicit forms round alike.
+torch::Tensor cosine_distance_from(const torch::Tensor& dot, const torch::Tensor& squared_norm_a,
+                                   const torch::Tensor& squared_norm_b);
 
 // Called after each outer iteration with the iteration number (1-based), the current gradient
 // distance and the current reconstruction in [0,1]; used by benchmarks and the audit to follow a

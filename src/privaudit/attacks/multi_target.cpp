@@ -342,7 +342,7 @@ torch::Tensor StackedModel::cosine_distance(const torch::Tensor& images,
     add(dw, target_[r.weight]);
     if (r.has_bias) add(db, target_[r.bias]);
   }
-  return 1 - dot / (norm.sqrt() * target_norm_.sqrt() + 1e-30);
+  return cosine_distance_from(dot, norm, target_norm_);
 }
 
 void StackedModel::keep_only(const torch::Tensor& keep) {
@@ -375,7 +375,7 @@ torch::Tensor stacked_cosine_distance(const Gradients& a, const Gradients& b) {
     norm_a = norm_a + a[i].pow(2).reshape({k, -1}).sum(1);
     norm_b = norm_b + b[i].pow(2).reshape({k, -1}).sum(1);
   }
-  return 1 - dot / (norm_a.sqrt() * norm_b.sqrt() + 1e-30);
+  return cosine_distance_from(dot, norm_a, norm_b);
 }
 
 namespace {

@@ -1,6 +1,5 @@
 #include "privaudit/attacks/network_inversion.h"
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +12,7 @@
 #include "privaudit/util/rng.h"
 #include "privaudit/util/runtime.h"
 #include "privaudit/util/time_budget.h"
+#include "privaudit/util/timer.h"
 
 namespace privaudit::attacks {
 namespace F = torch::nn::functional;
@@ -213,7 +213,7 @@ void InversionOptions::validate() const {
 InversionResult run_network_inversion(models::Classifier& model, const InversionOptions& options,
                                       Progress& progress) {
   options.validate();
-  const auto start_time = std::chrono::steady_clock::now();
+  const Stopwatch start_time;
   const auto shape = model.input_shape();
   const int64_t classes = model.num_classes();
   const std::string cut =
@@ -341,22 +341,20 @@ InversionResult run_network_inversion(models::Classifier& model, const Inversion
   result.labels = labels;
   if (options.training_like && options.stationarity.iterations > 0) {
     torch::AutoGradMode enable_grad(true);
-    const auto refine_start = std::chrono::steady_clock::now();
+    const Stopwatch refine_start;
     auto refinement_options = options.stationarity;
     refinement_options.seed = options.seed;
     auto refined =
         refine_by_stationarity(model, result.generated, labels, refinement_options, progress);
     result.images = refined.images;
     result.stationarity_residual = std::move(refined.residual);
-    result.stationarity_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - refine_start).count();
+    result.stationarity_seconds = refine_start.seconds();
   }
   const auto logits = models::predict_logits(model, result.images.to(device)).cpu();
   result.confidence =
       torch::softmax(logits, 1).gather(1, labels.unsqueeze(1)).squeeze(1).to(torch::kDouble);
   result.loss_curve = std::move(state.loss_curve);
-  result.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+  result.seconds = start_time.seconds();
   return result;
 }
 

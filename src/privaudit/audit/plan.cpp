@@ -263,17 +263,6 @@ double stage_cost(const AuditStage& stage) {
   return stage.command == "train" ? 30.0 : 60.0;
 }
 
-namespace {
-nlohmann::json load_json_or_null(const fs::path& path) {
-  if (!fs::exists(path)) return nullptr;
-  try {
-    return nlohmann::json::parse(read_file(path));
-  } catch (const std::exception&) {
-    return nullptr;
-  }
-}
-}  // namespace
-
 nlohmann::json gather_audit(const std::vector<AuditStage>& stages,
                             const nlohmann::json& stages_state, const fs::path& out) {
   std::map<std::string, nlohmann::json> by_arch;

@@ -1,12 +1,12 @@
 #include "privaudit/defense/adversarial_reconstruction.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 
 #include "privaudit/util/error.h"
 #include "privaudit/util/rng.h"
 #include "privaudit/util/runtime.h"
+#include "privaudit/util/timer.h"
 
 namespace privaudit::defense {
 
@@ -122,7 +122,7 @@ DefenseResult train_defended(models::BuiltinClassifier& model, const data::Datas
   result.cut = options.cut.empty() ? default_cut(model) : options.cut;
   model.check_cut(result.cut);
   const auto device = model.device();
-  const auto started = std::chrono::steady_clock::now();
+  const Stopwatch started;
 
   // The adversary's decoder is shaped by the encoder's output.
   torch::Tensor probe;
@@ -220,8 +220,7 @@ DefenseResult train_defended(models::BuiltinClassifier& model, const data::Datas
   }
   fine_tune_head(model, train, options, result.cut, progress);
   model.set_training(false);
-  result.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  result.seconds = started.seconds();
   return result;
 }
 

@@ -1,7 +1,6 @@
 #include "privaudit/experiments/federated_experiment.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -15,6 +14,7 @@
 #include "privaudit/util/error.h"
 #include "privaudit/util/runtime.h"
 #include "privaudit/util/time_budget.h"
+#include "privaudit/util/timer.h"
 
 namespace privaudit::experiments {
 namespace {
@@ -43,7 +43,7 @@ GradientRun run_attack(models::Classifier& model, const std::string& name, const
                        const torch::Tensor& labels, const FederatedExperimentOptions& options,
                        const Reporter& reporter, OutputSink& sink) {
   const int64_t count = targets.size(0);
-  const auto started = std::chrono::steady_clock::now();
+  const Stopwatch started;
   auto budget = options.budget;
   budget.seed = options.seed;
   const auto progress = reporter.progress(name + " " + view);
@@ -68,7 +68,7 @@ GradientRun run_attack(models::Classifier& model, const std::string& name, const
   run.attacker_knows = {"local_hyperparameters"};
   if (update.labels.defined()) run.attacker_knows.push_back("labels");
   run.details.push_back(result.details.is_null() ? nlohmann::json::object() : result.details);
-  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  run.seconds = started.seconds();
   if (result.not_applicable) {
     run.not_applicable = result.failure;
     run.psnr = run.ssim = run.mse = run.label_accuracy = std::nan("");
@@ -288,11 +288,10 @@ std::vector<FederatedSweepEntry> run_federated_sweep(
     run.compare_with_one_client = false;  // the grid's own rows hold that comparison
     PrefixSink prefixed(sink, setting.label + "_");
     reporter.say("setting " + setting.label);
-    const auto started = std::chrono::steady_clock::now();
+    const Stopwatch started;
     FederatedSweepEntry entry{
         setting, run_federated_experiment(model, train, test, run, reporter, prefixed, world)};
-    entry.seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    entry.seconds = started.seconds();
     sweep.push_back(std::move(entry));
   }
   return sweep;

@@ -1,10 +1,8 @@
 #include "privaudit/experiments/gradient_audit.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <limits>
-#include <numeric>
 
 #include "privaudit/attacks/gradient_matching.h"
 #include "privaudit/attacks/registry.h"
@@ -12,6 +10,7 @@
 #include "privaudit/metrics/statistics.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/runtime.h"
+#include "privaudit/util/timer.h"
 
 namespace privaudit::experiments {
 using metrics::score_reconstruction;
@@ -105,7 +104,7 @@ GradientAudit audit_gradient_privacy(models::Classifier& model, const torch::Ten
   // Probes: what an attacker finds from a random start, on a short budget. The
   // probe gets only the shared (float) gradient; its kept images are then measured in double
   // against the batch's gradient and scored against the batch, as an attack is.
-  const auto probes_started = std::chrono::steady_clock::now();
+  const Stopwatch probes_started;
   const double nan = std::numeric_limits<double>::quiet_NaN();
   audit.probe_min_distance = audit.probe_psnr = audit.probe_bound_psnr = nan;
   for (int k = 0; k < options.probes; ++k) {
@@ -126,8 +125,7 @@ GradientAudit audit_gradient_privacy(models::Classifier& model, const torch::Ten
       audit.probe_psnr = point.psnr;
     }
   }
-  audit.probe_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - probes_started).count();
+  audit.probe_seconds = probes_started.seconds();
 
   std::vector<double> similarity, psnr, log_distance, path_psnr;
   double unrelated = 0;
@@ -147,9 +145,8 @@ GradientAudit audit_gradient_privacy(models::Classifier& model, const torch::Ten
   audit.unrelated_psnr = unrelated / unrelated_count;
   // A fit needs spread in the distances; a gradient that does not move with the data has none.
   if (log_distance.size() >= 3) {
-    const double mx =
-        std::accumulate(log_distance.begin(), log_distance.end(), 0.0) / log_distance.size();
-    const double my = std::accumulate(path_psnr.begin(), path_psnr.end(), 0.0) / path_psnr.size();
+    const double mx = metrics::mean(log_distance);
+    const double my = metrics::mean(path_psnr);
     double sxy = 0, sxx = 0;
     for (size_t i = 0; i < log_distance.size(); ++i) {
       sxy += (log_distance[i] - mx) * (path_psnr[i] - my);

@@ -4,22 +4,10 @@
 #include <cmath>
 #include <random>
 
+#include "privaudit/metrics/statistics.h"
+
 namespace privaudit::metrics {
 namespace {
-
-std::vector<double> finite(const std::vector<double>& values) {
-  std::vector<double> out;
-  for (double v : values) {
-    if (std::isfinite(v)) out.push_back(v);
-  }
-  return out;
-}
-
-double mean(const std::vector<double>& values) {
-  double sum = 0;
-  for (double v : values) sum += v;
-  return values.empty() ? std::nan("") : sum / static_cast<double>(values.size());
-}
 
 double resampled_mean(const std::vector<double>& values, std::mt19937_64& rng) {
   std::uniform_int_distribution<size_t> pick(0, values.size() - 1);
@@ -31,21 +19,14 @@ double resampled_mean(const std::vector<double>& values, std::mt19937_64& rng) {
 // The (1 - level) / 2 and (1 + level) / 2 quantiles of `draws` (sorted in place).
 void percentile_interval(std::vector<double>& draws, double level, Interval& interval) {
   std::sort(draws.begin(), draws.end());
-  const auto at = [&](double q) {
-    const double position = q * static_cast<double>(draws.size() - 1);
-    const auto below = static_cast<size_t>(std::floor(position));
-    const size_t above = std::min(below + 1, draws.size() - 1);
-    const double weight = position - static_cast<double>(below);
-    return draws[below] * (1 - weight) + draws[above] * weight;
-  };
-  interval.low = at((1 - level) / 2);
-  interval.high = at((1 + level) / 2);
+  interval.low = quantile_of_sorted(draws, (1 - level) / 2);
+  interval.high = quantile_of_sorted(draws, (1 + level) / 2);
 }
 
 }  // namespace
 
 Interval bootstrap_mean(const std::vector<double>& values, const BootstrapOptions& options) {
-  const auto kept = finite(values);
+  const auto kept = finite_values(values);
   Interval interval;
   interval.n = static_cast<int64_t>(kept.size());
   interval.estimate = interval.low = interval.high = mean(kept);
@@ -59,7 +40,7 @@ Interval bootstrap_mean(const std::vector<double>& values, const BootstrapOption
 
 Comparison compare_means(const std::vector<double>& a, const std::vector<double>& b,
                          const BootstrapOptions& options) {
-  const auto ka = finite(a), kb = finite(b);
+  const auto ka = finite_values(a), kb = finite_values(b);
   Comparison c;
   auto& d = c.difference;
   d.n = static_cast<int64_t>(std::min(ka.size(), kb.size()));

@@ -1,19 +1,15 @@
 #include "privaudit/metrics/layer_metrics.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <limits>
-#include <numeric>
 
+#include "privaudit/metrics/statistics.h"
 #include "privaudit/util/error.h"
+#include "privaudit/util/timer.h"
 
 namespace privaudit::metrics {
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 // Singular values (descending, float64) of a matrix through the eigenvalues of its smaller Gram
 // matrix computed in float64: exact up to float64 rounding, which lies far below the float32-level
@@ -148,7 +144,7 @@ LayerMetrics measure_layer(models::Classifier& model, const std::string& cut,
   m.samples = images.size(0);
   m.input_dim = images[0].numel();
 
-  auto started = std::chrono::steady_clock::now();
+  Stopwatch started;
   torch::Tensor outputs;
   {
     models::TrainingModeGuard eval(model, false);
@@ -164,9 +160,9 @@ LayerMetrics measure_layer(models::Classifier& model, const std::string& cut,
   }
   m.output_dim = outputs.size(1);
   m.dof = degrees_of_freedom(outputs, options.dof_tolerance, options.variance_share);
-  m.dof_seconds = seconds_since(started);
+  m.dof_seconds = started.seconds();
 
-  started = std::chrono::steady_clock::now();
+  started.restart();
   const int64_t count = std::min(options.jacobian_samples, images.size(0));
   std::vector<double> ranks;
   double stable_rank_sum = 0;
@@ -177,8 +173,8 @@ LayerMetrics measure_layer(models::Classifier& model, const std::string& cut,
     stable_rank_sum += figures.stable_rank;
   }
   m.jacobian_stable_rank = stable_rank_sum / static_cast<double>(count);
-  m.jacobian_seconds = seconds_since(started);
-  m.jacobian_rank = std::accumulate(ranks.begin(), ranks.end(), 0.0) / count;
+  m.jacobian_seconds = started.seconds();
+  m.jacobian_rank = mean(ranks);
   double spread = 0;
   for (double r : ranks) spread += (r - m.jacobian_rank) * (r - m.jacobian_rank);
   m.jacobian_rank_std = std::sqrt(spread / count);

@@ -1,7 +1,6 @@
 #include "privaudit/train/trainer.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -10,6 +9,7 @@
 #include "privaudit/util/files.h"
 #include "privaudit/util/rng.h"
 #include "privaudit/util/runtime.h"
+#include "privaudit/util/timer.h"
 
 namespace privaudit::train {
 
@@ -219,7 +219,7 @@ TrainResult train_classifier(models::BuiltinClassifier& model, const data::Split
     result.history = load_state(options.state_path, model, *optimizer, options);
     result.resumed_from_epoch = static_cast<int>(result.history.size());
   }
-  const auto started = std::chrono::steady_clock::now();
+  const Stopwatch started;
   const int64_t n = splits.train.size();
   const int last_epoch = options.stop_after_epoch > 0
                              ? std::min(options.epochs, options.stop_after_epoch)
@@ -236,7 +236,7 @@ TrainResult train_classifier(models::BuiltinClassifier& model, const data::Split
     const double lr = learning_rate_at(options, epoch);
     set_learning_rate(*optimizer, lr);
     model.set_training(true);
-    const auto epoch_start = std::chrono::steady_clock::now();
+    const Stopwatch epoch_start;
     const auto batches = data::batches(n, options.batch_size, /*shuffle=*/true, epoch_seed);
     progress.start("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(options.epochs),
                    static_cast<int64_t>(batches.size()));
@@ -264,8 +264,7 @@ TrainResult train_classifier(models::BuiltinClassifier& model, const data::Split
                       "loss " + std::to_string(loss_sum / seen).substr(0, 6));
     }
     progress.finish();
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+    const double seconds = epoch_start.seconds();
     EpochStats stats;
     stats.epoch = epoch + 1;
     stats.loss = loss_sum / static_cast<double>(seen);
@@ -280,8 +279,7 @@ TrainResult train_classifier(models::BuiltinClassifier& model, const data::Split
     if (on_epoch) on_epoch(stats);
   }
   model.set_training(false);
-  result.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  result.seconds = started.seconds();
   result.test_accuracy = models::accuracy(model, splits.test.images, splits.test.labels);
   result.train_accuracy = models::accuracy(model, splits.train.images, splits.train.labels);
   return result;

@@ -56,4 +56,13 @@ std::string read_file(const fs::path& path) {
   return buffer.str();
 }
 
+nlohmann::json load_json_or_null(const fs::path& path) {
+  if (!fs::exists(path)) return nullptr;
+  try {
+    return nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception&) {
+    return nullptr;
+  }
+}
+
 }  // namespace privaudit

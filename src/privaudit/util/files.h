@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace privaudit {
@@ -19,5 +20,10 @@ void write_atomic_with(const std::filesystem::path& path,
 
 // Reads a whole file; throws Error naming the file when it cannot.
 std::string read_file(const std::filesystem::path& path);
+
+// The JSON in `path`; null when there is no such file or it holds no valid JSON (a stage that
+// never finished, a half-written state from an older version). Throws Error naming the file when
+// it exists but cannot be read.
+nlohmann::json load_json_or_null(const std::filesystem::path& path);
 
 }  // namespace privaudit
