@@ -90,8 +90,9 @@ std::string scorecard_html(const std::vector<audit::ScoreRow>& rows) {
   html << "<th>95% intervals</th></tr>\n";
   for (const auto& row : rows) {
     html << "<tr><td>" << escape_xml(row.title) << "<br><small>"
-         << (row.unit.empty() ? "training-likeness (0.5 = no leak)"
-                              : "PSNR of the strongest attack")
+         << (row.unit.empty()            ? "training-likeness (0.5 = no leak)"
+             : row.surface == "features" ? "PSNR of a decoder of the cut's output"
+                                         : "PSNR of the strongest attack")
          << "</small></td>";
     for (const auto& cell : row.cells) html << cell_html(row, cell);
     html << "<td>" << interval_plot_svg(row) << "</td></tr>\n";
