@@ -5,7 +5,7 @@
 #include <chrono>
 #include <stdexcept>
 
-#include "../attacks/attack_fixtures.h"
+#include "attacks/gradients/attack_fixtures.h"
 #include "privaudit/util/error.h"
 
 namespace privaudit::experiments {

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "privaudit/attacks/threat_model.h"
+#include "privaudit/threat/shared_update.h"
 #include "privaudit/data/dataset.h"
 #include "privaudit/defense/adversarial_reconstruction.h"
 #include "privaudit/experiments/sinks.h"

@@ -8,7 +8,7 @@
 #include <optional>
 #include <utility>
 
-#include "privaudit/attacks/imprint.h"
+#include "privaudit/attacks/gradients/imprint.h"
 #include "privaudit/metrics/reconstruction_score.h"
 #include "privaudit/report/results.h"
 #include "privaudit/util/distributed.h"

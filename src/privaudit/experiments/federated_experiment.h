@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "privaudit/attacks/fedavg.h"
-#include "privaudit/attacks/registry.h"
+#include "privaudit/attacks/gradients/fedavg.h"
+#include "privaudit/attacks/gradients/registry.h"
 #include "privaudit/data/dataset.h"
 #include "privaudit/experiments/gradient_experiment.h"
 #include "privaudit/experiments/sinks.h"

@@ -6,8 +6,8 @@
 #include <limits>
 #include <numeric>
 
-#include "privaudit/attacks/gradient_matching.h"
-#include "privaudit/attacks/registry.h"
+#include "privaudit/attacks/gradients/gradient_matching.h"
+#include "privaudit/attacks/gradients/registry.h"
 #include "privaudit/metrics/reconstruction_score.h"
 #include "privaudit/metrics/statistics.h"
 #include "privaudit/util/error.h"

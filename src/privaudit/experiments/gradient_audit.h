@@ -37,7 +37,7 @@
 #include <string>
 #include <vector>
 
-#include "privaudit/attacks/threat_model.h"
+#include "privaudit/threat/shared_update.h"
 #include "privaudit/models/classifier.h"
 #include "privaudit/util/progress.h"
 

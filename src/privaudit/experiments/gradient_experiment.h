@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "privaudit/attacks/registry.h"
-#include "privaudit/attacks/threat_model.h"
+#include "privaudit/attacks/gradients/registry.h"
+#include "privaudit/threat/shared_update.h"
 #include "privaudit/data/dataset.h"
 #include "privaudit/experiments/gradient_audit.h"
 #include "privaudit/experiments/sinks.h"
