@@ -51,7 +51,7 @@ TEST_F(FederatedExperiment, ImprintServerReportsTheFormulaBeside) {
   FederatedExperimentOptions options;
   options.clients = 2;
   options.images_per_client = 8;
-  options.server = "imprint";
+  options.server = attacks::Server::kImprint;
   options.bins = 32;
   options.calibration_images = 256;
   options.attacks = {"imprint"};
@@ -89,7 +89,8 @@ TEST(FederatedAuditGrid, CoversStepsBatchesAndClients) {
 
 TEST_F(FederatedExperiment, RejectsBadOptionsNamingTheFlag) {
   FederatedExperimentOptions options;
-  options.server = "evil";
+  options.server = attacks::Server::kImprint;
+  options.bins = 1;
   EXPECT_THROW(options.validate(), UsageError);
   options = FederatedExperimentOptions();
   options.attacks = {"nope"};

@@ -7,6 +7,7 @@
 #include "privaudit/experiments/federated_experiment.h"
 #include "privaudit/report/results.h"
 #include "privaudit/util/distributed.h"
+#include "privaudit/util/error.h"
 #include "privaudit/util/text.h"
 
 namespace privaudit::cli {
@@ -19,10 +20,18 @@ std::string default_attacks() {
   return list;
 }
 
+// --server names a threat model, not an attack: an enum from here on.
+attacks::Server parse_server(const std::string& name) {
+  if (name == "honest") return attacks::Server::kHonest;
+  if (name == "imprint") return attacks::Server::kImprint;
+  throw UsageError("--server must be honest or imprint, got '" + name + "'");
+}
+
 struct FederatedFlags {
   CommonFlags common;
   experiments::FederatedExperimentOptions options;
   std::string attack = default_attacks();
+  std::string server = attacks::server_name(experiments::FederatedExperimentOptions().server);
   bool labels_unknown = false;
   bool sweep = false;
 };
@@ -30,7 +39,8 @@ struct FederatedFlags {
 int run_federated(FederatedFlags& f, const CLI::App& app) {
   auto& options = f.options;
   options.attacks =
-      f.attack == "all" ? experiments::federated_attack_names() : split_list(f.attack, ',');
+      f.attack == "all" ? attacks::federated_attack_names() : split_list(f.attack, ',');
+  options.server = parse_server(f.server);
   options.labels_known = !f.labels_unknown;
   options.seed = f.common.seed;
   options.validate();
@@ -49,7 +59,7 @@ int run_federated(FederatedFlags& f, const CLI::App& app) {
         *loaded.model, splits.train, splits.test, options,
         experiments::federated_audit_grid(options.training), reporter(f.common), sink, world);
     results["sweep"] = experiments::to_json(sweep);
-    results["federated"] = {{"server", options.server},
+    results["federated"] = {{"server", attacks::server_name(options.server)},
                             {"labels_known", options.labels_known},
                             {"attacks", options.attacks},
                             {"training", attacks::to_json(options.training)}};
@@ -75,7 +85,7 @@ std::function<int()> setup_federated(CLI::App& app) {
   auto flags = std::make_shared<FederatedFlags>();
   auto& o = flags->options;
   std::string names;
-  for (const auto& name : experiments::federated_attack_names()) names += name + ", ";
+  for (const auto& name : attacks::federated_attack_names()) names += name + ", ";
   app.add_option("--attack", flags->attack,
                  names +
                      "or all (comma list allowed); gradient attacks run on the update read "
@@ -97,7 +107,7 @@ std::function<int()> setup_federated(CLI::App& app) {
       ->capture_default_str();
   app.add_flag("--secure-aggregation", o.secure_aggregation,
                "The server sees only the mean of the clients' updates");
-  app.add_option("--server", o.server,
+  app.add_option("--server", flags->server,
                  "honest, or imprint: a malicious server inserts an imprint block")
       ->capture_default_str();
   app.add_option("--bins", o.bins, "Imprint bins K")->capture_default_str();

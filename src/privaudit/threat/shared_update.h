@@ -1,7 +1,7 @@
 // The gradient threat model as data: what a federated-learning server receives from a client
-// (the shared update) and what else it knows. Built once by the experiment from the targets;
-// the only thing a gradient attack receives, so every attack, the audit's probes and the
-// defense's side audit work from the same knowledge.
+// (the shared update: the gradient of one batch's loss) and what else it knows. Built once by the
+// experiment from the targets; the only thing a gradient attack receives, so every attack, the
+// audit's probes and the defense's side audit work from the same knowledge.
 #pragma once
 
 #include <torch/torch.h>
@@ -11,10 +11,25 @@
 #include <string>
 #include <vector>
 
-#include "privaudit/attacks/gradients/gradient_matching.h"
 #include "privaudit/models/classifier.h"
 
 namespace privaudit::attacks {
+
+// One tensor per entry of Classifier::parameters(), in that order.
+using Gradients = std::vector<torch::Tensor>;
+
+// Gradient of the mean cross-entropy of `images` (B x C x H x W in [0,1]) with respect to every
+// parameter. `targets` is either B class indices (int64) or B x K class probabilities (soft
+// labels, DLG's dummy labels): loss = mean_b sum_k -targets[b,k] log softmax(f(x_b))[k].
+// With `create_graph` the result can be differentiated again (the attacks' double backward).
+// Parameters the loss does not reach get zero gradients. One function for the client's gradient
+// and the attacks' gradients of their dummy images.
+Gradients parameter_gradients(models::Classifier& model, const torch::Tensor& images,
+                              const torch::Tensor& targets, bool create_graph);
+
+// What a federated-learning client shares: the detached gradient of its batch.
+Gradients shared_gradients(models::Classifier& model, const torch::Tensor& images,
+                           const torch::Tensor& labels);
 
 // What the server knows besides the update itself. The batch size is always known.
 struct AttackerKnowledge {

@@ -2,11 +2,11 @@
 
 #include <gtest/gtest.h>
 
-#include "probe_classifier.h"
-#include "test_util.h"
 #include "privaudit/data/dataset.h"
 #include "privaudit/data/spec.h"
 #include "privaudit/util/error.h"
+#include "probe_classifier.h"
+#include "test_util.h"
 
 namespace privaudit::attacks {
 namespace {

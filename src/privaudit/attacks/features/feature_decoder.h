@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "privaudit/models/classifier.h"
+#include "privaudit/threat/cut_features.h"
 #include "privaudit/util/progress.h"
 
 namespace privaudit::attacks {
@@ -107,10 +108,6 @@ struct TrainedDecoder {
 TrainedDecoder train_decoder(models::Classifier& model, const std::string& cut,
                              const torch::Tensor& attacker_images, const DecoderOptions& options,
                              Progress& progress);
-
-// Features of `images` at `cut`, eval mode, no gradients, in chunks (what the attacker observes).
-torch::Tensor observe_features(models::Classifier& model, const std::string& cut,
-                               const torch::Tensor& images, int64_t chunk = 512);
 
 // (c) The whole attack and its score: train a fresh decoder against the frozen encoder on the
 // attacker's images, reconstruct the targets from their features alone, then compare with the

@@ -25,10 +25,10 @@
 #include <string>
 #include <vector>
 
+#include "privaudit/attacks/gradients/budget.h"
 #include "privaudit/attacks/gradients/gradient_matching.h"
-#include "privaudit/attacks/gradients/registry.h"
-#include "privaudit/threat/shared_update.h"
 #include "privaudit/models/classifier.h"
+#include "privaudit/threat/shared_update.h"
 #include "privaudit/util/progress.h"
 
 namespace privaudit::attacks {

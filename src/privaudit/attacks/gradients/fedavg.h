@@ -1,55 +1,23 @@
-// Federated averaging as a threat model: a client trains the server's model locally for a few
-// SGD steps and sends the parameter difference (an update), and secure aggregation shows the
-// server only the mean of several clients' updates. What the server receives is built here from
-// the clients' images, which never leave `client_update`; the attack that unrolls the local
-// steps inside Inverting Gradients' objective (breaching's multi-step gradient loss) works from
-// the update and the local hyper-parameters alone.
+// Federated averaging's local steps, unrolled: a client trains the server's model locally for a few
+// SGD steps and sends the parameter difference (threat/model_update.h). `client_update` plays the
+// client, whose images never leave it; the attack that unrolls the local steps inside Inverting
+// Gradients' objective (breaching's multi-step gradient loss) works from the update and the local
+// hyper-parameters alone. Both run the same UnrolledTraining, so the attacker's simulation of the
+// steps is the client's.
 #pragma once
 
 #include <torch/torch.h>
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "privaudit/attacks/gradients/gradient_matching.h"
 #include "privaudit/attacks/gradients/inverting_gradients.h"
 #include "privaudit/models/classifier.h"
+#include "privaudit/threat/model_update.h"
 #include "privaudit/util/progress.h"
 
 namespace privaudit::attacks {
-
-// One client's local training. Step s (0-based) takes the `batch` images at positions
-// (s * batch + j) mod N of the client's N images, in order: with batch * steps = N every image
-// is used once; more steps make epochs.
-struct LocalTraining {
-  int64_t steps = 0;  // 0: one epoch, ceil(N / batch) steps
-  int64_t batch = 1;
-  double learning_rate = 1e-3;
-  double momentum = 0;      // PyTorch SGD's: buffer = momentum * buffer + gradient
-  double weight_decay = 0;  // added to the gradient: + weight_decay * parameter
-
-  // Throws UsageError naming the flag (--local-steps, --local-batch, --lr, --momentum,
-  // --weight-decay).
-  void validate() const;
-  // This training with `steps` fixed for a client of `images` (0 becomes one epoch).
-  LocalTraining for_client(int64_t images) const;
-  // Positions of the client's images used at `step`, for a client holding `images` of them.
-  std::vector<int64_t> step_positions(int64_t step, int64_t images) const;
-};
-
-nlohmann::json to_json(const LocalTraining& training);
-
-// What the server receives from one client (or, under secure aggregation, from the mean of M).
-struct ModelUpdate {
-  Gradients delta;      // theta_local - theta_server, one tensor per Classifier::parameters()
-  int64_t images = 1;   // N per client
-  int64_t clients = 1;  // M updates averaged into `delta`
-  LocalTraining training;
-  // Per client, the labels of its N images in the order its steps use them (M x N), when the
-  // server is given them with the local hyper-parameters; undefined otherwise.
-  torch::Tensor labels;
-};
 
 // Runs `training` on a copy of the model's parameters from the model's current values with
 // `images` (N x C x H x W) and `labels` (N), model in eval mode, and returns the update the
@@ -58,14 +26,6 @@ struct ModelUpdate {
 ModelUpdate client_update(models::Classifier& model, const torch::Tensor& images,
                           const torch::Tensor& labels, const LocalTraining& training,
                           bool labels_known);
-
-// Secure aggregation: the mean of the clients' deltas (same model, same N, same training).
-ModelUpdate aggregate(const std::vector<ModelUpdate>& clients);
-
-// The update read as one gradient of all its images: -delta / (learning rate * steps). With one
-// step of plain SGD this is the client's batch gradient; the gradient attacks run on it as if the
-// server had received a gradient of a batch of N * M.
-Gradients update_as_gradient(const ModelUpdate& update);
 
 // The local training as a differentiable function of the images, for attacks: forward() runs
 // the steps from the model's current parameters (restored afterwards) and keeps each step's

@@ -1,6 +1,6 @@
-// What the gradient-inversion attacks (DLG, iDLG, Inverting Gradients) share: the threat model's
-// input (the gradient of one batch's loss, one tensor per parameter), the distances between
-// gradients, and the result every attack returns.
+// What the gradient-inversion attacks (DLG, iDLG, Inverting Gradients) share: the distances between
+// gradients and the result every attack returns. The gradient itself (Gradients,
+// parameter_gradients) is the threat model's: threat/shared_update.h.
 #pragma once
 
 #include <torch/torch.h>
@@ -13,24 +13,10 @@
 #include <vector>
 
 #include "privaudit/models/classifier.h"
+#include "privaudit/threat/shared_update.h"
 #include "privaudit/util/progress.h"
 
 namespace privaudit::attacks {
-
-// One tensor per entry of Classifier::parameters(), in that order.
-using Gradients = std::vector<torch::Tensor>;
-
-// Gradient of the mean cross-entropy of `images` (B x C x H x W in [0,1]) with respect to every
-// parameter. `targets` is either B class indices (int64) or B x K class probabilities (soft
-// labels, DLG's dummy labels): loss = mean_b sum_k -targets[b,k] log softmax(f(x_b))[k].
-// With `create_graph` the result can be differentiated again (the attacks' double backward).
-// Parameters the loss does not reach get zero gradients.
-Gradients parameter_gradients(models::Classifier& model, const torch::Tensor& images,
-                              const torch::Tensor& targets, bool create_graph);
-
-// What a federated-learning client shares: the detached gradient of its batch.
-Gradients shared_gradients(models::Classifier& model, const torch::Tensor& images,
-                           const torch::Tensor& labels);
 
 // DLG's distance: sum over parameters of the squared L2 norm of the difference.
 torch::Tensor squared_l2_distance(const Gradients& a, const Gradients& b);

@@ -2,7 +2,9 @@
 
 #include "privaudit/attacks/gradients/closed_form.h"
 #include "privaudit/attacks/gradients/dlg.h"
+#include "privaudit/attacks/gradients/fedavg.h"
 #include "privaudit/attacks/gradients/idlg.h"
+#include "privaudit/attacks/gradients/imprint.h"
 #include "privaudit/attacks/gradients/inverting_gradients.h"
 #include "privaudit/attacks/gradients/multi_target.h"
 #include "privaudit/util/error.h"
@@ -34,14 +36,19 @@ Reconstruction idlg(models::Classifier& model, const SharedUpdate& update,
                   progress);
 }
 
-InvertingGradientsOptions inverting_gradients_options(const SharedUpdate& update,
-                                                      const AttackBudget& budget) {
+InvertingGradientsOptions inverting_gradients_options(const AttackBudget& budget) {
   InvertingGradientsOptions options;
   if (budget.iterations > 0) options.iterations = budget.iterations;
   if (budget.total_variation >= 0) options.total_variation = budget.total_variation;
   options.trials = 1 + budget.restarts;
-  options.train_mode = update.train_mode;
   options.seed = budget.seed;
+  return options;
+}
+
+InvertingGradientsOptions inverting_gradients_options(const SharedUpdate& update,
+                                                      const AttackBudget& budget) {
+  auto options = inverting_gradients_options(budget);
+  options.train_mode = update.train_mode;
   return options;
 }
 
@@ -89,6 +96,28 @@ std::vector<Reconstruction> inverting_gradients_many(models::Classifier& model,
                                       progress);
 }
 
+// The server reads an update as one gradient of the M x N images behind it.
+SharedUpdate as_shared_update(const ModelUpdate& update) {
+  SharedUpdate shared;
+  shared.gradients = update_as_gradient(update);
+  shared.batch_size = update.images * update.clients;
+  if (update.labels.defined()) shared.labels = update.labels.reshape({-1});
+  return shared;
+}
+
+// An update carries no model mode: a client trains in eval mode (client_update).
+Reconstruction unrolled_ig(models::Classifier& model, const ModelUpdate& update,
+                           const AttackBudget& budget, Progress& progress) {
+  return run_unrolled_inverting_gradients(model, update, inverting_gradients_options(budget),
+                                          progress);
+}
+
+Reconstruction imprint_attack(models::Classifier& model, const ModelUpdate& update,
+                              const AttackBudget& budget, Progress& progress) {
+  return run_imprint_attack(model, update_as_gradient(update), update.images * update.clients,
+                            progress);
+}
+
 }  // namespace
 
 const std::vector<GradientAttack>& gradient_attacks() {
@@ -134,6 +163,43 @@ std::vector<std::string> parse_gradient_attacks(const std::string& list) {
   }
   for (const auto& name : split_list(list)) names.push_back(find_gradient_attack(name).name);
   if (names.empty()) throw UsageError("--attack: name at least one attack");
+  return names;
+}
+
+const std::vector<FederatedAttack>& federated_attacks() {
+  static const std::vector<FederatedAttack> attacks = [] {
+    std::vector<FederatedAttack> out;
+    for (const auto& attack : gradient_attacks()) {
+      out.push_back({attack.name, attack.description,
+                     [run = attack.run](models::Classifier& model, const ModelUpdate& update,
+                                        const AttackBudget& budget, Progress& progress) {
+                       return run(model, as_shared_update(update), budget, progress);
+                     }});
+    }
+    out.push_back({"unrolled-ig",
+                   "Inverting Gradients through the client's local SGD steps (needs the local "
+                   "hyper-parameters)",
+                   unrolled_ig});
+    out.push_back({"imprint",
+                   "a malicious server's imprint block: one image per bin that holds one alone",
+                   imprint_attack});
+    return out;
+  }();
+  return attacks;
+}
+
+const FederatedAttack& find_federated_attack(const std::string& name) {
+  for (const auto& attack : federated_attacks()) {
+    if (attack.name == name) return attack;
+  }
+  std::string known;
+  for (const auto& n : federated_attack_names()) known += (known.empty() ? "" : ", ") + n;
+  throw UsageError("--attack: unknown attack '" + name + "' (known: " + known + ", all)");
+}
+
+std::vector<std::string> federated_attack_names() {
+  std::vector<std::string> names;
+  for (const auto& attack : federated_attacks()) names.push_back(attack.name);
   return names;
 }
 

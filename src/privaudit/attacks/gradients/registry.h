@@ -1,5 +1,8 @@
-// Every gradient attack by name. Adding one is a file pair in attacks/ and one entry in
-// registry.cpp; commands, the audit's probes and the defense's side audit find it here.
+// Every attack on the gradients surface by name, for the threat model it needs: a gradient
+// (SharedUpdate: gradient_attacks) or what a FedAvg server receives (ModelUpdate:
+// federated_attacks). Adding one is a file pair in attacks/gradients/ and one entry in
+// registry.cpp; commands, the audit's probes and the defense's side audit find it here. The
+// registry includes the attacks, never the reverse.
 #pragma once
 
 #include <cstdint>
@@ -7,19 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "privaudit/attacks/gradients/budget.h"
 #include "privaudit/attacks/gradients/gradient_matching.h"
+#include "privaudit/threat/model_update.h"
 #include "privaudit/threat/shared_update.h"
 #include "privaudit/util/progress.h"
 
 namespace privaudit::attacks {
-
-// The budget an experiment gives an attack; zeros and negatives mean the attack's own default.
-struct AttackBudget {
-  int iterations = 0;
-  int restarts = 0;             // extra random starts; the best one is kept
-  double total_variation = -1;  // Inverting Gradients' TV weight
-  uint64_t seed = 0;
-};
 
 using GradientAttackFunction = std::function<Reconstruction(
     models::Classifier&, const SharedUpdate&, const AttackBudget&, Progress&)>;
@@ -51,5 +48,25 @@ const std::vector<GradientAttack>& gradient_attacks();
 const GradientAttack& find_gradient_attack(const std::string& name);
 // "all" or a comma list of names, checked.
 std::vector<std::string> parse_gradient_attacks(const std::string& list);
+
+// An attack on one FedAvg update or a secure aggregate (the mean of M clients' updates).
+using FederatedAttackFunction = std::function<Reconstruction(
+    models::Classifier&, const ModelUpdate&, const AttackBudget&, Progress&)>;
+
+struct FederatedAttack {
+  std::string name;         // a gradient attack's name, "unrolled-ig" or "imprint"
+  std::string description;  // one line
+  FederatedAttackFunction run;
+};
+
+// Every gradient attack, run on the update read as the gradient of all its images
+// (update_as_gradient, labels when the server is given them), in gradient_attacks()'s order;
+// then the attacks that need the update itself: "unrolled-ig" (Inverting Gradients through the
+// local steps, fedavg.h) and "imprint" (a malicious server's block, imprint.h).
+const std::vector<FederatedAttack>& federated_attacks();
+// Throws UsageError listing the known names.
+const FederatedAttack& find_federated_attack(const std::string& name);
+// Names `--attack all` expands to, in order.
+std::vector<std::string> federated_attack_names();
 
 }  // namespace privaudit::attacks
