@@ -12,7 +12,7 @@
 #include <string>
 
 #include "bench.h"
-#include "privaudit/attacks/fedavg.h"
+#include "privaudit/attacks/gradients/fedavg.h"
 #include "privaudit/data/spec.h"
 #include "privaudit/metrics/reconstruction_score.h"
 #include "privaudit/models/builtin.h"

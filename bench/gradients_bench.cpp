@@ -18,9 +18,9 @@
 #include <limits>
 
 #include "bench.h"
-#include "privaudit/attacks/dlg.h"
-#include "privaudit/attacks/idlg.h"
-#include "privaudit/attacks/inverting_gradients.h"
+#include "privaudit/attacks/gradients/dlg.h"
+#include "privaudit/attacks/gradients/idlg.h"
+#include "privaudit/attacks/gradients/inverting_gradients.h"
 #include "privaudit/data/spec.h"
 #include "privaudit/metrics/image_similarity.h"
 #include "privaudit/models/builtin.h"

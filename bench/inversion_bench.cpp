@@ -7,8 +7,8 @@
 #include <string>
 
 #include "bench.h"
-#include "privaudit/attacks/network_inversion.h"
-#include "privaudit/attacks/stationarity.h"
+#include "privaudit/attacks/weights/network_inversion.h"
+#include "privaudit/attacks/weights/stationarity.h"
 #include "privaudit/models/builtin.h"
 
 namespace privaudit::bench {

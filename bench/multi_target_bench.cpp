@@ -21,7 +21,7 @@
 #include <string>
 
 #include "bench.h"
-#include "privaudit/attacks/multi_target.h"
+#include "privaudit/attacks/gradients/multi_target.h"
 #include "privaudit/data/spec.h"
 #include "privaudit/metrics/reconstruction_score.h"
 #include "privaudit/models/builtin.h"

@@ -7,7 +7,7 @@
 #include <set>
 #include <stdexcept>
 
-#include "../attacks/attack_fixtures.h"
+#include "attacks/gradients/attack_fixtures.h"
 #include "fixtures/trained_models.h"
 #include "privaudit/experiments/gradient_experiment.h"
 #include "privaudit/experiments/inversion_experiment.h"

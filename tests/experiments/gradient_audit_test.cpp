@@ -4,7 +4,7 @@
 
 #include <stdexcept>
 
-#include "../attacks/attack_fixtures.h"
+#include "attacks/gradients/attack_fixtures.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/timer.h"
 

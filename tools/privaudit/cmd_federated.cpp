@@ -3,6 +3,7 @@
 // experiments::run_federated_experiment -> results.json.
 #include "command.h"
 #include "privaudit/experiments/federated_experiment.h"
+#include "privaudit/util/error.h"
 #include "privaudit/util/text.h"
 
 namespace privaudit::cli {
@@ -15,9 +16,17 @@ std::string default_attacks() {
   return list;
 }
 
+// --server names a threat model, not an attack: an enum from here on.
+attacks::Server parse_server(const std::string& name) {
+  if (name == "honest") return attacks::Server::kHonest;
+  if (name == "imprint") return attacks::Server::kImprint;
+  throw UsageError("--server must be honest or imprint, got '" + name + "'");
+}
+
 struct FederatedFlags {
   experiments::FederatedExperimentOptions options;
   std::string attack = default_attacks();
+  std::string server = attacks::server_name(experiments::FederatedExperimentOptions().server);
   bool labels_unknown = false;
   bool sweep = false;
 };
@@ -25,7 +34,8 @@ struct FederatedFlags {
 void check_federated(FederatedFlags& f, const CommonFlags& common) {
   auto& options = f.options;
   options.attacks =
-      f.attack == "all" ? experiments::federated_attack_names() : split_list(f.attack, ',');
+      f.attack == "all" ? attacks::federated_attack_names() : split_list(f.attack, ',');
+  options.server = parse_server(f.server);
   options.labels_known = !f.labels_unknown;
   options.seed = common.seed;
   options.validate();
@@ -41,7 +51,7 @@ int run_federated(const FederatedFlags& f, Context& ctx) {
         ctx.model(), ctx.splits->train, ctx.splits->test, options,
         experiments::federated_audit_grid(options.training), reporter(ctx.flags), *ctx.sink, world);
     results["sweep"] = experiments::to_json(sweep);
-    results["federated"] = {{"server", options.server},
+    results["federated"] = {{"server", attacks::server_name(options.server)},
                             {"labels_known", options.labels_known},
                             {"attacks", options.attacks},
                             {"training", attacks::to_json(options.training)}};
@@ -64,7 +74,7 @@ Steps setup_federated(CLI::App& app, CommonFlags&) {
   auto flags = std::make_shared<FederatedFlags>();
   auto& o = flags->options;
   std::string names;
-  for (const auto& name : experiments::federated_attack_names()) names += name + ", ";
+  for (const auto& name : attacks::federated_attack_names()) names += name + ", ";
   app.add_option("--attack", flags->attack,
                  names +
                      "or all (comma list allowed); gradient attacks run on the update read "
@@ -86,7 +96,7 @@ Steps setup_federated(CLI::App& app, CommonFlags&) {
       ->capture_default_str();
   app.add_flag("--secure-aggregation", o.secure_aggregation,
                "The server sees only the mean of the clients' updates");
-  app.add_option("--server", o.server,
+  app.add_option("--server", flags->server,
                  "honest, or imprint: a malicious server inserts an imprint block")
       ->capture_default_str();
   app.add_option("--bins", o.bins, "Imprint bins K")->capture_default_str();

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "privaudit/attacks/feature_decoder.h"
+#include "privaudit/attacks/features/feature_decoder.h"
 #include "privaudit/data/dataset.h"
 #include "privaudit/models/builtin.h"
 #include "privaudit/util/progress.h"

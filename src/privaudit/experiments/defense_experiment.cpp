@@ -7,8 +7,8 @@
 #include <map>
 #include <optional>
 
-#include "privaudit/attacks/feature_decoder.h"
-#include "privaudit/attacks/registry.h"
+#include "privaudit/attacks/features/feature_decoder.h"
+#include "privaudit/attacks/gradients/registry.h"
 #include "privaudit/metrics/layer_metrics.h"
 #include "privaudit/metrics/reconstruction_score.h"
 #include "privaudit/models/checkpoint.h"

@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "privaudit/attacks/threat_model.h"
 #include "privaudit/data/dataset.h"
 #include "privaudit/defense/adversarial_reconstruction.h"
 #include "privaudit/experiments/sinks.h"
+#include "privaudit/threat/shared_update.h"
 #include "privaudit/util/distributed.h"
 
 namespace privaudit::experiments {

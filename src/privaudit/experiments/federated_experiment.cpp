@@ -7,7 +7,8 @@
 #include <optional>
 #include <utility>
 
-#include "privaudit/attacks/imprint.h"
+#include "privaudit/attacks/gradients/fedavg.h"
+#include "privaudit/attacks/gradients/imprint.h"
 #include "privaudit/metrics/reconstruction_score.h"
 #include "privaudit/report/results.h"
 #include "privaudit/util/distributed.h"
@@ -21,22 +22,6 @@ namespace {
 
 constexpr double kRecoveredPsnr = 40.0;  // the audit's "full recovery" (gradient_audit.h)
 
-bool is_gradient_attack(const std::string& name) {
-  for (const auto& attack : attacks::gradient_attacks()) {
-    if (attack.name == name) return true;
-  }
-  return false;
-}
-
-attacks::InvertingGradientsOptions ig_options(const attacks::AttackBudget& budget) {
-  attacks::InvertingGradientsOptions options;
-  if (budget.iterations > 0) options.iterations = budget.iterations;
-  if (budget.total_variation >= 0) options.total_variation = budget.total_variation;
-  options.trials = 1 + budget.restarts;
-  options.seed = budget.seed;
-  return options;
-}
-
 // What one attack did on one view, scored against the view's targets.
 GradientRun run_attack(models::Classifier& model, const std::string& name, const std::string& view,
                        const attacks::ModelUpdate& update, const torch::Tensor& targets,
@@ -47,20 +32,7 @@ GradientRun run_attack(models::Classifier& model, const std::string& name, const
   auto budget = options.budget;
   budget.seed = options.seed;
   const auto progress = reporter.progress(name + " " + view);
-  attacks::Reconstruction result;
-  if (name == "unrolled-ig") {
-    result =
-        attacks::run_unrolled_inverting_gradients(model, update, ig_options(budget), *progress);
-  } else if (name == "imprint") {
-    result =
-        attacks::run_imprint_attack(model, attacks::update_as_gradient(update), count, *progress);
-  } else {
-    attacks::SharedUpdate shared;
-    shared.gradients = attacks::update_as_gradient(update);
-    shared.batch_size = count;
-    if (update.labels.defined()) shared.labels = update.labels.reshape({-1});
-    result = attacks::find_gradient_attack(name).run(model, shared, budget, *progress);
-  }
+  const auto result = attacks::find_federated_attack(name).run(model, update, budget, *progress);
   GradientRun run;
   run.attack = name;
   run.batch_size = count;
@@ -123,7 +95,7 @@ FederatedView attack_view(models::Classifier& model, const std::string& view,
       static_cast<double>(
           std::count_if(psnr.begin(), psnr.end(), [](double p) { return p >= kRecoveredPsnr; })) /
       static_cast<double>(std::max<size_t>(1, psnr.size()));
-  if (options.server == "imprint")
+  if (options.server == attacks::Server::kImprint)
     out.expected_fraction = attacks::imprint_expected_fraction(options.bins, out.images);
   return out;
 }
@@ -326,34 +298,18 @@ nlohmann::json to_json(const std::vector<FederatedSweepEntry>& sweep) {
   return out;
 }
 
-std::vector<std::string> federated_attack_names() {
-  std::vector<std::string> names;
-  for (const auto& attack : attacks::gradient_attacks()) names.push_back(attack.name);
-  names.push_back("unrolled-ig");
-  names.push_back("imprint");
-  return names;
-}
-
 void FederatedExperimentOptions::validate() const {
   if (clients < 1) throw UsageError("--clients must be at least 1, got " + std::to_string(clients));
   if (images_per_client < 1)
     throw UsageError("--images-per-client must be at least 1, got " +
                      std::to_string(images_per_client));
   training.validate();
-  if (server != "honest" && server != "imprint")
-    throw UsageError("--server must be honest or imprint, got '" + server + "'");
-  if (server == "imprint" && bins < 2)
+  if (server == attacks::Server::kImprint && bins < 2)
     throw UsageError("--bins must be at least 2, got " + std::to_string(bins));
-  if (server == "imprint" && calibration_images < bins)
+  if (server == attacks::Server::kImprint && calibration_images < bins)
     throw UsageError("the imprint calibration needs at least --bins images");
   if (attacks.empty()) throw UsageError("--attack: name at least one attack");
-  for (const auto& name : attacks) {
-    if (name != "unrolled-ig" && name != "imprint" && !is_gradient_attack(name)) {
-      std::string known;
-      for (const auto& n : federated_attack_names()) known += (known.empty() ? "" : ", ") + n;
-      throw UsageError("--attack: unknown attack '" + name + "' (known: " + known + ", all)");
-    }
-  }
+  for (const auto& name : attacks) attacks::find_federated_attack(name);  // throws when unknown
   if (budget.iterations < 0) throw UsageError("--iterations must not be negative");
   if (budget.restarts < 0) throw UsageError("--restarts must not be negative");
 }
@@ -376,7 +332,7 @@ FederatedExperimentResult run_federated_experiment(models::Classifier& model,
   const auto labels = test.labels.index_select(0, chosen);
 
   std::unique_ptr<attacks::ImprintedClassifier> imprinted;
-  if (options.server == "imprint") {
+  if (options.server == attacks::Server::kImprint) {
     const int64_t n = std::min(train.size(), options.calibration_images);
     if (n < options.bins)
       throw UsageError(
@@ -442,13 +398,13 @@ nlohmann::json to_json(const FederatedExperimentResult& result,
       {"images_per_client", options.images_per_client},
       {"training", attacks::to_json(options.training.for_client(options.images_per_client))},
       {"secure_aggregation", options.secure_aggregation},
-      {"server", options.server},
+      {"server", attacks::server_name(options.server)},
       {"server_sees", result.server_sees},
       {"labels_known", options.labels_known},
       {"recovered_psnr", kRecoveredPsnr},
       {"model", result.model_summary},
       {"views", views}};
-  if (options.server == "imprint") {
+  if (options.server == attacks::Server::kImprint) {
     out["federated"]["bins"] = options.bins;
     out["federated"]["calibration_images"] = options.calibration_images;
   }

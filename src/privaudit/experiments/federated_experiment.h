@@ -12,12 +12,13 @@
 #include <string>
 #include <vector>
 
-#include "privaudit/attacks/fedavg.h"
-#include "privaudit/attacks/registry.h"
+#include "privaudit/attacks/gradients/registry.h"
 #include "privaudit/data/dataset.h"
 #include "privaudit/experiments/gradient_experiment.h"
 #include "privaudit/experiments/sinks.h"
 #include "privaudit/models/classifier.h"
+#include "privaudit/threat/malicious_server.h"
+#include "privaudit/threat/model_update.h"
 #include "privaudit/util/distributed.h"
 
 namespace privaudit::experiments {
@@ -26,14 +27,15 @@ struct FederatedExperimentOptions {
   int64_t clients = 1;            // M
   int64_t images_per_client = 4;  // N
   attacks::LocalTraining training;
-  bool secure_aggregation = false;    // the server sees only the mean of the M updates
-  std::string server = "honest";      // or "imprint"
+  bool secure_aggregation = false;  // the server sees only the mean of the M updates
+  attacks::Server server = attacks::Server::kHonest;
   int64_t bins = 64;                  // imprint bins
   int64_t calibration_images = 1024;  // the server's own images (training split) for the bins
   // The server is given the local hyper-parameters and each step's labels (breaching's
   // provide_local_hyperparams); without the labels they are inferred from the update.
   bool labels_known = true;
-  // "unrolled-ig", "imprint" and gradient attack names (run on the update read as a gradient).
+  // Names in attacks::federated_attacks(): the gradient attacks (run on the update read as a
+  // gradient), "unrolled-ig" and "imprint".
   std::vector<std::string> attacks = {"linear-layer", "positional", "ig", "unrolled-ig", "imprint"};
   attacks::AttackBudget budget;  // iterations, restarts, TV; seed ignored (from `seed`)
   // Under secure aggregation, also attack client 1's own update (which the server cannot see)
@@ -112,8 +114,5 @@ std::vector<FederatedSweepEntry> run_federated_sweep(
 // results.json's "sweep": per setting its parameters, the view the server sees and its strongest
 // attack's mean and median PSNR, recovered fraction and winning attacks.
 nlohmann::json to_json(const std::vector<FederatedSweepEntry>& sweep);
-
-// Names `--attack all` expands to, in order.
-std::vector<std::string> federated_attack_names();
 
 }  // namespace privaudit::experiments

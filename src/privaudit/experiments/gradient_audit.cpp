@@ -4,8 +4,8 @@
 #include <cmath>
 #include <limits>
 
-#include "privaudit/attacks/gradient_matching.h"
-#include "privaudit/attacks/registry.h"
+#include "privaudit/attacks/gradients/gradient_matching.h"
+#include "privaudit/attacks/gradients/registry.h"
 #include "privaudit/metrics/reconstruction_score.h"
 #include "privaudit/metrics/statistics.h"
 #include "privaudit/util/error.h"

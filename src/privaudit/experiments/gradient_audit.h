@@ -37,8 +37,8 @@
 #include <string>
 #include <vector>
 
-#include "privaudit/attacks/threat_model.h"
 #include "privaudit/models/classifier.h"
+#include "privaudit/threat/shared_update.h"
 #include "privaudit/util/progress.h"
 
 namespace privaudit::experiments {

@@ -9,13 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "privaudit/attacks/registry.h"
-#include "privaudit/attacks/threat_model.h"
+#include "privaudit/attacks/gradients/registry.h"
 #include "privaudit/data/dataset.h"
 #include "privaudit/experiments/gradient_audit.h"
 #include "privaudit/experiments/sinks.h"
 #include "privaudit/metrics/reconstruction_score.h"
 #include "privaudit/models/classifier.h"
+#include "privaudit/threat/shared_update.h"
 #include "privaudit/util/distributed.h"
 
 namespace privaudit::experiments {

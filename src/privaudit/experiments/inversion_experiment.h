@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "privaudit/attacks/network_inversion.h"
+#include "privaudit/attacks/weights/network_inversion.h"
 #include "privaudit/data/spec.h"
 #include "privaudit/experiments/sinks.h"
 #include "privaudit/metrics/nearest_neighbors.h"

@@ -8,11 +8,12 @@
 #include <string>
 #include <vector>
 
-#include "privaudit/attacks/feature_decoder.h"
+#include "privaudit/attacks/features/feature_decoder.h"
 #include "privaudit/data/dataset.h"
 #include "privaudit/experiments/sinks.h"
 #include "privaudit/metrics/layer_metrics.h"
 #include "privaudit/models/classifier.h"
+#include "privaudit/util/distributed.h"
 
 namespace privaudit::experiments {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "privaudit/attacks/registry.h"
+#include "privaudit/attacks/gradients/registry.h"
 #include "privaudit/experiments/gradient_experiment.h"
 #include "privaudit/experiments/sinks.h"
 #include "privaudit/models/classifier.h"

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "privaudit/attacks/registry.h"
+#include "privaudit/attacks/gradients/registry.h"
 #include "privaudit/experiments/gradients/attack_runs.h"
 
 namespace privaudit::experiments::gradients {

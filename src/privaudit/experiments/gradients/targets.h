@@ -10,7 +10,7 @@
 #include <map>
 #include <vector>
 
-#include "privaudit/attacks/registry.h"
+#include "privaudit/attacks/gradients/registry.h"
 #include "privaudit/data/dataset.h"
 #include "privaudit/experiments/gradient_experiment.h"
 #include "privaudit/util/distributed.h"

@@ -1,0 +1,140 @@
+// The federated experiment and `privaudit federated`: what one client's update gives away
+// against the secure aggregate of eight, the imprint server, and bad flags.
+#include "privaudit/experiments/federated_experiment.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "attacks/gradients/attack_fixtures.h"
+#include "privaudit/models/checkpoint.h"
+#include "privaudit/util/error.h"
+
+namespace privaudit::experiments {
+namespace {
+
+class FederatedExperiment : public testing::RequiresFashionMnist {};
+
+const data::Splits& fashion() {
+  static const auto splits = data::load_splits("fashion-mnist", {256, 200, 0});
+  return splits;
+}
+
+// The bar: the aggregate of 8 clients (one image each, one local step) shows the server a
+// lower PSNR than one client's own update, with the same attack and budget.
+TEST_F(FederatedExperiment, AggregateOfEightLeaksLessThanOneClient) {
+  auto model = testing::make_small_cnn(2);
+  FederatedExperimentOptions options;
+  options.clients = 8;
+  options.images_per_client = 1;
+  options.secure_aggregation = true;
+  options.attacks = {"ig"};
+  options.budget.iterations = 300;
+  MemorySink sink;
+  const auto result =
+      run_federated_experiment(*model, fashion().train, fashion().test, options, Reporter(), sink);
+  ASSERT_EQ(result.views.size(), 2u);
+  EXPECT_EQ(result.server_sees, "aggregate");
+  const auto& client = result.views[0];
+  const auto& all = result.views[1];
+  EXPECT_EQ(client.images, 1);
+  EXPECT_EQ(all.images, 8);
+  std::printf("figure: FederatedExperiment client %.2f aggregate %.2f\n",
+              client.strongest.mean_psnr, all.strongest.mean_psnr);
+  EXPECT_GT(client.strongest.mean_psnr, all.strongest.mean_psnr + 3.0);
+  EXPECT_EQ(sink.grids.count("grid_strongest_aggregate.png"), 1u);
+}
+
+TEST_F(FederatedExperiment, ImprintServerReportsTheFormulaBeside) {
+  auto model = testing::make_model("mlp", 3);
+  FederatedExperimentOptions options;
+  options.clients = 2;
+  options.images_per_client = 8;
+  options.server = attacks::Server::kImprint;
+  options.bins = 32;
+  options.calibration_images = 256;
+  options.attacks = {"imprint"};
+  MemorySink sink;
+  const auto result =
+      run_federated_experiment(*model, fashion().train, fashion().test, options, Reporter(), sink);
+  ASSERT_EQ(result.views.size(), 2u);
+  EXPECT_NEAR(result.views[1].expected_fraction, std::pow(31.0 / 32.0, 15.0), 1e-9);
+  EXPECT_GE(result.views[0].recovered_fraction, 0.5);
+  const auto json = to_json(result, options);
+  EXPECT_EQ(json["federated"]["server"], "imprint");
+  EXPECT_EQ(json["federated"]["views"][1]["images"], 16);
+}
+
+// The audit's grid: the plain batch-4 gradient against more local steps and smaller local
+// batches, and 1 to 8 clients of one image each, aggregated when more than one.
+TEST(FederatedAuditGrid, CoversStepsBatchesAndClients) {
+  attacks::LocalTraining base;
+  base.learning_rate = 0.05;
+  base.momentum = 0.9;
+  const auto grid = federated_audit_grid(base);
+  std::vector<std::string> labels;
+  for (const auto& s : grid) {
+    labels.push_back(s.label);
+    EXPECT_EQ(s.training.learning_rate, 0.05);
+    EXPECT_EQ(s.training.momentum, 0.9);
+    EXPECT_EQ(s.secure_aggregation, s.clients > 1) << s.label;
+  }
+  EXPECT_EQ(labels, (std::vector<std::string>{"steps1", "steps2", "steps5", "batch1", "batch2",
+                                              "clients1", "clients2", "clients4", "clients8"}));
+  EXPECT_EQ(grid[2].training.for_client(grid[2].images_per_client).steps, 5);
+  EXPECT_EQ(grid[3].training.for_client(grid[3].images_per_client).steps, 4);
+  EXPECT_EQ(grid[8].clients * grid[8].images_per_client, 8);
+}
+
+TEST_F(FederatedExperiment, RejectsBadOptionsNamingTheFlag) {
+  FederatedExperimentOptions options;
+  options.server = attacks::Server::kImprint;
+  options.bins = 1;
+  EXPECT_THROW(options.validate(), UsageError);
+  options = FederatedExperimentOptions();
+  options.attacks = {"nope"};
+  try {
+    options.validate();
+    FAIL() << "unknown attack accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("unrolled-ig"), std::string::npos) << e.what();
+  }
+  options = FederatedExperimentOptions();
+  options.clients = 0;
+  EXPECT_THROW(options.validate(), UsageError);
+}
+
+TEST_F(FederatedExperiment, CommandWritesResultsAndGrids) {
+  testing::TempDir dir;
+  auto model = testing::make_model("mlp", 0);
+  models::save_checkpoint(dir.file("mlp.pt"), *model, nlohmann::json::object());
+  const auto result = testing::run_cli(
+      "federated --model " + dir.file("mlp.pt") +
+      " --clients 2 --images-per-client 2 --local-steps 2 --attack linear-layer,unrolled-ig"
+      " --iterations 3 --test-size 40 --train-size 20 --quiet --out " +
+      dir.file("out"));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  std::ifstream in(dir.file("out/results.json"));
+  const auto json = nlohmann::json::parse(in);
+  EXPECT_EQ(json["command"], "federated");
+  ASSERT_EQ(json["federated"]["views"].size(), 2u);
+  for (const auto& view : json["federated"]["views"]) {
+    ASSERT_EQ(view["runs"].size(), 2u);
+    EXPECT_TRUE(
+        std::filesystem::exists(dir.path() / "out" / view["strongest"]["grid"].get<std::string>()));
+  }
+  EXPECT_EQ(json["federated"]["training"]["local_steps"], 2);
+  // Every command's results carry its peak resident memory.
+  ASSERT_TRUE(json["peak_memory_mib"].is_number());
+  EXPECT_GT(json["peak_memory_mib"].get<double>(), 10.0);
+
+  const auto bad = testing::run_cli("federated --model " + dir.file("mlp.pt") +
+                                    " --server evil --quiet --out " + dir.file("bad"));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("--server"), std::string::npos) << bad.output;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "bad" / "results.json"));
+}
+
+}  // namespace
+}  // namespace privaudit::experiments
