@@ -64,6 +64,101 @@ double median(std::vector<double> values) {
 
 class ClosedFormSlow : public testing::RequiresFashionMnist {};
 
+// A 1 x 8 x 8 -> 4 classifier whose only layer is a Linear on either every pixel or, behind the
+// cut "left", on the left half of the image only: a first map that is not injective, so two
+// images that differ on the right half have the same features and the same gradient.
+class HalfSightClassifier : public models::Classifier {
+ public:
+  explicit HalfSightClassifier(bool crop) : crop_(crop) {
+    torch::manual_seed(3);
+    head_ = torch::nn::Linear(crop ? 32 : 64, 4);
+  }
+  torch::Tensor forward(const torch::Tensor& images) override {
+    return head_->forward(crop_ ? features(images, "left") : images.flatten(1));
+  }
+  std::vector<torch::Tensor> parameters() override { return head_->parameters(); }
+  models::InputShape input_shape() const override { return {1, 8, 8}; }
+  int64_t num_classes() const override { return 4; }
+  std::vector<std::string> cut_points() const override {
+    return crop_ ? std::vector<std::string>{"left"} : std::vector<std::string>{};
+  }
+  torch::Tensor features(const torch::Tensor& images, const std::string& cut) override {
+    check_cut(cut);
+    return images.slice(3, 0, 4).flatten(1);
+  }
+  torch::Tensor forward_from(const torch::Tensor& features, const std::string& cut) override {
+    check_cut(cut);
+    return head_->forward(features.flatten(1));
+  }
+  void set_training(bool training) override { head_->train(training); }
+  bool is_training() const override { return head_->is_training(); }
+  void to(torch::Device) override {}
+  torch::Device device() const override { return torch::kCPU; }
+  bool has_batch_norm() const override { return false; }
+  std::string kind() const override { return "test-half-sight"; }
+  std::string summary() const override { return "test Linear on half the pixels"; }
+
+ private:
+  bool crop_;
+  torch::nn::Linear head_{nullptr};
+};
+
+// Left half flat at 0.3 (an inversion's smoothness prior fills the unseen right half with the
+// same value), right half noise.
+torch::Tensor half_noise_image() {
+  auto generator = at::detail::createCPUGenerator(11);
+  auto image = torch::rand({1, 1, 8, 8}, generator);
+  image.slice(3, 0, 4).fill_(0.3);
+  return image;
+}
+
+TEST(ClosedForm, AnInversionIsNeverCertifiedEvenWhenItsImageReproducesTheUpdate) {
+  HalfSightClassifier model(/*crop=*/true);
+  const auto target = half_noise_image();
+  const auto label = torch::tensor({2}, torch::kLong);
+  const auto update = observe_update(model, target, label, AttackerKnowledge{true}, false);
+
+  // The self-check cannot tell the pixels apart: another right half gives the same update.
+  auto other = target.clone();
+  other.slice(3, 4, 8).fill_(0.9);
+  EXPECT_LE(gradient_self_check(model, update, other, label), kCertifiedDistance);
+  const auto as_inversion = certify_recovery(model, update, other, label, Recovery::kOptimisation);
+  EXPECT_LE(as_inversion.self_check, kCertifiedDistance);
+  EXPECT_FALSE(as_inversion.certified);
+
+  // features-then-invert reaches such an image and must not certify it (the old self-check did,
+  // and a certified batch made the experiment skip the stronger attacks).
+  Progress quiet;
+  const auto result = run_features_then_invert(model, update, AttackBudget{}, quiet);
+  ASSERT_FALSE(result.not_applicable) << result.failure;
+  EXPECT_LE(result.self_check, kCertifiedDistance);
+  const double psnr =
+      metrics::score_reconstruction(result.images, result.labels, target, label).mean_psnr;
+  EXPECT_LT(psnr, 30.0);  // the unseen half is not the target's
+  ASSERT_EQ(result.certified.size(), 1u);
+  EXPECT_FALSE(result.certified[0]);
+}
+
+TEST(ClosedForm, AClosedFormRecoveryThatReproducesTheUpdateIsCertified) {
+  HalfSightClassifier model(/*crop=*/false);
+  const auto target = half_noise_image();
+  const auto label = torch::tensor({1}, torch::kLong);
+  const auto update = observe_update(model, target, label, AttackerKnowledge{}, false);
+  Progress quiet;
+  const auto result = run_linear_layer_attack(model, update, AttackBudget{}, quiet);
+  ASSERT_FALSE(result.not_applicable) << result.failure;
+  EXPECT_EQ(result.labels.item<int64_t>(), 1);
+  EXPECT_LE(result.self_check, kCertifiedDistance);
+  ASSERT_EQ(result.certified.size(), 1u);
+  EXPECT_TRUE(result.certified[0]);
+  EXPECT_GE(metrics::score_reconstruction(result.images, result.labels, target, label).mean_psnr,
+            60.0);
+  // The same image handed in as an optimisation's result gets no certificate.
+  EXPECT_FALSE(
+      certify_recovery(model, update, result.images, result.labels, Recovery::kOptimisation)
+          .certified);
+}
+
 TEST_F(ClosedFormSlow, LinearLayerRecoversEveryImageExactlyFromATrainedMlp) {
   auto model = testing::fashion_mnist_model("mlp");
   const auto psnrs =
