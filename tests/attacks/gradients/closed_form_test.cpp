@@ -364,7 +364,17 @@ TEST_F(ClosedFormSlow, TheExperimentReportsTheStrongestAttackPerTargetAndNeverLe
   EXPECT_GE(result.audits[0].audit.risk, result.audits[0].attack_risk);
   EXPECT_DOUBLE_EQ(result.audits[0].attack_risk, 1.0);  // >= 40 dB counts as a full recovery
   EXPECT_DOUBLE_EQ(result.risk, 1.0);
+  // The predicted figure itself, not only the risk, is at least what the attack achieved (the
+  // old audit raised the risk and left predicted_psnr at the fit), and says where that came from.
+  const auto& audit = result.audits[0].audit;
+  EXPECT_GE(audit.predicted_psnr, best.mean_psnr);
+  EXPECT_EQ(audit.risk_bound, "attack");
+  EXPECT_EQ(audit.floor_source,
+            "attack: strongest per target, mean over 3 targets (linear-layer 3)");
   const auto json = experiments::to_json(result, options);
+  EXPECT_EQ(json["audit"]["batch_sizes"][0]["attack"], "measured");
+  EXPECT_EQ(json["audit"]["batch_sizes"][0]["floor_source"], audit.floor_source);
+  EXPECT_TRUE(json["audit"]["not_measured"].empty());
   EXPECT_TRUE(json["runs"][1]["psnr"].is_null());
   EXPECT_EQ(json["strongest"][0]["exact"], 3);
 
@@ -383,6 +393,38 @@ TEST_F(ClosedFormSlow, TheExperimentReportsTheStrongestAttackPerTargetAndNeverLe
   const auto skipped_json = experiments::to_json(skipped, options);
   EXPECT_EQ(skipped_json["runs"][2]["skipped_batches"], 3);
   EXPECT_FALSE(skipped_json["runs"][2].contains("not_applicable"));
+}
+
+// A batch size the audit was asked for is reported even where nothing was measured: no attack
+// applied there (positional on an MLP), or the audit's pool holds fewer than two batches. (The
+// old results left the second out and gave the first no mark.)
+TEST_F(ClosedFormSlow, ABatchSizeWithoutAnAttackOrAnAuditIsReportedNotMeasured) {
+  auto model = testing::fashion_mnist_model("mlp");
+  static const data::Splits splits = data::load_splits("fashion-mnist", {100, 200, 0});
+  experiments::GradientExperimentOptions options;
+  options.attacks = {"positional"};
+  options.batch_sizes = {1, 2};
+  options.targets = 2;
+  options.audit_probes = 0;
+  options.audit_pool = 3;
+  experiments::MemorySink sink;
+  const auto result = experiments::run_gradient_experiment(*model, splits.test, options,
+                                                           experiments::Reporter(), sink);
+  ASSERT_EQ(result.audits.size(), 2u);
+  EXPECT_TRUE(result.audits[0].audited);
+  EXPECT_FALSE(result.audits[0].attack_measured);
+  EXPECT_EQ(result.audits[0].audit.floor_source, "none");
+  EXPECT_FALSE(result.audits[1].audited);
+  const auto json = experiments::to_json(result, options);
+  const auto& sizes = json["audit"]["batch_sizes"];
+  ASSERT_EQ(sizes.size(), 2u);
+  EXPECT_EQ(sizes[0]["status"], "measured");
+  EXPECT_EQ(sizes[0]["attack"], "not measured");
+  EXPECT_EQ(sizes[1]["batch_size"], 2);
+  EXPECT_EQ(sizes[1]["status"], "not measured");
+  EXPECT_EQ(sizes[1]["not_measured"], "the audit pool has 3 images; batch 2 needs 4");
+  EXPECT_TRUE(sizes[1]["risk"].is_null());
+  EXPECT_EQ(json["audit"]["not_measured"], nlohmann::json::array({1, 2}));
 }
 
 }  // namespace
