@@ -16,16 +16,25 @@
 // starts against the gradient of some of its own batches, each recorded with the distance it
 // reached and the PSNR of its reconstruction after optimal matching. The relation claims
 // "distance <= attacker_distance implies PSNR >= PSNR_fit(attacker_distance)"; any observed point
-// (probe, path or pair) that close with a lower PSNR falsifies it. The closest probe stands for
-// the attacker only when it succeeds: a probe that stops short of attacker_distance proves
-// nothing (a failed attack never lowers a risk), one that gets there with another image proves
-// a collision. So
-//   PSNR_predicted = min(PSNR_fit(attacker_distance),
-//                        lowest PSNR of a point with distance <= attacker_distance)
+// (path or pair: the auditor's own measurements, no attack) that close with a lower PSNR
+// falsifies it. A probe is an attack, and an audit never reports less than an attack achieves:
+// a failed attack or probe proves nothing and never lowers a risk. So a probe may only raise the
+// prediction, to the PSNR it rebuilt; one that reaches attacker_distance with another image (a
+// collision, evidence that the relation is loose) is recorded (`collision_psnr`) but lowers
+// nothing. The run's strongest attack at this batch size (`achieved_psnr`) is a floor as well:
+//   PSNR_predicted = max(min(PSNR_fit(attacker_distance),
+//                            lowest PSNR of a path or pair point with distance <=
+//                            attacker_distance),
+//                        best PSNR a probe rebuilt, achieved_psnr)
 //   risk = clamp((PSNR_predicted - PSNR_unrelated) / (exact_psnr - PSNR_unrelated), 0, 1)
-// and the gradients experiment raises it to what the run's strongest attack demonstrates.
 // where PSNR_unrelated is the mean PSNR between unrelated batches (what knowing nothing gives).
-// A model whose gradient barely moves with the data (all path distances ~0) scores 0.
+// A model whose gradient barely moves with the data (all path distances ~0) scores what the
+// floor alone shows (0 without an attack above PSNR_unrelated).
+//
+// Distances use only what the attacker knows: a path's moved batch and a probe's reconstruction
+// are measured with the labels the attacker holds under `knowledge` (the server's; else those
+// read off the last layer, iDLG / LLG-style; else uniform soft labels). A pair compares two real
+// clients' gradients, each with its own labels.
 //
 // It lives in experiments/, not metrics/: its probes run an attack (through the registry), and
 // metrics/ sits below attacks/ in the layering (docs/design.md).
@@ -34,6 +43,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -57,7 +67,12 @@ struct GradientAuditOptions {
   // random batch. 0 probes = paths and pairs only.
   int probes = 2;
   int probe_iterations = 300;
-  attacks::AttackerKnowledge knowledge;  // what the probes know besides the update
+  attacks::AttackerKnowledge knowledge;  // what the attacker knows besides the update
+  // The best PSNR an attack achieved on this model at this batch size (the gradients
+  // experiment's strongest attack per target, mean over targets); NaN when none ran. The
+  // prediction is never below it.
+  double achieved_psnr = std::numeric_limits<double>::quiet_NaN();
+  std::string achieved_by;  // where achieved_psnr comes from, for floor_source
   bool train_mode = false;
   uint64_t seed = 0;
 
@@ -82,12 +97,23 @@ struct GradientAudit {
   bool fit_valid = false;  // false when the gradient does not move with the data
   double unrelated_psnr = 0;
   double fit_psnr = 0;  // the fit at attacker_distance (unrelated_psnr without a valid fit)
-  // Lowest PSNR among the points with gradient distance <= attacker_distance; NaN when none.
+  // Lowest PSNR among the path and pair points with gradient distance <= attacker_distance
+  // (probes excluded: they never lower the prediction); NaN when none.
   double observed_psnr = 0;
-  double predicted_psnr = 0;  // min(fit_psnr, observed_psnr)
-  // What set the risk: "fit", the kind of the observed point that undercut the fit ("probe",
-  // "path-image", "path-noise", "pair"), "attack" when the experiment raised it to its
-  // strongest attack, or "none" without a valid fit (risk 0).
+  // max(min(fit_psnr, observed_psnr), floor_psnr); unrelated_psnr without a valid fit and floor.
+  double predicted_psnr = 0;
+  // The best PSNR an attack achieved: the run's (achieved_psnr) or a probe's, whichever is
+  // higher; NaN when neither. `floor_source` names it: GradientAuditOptions::achieved_by,
+  // "probe", or "none".
+  double floor_psnr = std::numeric_limits<double>::quiet_NaN();
+  std::string floor_source = "none";
+  double probe_best_psnr = 0;  // highest PSNR a probe rebuilt (NaN without probes)
+  // Lowest PSNR of a probe that reached attacker_distance: a collision when below fit_psnr.
+  // Recorded, never used to lower the prediction (NaN when no probe got that close).
+  double collision_psnr = 0;
+  // What set the risk: "fit", the kind of the path or pair point that undercut the fit
+  // ("path-image", "path-noise", "pair"), "probe" or "attack" when the floor raised it, or
+  // "none" without a valid fit or floor (risk 0).
   std::string risk_bound = "none";
   double probe_min_distance = 0;  // lowest distance a probe reached (NaN without probes)
   double probe_psnr = 0;          // PSNR of that probe's reconstruction (NaN without probes)

@@ -95,9 +95,15 @@ struct BatchAudit {
   GradientAudit audit;
   double seconds = 0;
   // The strongest attack's mean PSNR at this batch size and the risk it demonstrates through
-  // the audit's PSNR-to-risk mapping; audit.risk is never below it.
+  // the audit's PSNR-to-risk mapping; audit.predicted_psnr and audit.risk are never below them.
   double attack_psnr = std::numeric_limits<double>::quiet_NaN();
   double attack_risk = 0;
+  // false when no attack ran at this batch size (none applied or scored): "not measured".
+  bool attack_measured = true;
+  // false when the audit could not run (its pool is smaller than two batches); then `audit`
+  // is empty, `not_audited` says why, and the entry reads "not measured".
+  bool audited = true;
+  std::string not_audited;
 };
 
 struct GradientExperimentResult {

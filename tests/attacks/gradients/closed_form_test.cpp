@@ -64,6 +64,101 @@ double median(std::vector<double> values) {
 
 class ClosedFormSlow : public testing::RequiresFashionMnist {};
 
+// A 1 x 8 x 8 -> 4 classifier whose only layer is a Linear on either every pixel or, behind the
+// cut "left", on the left half of the image only: a first map that is not injective, so two
+// images that differ on the right half have the same features and the same gradient.
+class HalfSightClassifier : public models::Classifier {
+ public:
+  explicit HalfSightClassifier(bool crop) : crop_(crop) {
+    torch::manual_seed(3);
+    head_ = torch::nn::Linear(crop ? 32 : 64, 4);
+  }
+  torch::Tensor forward(const torch::Tensor& images) override {
+    return head_->forward(crop_ ? features(images, "left") : images.flatten(1));
+  }
+  std::vector<torch::Tensor> parameters() override { return head_->parameters(); }
+  models::InputShape input_shape() const override { return {1, 8, 8}; }
+  int64_t num_classes() const override { return 4; }
+  std::vector<std::string> cut_points() const override {
+    return crop_ ? std::vector<std::string>{"left"} : std::vector<std::string>{};
+  }
+  torch::Tensor features(const torch::Tensor& images, const std::string& cut) override {
+    check_cut(cut);
+    return images.slice(3, 0, 4).flatten(1);
+  }
+  torch::Tensor forward_from(const torch::Tensor& features, const std::string& cut) override {
+    check_cut(cut);
+    return head_->forward(features.flatten(1));
+  }
+  void set_training(bool training) override { head_->train(training); }
+  bool is_training() const override { return head_->is_training(); }
+  void to(torch::Device) override {}
+  torch::Device device() const override { return torch::kCPU; }
+  bool has_batch_norm() const override { return false; }
+  std::string kind() const override { return "test-half-sight"; }
+  std::string summary() const override { return "test Linear on half the pixels"; }
+
+ private:
+  bool crop_;
+  torch::nn::Linear head_{nullptr};
+};
+
+// Left half flat at 0.3 (an inversion's smoothness prior fills the unseen right half with the
+// same value), right half noise.
+torch::Tensor half_noise_image() {
+  auto generator = at::detail::createCPUGenerator(11);
+  auto image = torch::rand({1, 1, 8, 8}, generator);
+  image.slice(3, 0, 4).fill_(0.3);
+  return image;
+}
+
+TEST(ClosedForm, AnInversionIsNeverCertifiedEvenWhenItsImageReproducesTheUpdate) {
+  HalfSightClassifier model(/*crop=*/true);
+  const auto target = half_noise_image();
+  const auto label = torch::tensor({2}, torch::kLong);
+  const auto update = observe_update(model, target, label, AttackerKnowledge{true}, false);
+
+  // The self-check cannot tell the pixels apart: another right half gives the same update.
+  auto other = target.clone();
+  other.slice(3, 4, 8).fill_(0.9);
+  EXPECT_LE(gradient_self_check(model, update, other, label), kCertifiedDistance);
+  const auto as_inversion = certify_recovery(model, update, other, label, Recovery::kOptimisation);
+  EXPECT_LE(as_inversion.self_check, kCertifiedDistance);
+  EXPECT_FALSE(as_inversion.certified);
+
+  // features-then-invert reaches such an image and must not certify it (the old self-check did,
+  // and a certified batch made the experiment skip the stronger attacks).
+  Progress quiet;
+  const auto result = run_features_then_invert(model, update, AttackBudget{}, quiet);
+  ASSERT_FALSE(result.not_applicable) << result.failure;
+  EXPECT_LE(result.self_check, kCertifiedDistance);
+  const double psnr =
+      metrics::score_reconstruction(result.images, result.labels, target, label).mean_psnr;
+  EXPECT_LT(psnr, 30.0);  // the unseen half is not the target's
+  ASSERT_EQ(result.certified.size(), 1u);
+  EXPECT_FALSE(result.certified[0]);
+}
+
+TEST(ClosedForm, AClosedFormRecoveryThatReproducesTheUpdateIsCertified) {
+  HalfSightClassifier model(/*crop=*/false);
+  const auto target = half_noise_image();
+  const auto label = torch::tensor({1}, torch::kLong);
+  const auto update = observe_update(model, target, label, AttackerKnowledge{}, false);
+  Progress quiet;
+  const auto result = run_linear_layer_attack(model, update, AttackBudget{}, quiet);
+  ASSERT_FALSE(result.not_applicable) << result.failure;
+  EXPECT_EQ(result.labels.item<int64_t>(), 1);
+  EXPECT_LE(result.self_check, kCertifiedDistance);
+  ASSERT_EQ(result.certified.size(), 1u);
+  EXPECT_TRUE(result.certified[0]);
+  EXPECT_GE(metrics::score_reconstruction(result.images, result.labels, target, label).mean_psnr,
+            60.0);
+  // The same image handed in as an optimisation's result gets no certificate.
+  EXPECT_FALSE(
+      certify_recovery(model, update, result.images, result.labels, Recovery::kOptimisation)
+          .certified);
+}
+
 TEST_F(ClosedFormSlow, LinearLayerRecoversEveryImageExactlyFromATrainedMlp) {
   auto model = testing::fashion_mnist_model("mlp");
   const auto psnrs =
@@ -269,7 +364,17 @@ TEST_F(ClosedFormSlow, TheExperimentReportsTheStrongestAttackPerTargetAndNeverLe
   EXPECT_GE(result.audits[0].audit.risk, result.audits[0].attack_risk);
   EXPECT_DOUBLE_EQ(result.audits[0].attack_risk, 1.0);  // >= 40 dB counts as a full recovery
   EXPECT_DOUBLE_EQ(result.risk, 1.0);
+  // The predicted figure itself, not only the risk, is at least what the attack achieved (the
+  // old audit raised the risk and left predicted_psnr at the fit), and says where that came from.
+  const auto& audit = result.audits[0].audit;
+  EXPECT_GE(audit.predicted_psnr, best.mean_psnr);
+  EXPECT_EQ(audit.risk_bound, "attack");
+  EXPECT_EQ(audit.floor_source,
+            "attack: strongest per target, mean over 3 targets (linear-layer 3)");
   const auto json = experiments::to_json(result, options);
+  EXPECT_EQ(json["audit"]["batch_sizes"][0]["attack"], "measured");
+  EXPECT_EQ(json["audit"]["batch_sizes"][0]["floor_source"], audit.floor_source);
+  EXPECT_TRUE(json["audit"]["not_measured"].empty());
   EXPECT_TRUE(json["runs"][1]["psnr"].is_null());
   EXPECT_EQ(json["strongest"][0]["exact"], 3);
 
@@ -288,6 +393,38 @@ TEST_F(ClosedFormSlow, TheExperimentReportsTheStrongestAttackPerTargetAndNeverLe
   const auto skipped_json = experiments::to_json(skipped, options);
   EXPECT_EQ(skipped_json["runs"][2]["skipped_batches"], 3);
   EXPECT_FALSE(skipped_json["runs"][2].contains("not_applicable"));
+}
+
+// A batch size the audit was asked for is reported even where nothing was measured: no attack
+// applied there (positional on an MLP), or the audit's pool holds fewer than two batches. (The
+// old results left the second out and gave the first no mark.)
+TEST_F(ClosedFormSlow, ABatchSizeWithoutAnAttackOrAnAuditIsReportedNotMeasured) {
+  auto model = testing::fashion_mnist_model("mlp");
+  static const data::Splits splits = data::load_splits("fashion-mnist", {100, 200, 0});
+  experiments::GradientExperimentOptions options;
+  options.attacks = {"positional"};
+  options.batch_sizes = {1, 2};
+  options.targets = 2;
+  options.audit_probes = 0;
+  options.audit_pool = 3;
+  experiments::MemorySink sink;
+  const auto result = experiments::run_gradient_experiment(*model, splits.test, options,
+                                                           experiments::Reporter(), sink);
+  ASSERT_EQ(result.audits.size(), 2u);
+  EXPECT_TRUE(result.audits[0].audited);
+  EXPECT_FALSE(result.audits[0].attack_measured);
+  EXPECT_EQ(result.audits[0].audit.floor_source, "none");
+  EXPECT_FALSE(result.audits[1].audited);
+  const auto json = experiments::to_json(result, options);
+  const auto& sizes = json["audit"]["batch_sizes"];
+  ASSERT_EQ(sizes.size(), 2u);
+  EXPECT_EQ(sizes[0]["status"], "measured");
+  EXPECT_EQ(sizes[0]["attack"], "not measured");
+  EXPECT_EQ(sizes[1]["batch_size"], 2);
+  EXPECT_EQ(sizes[1]["status"], "not measured");
+  EXPECT_EQ(sizes[1]["not_measured"], "the audit pool has 3 images; batch 2 needs 4");
+  EXPECT_TRUE(sizes[1]["risk"].is_null());
+  EXPECT_EQ(json["audit"]["not_measured"], nlohmann::json::array({1, 2}));
 }
 
 }  // namespace

@@ -107,15 +107,6 @@ torch::Tensor attack_labels(models::Classifier& model, const SharedUpdate& updat
   }
 }
 
-// Batch 1: the self-check distance and the certificate it gives.
-void certify_single(models::Classifier& model, const SharedUpdate& update, Reconstruction& r) {
-  r.certified.assign(1, false);
-  if (r.labels.defined() && r.labels.numel() == 1 && r.labels.item<int64_t>() >= 0) {
-    r.self_check = gradient_self_check(model, update, r.images, r.labels);
-    r.certified[0] = r.self_check <= kCertifiedDistance;
-  }
-}
-
 BiasRatio layer_ratio(const Gradients& g, const LinearLayer& layer, int64_t max_inputs) {
   return bias_ratio(g[layer.weight], g[layer.bias], max_inputs);
 }
@@ -280,22 +271,38 @@ PositionalSolve positional_solve(const Gradients& g, const PositionalLayers& lay
 }
 
 // A reconstruction of the update's batch from one image per sample, with labels (the server's
-// or inferred) and certificates: at batch 1 the self-check, else `certified` (per image).
+// or inferred) and certificates: at batch 1 certify_recovery's, else `certified` (per image, from
+// the algebra; empty for an optimisation).
 Reconstruction batch_result(models::Classifier& model, const SharedUpdate& update,
-                            const std::vector<torch::Tensor>& images, std::vector<bool> certified) {
+                            const std::vector<torch::Tensor>& images, std::vector<bool> certified,
+                            Recovery how) {
   Reconstruction r;
   r.images = torch::cat(images);
   r.labels = attack_labels(model, update);
   if (update.batch_size == 1) {
-    certify_single(model, update, r);
+    const auto certificate = certify_recovery(model, update, r.images, r.labels, how);
+    r.self_check = certificate.self_check;
+    r.certified.assign(1, certificate.certified);
   } else {
     certified.resize(static_cast<size_t>(update.batch_size), false);
+    if (how != Recovery::kClosedForm) certified.assign(certified.size(), false);
     r.certified = std::move(certified);
   }
   return r;
 }
 
 }  // namespace
+
+Certificate certify_recovery(models::Classifier& model, const SharedUpdate& update,
+                             const torch::Tensor& image, const torch::Tensor& label, Recovery how) {
+  Certificate certificate;
+  if (label.defined() && label.numel() == 1 && label.item<int64_t>() >= 0) {
+    certificate.self_check = gradient_self_check(model, update, image, label);
+    certificate.certified =
+        how == Recovery::kClosedForm && certificate.self_check <= kCertifiedDistance;
+  }
+  return certificate;
+}
 
 std::vector<LinearLayer> find_linear_layers(const std::vector<torch::Tensor>& parameters) {
   std::vector<LinearLayer> layers;
@@ -502,7 +509,8 @@ Reconstruction run_linear_layer_attack(models::Classifier& model, const SharedUp
   for (const auto& u : batch_inputs(exact->ratio, batch)) {
     images.push_back(to_pixels(exact->input.pixels, u, shape));
   }
-  auto r = batch_result(model, update, images, batch_certificates(exact->ratio, batch));
+  auto r = batch_result(model, update, images, batch_certificates(exact->ratio, batch),
+                        Recovery::kClosedForm);
   r.details = {{"layer", layer_json(exact->layer, exact->ratio)}, {"layers", tried}};
   return r;
 }
@@ -575,7 +583,8 @@ Reconstruction run_positional_attack(models::Classifier& model, const SharedUpda
     r.details = details;
     return r;
   }
-  auto r = batch_result(model, update, {to_pixels(map, best->image, shape)}, {});
+  auto r =
+      batch_result(model, update, {to_pixels(map, best->image, shape)}, {}, Recovery::kClosedForm);
   r.details = details;
   return r;
 }
@@ -615,7 +624,7 @@ Reconstruction run_features_then_invert(models::Classifier& model, const SharedU
   while (static_cast<int64_t>(images.size()) < batch) {
     images.push_back(torch::full(model.input_shape().with_batch(1), 0.5));
   }
-  auto r = batch_result(model, update, images, {});  // an inversion has no batch certificate
+  auto r = batch_result(model, update, images, {}, Recovery::kOptimisation);
   r.iterations = options.iterations;
   r.details = {{"layer", layer_json(exact->layer, exact->ratio)},
                {"cut", exact->input.cut},

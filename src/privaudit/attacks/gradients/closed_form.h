@@ -16,12 +16,14 @@
 // Each attack receives only the SharedUpdate and the model, finds its layers by parameter
 // shapes (a Linear weight/bias pair; a 1 x T x D parameter beside a D x C x k x k projection),
 // learns how a layer's input relates to the pixels by probing the model with its own inputs
-// (zeros, ones, noise: never the targets), and certifies its result without ground truth.
+// (zeros, ones, noise: never the targets), and certifies its result without ground truth where
+// algebra allows it (kCertifiedDistance below).
 #pragma once
 
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -59,8 +61,35 @@ BiasRatio bias_ratio(const torch::Tensor& weight_grad, const torch::Tensor& bias
 double gradient_self_check(models::Classifier& model, const SharedUpdate& update,
                            const torch::Tensor& images, const torch::Tensor& labels);
 
-// Reconstructions whose self-check distance is at most this are certified exact.
+// Certificates: algebra, never optimisation. A closed-form recovery (linear-layer, positional)
+// of one image is certified exact when it reproduces the observed update: the gradient of the
+// recovered image with the recovered label (the server's, else read off the last layer) lies
+// within this cosine distance of the shared one (the self-check, in float64). At batch > 1 a
+// linear-layer image is certified when at least two rows of the layer's gradient agree on it
+// (each row's ratio dW_i / db_i is an exact input when one sample activates the unit). An
+// optimisation or inversion (features-then-invert, DLG, iDLG, Inverting Gradients) is never
+// certified, whatever its self-check: matching the update is what it optimises, and where the
+// layers below what it matched are not injective (a crop, a pooling, a frozen first layer)
+// another image matches as well, so a small distance says nothing about the pixels.
 constexpr double kCertifiedDistance = 1e-6;
+
+// How a reconstruction was obtained; decides whether it can be certified.
+enum class Recovery {
+  kClosedForm,   // read off the update by algebra
+  kOptimisation  // found by an optimisation or an inversion
+};
+
+struct Certificate {
+  // gradient_self_check of the image; NaN without a label.
+  double self_check = std::numeric_limits<double>::quiet_NaN();
+  bool certified = false;
+};
+
+// The certificate of a batch-1 reconstruction `image` (1 x C x H x W) with `label` (one class
+// index, -1 when unknown): certified only for Recovery::kClosedForm with a self-check of at most
+// kCertifiedDistance.
+Certificate certify_recovery(models::Classifier& model, const SharedUpdate& update,
+                             const torch::Tensor& image, const torch::Tensor& label, Recovery how);
 
 struct FeatureInversionOptions {
   int starts = 3;                // grey, then uniform-noise starts

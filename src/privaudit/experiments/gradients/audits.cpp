@@ -15,6 +15,30 @@
 namespace privaudit::experiments::gradients {
 namespace {
 
+// Where the audit's floor at one batch size comes from: the attacks that won a target.
+std::string achieved_by(const StrongestAttack &best) {
+  std::map<std::string, int> wins;
+  for (const auto &name : best.attack) {
+    if (!name.empty()) ++wins[name];
+  }
+  std::string out =
+      "attack: strongest per target, mean over " + std::to_string(best.psnr.size()) + " targets (";
+  bool first = true;
+  for (const auto &[name, count] : wins) {
+    out += (first ? "" : ", ") + name + " " + std::to_string(count);
+    first = false;
+  }
+  return out + ")";
+}
+
+// The strongest attack at `batch`, or null when no attack ran there (none applied, none scored).
+const StrongestAttack *measured_at(const GradientExperimentResult &result, int64_t batch) {
+  for (const auto &best : result.strongest) {
+    if (best.batch_size == batch && std::isfinite(best.mean_psnr)) return &best;
+  }
+  return nullptr;
+}
+
 // A rank's audit as the others receive it (every field; NaN as null).
 nlohmann::json pack_audit(const GradientAudit &a, double seconds) {
   auto n = [](double v) { return report::number_or_null(v); };
@@ -26,9 +50,11 @@ nlohmann::json pack_audit(const GradientAudit &a, double seconds) {
           {"numbers",
            {n(a.spearman), n(a.fit_intercept), n(a.fit_slope), n(a.unrelated_psnr), n(a.fit_psnr),
             n(a.observed_psnr), n(a.predicted_psnr), n(a.probe_min_distance), n(a.probe_psnr),
-            n(a.probe_bound_psnr), n(a.probe_seconds), n(a.risk), n(seconds)}},
+            n(a.probe_bound_psnr), n(a.probe_seconds), n(a.risk), n(seconds), n(a.floor_psnr),
+            n(a.probe_best_psnr), n(a.collision_psnr)}},
           {"fit_valid", a.fit_valid},
-          {"risk_bound", a.risk_bound}};
+          {"risk_bound", a.risk_bound},
+          {"floor_source", a.floor_source}};
 }
 
 GradientAudit unpack_audit(const nlohmann::json &j, double &seconds) {
@@ -41,13 +67,14 @@ GradientAudit unpack_audit(const nlohmann::json &j, double &seconds) {
                         number(p.at(3)), number(p.at(4))});
   }
   const auto &v = j.at("numbers");
-  double *fields[] = {&a.spearman,   &a.fit_intercept,    &a.fit_slope,      &a.unrelated_psnr,
-                      &a.fit_psnr,   &a.observed_psnr,    &a.predicted_psnr, &a.probe_min_distance,
-                      &a.probe_psnr, &a.probe_bound_psnr, &a.probe_seconds,  &a.risk,
-                      &seconds};
+  double *fields[] = {&a.spearman,   &a.fit_intercept,    &a.fit_slope,       &a.unrelated_psnr,
+                      &a.fit_psnr,   &a.observed_psnr,    &a.predicted_psnr,  &a.probe_min_distance,
+                      &a.probe_psnr, &a.probe_bound_psnr, &a.probe_seconds,   &a.risk,
+                      &seconds,      &a.floor_psnr,       &a.probe_best_psnr, &a.collision_psnr};
   for (size_t i = 0; i < std::size(fields); ++i) *fields[i] = number(v.at(i));
   a.fit_valid = j.at("fit_valid").get<bool>();
   a.risk_bound = j.at("risk_bound").get<std::string>();
+  a.floor_source = j.at("floor_source").get<std::string>();
   return a;
 }
 
@@ -70,6 +97,11 @@ void run_audits(models::Classifier &model, const data::Dataset &test,
     audit_options.knowledge = options.knowledge;
     audit_options.train_mode = options.train_mode;
     audit_options.seed = options.seed;
+    // An audit never reports less than an attack of the run achieved (gradient_audit.h).
+    if (const auto *best = measured_at(result, batch)) {
+      audit_options.achieved_psnr = best->mean_psnr;
+      audit_options.achieved_by = achieved_by(*best);
+    }
     return audit_options;
   };
   const auto &sizes = options.batch_sizes;
@@ -102,20 +134,30 @@ void run_audits(models::Classifier &model, const data::Dataset &test,
     }
   }
   for (size_t i = 0; i < sizes.size(); ++i) {
-    if (!done.count(i)) continue;
     const int64_t batch = sizes[i];
+    const auto *best = measured_at(result, batch);
+    if (!done.count(i)) {
+      // Asked for, but the pool is too small: reported, not left out.
+      BatchAudit entry;
+      entry.batch_size = batch;
+      entry.audited = false;
+      entry.not_audited = "the audit pool has " + std::to_string(pool) + " images; batch " +
+                          std::to_string(batch) + " needs " + std::to_string(2 * batch);
+      entry.attack_measured = best != nullptr;
+      if (best != nullptr) entry.attack_psnr = best->mean_psnr;
+      reporter.say("audit batch " + std::to_string(batch) + ": not measured (" + entry.not_audited +
+                   ")");
+      result.audits.push_back(std::move(entry));
+      continue;
+    }
     const auto audit_options = options_for(batch);
     BatchAudit entry = std::move(done[i]);
-    // Evidence may only raise the risk: never below what the run's strongest
-    // attack showed.
-    for (const auto &best : result.strongest) {
-      if (best.batch_size != batch || !std::isfinite(best.mean_psnr)) continue;
-      entry.attack_psnr = best.mean_psnr;
-      entry.attack_risk = psnr_risk(entry.audit, best.mean_psnr, audit_options.exact_psnr);
-      if (entry.attack_risk > entry.audit.risk) {
-        entry.audit.risk = entry.attack_risk;
-        entry.audit.risk_bound = "attack";
-      }
+    // The audit already holds the floor; the strongest attack's figures are kept for the
+    // reader, and a batch size without one says so.
+    entry.attack_measured = best != nullptr;
+    if (best != nullptr) {
+      entry.attack_psnr = best->mean_psnr;
+      entry.attack_risk = psnr_risk(entry.audit, best->mean_psnr, audit_options.exact_psnr);
     }
     const auto &audit = entry.audit;
     result.risk = std::max(result.risk, audit.risk);
@@ -141,10 +183,10 @@ void run_audits(models::Classifier &model, const data::Dataset &test,
     std::snprintf(line, sizeof line,
                   "audit batch %3lld: spearman %.3f, predicted PSNR %.2f dB at "
                   "distance %.0e (fit "
-                  "%.2f, bound: %s), risk %.3f, %.1f s",
+                  "%.2f, bound: %s), risk %.3f%s, %.1f s",
                   static_cast<long long>(batch), audit.spearman, audit.predicted_psnr,
                   options.attacker_distance, audit.fit_psnr, audit.risk_bound.c_str(), audit.risk,
-                  entry.seconds);
+                  entry.attack_measured ? "" : " (attack: not measured)", entry.seconds);
     reporter.say(line);
     result.audits.push_back(std::move(entry));
   }

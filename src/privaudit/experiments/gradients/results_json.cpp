@@ -61,6 +61,16 @@ void to_json(nlohmann::json &j, const StrongestAttack &best) {
 
 void to_json(nlohmann::json &j, const BatchAudit &entry) {
   const auto &audit = entry.audit;
+  const char *attack_status = entry.attack_measured ? "measured" : "not measured";
+  if (!entry.audited) {
+    j = {{"batch_size", entry.batch_size},
+         {"status", "not measured"},
+         {"not_measured", entry.not_audited},
+         {"attack", attack_status},
+         {"attack_psnr", report::number_or_null(entry.attack_psnr)},
+         {"risk", nullptr}};
+    return;
+  }
   nlohmann::json points = nlohmann::json::array();
   for (const auto &p : audit.points) {
     points.push_back({{"kind", p.kind},
@@ -81,11 +91,17 @@ void to_json(nlohmann::json &j, const BatchAudit &entry) {
        {"observed_psnr", report::number_or_null(audit.observed_psnr)},
        {"predicted_psnr", audit.predicted_psnr},
        {"risk_bound", audit.risk_bound},
+       {"floor_psnr", report::number_or_null(audit.floor_psnr)},
+       {"floor_source", audit.floor_source},
+       {"status", "measured"},
+       {"attack", attack_status},
        {"attack_psnr", report::number_or_null(entry.attack_psnr)},
        {"attack_risk", entry.attack_risk},
        {"probe_min_distance", report::number_or_null(audit.probe_min_distance)},
        {"probe_psnr", report::number_or_null(audit.probe_psnr)},
        {"probe_bound_psnr", report::number_or_null(audit.probe_bound_psnr)},
+       {"probe_best_psnr", report::number_or_null(audit.probe_best_psnr)},
+       {"collision_psnr", report::number_or_null(audit.collision_psnr)},
        {"probe_seconds", audit.probe_seconds},
        {"seconds", entry.seconds},
        {"risk", audit.risk},
@@ -100,21 +116,26 @@ nlohmann::json to_json(const GradientExperimentResult &result,
   out["attacker_knows"] = options.knowledge.names();
   out["runs"] = result.runs;
   out["strongest"] = result.strongest;
+  nlohmann::json not_measured = nlohmann::json::array();
+  for (const auto &entry : result.audits) {
+    if (!entry.audited || !entry.attack_measured) not_measured.push_back(entry.batch_size);
+  }
   out["audit"] = {{"attacker_distance", options.attacker_distance},
                   {"risk", result.risk},
                   {"probes", options.audit_probes},
                   {"probe_iterations", options.audit_probe_iterations},
                   {"risk_definition",
-                   "clamp((PSNR predicted at attacker_distance - PSNR of unrelated "
-                   "batches) / "
-                   "(40 - PSNR of unrelated batches), 0, 1); the largest over batch sizes. "
-                   "PSNR predicted = min(path fit at attacker_distance, lowest PSNR of an "
-                   "observed point (probe, path, pair) with gradient distance <= "
-                   "attacker_distance: a proven collision); a probe that stopped short "
-                   "proves "
-                   "nothing and never lowers it. Never below the risk the strongest attack "
-                   "of "
-                   "the run demonstrates (its mean PSNR through the same mapping)"},
+                   "clamp((PSNR predicted at attacker_distance - PSNR of unrelated batches) / "
+                   "(40 - PSNR of unrelated batches), 0, 1); the largest over the measured batch "
+                   "sizes. PSNR predicted = max(min(path fit at attacker_distance, lowest PSNR of "
+                   "a path or pair point with gradient distance <= attacker_distance), best PSNR "
+                   "an attack achieved: the run's strongest attack at that batch size or a "
+                   "probe, named by floor_source). A failed attack or probe proves nothing and "
+                   "never lowers it; a probe's collision is recorded as collision_psnr. Path and "
+                   "probe distances use the labels the attacker holds (attacker_knows). A batch "
+                   "size without an attack reads attack: \"not measured\"; one the audit could "
+                   "not run reads status: \"not measured\""},
+                  {"not_measured", not_measured},
                   {"plot", "audit_relation.svg"},
                   {"batch_sizes", result.audits}};
   return out;
