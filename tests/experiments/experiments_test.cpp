@@ -80,7 +80,6 @@ TEST_F(GradientExperiment, KnownLabelsReachEveryAttackAndAreRecorded) {
   EXPECT_EQ(json["attacker_knows"], nlohmann::json::array({"batch_size", "labels"}));
 }
 
-
 TEST(GradientExperimentOptions, NameTheFlagThatIsWrong) {
   const auto message = [](const GradientExperimentOptions& options) {
     try {
@@ -154,6 +153,10 @@ TEST(InversionExperiment, ScoresEveryReconstructionAndWritesItsFiguresToTheSink)
   EXPECT_EQ(sink.plots.count("stationarity.svg"), 1u);
   const auto json = to_json(result, options);
   EXPECT_EQ(json["reconstructions"].size(), 8u);
+  EXPECT_TRUE(json["reconstructions"][0]["copy_of_train"].is_boolean());
+  EXPECT_EQ(json["summary"]["verbatim_copies"].get<int64_t>(), result.neighbours.verbatim_copies());
+  EXPECT_TRUE(json["summary"]["copy_threshold_ssim"].is_number());
+  EXPECT_EQ(json["summary"]["copy_calibration"]["target_false_copy_rate"].get<double>(), 0.01);
   EXPECT_EQ(json["stationarity_residual"].size(), 3u);
 }
 

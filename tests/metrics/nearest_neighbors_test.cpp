@@ -103,6 +103,89 @@ TEST(NearestNeighbors, RejectsAClassMissingFromASplit) {
   }
 }
 
+// Rows `per_class` of each class of `d` (its images are grouped by class, as toy_splits makes
+// them).
+data::Dataset first_of_each_class(const data::Dataset& d, int64_t classes, int64_t per_class) {
+  const int64_t have = d.size() / classes;
+  std::vector<int64_t> rows;
+  for (int64_t c = 0; c < classes; ++c)
+    for (int64_t i = 0; i < per_class; ++i) rows.push_back(c * have + i);
+  return d.select(torch::tensor(rows));
+}
+
+// Positive control: a "generator" that emits training images. With pools of equal size it is
+// nearer to training data every time, and every image is a verbatim copy.
+TEST(TrainingLikeness, AGeneratorEmittingTrainingImagesScoresOneWithEqualPools) {
+  auto splits = testing::toy_splits(2, 40, 1, 16, 21 + testing::seed_offset());
+  const auto train = first_of_each_class(splits.train, 2, 20);  // 20 per class, as held out
+  const auto nn = nearest_neighbors(train.images, train.labels, train, splits.test);
+  EXPECT_EQ(nn.pools_compared, 1);
+  EXPECT_GE(nn.training_likeness(), 0.9);
+  EXPECT_EQ(nn.verbatim_copies(), 40);
+}
+
+// With eight times more training images than held-out ones, an equal-pool likeness cannot tell a
+// copy from chance in the pools that lack its source (about 1/2 + 1/2 / 8 = 0.56 for copies;
+// 0.51-0.67 over seed offsets 0-5); the copy
+// count, against the whole training pool, finds every one of them wherever its source lies.
+TEST(VerbatimCopies, AGeneratorEmittingTrainingImagesFindsEveryCopyInTheWholePool) {
+  const auto splits = testing::toy_splits(2, 160, 1, 16, 22 + testing::seed_offset());
+  const auto test = first_of_each_class(splits.test, 2, 20);
+  const auto rows = torch::arange(0, 320, 8);  // 40 sources spread over both classes' pools
+  const auto nn = nearest_neighbors(splits.train.images.index_select(0, rows),
+                                    splits.train.labels.index_select(0, rows), splits.train, test);
+  std::printf("figure: VerbatimCopies training generator: copies %lld / 40, likeness %.3f\n",
+              static_cast<long long>(nn.verbatim_copies()), nn.training_likeness());
+  EXPECT_EQ(nn.verbatim_copies(), 40);
+  EXPECT_TRUE(torch::equal(nn.train_index, rows));
+  EXPECT_EQ(nn.pools_compared, 8);
+  // Every training image takes part: each copy wins at least the pool that holds its source.
+  EXPECT_GE(nn.nearer_to_train.min().item<double>(), 1.0 / 8 - 1e-12);
+  EXPECT_LT(nn.training_likeness(), 0.8);
+}
+
+// Negative control: a "generator" that emits unseen images of the same distribution (neither in
+// the training split nor in the held-out pool) covers one half and is almost never a copy.
+TEST(TrainingLikeness, AGeneratorEmittingUnseenImagesCoversOneHalfAndCopiesAlmostNothing) {
+  const auto seed = 23 + testing::seed_offset();
+  const auto splits = testing::toy_splits(2, 500, 1, 16, seed);  // 500 / 250 per class
+  const auto unseen = testing::toy_splits(2, 500, 1, 16, seed + 1000).train;
+  NearestNeighborOptions options;
+  options.seed = seed;
+  const auto nn =
+      nearest_neighbors(unseen.images, unseen.labels, splits.train, splits.test, options);
+  std::printf(
+      "figure: TrainingLikeness unseen generator: likeness %.3f, copies %lld / 1000 (threshold "
+      "%.3f, k %lld of m %lld)\n",
+      nn.training_likeness(), static_cast<long long>(nn.verbatim_copies()), nn.copy_threshold.ssim,
+      static_cast<long long>(nn.copy_threshold.order_statistic),
+      static_cast<long long>(nn.copy_threshold.held_out_images));
+  EXPECT_EQ(nn.pools_compared, 2);
+  EXPECT_GE(nn.training_likeness(), 0.3);
+  EXPECT_LE(nn.training_likeness(), 0.7);
+  // A held-out image passes the threshold with probability 5/501 (about 1 %); given one
+  // calibration draw the rate spreads as Beta(5, 496), so the count among 1,000 is beta-binomial:
+  // mean 10, above 30 with probability 0.3 % (seed offsets 0-5 gave 1, 7, 4, 3, 14, 8).
+  EXPECT_LE(nn.verbatim_copies(), 30);
+}
+
+TEST(CopyThreshold, IsTheLargestHeldOutScoreWhenFewerThan99AreHeldOut) {
+  const auto train = random_dataset(30, 2, 24);
+  const auto test = random_dataset(10, 2, 25);
+  const auto t = calibrate_copy_threshold(train, test);
+  EXPECT_EQ(t.held_out_images, 20);
+  EXPECT_EQ(t.order_statistic, 20);
+  EXPECT_NEAR(t.false_copy_rate, 1.0 / 21, 1e-12);
+  // The held-out images scored as reconstructions: the largest nearest-train SSIM is the
+  // threshold, so none of them is a copy.
+  const auto nn = nearest_neighbors(test.images, test.labels, train, test);
+  EXPECT_DOUBLE_EQ(t.ssim, nn.train_ssim.max().item<double>());
+  EXPECT_EQ(nn.verbatim_copies(), 0);
+  NearestNeighborOptions wrong;
+  wrong.copy_false_rate = 0;
+  EXPECT_THROW(calibrate_copy_threshold(train, test, wrong), Error);
+}
+
 // The baselines the report shows beside its figures, measured on Fashion-MNIST: an unrelated
 // image (another class) scores lowest, the class-mean image higher, and an unseen image's nearest
 // training image higher still (what nearest-train SSIM gives without any leak). Observed (seed

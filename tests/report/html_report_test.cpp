@@ -209,6 +209,29 @@ TEST(HtmlReport, EscapesNamesAndSaysWhichStageFailed) {
   EXPECT_EQ(html.find("cnn/invert/reconstructions.png"), std::string::npos);
 }
 
+TEST(HtmlReport, ShowsTheVerbatimCopiesOfEachModelInvertedFromItsWeights) {
+  testing::TempDir dir;
+  auto audit = fake_audit();
+  auto& summary = audit["architectures"][0]["invert"]["results"]["summary"];
+  summary["verbatim_copies"] = 2;
+  summary["copy_threshold_ssim"] = 0.912;
+  audit["architectures"][0]["invert"]["results"]["reconstructions"] =
+      nlohmann::json::array({{{"copy_of_train", true}, {"nearest_train_index", 4}},
+                             {{"copy_of_train", true}, {"nearest_train_index", 9}},
+                             {{"copy_of_train", false}, {"nearest_train_index", 1}}});
+  render(dir.path().string(), audit);
+  const std::string html = read_file(dir.path() / "index.html");
+  EXPECT_NE(html.find("main model 2 / 3 (SSIM above 0.912)"), std::string::npos);
+  // Results written before the count existed show none.
+  EXPECT_EQ(html.find("cnn &lt;b&gt;&amp; 0 /"), std::string::npos);
+  const auto records = audit::records_from_json(audit);
+  const auto& inv = *records.architectures[0].run.invert.results;
+  EXPECT_EQ(inv.verbatim_copies, 2);
+  EXPECT_TRUE(inv.reconstructions[1].copy_of_train);
+  EXPECT_EQ(inv.reconstructions[1].nearest_train_index, 9);
+  EXPECT_FALSE(records.architectures[1].run.invert.results->verbatim_copies.has_value());
+}
+
 // The file names that index.html references (src="...").
 std::set<std::string> referenced_files(const std::string& html) {
   std::set<std::string> files;

@@ -50,13 +50,18 @@ InversionRecord inversion_from(const Json& r) {
   InversionRecord inv;
   if (r.contains("reconstructions") && r["reconstructions"].is_array()) {
     for (const auto& image : r["reconstructions"]) {
+      const auto copy = image.find("copy_of_train");
       inv.reconstructions.push_back({json_number(image, "nearer_to_train"),
                                      json_number(image, "nearest_train_ssim"),
-                                     json_number(image, "nearest_test_ssim")});
+                                     json_number(image, "nearest_test_ssim"),
+                                     copy != image.end() && copy->is_boolean() && copy->get<bool>(),
+                                     integer_or(image, "nearest_train_index", -1)});
     }
   }
   inv.nearest_train_ssim = json_number(r, "summary/nearest_train_ssim");
   inv.training_likeness = json_number(r, "summary/training_likeness");
+  if (r.contains("summary")) inv.verbatim_copies = count_of(r["summary"], "verbatim_copies");
+  inv.copy_threshold_ssim = json_number(r, "summary/copy_threshold_ssim");
   return inv;
 }
 

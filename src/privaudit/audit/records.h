@@ -30,12 +30,18 @@ struct InvertedImage {
   double nearer_to_train = kMissing;  // 1 when nearer to a training image than to a held-out one
   double nearest_train_ssim = kMissing;
   double nearest_test_ssim = kMissing;
+  bool copy_of_train = false;        // a verbatim copy of its nearest training image
+  int64_t nearest_train_index = -1;  // that image's row in the training split (-1: not recorded)
 };
 
 struct InversionRecord {
   std::vector<InvertedImage> reconstructions;
   double nearest_train_ssim = kMissing;  // summary: mean over the reconstructions
   double training_likeness = kMissing;   // summary
+  // Summary: reconstructions whose nearest-train SSIM exceeds the threshold calibrated on
+  // held-out images (absent in results written before the count existed).
+  std::optional<int64_t> verbatim_copies;
+  double copy_threshold_ssim = kMissing;
 };
 
 // The strongest attack per target at one batch size (privaudit gradients' "strongest").

@@ -42,6 +42,18 @@ std::vector<torch::Tensor> pairs_by_class(const attacks::InversionResult& invers
   return rows;
 }
 
+// How the copy threshold was found (docs/inversion.md, "Verbatim copies").
+nlohmann::json copy_calibration_json(const metrics::CopyThreshold& t,
+                                     const InversionExperimentOptions& options) {
+  return {{"rule",
+           "k-th smallest nearest-train SSIM of m held-out images, k = ceil((1 - rate)(m + 1)) "
+           "capped at m"},
+          {"target_false_copy_rate", options.copy_false_rate},
+          {"held_out_images", t.held_out_images},
+          {"order_statistic", t.order_statistic},
+          {"false_copy_rate_bound", t.false_copy_rate}};
+}
+
 }  // namespace
 
 void InversionExperimentOptions::validate() const {
@@ -106,6 +118,9 @@ InversionExperimentResult run_inversion_experiment(models::Classifier& model,
   metrics::NearestNeighborOptions nn_options;
   nn_options.candidates = options.candidates;
   nn_options.seed = options.seed;
+  nn_options.copy_false_rate = options.copy_false_rate;
+  nn_options.copy_threshold =
+      metrics::calibrate_copy_threshold(splits.train, splits.test, nn_options);
   result.neighbours =
       metrics::nearest_neighbors(r.images, r.labels, splits.train, splits.test, nn_options);
   const bool refined = !r.stationarity_residual.empty();
@@ -126,8 +141,11 @@ InversionExperimentResult run_inversion_experiment(models::Classifier& model,
   char line[300];
   std::snprintf(
       line, sizeof line,
-      "training_likeness %.3f; mean nearest SSIM train %.3f / held-out %.3f; mean confidence %.3f",
-      nn.training_likeness(), mean_of(nn.train_ssim), mean_of(nn.test_ssim), mean_of(r.confidence));
+      "training_likeness %.3f; verbatim copies %lld / %lld (SSIM > %.3f); mean nearest SSIM train "
+      "%.3f / held-out %.3f; mean confidence %.3f",
+      nn.training_likeness(), static_cast<long long>(nn.verbatim_copies()),
+      static_cast<long long>(r.images.size(0)), nn.copy_threshold.ssim, mean_of(nn.train_ssim),
+      mean_of(nn.test_ssim), mean_of(r.confidence));
   reporter.say(line);
   return result;
 }
@@ -180,6 +198,7 @@ nlohmann::json to_json(const InversionExperimentResult& result,
                        {"nearest_test_ssim", nn.test_ssim[i].item<double>()},
                        {"nearest_test_index", nn.test_index[i].item<int64_t>()},
                        {"nearer_to_train", nn.nearer_to_train[i].item<double>()},
+                       {"copy_of_train", nn.copy_of_train[i].item<bool>()},
                        {"confidence", r.confidence[i].item<double>()}});
   }
   out["reconstructions"] = entries;
@@ -192,6 +211,10 @@ nlohmann::json to_json(const InversionExperimentResult& result,
                     {"confidence", mean_of(r.confidence)},
                     {"training_likeness", nn.training_likeness()},
                     {"equal_pool_size", nn.pool_size_min},
+                    {"equal_pools_compared", nn.pools_compared},
+                    {"verbatim_copies", nn.verbatim_copies()},
+                    {"copy_threshold_ssim", nn.copy_threshold.ssim},
+                    {"copy_calibration", copy_calibration_json(nn.copy_threshold, options)},
                     {"ssim_candidates", options.candidates}};
   out["loss_curve"] = r.loss_curve;
   if (result.before_stationarity) {
@@ -200,7 +223,8 @@ nlohmann::json to_json(const InversionExperimentResult& result,
                                           {"nearest_test_ssim", mean_of(before.test_ssim)},
                                           {"nearest_train_psnr", mean_of(before.train_psnr)},
                                           {"nearest_test_psnr", mean_of(before.test_psnr)},
-                                          {"training_likeness", before.training_likeness()}};
+                                          {"training_likeness", before.training_likeness()},
+                                          {"verbatim_copies", before.verbatim_copies()}};
     out["stationarity_residual"] = r.stationarity_residual;
     out["stationarity_seconds"] = r.stationarity_seconds;
   }

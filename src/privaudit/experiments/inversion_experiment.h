@@ -1,6 +1,7 @@
 // The weights-leak experiment (`privaudit invert`): network inversion with training-like terms
 // and the stationarity refinement, each reconstruction scored against its nearest training and
-// nearest held-out image of its class (training_likeness, with equal pools).
+// nearest held-out image of its class (training_likeness, with equal pools), and verbatim copies
+// of training images counted against the whole training pool.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,9 @@ struct InversionExperimentOptions {
   attacks::InversionOptions inversion;  // its seed and state_path are set from seed and the sink
   int64_t candidates = 64;  // SSIM pre-filter: exact SSIM on the K nearest by MSE (0 = all)
   uint64_t seed = 0;
+  // A reconstruction is a verbatim copy when its nearest-train SSIM exceeds a threshold that a
+  // held-out image passes with at most this rate (metrics::CopyThreshold).
+  double copy_false_rate = 0.01;
 
   void validate() const;  // throws UsageError naming the flag
 };

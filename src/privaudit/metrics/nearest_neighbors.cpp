@@ -1,6 +1,7 @@
 #include "privaudit/metrics/nearest_neighbors.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "privaudit/metrics/image_similarity.h"
@@ -54,7 +55,77 @@ torch::Tensor subsample(const torch::Tensor& rows, int64_t size, uint64_t seed) 
   return rows.index_select(0, order.slice(0, 0, size));
 }
 
+// Disjoint pools of `size` positions covering 0..count-1 in a seeded order (count > size); the
+// last is topped up from the first, so that every pool holds `size` and no position twice.
+std::vector<torch::Tensor> equal_size_pools(int64_t count, int64_t size, uint64_t seed) {
+  auto generator = torch::make_generator<at::CPUGeneratorImpl>(seed);
+  const auto order = torch::randperm(count, generator, torch::kLong);
+  const int64_t pools = (count + size - 1) / size;
+  const auto padded = torch::cat({order, order.slice(0, 0, pools * size - count)});
+  std::vector<torch::Tensor> out;
+  for (int64_t p = 0; p < pools; ++p) out.push_back(padded.slice(0, p * size, (p + 1) * size));
+  return out;
+}
+
+// Best SSIM of each query (Q) in each pool of `larger` (Q x P). With exact SSIM in every pool (no
+// more images in a pool than MSE candidates), one SSIM matrix over the whole split serves all P.
+torch::Tensor best_in_each_pool(const torch::Tensor& queries, const torch::Tensor& larger,
+                                const std::vector<torch::Tensor>& pools, int64_t candidates) {
+  const auto p = static_cast<int64_t>(pools.size());
+  const int64_t size = pools.front().size(0);
+  if (candidates <= 0 || candidates >= size) {
+    const auto ssim = ssim_matrix(queries, larger.index_select(0, torch::cat(pools)));
+    return ssim.view({queries.size(0), p, size}).amax(2).to(torch::kDouble);
+  }
+  std::vector<torch::Tensor> bests;
+  for (const auto& pool : pools)
+    bests.push_back(match_pool(queries, larger.index_select(0, pool), candidates).ssim);
+  return torch::stack(bests, 1).to(torch::kDouble);
+}
+
+// 1 where the training side's best SSIM wins, 0.5 on a tie, 0 else.
+torch::Tensor training_side_wins(const torch::Tensor& train_best, const torch::Tensor& test_best) {
+  const auto a = train_best.to(torch::kDouble), b = test_best.to(torch::kDouble);
+  return (a > b).to(torch::kDouble) + 0.5 * (a == b).to(torch::kDouble);
+}
+
 }  // namespace
+
+CopyThreshold calibrate_copy_threshold(const data::Dataset& train, const data::Dataset& test,
+                                       const NearestNeighborOptions& options) {
+  torch::NoGradGuard no_grad;
+  if (!(options.copy_false_rate > 0 && options.copy_false_rate < 1))
+    throw Error("copy threshold: the false-copy rate must lie in (0, 1)");
+  const auto all = torch::arange(test.size());
+  const auto drawn = options.calibration_count > 0
+                         ? subsample(all, options.calibration_count, options.seed * 1000003 + 7)
+                         : all;
+  const auto drawn_labels = test.labels.to(torch::kLong).index_select(0, drawn);
+  std::vector<torch::Tensor> scores;
+  const auto present = std::get<0>(torch::_unique(drawn_labels));
+  for (int64_t i = 0; i < present.size(0); ++i) {
+    const int64_t label = present[i].item<int64_t>();
+    const auto train_rows = class_rows(train, label);
+    if (train_rows.size(0) == 0) continue;
+    const auto rows = drawn.index_select(0, torch::nonzero(drawn_labels == label).flatten());
+    const auto held_out = test.images.index_select(0, rows).to(torch::kFloat);
+    const auto pool = train.images.index_select(0, train_rows).to(torch::kFloat);
+    scores.push_back(match_pool(held_out, pool, options.candidates).ssim.to(torch::kDouble));
+  }
+  if (scores.empty())
+    throw Error(test.source +
+                ": no held-out image has a class in the training split (copy "
+                "threshold)");
+  const auto sorted = std::get<0>(torch::cat(scores).sort());
+  CopyThreshold t;
+  t.held_out_images = sorted.size(0);
+  const auto m = static_cast<double>(t.held_out_images);
+  const auto k = static_cast<int64_t>(std::ceil((1 - options.copy_false_rate) * (m + 1) - 1e-9));
+  t.order_statistic = std::clamp<int64_t>(k, 1, t.held_out_images);
+  t.ssim = sorted[t.order_statistic - 1].item<double>();
+  t.false_copy_rate = (m + 1 - static_cast<double>(t.order_statistic)) / (m + 1);
+  return t;
+}
 
 NearestNeighbors nearest_neighbors(const torch::Tensor& images, const torch::Tensor& labels,
                                    const data::Dataset& train, const data::Dataset& test,
@@ -101,24 +172,29 @@ NearestNeighbors nearest_neighbors(const torch::Tensor& images, const torch::Ten
     out.test_mse.index_copy_(0, which, on_test.mse.to(torch::kDouble));
     out.test_index.index_copy_(0, which, test_rows.index_select(0, on_test.ssim_index));
 
-    // Equal pools: a larger pool would hold a nearer image by chance alone.
+    // Equal pools: a larger pool would hold a nearer image by chance alone. The larger split is
+    // cut into pools of the smaller's size, all of them compared, so that no image is left out.
     const int64_t size = std::min(train_rows.size(0), test_rows.size(0));
     out.pool_size_min = out.pool_size_min < 0 ? size : std::min(out.pool_size_min, size);
-    torch::Tensor train_best = on_train.ssim, test_best = on_test.ssim;
-    if (train_rows.size(0) > size) {
-      const auto rows =
-          subsample(torch::arange(train_rows.size(0)), size, options.seed * 1000003 + 2 * label);
-      train_best = match_pool(q, train_pool.index_select(0, rows), options.candidates).ssim;
+    auto nearer = training_side_wins(on_train.ssim, on_test.ssim);
+    const bool train_larger = train_rows.size(0) > size;
+    if (train_larger || test_rows.size(0) > size) {
+      const auto& larger = train_larger ? train_pool : test_pool;
+      const auto pools = equal_size_pools(
+          larger.size(0), size, options.seed * 1000003 + 2 * label + (train_larger ? 0 : 1));
+      const auto bests = best_in_each_pool(q, larger, pools, options.candidates);  // Q x P
+      const auto other = (train_larger ? on_test.ssim : on_train.ssim).unsqueeze(1);
+      nearer = (train_larger ? training_side_wins(bests, other) : training_side_wins(other, bests))
+                   .mean(1);
+      out.pools_compared =
+          std::max<int64_t>(out.pools_compared, static_cast<int64_t>(pools.size()));
     }
-    if (test_rows.size(0) > size) {
-      const auto rows =
-          subsample(torch::arange(test_rows.size(0)), size, options.seed * 1000003 + 2 * label + 1);
-      test_best = match_pool(q, test_pool.index_select(0, rows), options.candidates).ssim;
-    }
-    const auto nearer = (train_best > test_best).to(torch::kDouble) +
-                        0.5 * (train_best == test_best).to(torch::kDouble);
+    out.pools_compared = std::max<int64_t>(out.pools_compared, 1);
     out.nearer_to_train.index_copy_(0, which, nearer);
   }
+  out.copy_threshold = options.copy_threshold ? *options.copy_threshold
+                                              : calibrate_copy_threshold(train, test, options);
+  out.copy_of_train = out.train_ssim > out.copy_threshold.ssim;
   out.train_psnr = psnr_from_mse(out.train_mse).to(out.train_mse.scalar_type());
   out.test_psnr = psnr_from_mse(out.test_mse).to(out.test_mse.scalar_type());
   return out;

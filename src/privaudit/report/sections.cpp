@@ -48,6 +48,29 @@ std::string dir_of(const audit::Stage<Results>& stage, const std::string& fallba
   return stage.dir.empty() ? fallback : stage.dir;
 }
 
+// "Verbatim copies of training images: k / n (SSIM above t)" for the models of an architecture
+// inverted from their weights, from the stages' own counts.
+std::string verbatim_copies_note(const audit::Run& run) {
+  std::string cells;
+  const auto add = [&cells](const audit::InversionRecord& r, const std::string& model) {
+    if (!r.verbatim_copies) return;
+    char cell[160];
+    std::snprintf(cell, sizeof cell, "%s %lld / %zu (SSIM above %.3f)", model.c_str(),
+                  static_cast<long long>(*r.verbatim_copies), r.reconstructions.size(),
+                  r.copy_threshold_ssim);
+    cells += (cells.empty() ? "" : "; ") + std::string(cell);
+  };
+  if (run.invert.results) add(*run.invert.results, "main model");
+  for (const auto& m : run.memorization) {
+    if (m.invert.results) add(*m.invert.results, std::to_string(m.per_class) + " per class");
+  }
+  if (cells.empty()) return "";
+  return "<p>Verbatim copies of training images (nearest-train SSIM, over every training image "
+         "of the class, above a threshold calibrated so that a held-out image passes it at most "
+         "1% of the time): " +
+         escape_xml(cells) + ".</p>\n";
+}
+
 }  // namespace
 
 std::string memorization_section(const fs::path& out, const audit::Verdict& verdict) {
@@ -187,6 +210,7 @@ std::string architecture_sections(const fs::path& out, const audit::AuditRecords
     } else {
       html << note(run.invert, "Network inversion");
     }
+    html << verbatim_copies_note(run);
     html << "<h3>From shared gradients</h3>\n";
     if (run.gradients.results) {
       const auto dir = dir_of(run.gradients, name + "/gradients");
