@@ -45,30 +45,31 @@ void rank_surfaces(const std::vector<Architecture>& architectures, Verdict& verd
       architectures, "training_likeness",
       "share of the images rebuilt from the weights that are nearer to a training image than to "
       "any held-out one (0.5 = no leak, 1 = every one is a training image)",
-      0.1, likeness_values);
+      0.1, likeness_values, metrics::Statistic::kShare);
   surfaces["weights_ssim_gap"] = rank_surface(
       architectures, "train_minus_heldout_ssim",
-      "SSIM to the nearest training image minus SSIM to the nearest held-out image, per image "
-      "rebuilt from the weights (0 = no leak)",
-      0.05, ssim_gap_values);
+      "median over the images rebuilt from the weights of SSIM to the nearest training image "
+      "minus SSIM to the nearest held-out image (0 = no leak)",
+      0.05, ssim_gap_values, metrics::Statistic::kMedian);
   surfaces["features"] = rank_surface(
       architectures, "most_exposed_layer_decoder_psnr",
-      "PSNR (dB) of the decoder that rebuilds held-out images from the most exposed cut point's "
-      "output",
-      3.0, decoder_values("exposed"));
+      "median PSNR (dB) over the targets of the decoder that rebuilds held-out images from the "
+      "most exposed cut point's output",
+      3.0, decoder_values("exposed"), metrics::Statistic::kMedian);
   for (const auto batch : gradient_batches(architectures)) {
     const std::string key = batch == 1 ? "gradients" : "gradients_batch" + std::to_string(batch);
     surfaces[key] = rank_surface(
         architectures, "strongest_attack_psnr_batch" + std::to_string(batch),
-        "PSNR (dB) of the strongest gradient attack of the run on each image, " +
+        "median over the targets of the PSNR (dB) of the strongest gradient attack on each "
+        "image, " +
             (batch == 1 ? std::string("shared alone")
                         : "shared in batches of " + std::to_string(batch)) +
             " (closed-form attacks included; above ~30 dB the image is visually recovered)",
-        3.0, gradient_values(batch));
+        3.0, gradient_values(batch), metrics::Statistic::kMedian);
   }
   if (!surfaces.count("gradients")) {
-    surfaces["gradients"] =
-        rank_surface(architectures, "strongest_attack_psnr_batch1", "", 3.0, gradient_values(1));
+    surfaces["gradients"] = rank_surface(architectures, "strongest_attack_psnr_batch1", "", 3.0,
+                                         gradient_values(1), metrics::Statistic::kMedian);
   }
 }
 
@@ -83,7 +84,7 @@ std::vector<MemorizationVerdict> rank_memorization(const std::vector<Architectur
         rank_surface(architectures, "training_likeness",
                      "training-likeness of images rebuilt from the weights of models trained on " +
                          std::to_string(size) + " images per class (0.5 = no leak)",
-                     0.1, memorized_likeness(size));
+                     0.1, memorized_likeness(size), metrics::Statistic::kShare);
     for (const auto& arch : architectures) {
       double accuracy_sum = 0;
       int trained = 0;
@@ -178,7 +179,7 @@ FederatedTable federated_table(const std::vector<Architecture>& architectures) {
 }
 
 // What a PSNR cell means: an exact recovery when any target was (self-certified), visually
-// recovered at >= 30 dB on average, a measurable leak when the whole interval lies above what the
+// recovered at a median >= 30 dB, a measurable leak when the whole interval lies above what the
 // class-mean image scores against a target (15 dB when that was not measured).
 Severity psnr_severity(const RankedArchitecture& e,
                        std::optional<std::pair<int64_t, int64_t>> exact,
@@ -204,6 +205,8 @@ ScoreRow score_row(const std::vector<Architecture>& architectures, const Surface
       cell.low = e->low;
       cell.high = e->high;
       cell.n = e->n;
+      cell.statistic = surface.statistic;
+      cell.exact_share = e->exact_share;
       if (batch > 0 && arch.run.gradients.results) {
         const auto* entry = arch.run.gradients.results->at(batch);
         if (entry != nullptr && entry->exact)

@@ -2,6 +2,7 @@
 // surface, each following from the run's own figures; none claims a safety that a failed attack
 // cannot prove.
 #include <cmath>
+#include <functional>
 
 #include "privaudit/audit/pooling.h"
 #include "privaudit/metrics/bootstrap.h"
@@ -10,26 +11,58 @@
 namespace privaudit::audit {
 namespace {
 
-using Pairs = std::vector<std::pair<std::vector<double>, std::vector<double>>>;
+using Pairs = std::vector<std::pair<Values, Values>>;
 
-// Whether the first of each pair exceeds the second: all ranked the claimed way -> reproduced; any
-// ranked the other way -> not reproduced; else indistinguishable.
-std::string decide(const Pairs& pairs, std::string& measured,
-                   const std::vector<std::string>& labels) {
-  if (pairs.empty()) return "not measured";
-  int as_claimed = 0, against = 0;
-  for (size_t i = 0; i < pairs.size(); ++i) {
-    const auto c = metrics::compare_means(pairs[i].first, pairs[i].second);
-    const auto& d = c.difference;
-    measured += (measured.empty() ? "" : "; ") + labels[i] + " " +
-                format_number(d.estimate, "%+.2f") + " [" + format_number(d.low, "%+.2f") + ", " +
-                format_number(d.high, "%+.2f") + "]";
-    as_claimed += c.ranked && d.low > 0;
-    against += c.ranked && d.high < 0;
+// A claim's comparisons before the family's Holm adjustment: each first of a pair is claimed to
+// exceed its second.
+struct Tested {
+  Claim claim;
+  std::vector<metrics::Test> tests;
+  std::vector<std::string> labels;
+  std::function<std::string(const std::string& measured)> text;  // the claim's measured text
+};
+
+Tested test_pairs(const Pairs& pairs, std::vector<std::string> labels,
+                  metrics::Statistic statistic) {
+  Tested t;
+  for (const auto& [a, b] : pairs) t.tests.push_back(compare_values(statistic, a, b));
+  t.labels = std::move(labels);
+  return t;
+}
+
+// All ranked the claimed way at Holm-adjusted p < 0.05 -> reproduced; any ranked the other way ->
+// not reproduced; else indistinguishable.
+void decide(Tested& t, const std::vector<double>& adjusted) {
+  auto& claim = t.claim;
+  std::string measured;
+  if (t.tests.empty()) {
+    claim.verdict = "not measured";
+    claim.measured = t.text(measured);
+    return;
   }
-  if (against > 0) return "not reproduced";
-  if (as_claimed == static_cast<int>(pairs.size())) return "reproduced";
-  return "indistinguishable";
+  int as_claimed = 0, against = 0;
+  for (size_t i = 0; i < t.tests.size(); ++i) {
+    const auto& c = t.tests[i];
+    const auto& d = c.difference;
+    const bool ranked = d.estimate != 0 && adjusted[i] < 0.05;
+    measured += (measured.empty() ? "" : "; ") + t.labels[i] + " " +
+                format_number(d.estimate, "%+.2f") + " [" + format_number(d.low, "%+.2f") + ", " +
+                format_number(d.high, "%+.2f") + "] (" + (c.paired ? "paired" : "unpaired") +
+                ", p " + format_number(c.p_value, "%.3g") + ", Holm " +
+                format_number(adjusted[i], "%.3g") + ")";
+    as_claimed += ranked && d.estimate > 0;
+    against += ranked && d.estimate < 0;
+    claim.p_values.push_back(c.p_value);
+    claim.adjusted_p_values.push_back(adjusted[i]);
+    claim.paired.push_back(c.paired);
+  }
+  claim.measured = t.text(measured);
+  if (against > 0) {
+    claim.verdict = "not reproduced";
+  } else {
+    claim.verdict =
+        as_claimed == static_cast<int>(t.tests.size()) ? "reproduced" : "indistinguishable";
+  }
 }
 
 std::string with_measured(const std::string& what, const std::string& measured) {
@@ -46,8 +79,8 @@ const Architecture* find_arch(const std::vector<Architecture>& architectures,
 
 // Seed 000: MLP memorises most, CNN least, ViT between; on the smallest memorisation size (where
 // models memorise), else on the main models.
-Claim weights_claim(const std::vector<Architecture>& architectures,
-                    const std::vector<MemorizationVerdict>& memorization) {
+Tested weights_claim(const std::vector<Architecture>& architectures,
+                     const std::vector<MemorizationVerdict>& memorization) {
   ValuesOf of = likeness_values;
   std::string where = "the main models";
   if (!memorization.empty()) {
@@ -62,19 +95,22 @@ Claim weights_claim(const std::vector<Architecture>& architectures,
     const auto* y = find_arch(architectures, b);
     if (x == nullptr || y == nullptr) continue;
     auto va = pooled(*x, of), vb = pooled(*y, of);
-    if (va.empty() || vb.empty()) continue;
+    if (va.values.empty() || vb.values.empty()) continue;
     pairs.push_back({std::move(va), std::move(vb)});
     labels.push_back(std::string(a) + " - " + b);
   }
-  std::string measured;
-  const auto verdict = decide(pairs, measured, labels);
-  return {"000 (Suhail & Sethi 2025)",
-          "From the weights, MLPs leak their training data most, CNNs least, ViTs in between",
-          verdict, with_measured("training-likeness at " + where, measured)};
+  auto t = test_pairs(pairs, std::move(labels), metrics::Statistic::kShare);
+  t.claim = {"000 (Suhail & Sethi 2025)",
+             "From the weights, MLPs leak their training data most, CNNs least, ViTs in between",
+             "", ""};
+  t.text = [where](const std::string& measured) {
+    return with_measured("training-likeness at " + where, measured);
+  };
+  return t;
 }
 
 // DLG / Inverting Gradients / seed 003: leakage falls with the batch size.
-Claim batch_claim(const std::vector<Architecture>& architectures) {
+Tested batch_claim(const std::vector<Architecture>& architectures) {
   const auto batches = gradient_batches(architectures);
   Pairs pairs;
   std::vector<std::string> labels;
@@ -82,41 +118,46 @@ Claim batch_claim(const std::vector<Architecture>& architectures) {
     for (const auto& arch : architectures) {
       auto small = pooled(arch, gradient_values(batches.front()));
       auto large = pooled(arch, gradient_values(batches.back()));
-      if (small.empty() || large.empty()) continue;
+      if (small.values.empty() || large.values.empty()) continue;
       pairs.push_back({std::move(small), std::move(large)});
       labels.push_back(arch.name);
     }
   }
-  std::string measured;
-  const auto verdict = decide(pairs, measured, labels);
-  return {"003 (Huang et al. 2025), DLG, Inverting Gradients",
-          "Gradient leakage falls as the batch size grows", verdict,
-          batches.size() >= 2 ? with_measured("strongest attack's PSNR (dB), batch " +
-                                                  std::to_string(batches.front()) +
-                                                  " minus batch " + std::to_string(batches.back()),
-                                              measured)
-                              : "one batch size only"};
+  auto t = test_pairs(pairs, std::move(labels), metrics::Statistic::kMedian);
+  t.claim = {"003 (Huang et al. 2025), DLG, Inverting Gradients",
+             "Gradient leakage falls as the batch size grows", "", ""};
+  t.text = [batches](const std::string& measured) {
+    return batches.size() >= 2 ? with_measured("strongest attack's median PSNR (dB), batch " +
+                                                   std::to_string(batches.front()) +
+                                                   " minus batch " + std::to_string(batches.back()),
+                                               measured)
+                               : std::string("one batch size only");
+  };
+  return t;
 }
 
 // Seed 004: the leakage of intermediate features falls with depth.
-Claim depth_claim(const std::vector<Architecture>& architectures) {
+Tested depth_claim(const std::vector<Architecture>& architectures) {
   Pairs pairs;
   std::vector<std::string> labels;
   for (const auto& arch : architectures) {
     auto first = pooled(arch, decoder_values("first"));
     auto last = pooled(arch, decoder_values("last"));
-    if (first.empty() || last.empty()) continue;
+    if (first.values.empty() || last.values.empty()) continue;
     pairs.push_back({std::move(first), std::move(last)});
     labels.push_back(arch.name);
   }
-  std::string measured;
-  const auto verdict = decide(pairs, measured, labels);
-  return {"004 (Intermediate outputs, 2024)", "Intermediate features leak less the deeper the cut",
-          verdict, with_measured("decoder PSNR (dB), first cut minus last cut", measured)};
+  auto t = test_pairs(pairs, std::move(labels), metrics::Statistic::kMedian);
+  t.claim = {"004 (Intermediate outputs, 2024)",
+             "Intermediate features leak less the deeper the cut", "", ""};
+  t.text = [](const std::string& measured) {
+    return with_measured("decoder's median PSNR (dB), first cut minus last cut", measured);
+  };
+  return t;
 }
 
 // Seed 002: the defense lowers the attack's PSNR at some cost in accuracy.
-Claim defense_claim(const std::vector<Architecture>& architectures) {
+Tested defense_claim(const std::vector<Architecture>& architectures) {
   Pairs pairs;
   std::vector<std::string> labels;
   std::string accuracy;
@@ -130,27 +171,50 @@ Claim defense_claim(const std::vector<Architecture>& architectures) {
     }
     if (none == nullptr || strongest == nullptr) continue;
     if (none->attack_psnr_per_image.empty() || strongest->attack_psnr_per_image.empty()) continue;
-    pairs.push_back({none->attack_psnr_per_image, strongest->attack_psnr_per_image});
+    Values before, after;
+    before.values = none->attack_psnr_per_image;
+    after.values = strongest->attack_psnr_per_image;
+    pairs.push_back({std::move(before), std::move(after)});
     labels.push_back("lambda 0 minus " + format_number(strongest->lambda, "%g"));
     accuracy = "; test accuracy " + format_number(none->test_accuracy, "%.3f") + " → " +
                format_number(strongest->test_accuracy, "%.3f");
   }
-  std::string measured;
-  const auto verdict = decide(pairs, measured, labels);
-  return {"002 (Xiao et al. 2020)",
-          "Adversarial reconstruction learning lowers the decoder's PSNR at a small cost in "
-          "accuracy",
-          verdict,
-          pairs.empty() ? "the defense did not run (audit --defend)"
-                        : "decoder PSNR (dB), " + measured + accuracy};
+  const bool ran = !pairs.empty();
+  auto t = test_pairs(pairs, std::move(labels), metrics::Statistic::kMedian);
+  t.claim = {"002 (Xiao et al. 2020)",
+             "Adversarial reconstruction learning lowers the decoder's PSNR at a small cost in "
+             "accuracy",
+             "", ""};
+  t.text = [ran, accuracy](const std::string& measured) {
+    return ran ? "decoder's median PSNR (dB), " + measured + accuracy
+               : std::string("the defense did not run (audit --defend)");
+  };
+  return t;
 }
 
 }  // namespace
 
 std::vector<Claim> seed_claims(const std::vector<Architecture>& architectures,
                                const std::vector<MemorizationVerdict>& memorization) {
-  return {weights_claim(architectures, memorization), batch_claim(architectures),
-          depth_claim(architectures), defense_claim(architectures)};
+  std::vector<Tested> tested = {weights_claim(architectures, memorization),
+                                batch_claim(architectures), depth_claim(architectures),
+                                defense_claim(architectures)};
+  // Holm across every comparison of every claim: the family-wise error stays at 5 %.
+  std::vector<double> p_values;
+  for (const auto& t : tested) {
+    for (const auto& c : t.tests) p_values.push_back(c.p_value);
+  }
+  const auto adjusted = metrics::holm_adjust(p_values);
+  std::vector<Claim> claims;
+  size_t next = 0;
+  for (auto& t : tested) {
+    const std::vector<double> own(adjusted.begin() + static_cast<long>(next),
+                                  adjusted.begin() + static_cast<long>(next + t.tests.size()));
+    next += t.tests.size();
+    decide(t, own);
+    claims.push_back(std::move(t.claim));
+  }
+  return claims;
 }
 
 namespace {

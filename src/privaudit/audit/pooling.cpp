@@ -3,18 +3,56 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 
 #include "privaudit/metrics/bootstrap.h"
 
 namespace privaudit::audit {
 
-std::vector<double> pooled(const Architecture& arch, const ValuesOf& of) {
-  std::vector<double> values;
+Values pooled(const Architecture& arch, const ValuesOf& of) {
+  Values out;
+  int64_t position = 0;
+  bool named = true;
   for (const auto* run : arch.runs()) {
     const auto more = of(*run);
-    values.insert(values.end(), more.begin(), more.end());
+    out.values.insert(out.values.end(), more.values.begin(), more.values.end());
+    named &= more.ids.size() == more.values.size();
+    for (const auto& id : more.ids) out.ids.push_back(std::to_string(position) + ":" + id);
+    for (size_t i = 0; i < more.values.size(); ++i) {
+      out.certified.push_back(i < more.certified.size() && more.certified[i]);
+      out.clusters.push_back(position);
+    }
+    ++position;
   }
-  return values;
+  if (!named) out.ids.clear();
+  return out;
+}
+
+metrics::Test compare_values(metrics::Statistic statistic, const Values& a, const Values& b) {
+  const bool named = !a.ids.empty() && a.ids.size() == a.values.size() &&
+                     b.ids.size() == b.values.size() && a.ids.size() == b.ids.size();
+  if (named) {
+    // Align b on a's targets; any target of a that b lacks (or a repeated id) means unpaired.
+    std::map<std::string, double> of_b;
+    for (size_t i = 0; i < b.ids.size(); ++i) of_b.emplace(b.ids[i], b.values[i]);
+    std::vector<double> aligned;
+    for (const auto& id : a.ids) {
+      const auto it = of_b.find(id);
+      if (it == of_b.end()) break;
+      aligned.push_back(it->second);
+    }
+    if (aligned.size() == a.values.size() && of_b.size() == b.values.size())
+      return metrics::compare_paired(statistic, a.values, aligned);
+  }
+  return metrics::compare_unpaired(statistic, a.values, b.values);
+}
+
+double exact_share(const Values& v) {
+  if (v.values.empty()) return NAN;
+  double exact = 0;
+  for (size_t i = 0; i < v.values.size(); ++i)
+    exact += (i < v.certified.size() && v.certified[i]) || v.values[i] >= 40;
+  return exact / static_cast<double>(v.values.size());
 }
 
 namespace {
@@ -29,27 +67,38 @@ std::vector<double> inversion_values(const std::optional<InversionRecord>& resul
   return values;
 }
 
+Values plain(std::vector<double> values) {
+  Values v;
+  v.values = std::move(values);
+  return v;
+}
+
 }  // namespace
 
-std::vector<double> likeness_values(const Run& run) {
-  return inversion_values(run.invert.results, false);
+Values likeness_values(const Run& run) {
+  return plain(inversion_values(run.invert.results, false));
 }
 
-std::vector<double> ssim_gap_values(const Run& run) {
-  return inversion_values(run.invert.results, true);
-}
+Values ssim_gap_values(const Run& run) { return plain(inversion_values(run.invert.results, true)); }
 
 ValuesOf memorized_likeness(int64_t per_class) {
   return [per_class](const Run& run) {
     const auto* entry = run.memorized(per_class);
-    return entry ? inversion_values(entry->invert.results, false) : std::vector<double>{};
+    return plain(entry ? inversion_values(entry->invert.results, false) : std::vector<double>{});
   };
 }
 
 ValuesOf gradient_values(int64_t batch) {
   return [batch](const Run& run) {
     const auto* entry = run.gradients.results ? run.gradients.results->at(batch) : nullptr;
-    return entry ? entry->target_psnr : std::vector<double>{};
+    Values v;
+    if (entry == nullptr) return v;
+    v.values = entry->target_psnr;
+    v.certified = entry->target_certified;
+    if (entry->target_index.size() == v.values.size()) {
+      for (const auto index : entry->target_index) v.ids.push_back(std::to_string(index));
+    }
+    return v;
   };
 }
 
@@ -66,7 +115,8 @@ std::pair<std::string, double> most_exposed_layer(const Run& run) {
 
 ValuesOf decoder_values(const std::string& which) {
   return [which](const Run& run) {
-    if (!run.layers.results) return std::vector<double>{};
+    Values v;
+    if (!run.layers.results) return v;
     const std::string exposed = which == "exposed" ? most_exposed_layer(run).first : "";
     const LayerRecord* chosen = nullptr;
     for (const auto& layer : run.layers.results->layers) {
@@ -75,7 +125,12 @@ ValuesOf decoder_values(const std::string& which) {
       if (which == "first" && chosen != nullptr) continue;
       chosen = &layer;
     }
-    return chosen ? *chosen->decoder_psnr_per_image : std::vector<double>{};
+    if (chosen == nullptr) return v;
+    v.values = *chosen->decoder_psnr_per_image;
+    if (chosen->decoder_image_index.size() == v.values.size()) {
+      for (const auto index : chosen->decoder_image_index) v.ids.push_back(std::to_string(index));
+    }
+    return v;
   };
 }
 
@@ -122,35 +177,49 @@ std::vector<int64_t> memorization_sizes(const std::vector<Architecture>& archite
 
 SurfaceRanking rank_surface(const std::vector<Architecture>& architectures,
                             const std::string& figure, const std::string& meaning, double target,
-                            const ValuesOf& of) {
+                            const ValuesOf& of, metrics::Statistic statistic) {
   struct Entry {
     std::string arch;
-    std::vector<double> values;
+    Values values;
     metrics::Interval interval;
+    double exact = NAN;
   };
+  const bool psnr = statistic == metrics::Statistic::kMedian;
   std::vector<Entry> entries;
   for (const auto& arch : architectures) {
     auto values = pooled(arch, of);
-    if (values.empty()) continue;
-    const auto interval = metrics::bootstrap_mean(values);
-    entries.push_back({arch.name, std::move(values), interval});
+    if (values.values.empty()) continue;
+    const auto interval = metrics::clustered_interval(statistic, values.values, values.clusters);
+    const double exact = psnr ? exact_share(values) : NAN;
+    entries.push_back({arch.name, std::move(values), interval, exact});
   }
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-    return a.interval.estimate > b.interval.estimate;
+  std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    if (a.interval.estimate != b.interval.estimate)
+      return a.interval.estimate > b.interval.estimate;
+    return std::isfinite(a.exact) && std::isfinite(b.exact) && a.exact > b.exact;
   });
   SurfaceRanking surface;
   surface.figure = figure;
   surface.meaning = meaning;
+  surface.statistic = metrics::statistic_name(statistic);
   surface.target_half_width = target;
   for (size_t i = 0; i < entries.size(); ++i) {
     const auto& e = entries[i];
     const double half = (e.interval.high - e.interval.low) / 2;
-    surface.order.push_back({e.arch, e.interval.estimate, e.interval.low, e.interval.high, half,
-                             e.interval.n < 2 || half > target, e.interval.n});
+    RankedArchitecture ranked{e.arch,         e.interval.estimate,
+                              e.interval.low, e.interval.high,
+                              half,           e.interval.n < 2 || half > target,
+                              e.interval.n};
+    ranked.exact_share = e.exact;
+    surface.order.push_back(ranked);
     if (i + 1 == entries.size()) break;
-    const auto c = metrics::compare_means(e.values, entries[i + 1].values);
-    surface.steps.push_back({e.arch, entries[i + 1].arch, c.difference.estimate, c.difference.low,
-                             c.difference.high, c.ranked, c.more_needed});
+    const auto c = compare_values(statistic, e.values, entries[i + 1].values);
+    RankStep step{e.arch,           entries[i + 1].arch, c.difference.estimate,
+                  c.difference.low, c.difference.high,   c.ranked,
+                  c.more_needed};
+    step.paired = c.paired;
+    step.p_value = c.p_value;
+    surface.steps.push_back(step);
   }
   return surface;
 }

@@ -10,18 +10,36 @@
 
 #include "privaudit/audit/records.h"
 #include "privaudit/audit/verdict.h"
+#include "privaudit/metrics/bootstrap.h"
 
 namespace privaudit::audit {
 
-using ValuesOf = std::function<std::vector<double>(const Run& run)>;
+// One figure's values, one per target.
+struct Values {
+  std::vector<double> values;
+  // Parallel, or empty where the stage does not name its targets (the inversions): the target's
+  // id (pooled() prefixes the run's position, so ids match only within one seed), whether it was
+  // certified exact, and the run it came from.
+  std::vector<std::string> ids;
+  std::vector<bool> certified;
+  std::vector<int64_t> clusters;
+};
+using ValuesOf = std::function<Values(const Run& run)>;
 
 // An architecture's values of one figure, its own seed first, then its repeats'.
-std::vector<double> pooled(const Architecture& arch, const ValuesOf& of);
+Values pooled(const Architecture& arch, const ValuesOf& of);
+
+// a against b: paired on per-target differences when both name the same targets, else unpaired
+// (metrics::Test::paired says which).
+metrics::Test compare_values(metrics::Statistic statistic, const Values& a, const Values& b);
+
+// The share of targets recovered exactly: certified, or at least 40 dB.
+double exact_share(const Values& v);
 
 // Per image rebuilt from the main model's weights: 1 when nearer to a training image.
-std::vector<double> likeness_values(const Run& run);
+Values likeness_values(const Run& run);
 // Per image: SSIM to the nearest training image minus SSIM to the nearest held-out one.
-std::vector<double> ssim_gap_values(const Run& run);
+Values ssim_gap_values(const Run& run);
 // Likeness of the model trained on `per_class` images per class.
 ValuesOf memorized_likeness(int64_t per_class);
 // Per target, the strongest attack's PSNR at `batch`.
@@ -41,9 +59,10 @@ std::vector<int64_t> memorization_sizes(const std::vector<Architecture>& archite
 
 // Ranks the architectures on one figure. `target` is the half-width the profile aims for: an
 // interval wider than it is marked wide.
+// PSNR surfaces rank on the median, then on the exact share where medians tie.
 SurfaceRanking rank_surface(const std::vector<Architecture>& architectures,
                             const std::string& figure, const std::string& meaning, double target,
-                            const ValuesOf& of);
+                            const ValuesOf& of, metrics::Statistic statistic);
 
 // The seeds' claims and the recommendations, from the figures (claims.cpp).
 std::vector<Claim> seed_claims(const std::vector<Architecture>& architectures,

@@ -68,6 +68,12 @@ InversionRecord inversion_from(const Json& r) {
 GradientRecord gradients_from(const Json& r) {
   GradientRecord g;
   g.has_strongest = r.contains("strongest");
+  const auto empty = Json::array();
+  const auto& indices = r.contains("targets") && r["targets"].is_object() &&
+                                r["targets"].contains("indices") &&
+                                r["targets"]["indices"].is_array()
+                            ? r["targets"]["indices"]
+                            : empty;
   if (g.has_strongest && r["strongest"].is_array()) {
     for (const auto& e : r["strongest"]) {
       StrongestAttack s;
@@ -81,9 +87,16 @@ GradientRecord gradients_from(const Json& r) {
         }
       }
       if (e.contains("targets") && e["targets"].is_array()) {
-        for (const auto& t : e["targets"]) {
-          const double v = json_number(t, "psnr");
-          if (std::isfinite(v)) s.target_psnr.push_back(v);
+        const auto& targets = e["targets"];
+        for (size_t i = 0; i < targets.size(); ++i) {
+          const double v = json_number(targets[i], "psnr");
+          if (!std::isfinite(v)) continue;
+          s.target_psnr.push_back(v);
+          const bool named = i < indices.size() && indices[i].is_number_integer();
+          s.target_index.push_back(named ? indices[i].get<int64_t>() : static_cast<int64_t>(i));
+          const auto& t = targets[i];
+          s.target_certified.push_back(t.is_object() && t.contains("certified") &&
+                                       t["certified"].is_boolean() && t["certified"].get<bool>());
         }
       }
       g.strongest.push_back(std::move(s));
@@ -108,8 +121,14 @@ LayersRecord layers_from(const Json& r) {
     LayerRecord c;
     c.name = text_or(layer, "name", "?");
     c.decoder_psnr = json_number(layer, "decoder_psnr");
-    if (layer.contains("decoder_psnr_per_image"))
+    if (layer.contains("decoder_psnr_per_image")) {
       c.decoder_psnr_per_image = finite_numbers(layer["decoder_psnr_per_image"]);
+      const auto& per_image = layer["decoder_psnr_per_image"];
+      for (size_t i = 0; per_image.is_array() && i < per_image.size(); ++i) {
+        if (per_image[i].is_number() && std::isfinite(per_image[i].get<double>()))
+          c.decoder_image_index.push_back(static_cast<int64_t>(i));
+      }
+    }
     l.layers.push_back(std::move(c));
   }
   return l;

@@ -51,6 +51,11 @@ struct StrongestAttack {
   std::optional<int64_t> exact, targets_scored;
   std::vector<std::pair<std::string, int64_t>> wins;  // attack -> targets it was strongest on
   std::vector<double> target_psnr;                    // per target, finite values only
+  // Parallel to target_psnr: the target's test-split index (results.json's "targets/indices" by
+  // position), so architectures attacked on the same images are compared target by target; and
+  // whether a closed-form attack certified it.
+  std::vector<int64_t> target_index;
+  std::vector<bool> target_certified;
 };
 
 // One attack x batch size run (privaudit gradients' "runs").
@@ -73,6 +78,7 @@ struct LayerRecord {
   std::string name = "?";
   double decoder_psnr = kMissing;
   std::optional<std::vector<double>> decoder_psnr_per_image;  // finite values
+  std::vector<int64_t> decoder_image_index;  // parallel: the target's position (target order)
 };
 
 struct LayersRecord {

@@ -1,5 +1,7 @@
 #include "privaudit/audit/verdict.h"
 
+#include <cmath>
+
 namespace privaudit::audit {
 
 const RankedArchitecture* SurfaceRanking::entry(const std::string& arch) const {
@@ -54,10 +56,13 @@ const char* severity_text(Severity severity) {
 }
 
 nlohmann::json to_json(const SurfaceRanking& surface) {
-  nlohmann::json json = {
-      {"figure", surface.figure},         {"meaning", surface.meaning},
-      {"level", surface.level},           {"target_half_width", surface.target_half_width},
-      {"order", nlohmann::json::array()}, {"steps", nlohmann::json::array()}};
+  nlohmann::json json = {{"figure", surface.figure},
+                         {"meaning", surface.meaning},
+                         {"statistic", surface.statistic},
+                         {"level", surface.level},
+                         {"target_half_width", surface.target_half_width},
+                         {"order", nlohmann::json::array()},
+                         {"steps", nlohmann::json::array()}};
   for (const auto& e : surface.order) {
     json["order"].push_back({{"arch", e.arch},
                              {"value", e.value},
@@ -65,7 +70,9 @@ nlohmann::json to_json(const SurfaceRanking& surface) {
                              {"high", e.high},
                              {"half_width", e.half_width},
                              {"wide", e.wide},
-                             {"n", e.n}});
+                             {"n", e.n},
+                             {"statistic", surface.statistic},
+                             {"exact_share", e.exact_share}});
   }
   for (const auto& s : surface.steps) {
     json["steps"].push_back({{"higher", s.higher},
@@ -74,7 +81,9 @@ nlohmann::json to_json(const SurfaceRanking& surface) {
                              {"low", s.low},
                              {"high", s.high},
                              {"decision", s.ranked ? "ranked" : "indistinguishable"},
-                             {"more_targets", s.more_targets}});
+                             {"more_targets", s.more_targets},
+                             {"paired", s.paired},
+                             {"p_value", s.p_value}});
   }
   return json;
 }
@@ -86,9 +95,11 @@ nlohmann::json scorecard_json(const std::vector<ScoreRow>& rows) {
   for (const auto& row : rows) {
     nlohmann::json cells = nlohmann::json::array();
     for (const auto& c : row.cells) {
-      nlohmann::json cell = {{"arch", c.arch},   {"severity", severity_name(c.severity)},
-                             {"value", c.value}, {"low", c.low},
-                             {"high", c.high},   {"n", c.n}};
+      nlohmann::json cell = {{"arch", c.arch},          {"severity", severity_name(c.severity)},
+                             {"value", c.value},        {"low", c.low},
+                             {"high", c.high},          {"n", c.n},
+                             {"statistic", c.statistic}};
+      if (std::isfinite(c.exact_share)) cell["exact_share"] = c.exact_share;
       if (c.exact) {
         cell["exact"] = c.exact->first;
         cell["targets_scored"] = c.exact->second;
@@ -129,7 +140,10 @@ nlohmann::json to_json(const Verdict& verdict) {
     json["claims"].push_back({{"source", c.source},
                               {"claim", c.claim},
                               {"verdict", c.verdict},
-                              {"measured", c.measured}});
+                              {"measured", c.measured},
+                              {"p_values", c.p_values},
+                              {"holm_adjusted_p_values", c.adjusted_p_values},
+                              {"paired", c.paired}});
   }
   json["recommendations"] = nlohmann::json::array();
   for (const auto& r : verdict.recommendations) {

@@ -17,24 +17,29 @@
 
 namespace privaudit::audit {
 
-// One architecture on a surface: the mean over its targets (pooled over seeds) and its interval.
+// One architecture on a surface: the surface's statistic over its targets (pooled over seeds) and
+// its interval (metrics::interval_of; with --repeats the seed-clustered bootstrap).
 struct RankedArchitecture {
   std::string arch;
   double value = kMissing, low = kMissing, high = kMissing, half_width = kMissing;
   bool wide = false;  // wider than the profile aims for, or fewer than 2 targets
   int64_t n = 0;
+  double exact_share = kMissing;  // PSNR surfaces: share certified or >= 40 dB
 };
 
 // The decision between neighbours in the order.
 struct RankStep {
   std::string higher, lower;
   double difference = kMissing, low = kMissing, high = kMissing;
-  bool ranked = false;       // the interval of the difference excludes 0
-  int64_t more_targets = 0;  // about how many more per side would settle it (compare_means)
+  bool ranked = false;       // the test's p-value is below 1 - level
+  int64_t more_targets = 0;  // about how many more per side would settle it
+  bool paired = false;       // compared on per-target differences (the same targets)
+  double p_value = kMissing;
 };
 
 struct SurfaceRanking {
   std::string figure, meaning;
+  std::string statistic = "mean";  // "median" (PSNR), "share" (0/1 values) or "mean"
   double level = 0.95;
   double target_half_width = 0;
   std::vector<RankedArchitecture> order;  // most leaking first
@@ -63,6 +68,10 @@ struct Claim {
   std::string source, claim;
   std::string verdict;  // "reproduced", "not reproduced", "indistinguishable", "not measured"
   std::string measured;
+  // Per comparison: the test's p-value and Holm's adjusted one across every claim's comparisons
+  // (a comparison decides at adjusted p < 0.05), and whether it was paired.
+  std::vector<double> p_values, adjusted_p_values;
+  std::vector<bool> paired;
 };
 
 struct Recommendation {
@@ -79,6 +88,8 @@ struct ScoreCell {
   Severity severity = Severity::kNotRun;
   double value = kMissing, low = kMissing, high = kMissing;
   int64_t n = 0;
+  std::string statistic = "mean";  // the surface's
+  double exact_share = kMissing;   // PSNR rows: share of targets certified or >= 40 dB
   std::optional<std::pair<int64_t, int64_t>> exact;  // recovered exactly, of targets scored
 };
 
