@@ -359,5 +359,61 @@ TEST(AuditAnalysis, SeedsThatDisagreeWidenTheIntervalOfRepeats) {
   EXPECT_GT(e["high"].get<double>(), 39.0);
 }
 
+// A figure a time budget cut short is a lower bound: it is shown (marked) but decides no ranking
+// and no claim, which then reads "undecided: budget"; the same records without the cut decide.
+TEST(AuditAnalysis, AFigureCutShortByATimeBudgetDecidesNothing) {
+  AuditRecords records;
+  records.architectures = {typed_arch("mlp", 0.95, 100, 8), typed_arch("cnn", 0.5, 20, 0),
+                           typed_arch("vit", 0.45, 35, 0)};
+  const auto decided = analyse(records);
+  ASSERT_TRUE(decided.surfaces.at("weights").steps[0].ranked);
+  ASSERT_TRUE(decided.surfaces.at("gradients").steps[0].ranked);
+  ASSERT_EQ(decided.claims[0].verdict, "indistinguishable");
+
+  records.architectures[0].run.invert.budget_stopped = true;      // mlp's inversion
+  records.architectures[2].run.gradients.budget_stopped = true;   // vit's gradient attacks
+  const auto verdict = analyse(records);
+  const auto& weights = verdict.surfaces.at("weights");
+  ASSERT_EQ(weights.order[0].arch, "mlp");  // still shown, in the same place
+  EXPECT_TRUE(weights.order[0].lower_bound);
+  EXPECT_FALSE(weights.order[1].lower_bound);
+  EXPECT_TRUE(weights.steps[0].cut_short);
+  EXPECT_FALSE(weights.steps[0].ranked);
+  EXPECT_FALSE(weights.steps[1].cut_short);
+  const auto& gradients = verdict.surfaces.at("gradients");
+  ASSERT_EQ(gradients.order.size(), 3u);
+  for (const auto& step : gradients.steps) {  // mlp > vit and vit > cnn both touch the vit
+    EXPECT_TRUE(step.cut_short);
+    EXPECT_FALSE(step.ranked);
+  }
+  EXPECT_FALSE(gradients.any_tie());  // undecided is not "indistinguishable"
+  // Claim 000 (mlp > vit > cnn): its only decided comparison rested on the cut inversion.
+  EXPECT_EQ(verdict.claims[0].verdict, "undecided: budget");
+  const auto json = to_json(verdict);
+  EXPECT_EQ(json["surfaces"]["weights"]["steps"][0]["decision"], "undecided: budget");
+  EXPECT_EQ(json["surfaces"]["weights"]["order"][0]["lower_bound"], true);
+  EXPECT_EQ(json["surfaces"]["weights"]["steps"][1]["decision"], "indistinguishable");
+  bool marked = false;
+  for (const auto& row : verdict.scorecard) {
+    for (const auto& c : row.cells) {
+      if (row.surface == "weights" && c.arch == "mlp") marked = c.lower_bound;
+    }
+  }
+  EXPECT_TRUE(marked);
+}
+
+// "Every image" only when every target was rebuilt exactly; 3 of 8 are "some images".
+TEST(AuditAnalysis, TheRecommendationSaysEveryImageOnlyWhenEveryOneWasExact) {
+  AuditRecords records;
+  records.architectures = {typed_arch("mlp", 0.5, 100, 8), typed_arch("cnn", 0.5, 30, 0)};
+  const auto every = analyse(records).recommendations.at(0).finding;
+  EXPECT_EQ(every.rfind("Every image shared alone was rebuilt exactly from the gradient of "
+                        "mlp (8/8)", 0), 0u) << every;
+  records.architectures = {typed_arch("mlp", 0.5, 60, 3), typed_arch("cnn", 0.5, 30, 0)};
+  const auto some = analyse(records).recommendations.at(0).finding;
+  EXPECT_EQ(some.rfind("Some images shared alone were rebuilt exactly from the gradient of "
+                       "mlp (3/8)", 0), 0u) << some;
+}
+
 }  // namespace
 }  // namespace privaudit::audit

@@ -207,6 +207,7 @@ ScoreRow score_row(const std::vector<Architecture>& architectures, const Surface
       cell.n = e->n;
       cell.statistic = surface.statistic;
       cell.exact_share = e->exact_share;
+      cell.lower_bound = e->lower_bound;
       if (batch > 0 && arch.run.gradients.results) {
         const auto* entry = arch.run.gradients.results->at(batch);
         if (entry != nullptr && entry->exact)

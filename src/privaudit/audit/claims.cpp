@@ -18,6 +18,7 @@ using Pairs = std::vector<std::pair<Values, Values>>;
 struct Tested {
   Claim claim;
   std::vector<metrics::Test> tests;
+  std::vector<bool> cut_short;  // per test: a side is a lower bound (a time budget cut it short)
   std::vector<std::string> labels;
   std::function<std::string(const std::string& measured)> text;  // the claim's measured text
 };
@@ -25,13 +26,17 @@ struct Tested {
 Tested test_pairs(const Pairs& pairs, std::vector<std::string> labels,
                   metrics::Statistic statistic) {
   Tested t;
-  for (const auto& [a, b] : pairs) t.tests.push_back(compare_values(statistic, a, b));
+  for (const auto& [a, b] : pairs) {
+    t.tests.push_back(compare_values(statistic, a, b));
+    t.cut_short.push_back(a.cut_short || b.cut_short);
+  }
   t.labels = std::move(labels);
   return t;
 }
 
 // All ranked the claimed way at Holm-adjusted p < 0.05 -> reproduced; any ranked the other way ->
-// not reproduced; else indistinguishable.
+// not reproduced; else indistinguishable. A comparison on a figure a time budget cut short ranks
+// nothing; where such a one stands between the claim and a decision: "undecided: budget".
 void decide(Tested& t, const std::vector<double>& adjusted) {
   auto& claim = t.claim;
   std::string measured;
@@ -40,16 +45,17 @@ void decide(Tested& t, const std::vector<double>& adjusted) {
     claim.measured = t.text(measured);
     return;
   }
-  int as_claimed = 0, against = 0;
+  int as_claimed = 0, against = 0, cut_short = 0;
   for (size_t i = 0; i < t.tests.size(); ++i) {
     const auto& c = t.tests[i];
     const auto& d = c.difference;
-    const bool ranked = d.estimate != 0 && adjusted[i] < 0.05;
+    const bool ranked = d.estimate != 0 && adjusted[i] < 0.05 && !t.cut_short[i];
+    cut_short += t.cut_short[i] ? 1 : 0;
     measured += (measured.empty() ? "" : "; ") + t.labels[i] + " " +
                 format_number(d.estimate, "%+.2f") + " [" + format_number(d.low, "%+.2f") + ", " +
                 format_number(d.high, "%+.2f") + "] (" + (c.paired ? "paired" : "unpaired") +
                 ", p " + format_number(c.p_value, "%.3g") + ", Holm " +
-                format_number(adjusted[i], "%.3g") + ")";
+                format_number(adjusted[i], "%.3g") + (t.cut_short[i] ? ", cut short" : "") + ")";
     as_claimed += ranked && d.estimate > 0;
     against += ranked && d.estimate < 0;
     claim.p_values.push_back(c.p_value);
@@ -60,8 +66,9 @@ void decide(Tested& t, const std::vector<double>& adjusted) {
   if (against > 0) {
     claim.verdict = "not reproduced";
   } else {
-    claim.verdict =
-        as_claimed == static_cast<int>(t.tests.size()) ? "reproduced" : "indistinguishable";
+    claim.verdict = as_claimed == static_cast<int>(t.tests.size()) ? "reproduced"
+                    : cut_short > 0                                 ? "undecided: budget"
+                                                                    : "indistinguishable";
   }
 }
 
@@ -102,7 +109,7 @@ Tested weights_claim(const std::vector<Architecture>& architectures,
   auto t = test_pairs(pairs, std::move(labels), metrics::Statistic::kShare);
   t.claim = {"000 (Suhail & Sethi 2025)",
              "From the weights, MLPs leak their training data most, CNNs least, ViTs in between",
-             "", ""};
+             "", "", {}, {}, {}};
   t.text = [where](const std::string& measured) {
     return with_measured("training-likeness at " + where, measured);
   };
@@ -125,7 +132,7 @@ Tested batch_claim(const std::vector<Architecture>& architectures) {
   }
   auto t = test_pairs(pairs, std::move(labels), metrics::Statistic::kMedian);
   t.claim = {"003 (Huang et al. 2025), DLG, Inverting Gradients",
-             "Gradient leakage falls as the batch size grows", "", ""};
+             "Gradient leakage falls as the batch size grows", "", "", {}, {}, {}};
   t.text = [batches](const std::string& measured) {
     return batches.size() >= 2 ? with_measured("strongest attack's median PSNR (dB), batch " +
                                                    std::to_string(batches.front()) +
@@ -149,7 +156,7 @@ Tested depth_claim(const std::vector<Architecture>& architectures) {
   }
   auto t = test_pairs(pairs, std::move(labels), metrics::Statistic::kMedian);
   t.claim = {"004 (Intermediate outputs, 2024)",
-             "Intermediate features leak less the deeper the cut", "", ""};
+             "Intermediate features leak less the deeper the cut", "", "", {}, {}, {}};
   t.text = [](const std::string& measured) {
     return with_measured("decoder's median PSNR (dB), first cut minus last cut", measured);
   };
@@ -184,7 +191,7 @@ Tested defense_claim(const std::vector<Architecture>& architectures) {
   t.claim = {"002 (Xiao et al. 2020)",
              "Adversarial reconstruction learning lowers the decoder's PSNR at a small cost in "
              "accuracy",
-             "", ""};
+             "", "", {}, {}, {}};
   t.text = [ran, accuracy](const std::string& measured) {
     return ran ? "decoder's median PSNR (dB), " + measured + accuracy
                : std::string("the defense did not run (audit --defend)");
@@ -222,12 +229,14 @@ namespace {
 void recommend_gradients(const std::vector<Architecture>& architectures, const Verdict& verdict,
                          std::vector<Recommendation>& out) {
   std::string exact, batch8;
+  bool every = true;  // every scored target of every architecture listed was exact
   for (const auto& arch : architectures) {
     const auto& g = arch.run.gradients.results;
     const auto* entry = g ? g->at(1) : nullptr;
     if (entry != nullptr && entry->exact.value_or(0) > 0) {
       exact += (exact.empty() ? "" : ", ") + arch.name + " (" + std::to_string(*entry->exact) +
                "/" + std::to_string(entry->targets_scored.value_or(0)) + ")";
+      every &= *entry->exact == entry->targets_scored.value_or(0);
     }
     const double at8 = gradient_psnr(arch.run, 8);
     if (std::isfinite(at8))
@@ -236,7 +245,8 @@ void recommend_gradients(const std::vector<Architecture>& architectures, const V
   const auto* surface = verdict.surface("gradients");
   if (!exact.empty()) {
     out.push_back({"gradients",
-                   "Any image shared alone is rebuilt exactly from the gradient of " + exact +
+                   std::string(every ? "Every image shared alone was" : "Some images shared alone were") +
+                       " rebuilt exactly from the gradient of " + exact +
                        " (closed-form attacks, self-certified without the original).",
                    "Do not share per-example gradients of these models: aggregate over larger "
                    "batches (at batch 8 the strongest attack reached " +

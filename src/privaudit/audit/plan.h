@@ -1,6 +1,8 @@
 // The main job's plan (`privaudit audit`): which stages run (train, invert, gradients, federated,
 // layers per architecture; defend), each as the sub-command a user could run by hand, with the
-// budgets of a profile; and how their results.json files are gathered into the audit's own.
+// work of a profile; and how their results.json files are gathered into the audit's own. A profile
+// states work (steps, iterations, targets, epochs), never seconds: the same command and seed give
+// the same figures on any machine of the kind. --time-budget is the opt-in cap.
 #pragma once
 
 #include <cstdint>
@@ -49,10 +51,9 @@ struct AuditProfile {
   LayersWork layers;
   DefendWork defend;
   FederatedWork federated;
-  // Seconds per attack stage, by command (util/time_budget.h; "memorize" for the memorisation
-  // regime's inversions): the stage's attacks stop with what they have when it is spent. Absent:
-  // no budget. Training and the defense are never cut.
-  std::map<std::string, double> budgets;
+  // The memorisation regime's inversions (the regime where the weights threat is measurable gets
+  // more work than the main models'); a zero field: the main inversion's.
+  InvertWork memorize_invert;
   // The memorisation regime: per-class training-set sizes at which each architecture is also
   // trained to 100% training accuracy and inverted (--memorization-sizes overrides).
   std::vector<int64_t> memorization;
@@ -87,7 +88,7 @@ struct AuditPlanOptions {
   uint64_t seed = 0;
   std::string device = "cpu";
   int threads = 0;
-  double stage_budget = 0;  // > 0: every attack stage gets this many seconds, not the profile's
+  double stage_budget = 0;  // > 0: every attack stage is capped at this many seconds (opt-in)
   // Per-class sizes of the memorisation regime; unset: the profile's; empty: none.
   std::optional<std::vector<int64_t>> memorization_sizes;
   // Every stage but the defense runs this many times, with seeds seed, seed+1, ...; the report
@@ -116,8 +117,8 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& options,
 // a stage that attacks a given --model file, and the defense, alone. Chains in plan order.
 std::vector<std::vector<size_t>> audit_chains(const std::vector<AuditStage>& stages);
 // What a stage is expected to cost, for sharing chains out: its time budget when it has one,
-// else 30 s for a training and 60 s for anything else (the paper profile has no budgets: its
-// chains then weigh by their stage counts).
+// else 30 s for a training and 60 s for anything else (chains then weigh by their stage counts).
+// Only the wall time depends on it: the work, and so every figure, does not.
 double stage_cost(const AuditStage& stage);
 
 // The audit's "architectures": per architecture, each stage's status, time, folder, command and

@@ -15,6 +15,7 @@ Values pooled(const Architecture& arch, const ValuesOf& of) {
   bool named = true;
   for (const auto* run : arch.runs()) {
     const auto more = of(*run);
+    out.cut_short |= more.cut_short;
     out.values.insert(out.values.end(), more.values.begin(), more.values.end());
     named &= more.ids.size() == more.values.size();
     for (const auto& id : more.ids) out.ids.push_back(std::to_string(position) + ":" + id);
@@ -67,24 +68,28 @@ std::vector<double> inversion_values(const std::optional<InversionRecord>& resul
   return values;
 }
 
-Values plain(std::vector<double> values) {
+Values plain(std::vector<double> values, bool cut_short) {
   Values v;
   v.values = std::move(values);
+  v.cut_short = cut_short;
   return v;
 }
 
 }  // namespace
 
 Values likeness_values(const Run& run) {
-  return plain(inversion_values(run.invert.results, false));
+  return plain(inversion_values(run.invert.results, false), run.invert.budget_stopped);
 }
 
-Values ssim_gap_values(const Run& run) { return plain(inversion_values(run.invert.results, true)); }
+Values ssim_gap_values(const Run& run) {
+  return plain(inversion_values(run.invert.results, true), run.invert.budget_stopped);
+}
 
 ValuesOf memorized_likeness(int64_t per_class) {
   return [per_class](const Run& run) {
     const auto* entry = run.memorized(per_class);
-    return plain(entry ? inversion_values(entry->invert.results, false) : std::vector<double>{});
+    if (entry == nullptr) return Values{};
+    return plain(inversion_values(entry->invert.results, false), entry->invert.budget_stopped);
   };
 }
 
@@ -95,6 +100,7 @@ ValuesOf gradient_values(int64_t batch) {
     if (entry == nullptr) return v;
     v.values = entry->target_psnr;
     v.certified = entry->target_certified;
+    v.cut_short = run.gradients.budget_stopped;
     if (entry->target_index.size() == v.values.size()) {
       for (const auto index : entry->target_index) v.ids.push_back(std::to_string(index));
     }
@@ -127,6 +133,7 @@ ValuesOf decoder_values(const std::string& which) {
     }
     if (chosen == nullptr) return v;
     v.values = *chosen->decoder_psnr_per_image;
+    v.cut_short = run.layers.budget_stopped;
     if (chosen->decoder_image_index.size() == v.values.size()) {
       for (const auto index : chosen->decoder_image_index) v.ids.push_back(std::to_string(index));
     }
@@ -211,6 +218,7 @@ SurfaceRanking rank_surface(const std::vector<Architecture>& architectures,
                               half,           e.interval.n < 2 || half > target,
                               e.interval.n};
     ranked.exact_share = e.exact;
+    ranked.lower_bound = e.values.cut_short;
     surface.order.push_back(ranked);
     if (i + 1 == entries.size()) break;
     const auto c = compare_values(statistic, e.values, entries[i + 1].values);
@@ -219,6 +227,9 @@ SurfaceRanking rank_surface(const std::vector<Architecture>& architectures,
                   c.more_needed};
     step.paired = c.paired;
     step.p_value = c.p_value;
+    // A lower bound decides nothing: more work could move it past its neighbour.
+    step.cut_short = e.values.cut_short || entries[i + 1].values.cut_short;
+    if (step.cut_short) step.ranked = false;
     surface.steps.push_back(step);
   }
   return surface;

@@ -23,6 +23,8 @@ struct Values {
   std::vector<std::string> ids;
   std::vector<bool> certified;
   std::vector<int64_t> clusters;
+  // A time budget stopped the stage (of any pooled seed) that gave them: lower bounds only.
+  bool cut_short = false;
 };
 using ValuesOf = std::function<Values(const Run& run)>;
 

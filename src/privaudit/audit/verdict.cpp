@@ -13,7 +13,7 @@ const RankedArchitecture* SurfaceRanking::entry(const std::string& arch) const {
 
 bool SurfaceRanking::any_tie() const {
   for (const auto& step : steps) {
-    if (!step.ranked) return true;
+    if (!step.ranked && !step.cut_short) return true;
   }
   return false;
 }
@@ -72,7 +72,8 @@ nlohmann::json to_json(const SurfaceRanking& surface) {
                              {"wide", e.wide},
                              {"n", e.n},
                              {"statistic", surface.statistic},
-                             {"exact_share", e.exact_share}});
+                             {"exact_share", e.exact_share},
+                             {"lower_bound", e.lower_bound}});
   }
   for (const auto& s : surface.steps) {
     json["steps"].push_back({{"higher", s.higher},
@@ -80,7 +81,9 @@ nlohmann::json to_json(const SurfaceRanking& surface) {
                              {"difference", s.difference},
                              {"low", s.low},
                              {"high", s.high},
-                             {"decision", s.ranked ? "ranked" : "indistinguishable"},
+                             {"decision", s.ranked      ? "ranked"
+                                          : s.cut_short ? "undecided: budget"
+                                                        : "indistinguishable"},
                              {"more_targets", s.more_targets},
                              {"paired", s.paired},
                              {"p_value", s.p_value}});
@@ -100,6 +103,7 @@ nlohmann::json scorecard_json(const std::vector<ScoreRow>& rows) {
                              {"high", c.high},          {"n", c.n},
                              {"statistic", c.statistic}};
       if (std::isfinite(c.exact_share)) cell["exact_share"] = c.exact_share;
+      if (c.lower_bound) cell["lower_bound"] = true;
       if (c.exact) {
         cell["exact"] = c.exact->first;
         cell["targets_scored"] = c.exact->second;

@@ -25,16 +25,20 @@ struct RankedArchitecture {
   bool wide = false;  // wider than the profile aims for, or fewer than 2 targets
   int64_t n = 0;
   double exact_share = kMissing;  // PSNR surfaces: share certified or >= 40 dB
+  // A time budget (--time-budget) cut one of its stages short: the figure is a lower bound and
+  // decides nothing (its steps say "undecided: budget").
+  bool lower_bound = false;
 };
 
 // The decision between neighbours in the order.
 struct RankStep {
   std::string higher, lower;
   double difference = kMissing, low = kMissing, high = kMissing;
-  bool ranked = false;       // the test's p-value is below 1 - level
+  bool ranked = false;       // the test's p-value is below 1 - level (never for a cut_short step)
   int64_t more_targets = 0;  // about how many more per side would settle it
   bool paired = false;       // compared on per-target differences (the same targets)
   double p_value = kMissing;
+  bool cut_short = false;  // either side is a lower bound: undecided, whatever the test says
 };
 
 struct SurfaceRanking {
@@ -66,7 +70,9 @@ struct MemorizationVerdict {
 // A claim of the seeds checked against this run.
 struct Claim {
   std::string source, claim;
-  std::string verdict;  // "reproduced", "not reproduced", "indistinguishable", "not measured"
+  // "reproduced", "not reproduced", "indistinguishable", "undecided: budget" (a comparison that
+  // would decide it rests on a stage a time budget cut short), "not measured"
+  std::string verdict;
   std::string measured;
   // Per comparison: the test's p-value and Holm's adjusted one across every claim's comparisons
   // (a comparison decides at adjusted p < 0.05), and whether it was paired.
@@ -91,6 +97,7 @@ struct ScoreCell {
   std::string statistic = "mean";  // the surface's
   double exact_share = kMissing;   // PSNR rows: share of targets certified or >= 40 dB
   std::optional<std::pair<int64_t, int64_t>> exact;  // recovered exactly, of targets scored
+  bool lower_bound = false;  // a time budget cut its stage short (RankedArchitecture's)
 };
 
 // One threat surface of the first screen: a row of cells, one per architecture.

@@ -60,7 +60,7 @@ std::string surface_verdict(const std::string& title, const SurfaceRanking& surf
   for (size_t i = 0; i < surface.order.size(); ++i) {
     if (i > 0) {
       const auto& step = surface.steps[i - 1];
-      line << (step.ranked ? " &gt; " : " &asymp; ");
+      line << (step.ranked ? " &gt; " : step.cut_short ? " ? " : " &asymp; ");
       if (!step.ranked && step.more_targets > 0 && unsettled.empty())
         unsettled = std::to_string(step.more_targets);
     }
@@ -70,6 +70,11 @@ std::string surface_verdict(const std::string& title, const SurfaceRanking& surf
   }
   line << ".";
   if (!baseline.empty()) line << " " << baseline;
+  bool cut_short = false;
+  for (const auto& step : surface.steps) cut_short |= step.cut_short;
+  if (cut_short)
+    line << " ? marks a comparison left undecided: --time-budget cut a stage short, so its figure "
+            "is a lower bound that more work could raise.";
   if (surface.any_tie()) {
     line << " &asymp; marks architectures indistinguishable at this budget";
     if (!unsettled.empty())
@@ -193,7 +198,8 @@ std::string claims_table(const Verdict& v) {
   }
   html << "</table>\n<p class=\"note\">Reproduced: every comparison the claim makes is ranked "
           "its way (the 95% interval of the difference excludes 0). Not reproduced: one is "
-          "ranked the other way. Indistinguishable: neither, at this budget.</p>\n";
+          "ranked the other way. Indistinguishable: neither, at this work. Undecided: budget: a "
+          "comparison that would decide it rests on a stage --time-budget cut short.</p>\n";
   return html.str();
 }
 

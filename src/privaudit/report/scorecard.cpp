@@ -28,10 +28,11 @@ std::string cell_html(const audit::ScoreRow& row, const audit::ScoreCell& cell) 
     html << "not measured</td>";
     return html.str();
   }
-  html << "<b>" << format_number(cell.value, format) << (row.unit.empty() ? "" : " " + row.unit)
+  html << "<b>" << (cell.lower_bound ? "&ge; " : "") << format_number(cell.value, format) << (row.unit.empty() ? "" : " " + row.unit)
        << "</b> <small>[" << format_number(cell.low, format) << ", "
        << format_number(cell.high, format) << "]</small><br><small>"
-       << audit::severity_text(cell.severity);
+       << audit::severity_text(cell.severity)
+       << (cell.lower_bound ? " (cut short by --time-budget: a lower bound)" : "");
   if (cell.exact && cell.exact->first > 0)
     html << " (" << cell.exact->first << "/" << cell.exact->second << ")";
   html << "</small></td>";
