@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <regex>
 #include <set>
@@ -338,6 +339,36 @@ TEST(AuditReportSlow, SmokeAuditPageLoadsCleanlyInHeadlessChromium) {
 namespace privaudit::report {
 namespace {
 
+// results.json without what depends on the clock (seconds, *_seconds, samples_per_second, peak
+// memory), its folder's path written as OUT.
+std::string without_timing(nlohmann::json json, const std::string& folder) {
+  std::function<void(nlohmann::json&)> strip = [&](nlohmann::json& j) {
+    if (j.is_object()) {
+      for (auto it = j.begin(); it != j.end();) {
+        const std::string& k = it.key();
+        const bool timing = k == "seconds" || k == "samples_per_second" ||
+                            k.rfind("peak_memory", 0) == 0 ||
+                            (k.size() > 8 && k.compare(k.size() - 8, 8, "_seconds") == 0);
+        if (timing) {
+          it = j.erase(it);
+        } else {
+          strip(*it);
+          ++it;
+        }
+      }
+    } else if (j.is_array()) {
+      for (auto& v : j) strip(v);
+    } else if (j.is_string()) {
+      auto s = j.get<std::string>();
+      for (size_t at = s.find(folder); at != std::string::npos; at = s.find(folder, at))
+        s.replace(at, folder.size(), "OUT");
+      j = s;
+    }
+  };
+  strip(json);
+  return json.dump(1);
+}
+
 TEST(AuditSlow, RerunContinuesAndOtherSettingsAreRefused) {
   PRIVAUDIT_REQUIRE_FASHION_MNIST();
   testing::TempDir dir;
@@ -372,6 +403,17 @@ TEST(AuditSlow, RerunContinuesAndOtherSettingsAreRefused) {
     }
   }
   EXPECT_GE(models, 1);
+  // Same command, same figures: a second audit from scratch in another folder writes the same
+  // results.json as this one (continued after the kill), timings aside.
+  const auto fresh = dir.file("fresh");
+  ASSERT_EQ(testing::run_cli("audit --profile smoke --archs mlp --out " + fresh).exit_code, 0);
+  const auto results_of = [](const std::string& folder) {
+    return without_timing(nlohmann::json::parse(read_file(fs::path(folder) / "results.json")),
+                          folder);
+  };
+  const auto first = results_of(out), second = results_of(fresh);
+  EXPECT_GT(first.size(), 10000u);
+  EXPECT_TRUE(first == second) << "results.json differ beyond timings";
   const auto other = testing::run_cli("audit --profile smoke --archs cnn --out " + out);
   EXPECT_EQ(other.exit_code, 2);
   EXPECT_NE(other.output.find("was written with other settings (--archs mlp there, cnn now)"),

@@ -15,7 +15,7 @@ std::vector<std::string> split_list(const std::string& text, char separator) {
 }
 
 std::string format_number(double value, const char* format) {
-  if (!std::isfinite(value)) return "&ndash;";
+  if (!std::isfinite(value)) return "\u2013";
   char buffer[48];
   std::snprintf(buffer, sizeof buffer, format, value);
   return buffer;
