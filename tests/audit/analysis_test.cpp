@@ -413,6 +413,19 @@ TEST(AuditAnalysis, TheRecommendationSaysEveryImageOnlyWhenEveryOneWasExact) {
   const auto some = analyse(records).recommendations.at(0).finding;
   EXPECT_EQ(some.rfind("Some images shared alone were rebuilt exactly from the gradient of "
                        "mlp (3/8)", 0), 0u) << some;
+  // At batch 8 it quotes the scorecard's median and exact share, not a mean over the 100 dB cap:
+  // 5 of 8 targets exact and 3 at 7 dB have a mean of 65 dB but a median of 100 dB.
+  StrongestAttack at8;
+  at8.batch_size = 8;
+  at8.targets_scored = 8;
+  at8.exact = 5;
+  for (int i = 0; i < 8; ++i) at8.target_psnr.push_back(i < 5 ? 100.0 : 7.0);
+  at8.psnr = (5 * 100.0 + 3 * 7.0) / 8;
+  records.architectures[0].run.gradients.results->strongest.push_back(at8);
+  const auto advice = analyse(records).recommendations.at(0).recommendation;
+  EXPECT_NE(advice.find("at batch 8 the strongest attack reached mlp median 100.0 dB (62% exact)"),
+            std::string::npos) << advice;
+  EXPECT_EQ(advice.find("65.1"), std::string::npos) << advice;
 }
 
 }  // namespace

@@ -238,9 +238,17 @@ void recommend_gradients(const std::vector<Architecture>& architectures, const V
                "/" + std::to_string(entry->targets_scored.value_or(0)) + ")";
       every &= *entry->exact == entry->targets_scored.value_or(0);
     }
-    const double at8 = gradient_psnr(arch.run, 8);
-    if (std::isfinite(at8))
-      batch8 += (batch8.empty() ? "" : ", ") + arch.name + " " + format_number(at8, "%.1f dB");
+  }
+  // At batch 8, the same figure as the scorecard's: the median over the targets (never a mean
+  // over the 100 dB cap of an exact recovery) and the share rebuilt exactly.
+  if (const auto* at8 = verdict.surface("gradients_batch8")) {
+    for (const auto& entry : at8->order) {
+      if (!std::isfinite(entry.value)) continue;
+      batch8 += (batch8.empty() ? "" : ", ") + entry.arch + " median " +
+                format_number(entry.value, "%.1f dB");
+      if (std::isfinite(entry.exact_share) && entry.exact_share > 0)
+        batch8 += " (" + format_number(100 * entry.exact_share, "%.0f") + "% exact)";
+    }
   }
   const auto* surface = verdict.surface("gradients");
   if (!exact.empty()) {
