@@ -275,7 +275,7 @@ void recommend_gradients(const std::vector<Architecture>& architectures, const V
                      "No attack of this run rebuilt a single image recognisably (best " + who +
                          ", " + format_number(best, "%.1f dB") + ").",
                      "This is what these attacks reached, not a bound: keep batches large and "
-                     "audit again with a larger budget."});
+                     "audit again with more work (`--profile paper`)."});
     }
   }
 }
@@ -294,8 +294,8 @@ void recommend_weights(const Verdict& verdict, std::vector<Recommendation>& out)
                      "data or with the defense, and audit again."});
     } else {
       out.push_back({"weights",
-                     "No architecture's weights give back training images measurably at this "
-                     "budget (every training-likeness interval reaches 0.5 or below).",
+                     "No architecture's weights give back training images measurably with "
+                     "this profile's work (every training-likeness interval reaches 0.5 or below).",
                      "This does not prove the weights safe: models trained on small sets "
                      "memorise. Audit the model you will publish with its real training-set "
                      "size."});
@@ -329,7 +329,7 @@ void recommend_weights(const Verdict& verdict, std::vector<Recommendation>& out)
                          " images per class, no architecture's weights gave back training "
                          "images measurably (" +
                          safe + ").",
-                     "A stronger inversion (the paper profile) may: this is what this budget "
+                     "A stronger inversion (the paper profile) may: this is what this profile's work "
                      "reached, not a bound."});
     }
   }

@@ -76,7 +76,7 @@ std::string surface_verdict(const std::string& title, const SurfaceRanking& surf
     line << " ? marks a comparison left undecided: --time-budget cut a stage short, so its figure "
             "is a lower bound that more work could raise.";
   if (surface.any_tie()) {
-    line << " &asymp; marks architectures indistinguishable at this budget";
+    line << " &asymp; marks architectures indistinguishable with this profile's work";
     if (!unsettled.empty())
       line << " (about " << unsettled << " more targets each would settle the first such pair)";
     line << ".";
@@ -121,8 +121,8 @@ std::string headline(const Verdict& v) {
     html << "<p><b>Most reconstructable from its weights: " << escape_xml(weights->order[0].arch)
          << ".</b></p>\n";
   } else if (ranked >= 2) {
-    html << "<p><b>From the weights, no architecture leaks measurably more than the next at this "
-            "budget.</b></p>\n";
+    html << "<p><b>From the weights, no architecture leaks measurably more than the next with this "
+            "profile's work (the main models; see the memorisation regime below).</b></p>\n";
   }
   for (const auto& size : v.memorization) {
     if (!size.surface.top_ranked()) continue;

@@ -105,7 +105,7 @@ std::string scorecard_html(const std::vector<audit::ScoreRow>& rows) {
          << audit::severity_text(severity) << "</span>";
   }
   html << " <small>Exact: an attack rebuilt an image and certified it without the original. "
-          "Visually recovered: 30 dB or more on average. Measurable leak: the whole interval "
+          "Visually recovered: a median of 30 dB or more. Measurable leak: the whole interval "
           "lies above what chance gives (0.5, or the class-mean image's PSNR). Nothing measured "
           "is what these attacks reached, not a proof of safety.</small></p>\n";
   return html.str();
