@@ -8,21 +8,21 @@
 namespace privaudit {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+double steady_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 struct Budget {
   double seconds = 0;
-  std::vector<Clock::time_point> deadlines;  // the budget's, then one per open TimeShare
+  std::vector<double> deadlines;  // the budget's, then one per open TimeShare (clock seconds)
   std::atomic<bool> stopped{false};
+  BudgetClock clock = steady_seconds;
 };
 
 Budget& budget() {
   static Budget instance;
   return instance;
-}
-
-Clock::duration seconds_to_duration(double seconds) {
-  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
 }
 
 }  // namespace
@@ -31,13 +31,13 @@ void set_time_budget(double seconds) {
   auto& b = budget();
   b.seconds = seconds > 0 ? seconds : 0;
   b.deadlines.clear();
-  if (b.seconds > 0) b.deadlines.push_back(Clock::now() + seconds_to_duration(b.seconds));
+  if (b.seconds > 0) b.deadlines.push_back(b.clock() + b.seconds);
   b.stopped = false;
 }
 
 bool time_budget_spent() {
   auto& b = budget();
-  if (b.deadlines.empty() || Clock::now() < b.deadlines.back()) return false;
+  if (b.deadlines.empty() || b.clock() < b.deadlines.back()) return false;
   b.stopped = true;
   return true;
 }
@@ -46,13 +46,16 @@ bool time_budget_stopped() { return budget().stopped; }
 
 double time_budget_seconds() { return budget().seconds; }
 
+void set_time_budget_clock(BudgetClock clock) {
+  budget().clock = clock != nullptr ? clock : steady_seconds;
+}
+
 TimeShare::TimeShare(double fraction) {
   auto& b = budget();
   if (b.deadlines.empty()) return;
-  const auto now = Clock::now();
-  const double left = std::chrono::duration<double>(b.deadlines.back() - now).count();
-  const auto deadline =
-      now + seconds_to_duration(std::max(0.0, left * std::clamp(fraction, 0.0, 1.0)));
+  const double now = b.clock();
+  const double left = b.deadlines.back() - now;
+  const double deadline = now + std::max(0.0, left * std::clamp(fraction, 0.0, 1.0));
   b.deadlines.push_back(std::min(deadline, b.deadlines.back()));
   active_ = true;
 }

@@ -23,6 +23,12 @@ bool time_budget_stopped();
 // The budget in seconds (0: none).
 double time_budget_seconds();
 
+// The clock the budget reads, in seconds from any fixed origin: the steady clock unless a test
+// injects its own (nullptr restores the steady clock). Tests step a fake clock instead of sleeping,
+// so they cannot fail on a loaded machine.
+using BudgetClock = double (*)();
+void set_time_budget_clock(BudgetClock clock);
+
 // For the scope's life, time_budget_spent() answers for a deadline `fraction` of the time left
 // now (never later than the enclosing deadline). Does nothing without a budget. Scopes nest.
 class TimeShare {
