@@ -108,7 +108,8 @@ AuditProfile audit_profile(const std::string& name) {
     // Measured on this 2-core machine (2026-12-04, no budgets): with 8 gradient targets the whole
     // audit took 5 min 35 s (MLP 41 s, CNN 127 s, ViT 157 s of stages); 16 targets give the
     // gradient surfaces and claim 003 the power 8 lacked (4 of the MLP's 8 batch-8 targets tie
-    // at 100 dB with batch 1, so its sign test could not go below p = 0.125). The inversions:
+    // at 100 dB with batch 1, so its sign test could not go below p = 0.125); with 16 the audit
+    // took 7 min 54 s (2026-12-05: MLP 59 s, CNN 188 s, ViT 225 s). The inversions:
     // 100 steps + 100 refinement iterations on the main models (1,000 per class: no leak seen
     // even at 400), 150 + 250 in the memorisation regime, where the weights threat is measurable.
     p.memorization = {10};
