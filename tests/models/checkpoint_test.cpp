@@ -1,6 +1,8 @@
 // Checkpoints: what is saved loads back bit for bit, and every kind of bad file is refused with a
 // message that names it.
 #include "privaudit/models/checkpoint.h"
+
+#include <caffe2/serialize/inline_container.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -291,6 +293,51 @@ TEST(Checkpoint, WeightsOfAnotherShapeAreRefusedEvenWithAMatchingChecksum) {
   const auto message = load_error(path);
   EXPECT_EQ(message.rfind(path + ": weights do not match the described model: ", 0), 0u) << message;
   EXPECT_TRUE(contains(message, " is 9x16 Float, expected 6x16 Float")) << message;
+}
+
+// Copies the archive at `path` onto itself with the record `shortened` cut to half its length, a
+// valid zip archive whose weights record is shorter than its pickle declares.
+void shorten_record(const std::string& path, const std::string& shortened) {
+  std::vector<std::pair<std::string, std::string>> records;
+  {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    for (const auto& name : reader.getAllRecords()) {
+      auto [data, size] = reader.getRecord(name);
+      if (name == shortened) size /= 2;
+      records.emplace_back(name, std::string(static_cast<const char*>(data.get()), size));
+    }
+  }
+  caffe2::serialize::PyTorchStreamWriter writer(path);
+  for (const auto& [name, bytes] : records) writer.writeRecord(name, bytes.data(), bytes.size());
+  writer.writeEndOfFile();
+}
+
+// LibTorch sizes a storage by the element count its pickle states and reads past a shorter
+// record: the records are checked against the declared sizes before LibTorch reads the file.
+TEST(Checkpoint, WeightsRecordShorterThanItsDeclaredSizeIsRefusedBeforeLibTorchReadsIt) {
+  testing::TempDir dir;
+  const auto path = saved_cnn(dir);
+  std::string largest;
+  size_t largest_size = 0;
+  {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    for (const auto& name : reader.getAllRecords()) {
+      if (name.rfind("data/", 0) != 0) continue;
+      const auto size = std::get<1>(reader.getRecord(name));
+      if (size > largest_size) {
+        largest = name;
+        largest_size = size;
+      }
+    }
+  }
+  ASSERT_FALSE(largest.empty());
+  shorten_record(path, largest);
+  const auto key = largest.substr(5);
+  EXPECT_EQ(load_error(path), path + ": damaged model file: data.pkl declares storage " + key +
+                                  " of " + std::to_string(largest_size / 4) + " Float values (" +
+                                  std::to_string(largest_size) + " bytes) but " + largest +
+                                  " holds " + std::to_string(largest_size / 2) +
+                                  " bytes (truncated)");
 }
 
 TEST(Checkpoint, ChecksumCoversEveryWeightAndBuffer) {

@@ -129,6 +129,9 @@ void load_weights(torch::serialize::InputArchive& archive, torch::nn::Module& ne
       throw Error(path + ": weights do not match the described model: " + name + " is " + after +
                   ", expected " + before);
     }
+    if (!tensor_fits_storage(*found)) {
+      throw Error(path + ": damaged model file: weight " + name + " reaches beyond its storage");
+    }
   }
 }
 }  // namespace

@@ -25,10 +25,16 @@ std::unique_ptr<Classifier> load_torchscript(const std::string& path,
 
 // Throws Error naming `path` when a pickle inside the archive (data.pkl, constants.pkl, debug
 // info) declares a string longer than what follows it or a memo index beyond its own length, or
-// uses an opcode LibTorch does not know. LibTorch 1.13's unpickler allocates whatever those fields
-// say before noticing: a 3 kB file can make it ask for 64 GB. Archives LibTorch cannot open at all
-// pass: torch::jit::load reports them.
+// uses an opcode LibTorch does not know, or when a tensor storage it loads declares more bytes than
+// its record holds (a truncated or forged weights record). LibTorch 1.13's unpickler allocates
+// whatever those fields say before noticing (a 3 kB file can make it ask for 64 GB), and sizes a
+// storage by the pickle's element count, reading past a short record. Archives LibTorch cannot
+// open at all pass: torch::jit::load reports them.
 void check_archive_pickles(const std::string& path);
+
+// Whether every element of `tensor`'s view (offset, sizes, strides) lies inside its storage.
+// LibTorch takes a loaded tensor's view from the pickle without checking it against the storage.
+bool tensor_fits_storage(const torch::Tensor& tensor);
 
 // One runnable piece of a TorchScript module: a leaf child, or a child that is not a container.
 struct TorchScriptStage {
