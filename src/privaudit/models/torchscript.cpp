@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "privaudit/util/error.h"
+#include "privaudit/util/watchdog.h"
 
 namespace privaudit::models {
 
@@ -96,6 +97,7 @@ torch::Tensor probe_logits(torch::jit::Module& module, const torch::Tensor& prob
                            const std::string& path) {
   c10::IValue out;
   try {
+    ModelCallGuard guard(path, "forward()", probe.size(0));
     out = module.forward({probe});
   } catch (const std::exception& e) {
     throw Error(path + ": forward() failed on a probe batch of shape " + sizes_text(probe.sizes()) +
@@ -166,6 +168,11 @@ std::optional<int64_t> classes_attribute(const torch::jit::Module& module,
                 ": the module's num_classes attribute is not an integer >= 2; pass --classes K");
   }
   return value.toInt();
+}
+
+// The batch size of a model call's input, for the watchdog's limit.
+int64_t call_batch(const torch::Tensor& x) {
+  return x.dim() > 0 ? std::max<int64_t>(x.size(0), 1) : 1;
 }
 
 torch::Tensor run_module(torch::jit::Module& module, const torch::Tensor& x) {
@@ -490,10 +497,12 @@ void check_archive_pickles(const std::string& path) {
   }
 }
 
-TorchScriptClassifier::TorchScriptClassifier(torch::jit::Module module, InputShape input,
-                                             int64_t classes, std::vector<TorchScriptStage> stages,
+TorchScriptClassifier::TorchScriptClassifier(torch::jit::Module module, std::string path,
+                                             InputShape input, int64_t classes,
+                                             std::vector<TorchScriptStage> stages,
                                              std::string cut_note)
     : module_(std::move(module)),
+      path_(std::move(path)),
       input_(input),
       classes_(classes),
       stages_(std::move(stages)),
@@ -503,6 +512,7 @@ TorchScriptClassifier::TorchScriptClassifier(torch::jit::Module module, InputSha
 }
 
 torch::Tensor TorchScriptClassifier::forward(const torch::Tensor& images) {
+  ModelCallGuard guard(path_, "forward()", call_batch(images));
   return run_module(module_, images);
 }
 
@@ -527,6 +537,7 @@ size_t TorchScriptClassifier::stage_index(const std::string& cut) const {
 }
 
 torch::Tensor TorchScriptClassifier::run_stages(torch::Tensor x, size_t first, size_t last) {
+  ModelCallGuard guard(path_, "forward() of its children", call_batch(x));
   for (size_t i = first; i < last; ++i) x = run_module(stages_[i].module, x);
   return x;
 }
@@ -576,6 +587,7 @@ std::unique_ptr<Classifier> load_torchscript(const std::string& path,
   check_archive_pickles(path);
   torch::jit::Module module;
   try {
+    ModelCallGuard guard(path, "loading", 0);
     module = torch::jit::load(path, device);
   } catch (const c10::Error& e) {
     throw Error(path + ": not a TorchScript module: " + first_line(e.what_without_backtrace()));
@@ -627,9 +639,13 @@ std::unique_ptr<Classifier> load_torchscript(const std::string& path,
   }
   std::vector<TorchScriptStage> stages;
   collect_stages(module, "", stages);
-  auto note = check_chain(stages, probe, logits);
+  std::string note;
+  {
+    ModelCallGuard guard(path, "forward() of its children", probe.size(0));
+    note = check_chain(stages, probe, logits);
+  }
   module.train(was_training);
-  auto model = std::make_unique<TorchScriptClassifier>(module, *input_shape, *classes,
+  auto model = std::make_unique<TorchScriptClassifier>(module, path, *input_shape, *classes,
                                                        std::move(stages), std::move(note));
   model->to(device);
   return model;

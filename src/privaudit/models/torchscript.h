@@ -14,7 +14,8 @@
 
 namespace privaudit::models {
 
-// Loads `path` with torch::jit::load. The input shape and class count come from the arguments
+// Loads `path` with torch::jit::load, under the model-call watchdog (loading may run the module's
+// __setstate__), as is the probe below. The input shape and class count come from the arguments
 // when given, else from attributes of the module (`input_shape`, `num_classes`) when it has them;
 // else the class count is the width of the logits of a probe input, and a missing input shape is
 // an Error saying which flag to pass. Cut points come from the module's children (nested
@@ -43,11 +44,14 @@ struct TorchScriptStage {
 };
 
 // A TorchScript module as a Classifier. Its cut points are the stages (all but the last) when the
-// stages run in order reproduce forward(); otherwise it has none and cut_note() says why.
+// stages run in order reproduce forward(); otherwise it has none and cut_note() says why. Every
+// call into the module runs under the model-call watchdog (util/watchdog.h), naming `path`; the
+// backward pass differentiates the operations forward() recorded and runs no code of the model.
 class TorchScriptClassifier : public Classifier {
  public:
-  TorchScriptClassifier(torch::jit::Module module, InputShape input, int64_t classes,
-                        std::vector<TorchScriptStage> stages, std::string cut_note);
+  TorchScriptClassifier(torch::jit::Module module, std::string path, InputShape input,
+                        int64_t classes, std::vector<TorchScriptStage> stages,
+                        std::string cut_note);
 
   torch::Tensor forward(const torch::Tensor& images) override;
   std::vector<torch::Tensor> parameters() override;
@@ -74,6 +78,7 @@ class TorchScriptClassifier : public Classifier {
   torch::Tensor run_stages(torch::Tensor x, size_t first, size_t last);
 
   torch::jit::Module module_;
+  std::string path_;
   InputShape input_;
   int64_t classes_;
   std::vector<TorchScriptStage> stages_;
