@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -288,6 +289,9 @@ TEST_F(TorchScriptInterop, AuditRecordsStagesOfAModelThatNeverReturnsAsTimedOutA
       EXPECT_TRUE(testing::contains(record.value("message", ""), message))
           << stage << " " << record.dump();
     }
+    // The killed stage's folder holds its marker, no temporary and no stale lock file.
+    for (const auto& entry : std::filesystem::directory_iterator(out + "/model/invert"))
+      EXPECT_EQ(entry.path().filename(), "privaudit.json") << limit;
     std::ifstream results_in(out + "/results.json");
     const auto results = nlohmann::json::parse(results_in);
     EXPECT_TRUE(testing::contains(results.dump(), "\"status\":\"timed out\"")) << limit;

@@ -156,9 +156,13 @@ int run_audit_stages(const std::vector<audit::AuditStage>& stages,
           " s");
     } else {
       const char* status = outcome.timed_out ? "timed out" : "failed";
-      // A killed stage may leave a temporary behind (never a half-written result): its process
-      // is gone, so its folder's lock is free.
-      if (outcome.timed_out && fs::is_directory(stage.dir)) remove_stale_temporaries(stage.dir);
+      // A killed stage may leave a temporary and its lock file behind (never a half-written
+      // result): its process is gone, so its folder's lock is free.
+      if (outcome.timed_out && fs::is_directory(stage.dir)) {
+        remove_stale_temporaries(stage.dir);
+        std::error_code ignored;
+        fs::remove(stage.dir / kLockFile, ignored);
+      }
       record["status"] = status;
       record["message"] = outcome.last_error_line;
       ++failures;
