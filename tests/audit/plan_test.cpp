@@ -58,6 +58,35 @@ TEST(AuditPlan, ProfilesStateWorkAndOnlyTimeBudgetCapsIt) {
   }
 }
 
+// Every stage gets a wall-clock limit from its work: the profile's, at most 2 B + 600 s under
+// --time-budget B (attack stages only), or --stage-timeout for all; --model-timeout reaches only
+// the stages that attack a model file (train and defend have no such flag).
+TEST(AuditPlan, EveryStageHasATimeLimitFromItsWork) {
+  AuditPlanOptions options;
+  options.archs = "mlp";
+  options.defend = true;
+  for (const std::string profile : {"quick", "smoke", "paper"}) {
+    options.profile = profile;
+    for (const auto& stage : plan_audit(options, "out")) {
+      EXPECT_EQ(stage.time_limit, audit_profile(profile).stage_limit) << profile << stage.id;
+      EXPECT_EQ(flag_value(stage, "--model-timeout"), "") << stage.id;
+    }
+  }
+  EXPECT_EQ(audit_profile("smoke").stage_limit, 600);
+  EXPECT_EQ(audit_profile("quick").stage_limit, 3600);
+  EXPECT_EQ(audit_profile("paper").stage_limit, 86400);
+  options.profile = "quick";
+  options.stage_budget = 30;
+  options.model_timeout = 2.5;
+  for (const auto& stage : plan_audit(options, "out")) {
+    const bool capped = stage.command != "train" && stage.command != "defend";
+    EXPECT_EQ(stage.time_limit, capped ? 660 : 3600) << stage.id;
+    EXPECT_EQ(flag_value(stage, "--model-timeout"), stage.model.empty() ? "" : "2.5") << stage.id;
+  }
+  options.stage_timeout = 5;
+  for (const auto& stage : plan_audit(options, "out")) EXPECT_EQ(stage.time_limit, 5) << stage.id;
+}
+
 // The memorisation regime: per architecture and size, a training stage on that many images per
 // class (epochs for ~300 steps) and an inversion of its model; --repeats runs every stage again
 // with the next seeds in folders of their own; the defense runs once.

@@ -1,7 +1,10 @@
 #include "privaudit/data/idx.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <zlib.h>
+
+#include <filesystem>
 
 #include "data/error_of.h"
 #include "data/idx_bytes.h"
@@ -115,6 +118,62 @@ TEST(IdxReader, RejectsGzipThatEndsEarly) {
   const auto message = error_of([&] { read_idx(dir.file("images.gz")); });
   EXPECT_NE(message.find(dir.file("images.gz") + ": "), std::string::npos) << message;
   EXPECT_NE(message.find("truncated"), std::string::npos) << message;
+}
+
+TEST(IdxReader, RejectsGzipWhoseBodyIsShorterThanItsHeaderSays) {
+  TempDir dir;
+  auto bytes = idx_images(4, 3, 3);
+  bytes.resize(bytes.size() - 5);
+  write_gzip(dir.file("images.gz"), bytes);
+  EXPECT_EQ(error_of([&] { read_idx(dir.file("images.gz")); }),
+            dir.file("images.gz") + ": header says 36 values but the file holds 31 (truncated)");
+}
+
+// Peak resident memory of this process in KiB.
+long peak_memory_kib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+// A 256 KiB gzip file whose header says 10 images of 28x28 and whose stream inflates to 256 MiB
+// of zeros: refused once the 7,841st byte arrives, never inflated whole.
+TEST(IdxReader, GzipBombIsRefusedAfterTheBytesItsHeaderDeclaresWithoutInflatingTheRest) {
+  TempDir dir;
+  const auto path = dir.file("bomb.gz");
+  {
+    gzFile file = gzopen(path.c_str(), "wb");
+    ASSERT_NE(file, nullptr);
+    const auto header = testing::idx_images_header(10, 28, 28);
+    ASSERT_EQ(gzwrite(file, header.data(), static_cast<unsigned>(header.size())),
+              static_cast<int>(header.size()));
+    const std::string zeros(1 << 20, '\0');
+    for (int i = 0; i < 256; ++i) {
+      ASSERT_EQ(gzwrite(file, zeros.data(), static_cast<unsigned>(zeros.size())),
+                static_cast<int>(zeros.size()));
+    }
+    ASSERT_EQ(gzclose(file), Z_OK);
+  }
+  ASSERT_LT(std::filesystem::file_size(path), 1u << 20);
+  const long before = peak_memory_kib();
+  EXPECT_EQ(error_of([&] { read_idx(path); }),
+            path + ": header says 7840 values but the file holds more (trailing bytes)");
+  EXPECT_LT(peak_memory_kib() - before, 64 * 1024) << "KiB more at the peak";
+}
+
+TEST(IdxReader, HeaderOfAbsurdSizesIsRefusedBeforeAnythingIsAllocated) {
+  TempDir dir;
+  write_gzip(dir.file("huge.gz"),
+             testing::idx_images_header(0xffffffffu, 0xffffffffu, 0xffffffffu));
+  EXPECT_EQ(error_of([&] { read_idx(dir.file("huge.gz")); }),
+            dir.file("huge.gz") +
+                ": IDX header declares 4294967295x4294967295x4294967295 values, more than the "
+                "1073741824 an IDX file may hold");
+  write_bytes(dir.file("big"), testing::idx_images_header(60000, 1000, 1000));
+  EXPECT_EQ(error_of([&] { read_idx(dir.file("big")); }),
+            dir.file("big") +
+                ": IDX header declares 60000x1000x1000 values, more than the 1073741824 an IDX "
+                "file may hold");
 }
 
 TEST(IdxReader, RejectsLabelCountThatDiffersFromImageCount) {

@@ -2,12 +2,14 @@
 // message that names it.
 #include "privaudit/models/checkpoint.h"
 
+#include <caffe2/serialize/inline_container.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <tuple>
 
 #include "privaudit/util/error.h"
 #include "privaudit/util/files.h"
@@ -188,8 +190,8 @@ TEST(Checkpoint, DescriptionOfAHugeModelIsRefusedBeforeAllocatingIt) {
   testing::TempDir dir;
   auto model = tiny_mlp();
   auto meta = description_of(model);
-  meta["model"]["widths"] =
-      nlohmann::json::array({int64_t{1} << 40});  // 2^44 weights in the first layer alone
+  // Each width within its bound, 2^32 weights between the two layers.
+  meta["model"]["widths"] = nlohmann::json::array({kMaxWidth, kMaxWidth});
   const auto path = write_archive(dir, meta, model);
   EXPECT_EQ(load_error(path),
             path +
@@ -197,16 +199,77 @@ TEST(Checkpoint, DescriptionOfAHugeModelIsRefusedBeforeAllocatingIt) {
                 "corrupted)");
 }
 
-TEST(Checkpoint, ViTOfNegativeWidthIsRefusedBeforeBuildingIt) {
+// Every size a description states has an upper bound (model_config.h), refused on one line that
+// names the file and the field, before anything is built.
+TEST(Checkpoint, EverySizeOfTheDescriptionHasABoundNamedInTheError) {
   testing::TempDir dir;
   auto model = tiny_mlp();
+  const auto vit = default_config("vit", {1, 28, 28}, 3).to_json();
+  const std::vector<std::tuple<std::string, nlohmann::json, std::string>> cases = {
+      {"widths", nlohmann::json::array({int64_t{1} << 40}),
+       "widths[0] is 1099511627776, outside 1..65536"},
+      {"widths", nlohmann::json(std::vector<int64_t>(33, 4)), "widths has 33 layers, more than 32"},
+      {"classes", int64_t{1} << 31, "classes is 2147483648, outside 2..100000"},
+      {"input_shape", {1, 100000, 4}, "input_shape height is 100000, outside 1..4096"},
+      {"input_shape", {1000, 4, 4}, "input_shape channels is 1000, outside 1..64"},
+      {"kernel", 99, "kernel is 99, outside 1..31"},
+      {"fc_width", -1, "fc_width is -1, outside 0..65536"},
+      {"dim", -4, "dim is -4, outside 1..8192"},
+      {"depth", 1000, "depth is 1000, outside 1..64"},
+      {"heads", 1024, "heads is 1024, outside 1..256"},
+      {"mlp_ratio", 0, "mlp_ratio is 0, outside 1..32"},
+      {"patch", 4096, "patch is 4096, outside 1..1024"},
+      {"dropout", 1.5, "dropout must be in [0,1)"},
+  };
+  for (const auto& [field, value, expected] : cases) {
+    auto meta = description_of(model);
+    meta["model"][field] = value;
+    const auto path = write_archive(dir, meta, model);
+    EXPECT_EQ(load_error(path), path + ": model: " + expected) << field;
+  }
   auto meta = description_of(model);
-  auto vit = default_config("vit", {1, 4, 4}, 3).to_json();
-  vit["dim"] = -4;  // a multiple of the 4 heads, so the description itself validates
   meta["model"] = vit;
+  meta["model"]["patch"] = 1;
+  meta["model"]["input_shape"] = {1, 128, 128};
+  meta["model"]["normalization"] = {{"mean", {0.0}}, {"std", {1.0}}};
   const auto path = write_archive(dir, meta, model);
-  EXPECT_EQ(load_error(path),
-            path + ": checkpoint describes a ViT of width -4 and MLP ratio 2 (file corrupted)");
+  EXPECT_EQ(load_error(path), path + ": model: ViT patch count is 16384, outside 1..4096");
+}
+
+// A description with a field missing or of the wrong type is named on one line, never with the
+// JSON library's own message ("[json.exception.type_error.302] ...").
+TEST(Checkpoint, MissingOrMistypedFieldIsNamedWithoutAJsonLibraryMessage) {
+  testing::TempDir dir;
+  auto model = tiny_mlp();
+  const std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>> cases = {
+      {[](nlohmann::json& m) { m.erase("kernel"); }, "'kernel' is missing"},
+      {[](nlohmann::json& m) { m["widths"] = "wide"; },
+       "'widths' is a string, expected a list of integers"},
+      {[](nlohmann::json& m) {
+         m["widths"] = {6, 2.5};
+       },
+       "'widths[1]' is a number, expected an integer"},
+      {[](nlohmann::json& m) { m["classes"] = nullptr; }, "'classes' is null, expected an integer"},
+      {[](nlohmann::json& m) {
+         m["normalization"] = {{"mean", {0.0}}};
+       },
+       "'normalization.std' is missing"},
+      {[](nlohmann::json& m) { m["batch_norm"] = "yes"; },
+       "'batch_norm' is a string, expected true or false"},
+      {[](nlohmann::json& m) { m["arch"] = "resnet"; },
+       "'arch' is 'resnet', not an architecture (mlp, cnn, vit, lenet)"},
+      {[](nlohmann::json& m) { m = nlohmann::json::array(); }, "is not an object"},
+  };
+  for (const auto& [spoil, expected] : cases) {
+    auto meta = description_of(model);
+    spoil(meta["model"]);
+    const auto path = write_archive(dir, meta, model);
+    const auto message = load_error(path);
+    EXPECT_EQ(message.rfind(path + ": model description", 0), 0u) << message;
+    EXPECT_TRUE(contains(message, expected)) << message;
+    EXPECT_FALSE(contains(message, "json.exception")) << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  }
 }
 
 TEST(Checkpoint, DescriptionTheModelCannotBuildNamesTheFile) {
@@ -230,6 +293,51 @@ TEST(Checkpoint, WeightsOfAnotherShapeAreRefusedEvenWithAMatchingChecksum) {
   const auto message = load_error(path);
   EXPECT_EQ(message.rfind(path + ": weights do not match the described model: ", 0), 0u) << message;
   EXPECT_TRUE(contains(message, " is 9x16 Float, expected 6x16 Float")) << message;
+}
+
+// Copies the archive at `path` onto itself with the record `shortened` cut to half its length, a
+// valid zip archive whose weights record is shorter than its pickle declares.
+void shorten_record(const std::string& path, const std::string& shortened) {
+  std::vector<std::pair<std::string, std::string>> records;
+  {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    for (const auto& name : reader.getAllRecords()) {
+      auto [data, size] = reader.getRecord(name);
+      if (name == shortened) size /= 2;
+      records.emplace_back(name, std::string(static_cast<const char*>(data.get()), size));
+    }
+  }
+  caffe2::serialize::PyTorchStreamWriter writer(path);
+  for (const auto& [name, bytes] : records) writer.writeRecord(name, bytes.data(), bytes.size());
+  writer.writeEndOfFile();
+}
+
+// LibTorch sizes a storage by the element count its pickle states and reads past a shorter
+// record: the records are checked against the declared sizes before LibTorch reads the file.
+TEST(Checkpoint, WeightsRecordShorterThanItsDeclaredSizeIsRefusedBeforeLibTorchReadsIt) {
+  testing::TempDir dir;
+  const auto path = saved_cnn(dir);
+  std::string largest;
+  size_t largest_size = 0;
+  {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    for (const auto& name : reader.getAllRecords()) {
+      if (name.rfind("data/", 0) != 0) continue;
+      const auto size = std::get<1>(reader.getRecord(name));
+      if (size > largest_size) {
+        largest = name;
+        largest_size = size;
+      }
+    }
+  }
+  ASSERT_FALSE(largest.empty());
+  shorten_record(path, largest);
+  const auto key = largest.substr(5);
+  EXPECT_EQ(load_error(path), path + ": damaged model file: data.pkl declares storage " + key +
+                                  " of " + std::to_string(largest_size / 4) + " Float values (" +
+                                  std::to_string(largest_size) + " bytes) but " + largest +
+                                  " holds " + std::to_string(largest_size / 2) +
+                                  " bytes (truncated)");
 }
 
 TEST(Checkpoint, ChecksumCoversEveryWeightAndBuffer) {

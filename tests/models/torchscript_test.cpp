@@ -4,11 +4,16 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <tuple>
+#include <vector>
 
+#include "data/idx_bytes.h"
 #include "privaudit/models/checkpoint.h"
 #include "privaudit/util/error.h"
 #include "test_util.h"
@@ -234,6 +239,63 @@ TEST_F(TorchScriptInterop, HugeDeclaredInputShapeIsRefusedBeforeAllocatingAProbe
   EXPECT_EQ(broken_model_error(file("huge_input")),
             file("huge_input") +
                 ": input shape 3x100000x100000 is too large (over 16777216 values per image)");
+}
+
+// A forward() that never returns cannot be cancelled: the watchdog stops the run with one line
+// naming the model and exit code 124 (util/watchdog.h), within the --model-timeout.
+TEST_F(TorchScriptInterop, ModelWhoseForwardNeverReturnsStopsTheRunNamingItWithinTheTimeout) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto result =
+      testing::run_cli("info --model " + file("never_returns") + " --model-timeout 2");
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_EQ(result.exit_code, 124) << result.output;
+  EXPECT_EQ(result.output, "privaudit info: " + file("never_returns") +
+                               ": forward() on 2 image(s) did not return within 2.0 s "
+                               "(--model-timeout 2.0); stopped, exit code 124\n");
+  EXPECT_LT(seconds, 30) << "LibTorch starts in a few seconds; the limit is 2";
+}
+
+// The audit records a stage stopped by its model's watchdog, or killed past its own wall-clock
+// limit, as "timed out", and goes on with the next stages.
+TEST_F(TorchScriptInterop, AuditRecordsStagesOfAModelThatNeverReturnsAsTimedOutAndGoesOn) {
+  testing::TempDir dir;
+  std::string images = testing::idx_images_header(70, 28, 28),
+              labels = testing::idx_labels_header(70);
+  for (int i = 0; i < 70; ++i) {
+    images += std::string(28 * 28, static_cast<char>(i * 3));
+    labels += static_cast<char>(i % 10);
+  }
+  testing::write_bytes(dir.file("images"), images);
+  testing::write_bytes(dir.file("labels"), labels);
+  const std::string common = "audit --model " + file("never_returns") +
+                             " --profile smoke --data idx:" + dir.file("images") + "," +
+                             dir.file("labels");
+  for (const auto& [limit, out, message] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"--model-timeout 1", dir.file("watchdog"), "did not return within 1.0 s"},
+           {"--stage-timeout 3", dir.file("killed"),
+            "no result within 3 s, the stage's time limit (--stage-timeout); killed"}}) {
+    const auto result = testing::run_cli(common + " " + limit + " --out " + out);
+    EXPECT_EQ(result.exit_code, 1) << result.output;
+    EXPECT_TRUE(testing::contains(result.output, "privaudit audit: 4 stage(s) failed or timed out"))
+        << result.output;
+    std::ifstream in(out + "/audit_state.json");
+    const auto state = nlohmann::json::parse(in);
+    for (const auto* stage :
+         {"model/invert", "model/gradients", "model/federated", "model/layers"}) {
+      const auto& record = state["stages"][stage];
+      EXPECT_EQ(record.value("status", ""), "timed out") << stage << " " << record.dump();
+      EXPECT_TRUE(testing::contains(record.value("message", ""), message))
+          << stage << " " << record.dump();
+    }
+    // The killed stage's folder holds its marker, no temporary and no stale lock file.
+    for (const auto& entry : std::filesystem::directory_iterator(out + "/model/invert"))
+      EXPECT_EQ(entry.path().filename(), "privaudit.json") << limit;
+    std::ifstream results_in(out + "/results.json");
+    const auto results = nlohmann::json::parse(results_in);
+    EXPECT_TRUE(testing::contains(results.dump(), "\"status\":\"timed out\"")) << limit;
+  }
 }
 
 TEST_F(TorchScriptInterop, ArchiveWhoseTorchScriptSourceDoesNotCompileIsNotAModel) {

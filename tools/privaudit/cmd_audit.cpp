@@ -26,6 +26,7 @@ struct AuditFlags {
   bool defend = false;
   std::string memorization_sizes;  // "" = the profile's; "none" = no memorisation regime
   int repeats = 1;
+  double stage_timeout = 0;               // 0: each stage's limit from the profile
   std::vector<audit::AuditStage> stages;  // the plan, made once by check_audit
 };
 
@@ -52,7 +53,7 @@ std::optional<std::vector<int64_t>> parse_sizes(const std::string& text) {
 
 // Plans the stages before the world starts (so a bad --profile is found once); in a world,
 // --threads is this rank's share of the cores already.
-void check_audit(AuditFlags& f, CommonFlags& common) {
+void check_audit(AuditFlags& f, CommonFlags& common, const CLI::App& app) {
   if (common.out.empty()) common.out = "audit-out";
   audit::AuditPlanOptions plan;
   plan.archs = f.archs;
@@ -68,6 +69,8 @@ void check_audit(AuditFlags& f, CommonFlags& common) {
   plan.memorization_sizes = parse_sizes(f.memorization_sizes);
   plan.repeats = f.repeats;
   plan.stage_budget = common.time_budget;  // audit --time-budget: per attack stage
+  if (app.get_option("--model-timeout")->count() > 0) plan.model_timeout = common.model_timeout;
+  plan.stage_timeout = f.stage_timeout;
   f.stages = audit::plan_audit(plan, common.out);
 }
 
@@ -94,7 +97,7 @@ int run_audit(const AuditFlags& f, Context& ctx) {
   if (!ctx.world().lead()) return 0;  // rank 0 reports every rank's failures
   write_audit_report(f, run.state, ctx);
   if (run.failures > 0) {
-    std::fprintf(stderr, "privaudit audit: %d stage(s) failed; see %s\n", run.failures,
+    std::fprintf(stderr, "privaudit audit: %d stage(s) failed or timed out; see %s\n", run.failures,
                  (std::filesystem::path(ctx.flags.out) / "logs").c_str());
     return 1;
   }
@@ -129,7 +132,13 @@ Steps setup_audit(CLI::App& app, CommonFlags& common) {
   app.add_option("--data", common.data, "Dataset spec")->capture_default_str();
   app.add_option("--out", common.out, "Output folder (default audit-out); rerun to continue it");
   app.add_flag("--force", common.force, "Start over: empty --out (only a folder privaudit wrote)");
-  return {[flags](Context& ctx) { check_audit(*flags, ctx.flags); },
+  add_model_timeout_flag(app, common);
+  app.add_option("--stage-timeout", flags->stage_timeout,
+                 "Seconds of wall clock each stage may take before it is killed and recorded "
+                 "\"timed out\" (default: the profile's, quick 3600, smoke 600, paper 86400; with "
+                 "--time-budget B at most 2 B + 600)")
+      ->check(CLI::NonNegativeNumber);
+  return {[flags](Context& ctx) { check_audit(*flags, ctx.flags, ctx.app); },
           [flags](Context& ctx) { return run_audit(*flags, ctx); }};
 }
 

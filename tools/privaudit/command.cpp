@@ -100,6 +100,16 @@ void add_model_flags(CLI::App& app, CommonFlags& flags) {
          "--classes", flags.classes,
          "Class count of a TorchScript model (default: from the file, else from its output)")
       ->check(CLI::PositiveNumber);
+  add_model_timeout_flag(app, flags);
+}
+
+void add_model_timeout_flag(CLI::App& app, CommonFlags& flags) {
+  app.add_option("--model-timeout", flags.model_timeout,
+                 "Seconds a call into a TorchScript model may take before any call has returned "
+                 "(0 = no limit); later calls may take 20 x the slowest time per image measured, "
+                 "at least min(this, 60 s). Past it the run stops naming the model (exit code 124)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
 }
 
 void say(const CommonFlags& flags, const std::string& line) {

@@ -40,6 +40,9 @@ struct CommonFlags {
   int64_t classes = 0;
   double time_budget = 0;  // seconds; 0 = none (util/time_budget.h)
   int processes = 0;       // --processes: ranks to start on this machine (0 or 1 = this one)
+  // --model-timeout: seconds a call into a TorchScript model may take before any has returned
+  // (0 = no limit); later calls get the measured rule of util/watchdog.h.
+  double model_timeout = 300;
 };
 
 // What a command needs from the pipeline (a bit mask: kModel | kData | kOutput ...).
@@ -114,8 +117,10 @@ void add_runtime_flags(CLI::App& app, CommonFlags& flags);
 void add_output_flags(CLI::App& app, CommonFlags& flags, bool resumable);
 // --data --train-size --train-per-class --test-size
 void add_data_flags(CLI::App& app, CommonFlags& flags);
-// --model (required) --input-shape --classes
+// --model (required) --input-shape --classes --model-timeout
 void add_model_flags(CLI::App& app, CommonFlags& flags);
+// --model-timeout alone (the audit passes it on to its stages).
+void add_model_timeout_flag(CLI::App& app, CommonFlags& flags);
 // --processes, for commands that share their work among the processes of a world
 // (util/distributed.h), started by torchrun or by privaudit itself.
 void add_distributed_flags(CLI::App& app, CommonFlags& flags);

@@ -8,6 +8,7 @@
 #include "privaudit/util/runtime.h"
 #include "privaudit/util/text.h"
 #include "privaudit/util/time_budget.h"
+#include "privaudit/util/watchdog.h"
 
 namespace privaudit::cli {
 
@@ -19,9 +20,11 @@ torch::Device start_run(const CommonFlags& flags) {
 }
 
 nlohmann::json settings_fingerprint(const CLI::App& app) {
-  // --processes shares the work out; it does not change a figure.
-  static const std::set<std::string> kNotSettings = {"--out",   "--force", "--resume",
-                                                     "--quiet", "--help",  "--processes"};
+  // --processes shares the work out, and the time limits stop a run or let it go on: neither
+  // changes a figure.
+  static const std::set<std::string> kNotSettings = {
+      "--out",  "--force",     "--resume",        "--quiet",
+      "--help", "--processes", "--model-timeout", "--stage-timeout"};
   nlohmann::json settings = nlohmann::json::object();
   for (const auto* option : app.get_options()) {
     const auto name = option->get_name();
@@ -97,6 +100,9 @@ int run_pipeline(const Command& command, const CLI::App& app, CommonFlags& flags
   const unsigned needs = command.needs;
   Context ctx(flags, app);
   ctx.data_spec = flags.data;
+  ModelCallLimits limits;
+  limits.first_call = flags.model_timeout;
+  set_model_call_limits(limits, "privaudit " + command.name);
   if (needs & kDistributed) share_cores(flags);
   if (needs & kModelFirst) {
     ctx.device = start_run(flags);

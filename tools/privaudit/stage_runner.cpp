@@ -18,8 +18,10 @@
 #include "privaudit/util/distributed.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/files.h"
+#include "privaudit/util/output_folder.h"
 #include "privaudit/util/progress.h"
 #include "privaudit/util/timer.h"
+#include "privaudit/util/watchdog.h"
 
 namespace privaudit::cli {
 
@@ -40,7 +42,7 @@ std::string last_line_of(const std::string& path) {
 }  // namespace
 
 StageOutcome run_stage_process(const std::vector<std::string>& args, const std::string& log_path,
-                               const std::function<void(double)>& on_tick) {
+                               const std::function<void(double)>& on_tick, double time_limit) {
   const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   if (log_fd < 0) throw Error(log_path + ": cannot write stage log: " + std::strerror(errno));
   std::vector<std::string> argv_storage = {"privaudit"};
@@ -55,6 +57,8 @@ StageOutcome run_stage_process(const std::vector<std::string>& args, const std::
     throw Error(std::string("cannot start a stage process: ") + std::strerror(errno));
   }
   if (pid == 0) {
+    // A group of its own, so that a stage past its limit is killed with anything it started.
+    ::setpgid(0, 0);
     // A killed audit takes its running stage with it; the next run redoes that stage.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     ::dup2(log_fd, STDOUT_FILENO);
@@ -69,6 +73,7 @@ StageOutcome run_stage_process(const std::vector<std::string>& args, const std::
     ::_exit(127);
   }
   ::close(log_fd);
+  ::setpgid(pid, pid);  // also here, so that the group exists before the child gets to it
   int status = 0;
   StageOutcome outcome;
   while (true) {
@@ -76,13 +81,27 @@ StageOutcome run_stage_process(const std::vector<std::string>& args, const std::
     if (done == pid) break;
     if (done < 0 && errno != EINTR)
       throw Error(std::string("lost a stage process: ") + std::strerror(errno));
+    if (time_limit > 0 && !outcome.timed_out && started.seconds() > time_limit) {
+      outcome.timed_out = true;
+      if (::kill(-pid, SIGKILL) != 0) ::kill(pid, SIGKILL);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     if (on_tick) on_tick(started.seconds());
   }
   outcome.seconds = started.seconds();
   outcome.exit_code =
       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  if (outcome.exit_code == kTimeoutExitCode) outcome.timed_out = true;
   if (outcome.exit_code != 0) outcome.last_error_line = last_line_of(log_path);
+  if (outcome.timed_out && outcome.exit_code != kTimeoutExitCode) {
+    char line[160];
+    std::snprintf(line, sizeof line,
+                  "no result within %.0f s, the stage's time limit (--stage-timeout); killed",
+                  time_limit);
+    outcome.last_error_line = line;
+    // The log says why it ends there.
+    std::ofstream(log_path, std::ios::app) << "\n" << line << "\n";
+  }
   return outcome;
 }
 
@@ -120,9 +139,12 @@ int run_audit_stages(const std::vector<audit::AuditStage>& stages,
     std::string log_name = stage.id;
     std::replace(log_name.begin(), log_name.end(), '/', '-');
     const auto log = (out / "logs" / (log_name + ".log")).string();
-    const auto outcome = run_stage_process(args, log, [&](double seconds) {
-      progress.update(0, "running " + std::to_string(static_cast<int>(seconds)) + " s");
-    });
+    const auto outcome = run_stage_process(
+        args, log,
+        [&](double seconds) {
+          progress.update(0, "running " + std::to_string(static_cast<int>(seconds)) + " s");
+        },
+        stage.time_limit);
     progress.finish();
     record["seconds"] = outcome.seconds + record.value("seconds", 0.0);
     std::string joined = "privaudit";
@@ -133,10 +155,18 @@ int run_audit_stages(const std::vector<audit::AuditStage>& stages,
       say(std::string(prefix) + " done in " + std::to_string(static_cast<int>(outcome.seconds)) +
           " s");
     } else {
-      record["status"] = "failed";
+      const char* status = outcome.timed_out ? "timed out" : "failed";
+      // A killed stage may leave a temporary and its lock file behind (never a half-written
+      // result): its process is gone, so its folder's lock is free.
+      if (outcome.timed_out && fs::is_directory(stage.dir)) {
+        remove_stale_temporaries(stage.dir);
+        std::error_code ignored;
+        fs::remove(stage.dir / kLockFile, ignored);
+      }
+      record["status"] = status;
       record["message"] = outcome.last_error_line;
       ++failures;
-      std::fprintf(stderr, "%s failed: %s (log: %s)\n", prefix, outcome.last_error_line.c_str(),
+      std::fprintf(stderr, "%s %s: %s (log: %s)\n", prefix, status, outcome.last_error_line.c_str(),
                    log.c_str());
     }
     write_file_atomic(state_path, state.dump(2) + "\n");

@@ -113,6 +113,8 @@ AuditProfile audit_profile(const std::string& name) {
     // 100 steps + 100 refinement iterations on the main models (1,000 per class: no leak seen
     // even at 400), 150 + 250 in the memorisation regime, where the weights threat is measurable.
     p.memorization = {10};
+    // The slowest quick stage took under 3 minutes on the 2-core machine (the ViT's gradients).
+    p.stage_limit = 3600;
     return p;
   }
   if (name == "smoke") {  // a seconds-long run for tests of the pipeline and the report
@@ -125,6 +127,7 @@ AuditProfile audit_profile(const std::string& name) {
     p.federated = {3, "linear-layer,ig,unrolled-ig", 300, 200};
     // No memorisation regime unless asked for (--memorization-sizes), and then 5 epochs.
     p.memorization_epochs = 5;
+    p.stage_limit = 600;  // stages of seconds; a first TorchScript call may take its 300 s
     return p;
   }
   if (name == "paper") {
@@ -132,6 +135,8 @@ AuditProfile audit_profile(const std::string& name) {
     p.defend = {"0,1,3,10,30", "pixel,feature", 0, 0, 0};
     p.federated = {1000, "linear-layer,positional,features-then-invert,ig,unrolled-ig", 0, 0};
     p.memorization = {10, 100};  // the papers' iteration counts
+    // Features-then-invert's 2,000 L-BFGS iterations per image make federated take hours.
+    p.stage_limit = 86400;
     return p;
   }
   throw UsageError("--profile " + name + ": unknown (quick, paper, smoke)");
@@ -183,6 +188,12 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
       args.insert(args.end(), {"--time-budget", text.str()});
       s.budget = std::stod(text.str());  // as the stage reads it
     }
+    if (!model.empty() && f.model_timeout >= 0) {
+      std::ostringstream text;
+      text << f.model_timeout;
+      args.insert(args.end(), {"--model-timeout", text.str()});
+    }
+    s.time_limit = stage_time_limit(profile, s.budget, f.stage_timeout);
     s.id = run.prefix + arch + "/" + (group.empty() ? "" : group + "/") + command;
     s.arch = arch;
     s.command = command;
@@ -259,6 +270,12 @@ std::vector<std::vector<size_t>> audit_chains(const std::vector<AuditStage>& sta
 double stage_cost(const AuditStage& stage) {
   if (stage.budget > 0) return stage.budget;
   return stage.command == "train" ? 30.0 : 60.0;
+}
+
+double stage_time_limit(const AuditProfile& profile, double budget, double stage_timeout) {
+  if (stage_timeout > 0) return stage_timeout;
+  if (budget > 0) return std::min(profile.stage_limit, 2 * budget + 600);
+  return profile.stage_limit;
 }
 
 nlohmann::json gather_audit(const std::vector<AuditStage>& stages,

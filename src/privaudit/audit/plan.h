@@ -58,6 +58,9 @@ struct AuditProfile {
   // trained to 100% training accuracy and inverted (--memorization-sizes overrides).
   std::vector<int64_t> memorization;
   int memorization_epochs = 0;  // 0: memorization_epochs(size); smoke: a few (not a measurement)
+  // The wall-clock limit of each stage, in seconds, past which the audit kills it and records it
+  // "timed out" (see stage_time_limit).
+  double stage_limit = 3600;
 };
 
 // The flags of each stage's sub-command for a profile's work, in a fixed order.
@@ -94,6 +97,8 @@ struct AuditPlanOptions {
   // Every stage but the defense runs this many times, with seeds seed, seed+1, ...; the report
   // pools their targets.
   int repeats = 1;
+  double model_timeout = -1;  // >= 0: --model-timeout of the stages that attack a model file
+  double stage_timeout = 0;   // > 0: every stage's wall-clock limit (--stage-timeout)
 };
 
 struct AuditStage {
@@ -107,6 +112,7 @@ struct AuditStage {
   uint64_t seed = 0;
   double budget = 0;  // its --time-budget in seconds; 0: none
   std::string model;  // the model file it attacks ("" for a training and the defense)
+  double time_limit = 0;  // seconds of wall clock before the audit kills it ("timed out")
 };
 
 std::vector<AuditStage> plan_audit(const AuditPlanOptions& options,
@@ -120,6 +126,12 @@ std::vector<std::vector<size_t>> audit_chains(const std::vector<AuditStage>& sta
 // else 30 s for a training and 60 s for anything else (chains then weigh by their stage counts).
 // Only the wall time depends on it: the work, and so every figure, does not.
 double stage_cost(const AuditStage& stage);
+
+// The wall-clock limit of a stage, from its work: --stage-timeout when given; else the profile's
+// stage_limit, about 20 times the slowest of its stages on a 2-core machine (a hung stage is
+// stopped long before the next person looks); a stage capped by --time-budget B gets at most
+// 2 B + 10 minutes (loading, scoring and writing come on top of the attacks' budget).
+double stage_time_limit(const AuditProfile& profile, double budget, double stage_timeout);
 
 // The audit's "architectures": per architecture, each stage's status, time, folder, command and
 // results.json (null when absent); the memorisation stages under "memorization" (one entry per

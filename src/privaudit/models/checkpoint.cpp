@@ -95,12 +95,9 @@ double parameter_bound(const ModelConfig& c) {
 }
 
 // Building the described model allocates its weights before they are read: a damaged or hostile
-// description must not ask for gigabytes, nor for sizes whose products overflow.
+// description must not ask for gigabytes. ModelConfig::validate() has bounded every size, and the
+// count is taken in floating point.
 void check_model_size(const ModelConfig& c, const std::string& path) {
-  if (c.arch == Arch::kVit && (c.dim <= 0 || c.mlp_ratio <= 0)) {
-    throw Error(path + ": checkpoint describes a ViT of width " + std::to_string(c.dim) +
-                " and MLP ratio " + std::to_string(c.mlp_ratio) + " (file corrupted)");
-  }
   if (!(parameter_bound(c) <= static_cast<double>(kMaxParameters))) {
     throw Error(path + ": checkpoint describes a model of more than " +
                 std::to_string(kMaxParameters) + " parameters (file corrupted)");
@@ -131,6 +128,9 @@ void load_weights(torch::serialize::InputArchive& archive, torch::nn::Module& ne
     if (after != before) {
       throw Error(path + ": weights do not match the described model: " + name + " is " + after +
                   ", expected " + before);
+    }
+    if (!tensor_fits_storage(*found)) {
+      throw Error(path + ": damaged model file: weight " + name + " reaches beyond its storage");
     }
   }
 }

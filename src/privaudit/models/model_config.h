@@ -17,6 +17,24 @@ enum class Arch { kMlp, kCnn, kVit, kLenet };
 enum class Activation { kRelu, kLeakyRelu, kSigmoid, kTanh, kGelu };
 enum class Init { kDefault, kUniformHalf };  // kUniformHalf: U(-0.5, 0.5) as in the DLG paper
 
+// Upper bounds on every size a description may state, refused by validate() naming the field.
+// Generous for what privaudit trains (28x28 or 32x32 images, layers of at most 512, a ViT of
+// width 64 and depth 4) and finite, so that a damaged or hostile checkpoint is refused before
+// anything is built from it; docs/models.md lists them. Lower bounds: 1 (classes 2, fc_width 0).
+inline constexpr int64_t kMaxInputChannels = 64;
+inline constexpr int64_t kMaxInputSide = 4096;  // input height and width
+inline constexpr int64_t kMaxClasses = 100000;
+inline constexpr size_t kMaxLayers = 32;     // entries of `widths`
+inline constexpr int64_t kMaxWidth = 65536;  // an entry of `widths`, and fc_width
+inline constexpr int64_t kMaxKernel = 31;
+inline constexpr int64_t kMaxPatch = 1024;
+inline constexpr int64_t kMaxPatches = 4096;  // ViT tokens: attention costs their square
+inline constexpr int64_t kMaxDim = 8192;
+inline constexpr int64_t kMaxDepth = 64;
+inline constexpr int64_t kMaxHeads = 256;
+inline constexpr int64_t kMaxMlpRatio = 32;
+inline constexpr double kMaxNoiseSigma = 1000.0;
+
 struct ModelConfig {
   Arch arch = Arch::kCnn;
   InputShape input;
@@ -44,8 +62,12 @@ struct ModelConfig {
   double noise_sigma = 0.0;
 
   nlohmann::json to_json() const;
-  static ModelConfig from_json(const nlohmann::json& json);  // throws Error on bad fields
-  // Throws UsageError if the sizes cannot build a network (e.g. patch not dividing the image).
+  // Throws Error on a missing field or one of the wrong type ("model description: 'widths' is a
+  // string, expected a list of integers"), and validate()'s UsageError; never a JSON library
+  // message.
+  static ModelConfig from_json(const nlohmann::json& json);
+  // Throws UsageError naming the field if a size lies outside its bounds (the limits above) or the
+  // sizes cannot build a network (e.g. patch not dividing the image).
   void validate() const;
 };
 

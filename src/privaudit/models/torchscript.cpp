@@ -2,10 +2,14 @@
 
 #include <caffe2/serialize/inline_container.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "privaudit/util/error.h"
+#include "privaudit/util/watchdog.h"
 
 namespace privaudit::models {
 
@@ -93,6 +97,7 @@ torch::Tensor probe_logits(torch::jit::Module& module, const torch::Tensor& prob
                            const std::string& path) {
   c10::IValue out;
   try {
+    ModelCallGuard guard(path, "forward()", probe.size(0));
     out = module.forward({probe});
   } catch (const std::exception& e) {
     throw Error(path + ": forward() failed on a probe batch of shape " + sizes_text(probe.sizes()) +
@@ -115,7 +120,16 @@ torch::Tensor probe_logits(torch::jit::Module& module, const torch::Tensor& prob
 // Attacks differentiate with respect to every parameter, which LibTorch allows only for
 // floating-point tensors.
 void check_parameters(const torch::jit::Module& module, const std::string& path) {
+  for (const auto& b : module.named_buffers()) {
+    if (!tensor_fits_storage(b.value)) {
+      throw Error(path + ": damaged model file: buffer " + b.name + " reaches beyond its storage");
+    }
+  }
   for (const auto& p : module.named_parameters()) {
+    if (!tensor_fits_storage(p.value)) {
+      throw Error(path + ": damaged model file: parameter " + p.name +
+                  " reaches beyond its storage");
+    }
     if (!p.value.is_floating_point()) {
       throw Error(path + ": parameter " + p.name + " is a tensor of " +
                   std::string(c10::toString(p.value.scalar_type())) +
@@ -154,6 +168,11 @@ std::optional<int64_t> classes_attribute(const torch::jit::Module& module,
                 ": the module's num_classes attribute is not an integer >= 2; pass --classes K");
   }
   return value.toInt();
+}
+
+// The batch size of a model call's input, for the watchdog's limit.
+int64_t call_batch(const torch::Tensor& x) {
+  return x.dim() > 0 ? std::max<int64_t>(x.size(0), 1) : 1;
 }
 
 torch::Tensor run_module(torch::jit::Module& module, const torch::Tensor& x) {
@@ -233,13 +252,50 @@ Opcode opcode_of(uint8_t code) {
   return op;
 }
 
+// What the walker knows of a stack item: enough to read the persistent ids of tensor storages,
+// the tuple ('storage', torch.<Type>Storage, key, location, numel) that LibTorch's and Python's
+// picklers write before BINPERSID.
+struct PickleItem {
+  enum Kind { kOther, kText, kInteger, kGlobal, kStorage };
+  Kind kind = kOther;
+  std::string text;    // kText: the string; kGlobal: "module.name"; kStorage: the record key
+  int64_t number = 0;  // kInteger: the value; kStorage: the element count
+  std::string type;    // kStorage: the storage type ("FloatStorage")
+};
+
+// A storage a pickle loads from the record "<pickle name without .pkl>/<key>".
+struct StorageReference {
+  std::string key, type;
+  int64_t numel = 0;
+};
+
+// The tuple (text 'storage', global torch.XStorage, text key, text location, integer numel).
+PickleItem storage_item(const std::vector<PickleItem>& items) {
+  PickleItem item;
+  if (items.size() != 5 || items[0].kind != PickleItem::kText || items[0].text != "storage" ||
+      items[1].kind != PickleItem::kGlobal || items[1].text.rfind("torch.", 0) != 0 ||
+      items[2].kind != PickleItem::kText || items[4].kind != PickleItem::kInteger) {
+    return item;
+  }
+  item.kind = PickleItem::kStorage;
+  item.type = items[1].text.substr(6);
+  item.text = items[2].text;
+  item.number = items[4].number;
+  return item;
+}
+
 // Walks the opcodes of a pickle (Python's pickletools.py documents each) without running it.
 // Returns why LibTorch's unpickler must not see it, or "" when every length and memo index fits
 // and the stack never runs dry: LibTorch 1.13 checks neither, and a 3 kB file can make it
-// allocate 28 GB or corrupt its heap.
-std::string pickle_problem(const uint8_t* data, size_t size) {
+// allocate 28 GB or corrupt its heap. Appends the storages it loads to `storages`.
+std::string pickle_problem(const uint8_t* data, size_t size,
+                           std::vector<StorageReference>& storages) {
   size_t pos = 0;
-  std::vector<size_t> frames = {0};  // items pushed since each MARK, the first frame before any
+  std::vector<PickleItem> stack;
+  std::vector<size_t> marks;            // where each open MARK's frame starts on the stack
+  std::map<uint64_t, PickleItem> memo;  // only the items the walker knows something of
+  uint64_t memo_count = 0;
+  const auto frame_size = [&] { return stack.size() - (marks.empty() ? 0 : marks.back()); };
   const auto little_endian = [&](size_t bytes) {
     uint64_t value = 0;
     for (size_t i = 0; i < bytes; ++i) value |= static_cast<uint64_t>(data[pos + i]) << (8 * i);
@@ -260,6 +316,8 @@ std::string pickle_problem(const uint8_t* data, size_t size) {
       return "has memo index " + std::to_string(little_endian(4)) + at + ", beyond its " +
              std::to_string(size) + " bytes";
     }
+    PickleItem pushed;  // what a plain opcode that pushes one item pushes
+    uint64_t argument = op.fixed > 0 ? little_endian(op.fixed) : 0;
     if (op.length_bytes > 0) {
       const uint64_t length = little_endian(op.length_bytes);
       pos += op.length_bytes;
@@ -267,38 +325,123 @@ std::string pickle_problem(const uint8_t* data, size_t size) {
         return "declares " + std::to_string(length) + " bytes" + at + " but has " +
                std::to_string(size - pos) + " left";
       }
+      if (std::strchr("XTU\x8c\x8d", static_cast<char>(code)) != nullptr) {
+        pushed.kind = PickleItem::kText;
+        pushed.text.assign(reinterpret_cast<const char*>(data + pos), static_cast<size_t>(length));
+      } else if (code == 0x8a && length <= 8) {  // LONG1: little-endian two's complement
+        uint64_t value = 0;
+        for (size_t i = 0; i < length; ++i)
+          value |= static_cast<uint64_t>(data[pos + i]) << (8 * i);
+        if (length > 0 && length < 8 && (data[pos + length - 1] & 0x80))
+          value |= ~uint64_t{0} << (8 * length);
+        pushed = {PickleItem::kInteger, "", static_cast<int64_t>(value), ""};
+      }
       pos += static_cast<size_t>(length);
     }
     pos += op.fixed;
+    std::string lines;
     for (size_t i = 0; i < op.lines; ++i) {
       const void* newline = std::memchr(data + pos, '\n', size - pos);
       if (newline == nullptr) return "ends inside an opcode" + at;
-      pos = static_cast<size_t>(static_cast<const uint8_t*>(newline) - data) + 1;
+      const auto end = static_cast<size_t>(static_cast<const uint8_t*>(newline) - data);
+      lines +=
+          (i > 0 ? "." : "") + std::string(reinterpret_cast<const char*>(data + pos), end - pos);
+      pos = end + 1;
     }
+    if (code == 'J') pushed = {PickleItem::kInteger, "", static_cast<int32_t>(argument), ""};
+    if (code == 'K' || code == 'M')
+      pushed = {PickleItem::kInteger, "", static_cast<int64_t>(argument), ""};
+    if (code == 'c') pushed = {PickleItem::kGlobal, lines, 0, ""};
+    if (code == 'g' || code == 'p') argument = std::strtoull(lines.c_str(), nullptr, 10);
     switch (op.kind) {
       case Opcode::kUnknown:
         break;
       case Opcode::kStop:
-        return frames.back() >= 1 ? "" : "stops with nothing on the stack" + at;
-      case Opcode::kPlain:
-        if (frames.back() < op.pops) return "takes more from the stack than it holds" + at;
-        frames.back() = frames.back() - op.pops + op.pushes;
+        return frame_size() >= 1 ? "" : "stops with nothing on the stack" + at;
+      case Opcode::kPlain: {
+        if (frame_size() < op.pops) return "takes more from the stack than it holds" + at;
+        std::vector<PickleItem> popped(stack.end() - static_cast<std::ptrdiff_t>(op.pops),
+                                       stack.end());
+        stack.resize(stack.size() - op.pops);
+        if (code == 0x93 && popped[0].kind == PickleItem::kText &&
+            popped[1].kind == PickleItem::kText) {  // STACK_GLOBAL
+          pushed = {PickleItem::kGlobal, popped[0].text + "." + popped[1].text, 0, ""};
+        }
+        if (code == 'q' || code == 'r' || code == 'p' || code == 0x94) {  // the PUTs, MEMOIZE
+          const uint64_t index = code == 0x94 ? memo_count : argument;
+          memo_count = std::max(memo_count, index + 1);
+          if (popped[0].kind != PickleItem::kOther) memo[index] = popped[0];
+          pushed = popped[0];
+        }
+        if (code == 'h' || code == 'j' || code == 'g') {  // BINGET, LONG_BINGET, GET
+          const auto found = memo.find(argument);
+          if (found != memo.end()) pushed = found->second;
+        }
+        if (code == 'Q' && popped[0].kind == PickleItem::kStorage) {  // BINPERSID
+          storages.push_back({popped[0].text, popped[0].type, popped[0].number});
+        }
+        for (size_t i = 0; i < op.pushes; ++i) stack.push_back(i == 0 ? pushed : PickleItem());
         break;
+      }
       case Opcode::kMark:
-        frames.push_back(0);
+        marks.push_back(stack.size());
         break;
       case Opcode::kCollect:
-      case Opcode::kExtend:
-        if (frames.size() < 2) return "closes a MARK it never opened" + at;
-        frames.pop_back();
-        if (op.kind == Opcode::kExtend && frames.back() < 1) {
+      case Opcode::kExtend: {
+        if (marks.empty()) return "closes a MARK it never opened" + at;
+        std::vector<PickleItem> frame(stack.begin() + static_cast<std::ptrdiff_t>(marks.back()),
+                                      stack.end());
+        stack.resize(marks.back());
+        marks.pop_back();
+        if (op.kind == Opcode::kExtend && frame_size() < 1) {
           return "adds to a container that is not there" + at;
         }
-        frames.back() += op.pushes;
+        if (op.pushes > 0) stack.push_back(code == 't' ? storage_item(frame) : PickleItem());
         break;
+      }
     }
   }
   return "ends without a STOP opcode";
+}
+
+// Bytes per element of each storage type a pickle may name ("FloatStorage": 4), as LibTorch's
+// unpickler maps them to scalar types.
+const std::map<std::string, size_t>& storage_element_sizes() {
+  static const auto sizes = [] {
+    std::map<std::string, size_t> out;
+    for (int i = 0; i < static_cast<int>(c10::ScalarType::NumOptions); ++i) {
+      const auto type = static_cast<c10::ScalarType>(i);
+      try {
+        out[std::string(c10::toString(type)) + "Storage"] = c10::elementSize(type);
+      } catch (const std::exception&) {
+      }
+    }
+    return out;
+  }();
+  return sizes;
+}
+
+// Why `storage` cannot be read from its record (LibTorch sizes a storage by the element count the
+// pickle states, not by its record's length, and reads past a short record), or "".
+std::string storage_problem(caffe2::serialize::PyTorchStreamReader& reader,
+                            const std::string& pickle, const StorageReference& storage) {
+  const auto record = pickle.substr(0, pickle.size() - 4) + "/" + storage.key;
+  const auto& sizes = storage_element_sizes();
+  const auto element = sizes.find(storage.type);
+  if (element == sizes.end()) return "names an unknown storage type torch." + storage.type;
+  if (storage.numel < 0) return "declares storage " + storage.key + " of negative size";
+  // Nothing is read for an empty storage, and LibTorch reports a missing record itself.
+  if (storage.numel == 0 || !reader.hasRecord(record)) return "";
+  const auto declared = static_cast<uint64_t>(storage.numel);
+  const auto held = std::get<1>(reader.getRecord(record));
+  if (declared > held / element->second) {
+    return "declares storage " + storage.key + " of " + std::to_string(declared) + " " +
+           storage.type.substr(0, storage.type.size() - 7) + " values (" +
+           (declared > UINT64_MAX / element->second ? std::string("too many")
+                                                    : std::to_string(declared * element->second)) +
+           " bytes) but " + record + " holds " + std::to_string(held) + " bytes (truncated)";
+  }
+  return "";
 }
 
 bool is_pickle(const std::string& record) {
@@ -306,6 +449,20 @@ bool is_pickle(const std::string& record) {
 }
 
 }  // namespace
+
+bool tensor_fits_storage(const torch::Tensor& tensor) {
+  if (!tensor.defined() || tensor.numel() == 0) return true;
+  if (tensor.layout() != torch::kStrided || !tensor.has_storage()) return true;  // no view to check
+  if (tensor.storage_offset() < 0) return false;
+  // In floating point, so that hostile strides cannot overflow: a real storage is far below 2^53.
+  double last = static_cast<double>(tensor.storage_offset());
+  for (int64_t d = 0; d < tensor.dim(); ++d) {
+    if (tensor.stride(d) < 0) return false;
+    last += static_cast<double>(tensor.size(d) - 1) * static_cast<double>(tensor.stride(d));
+  }
+  return (last + 1) * static_cast<double>(tensor.element_size()) <=
+         static_cast<double>(tensor.storage().nbytes());
+}
 
 void check_archive_pickles(const std::string& path) {
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
@@ -319,21 +476,33 @@ void check_archive_pickles(const std::string& path) {
   for (const auto& record : records) {
     if (!is_pickle(record)) continue;
     std::tuple<at::DataPtr, size_t> bytes;
+    std::vector<StorageReference> storages;
     try {
       bytes = reader->getRecord(record);
     } catch (const std::exception&) {
       return;
     }
-    const auto problem =
-        pickle_problem(static_cast<const uint8_t*>(std::get<0>(bytes).get()), std::get<1>(bytes));
+    auto problem = pickle_problem(static_cast<const uint8_t*>(std::get<0>(bytes).get()),
+                                  std::get<1>(bytes), storages);
+    std::set<std::string> checked;
+    for (size_t i = 0; problem.empty() && i < storages.size(); ++i) {
+      if (!checked.insert(storages[i].key).second) continue;
+      try {
+        problem = storage_problem(*reader, record, storages[i]);
+      } catch (const std::exception&) {
+        return;  // a record the zip layer cannot read: LibTorch says so
+      }
+    }
     if (!problem.empty()) throw Error(path + ": damaged model file: " + record + " " + problem);
   }
 }
 
-TorchScriptClassifier::TorchScriptClassifier(torch::jit::Module module, InputShape input,
-                                             int64_t classes, std::vector<TorchScriptStage> stages,
+TorchScriptClassifier::TorchScriptClassifier(torch::jit::Module module, std::string path,
+                                             InputShape input, int64_t classes,
+                                             std::vector<TorchScriptStage> stages,
                                              std::string cut_note)
     : module_(std::move(module)),
+      path_(std::move(path)),
       input_(input),
       classes_(classes),
       stages_(std::move(stages)),
@@ -343,6 +512,7 @@ TorchScriptClassifier::TorchScriptClassifier(torch::jit::Module module, InputSha
 }
 
 torch::Tensor TorchScriptClassifier::forward(const torch::Tensor& images) {
+  ModelCallGuard guard(path_, "forward()", call_batch(images));
   return run_module(module_, images);
 }
 
@@ -367,6 +537,7 @@ size_t TorchScriptClassifier::stage_index(const std::string& cut) const {
 }
 
 torch::Tensor TorchScriptClassifier::run_stages(torch::Tensor x, size_t first, size_t last) {
+  ModelCallGuard guard(path_, "forward() of its children", call_batch(x));
   for (size_t i = first; i < last; ++i) x = run_module(stages_[i].module, x);
   return x;
 }
@@ -416,6 +587,7 @@ std::unique_ptr<Classifier> load_torchscript(const std::string& path,
   check_archive_pickles(path);
   torch::jit::Module module;
   try {
+    ModelCallGuard guard(path, "loading", 0);
     module = torch::jit::load(path, device);
   } catch (const c10::Error& e) {
     throw Error(path + ": not a TorchScript module: " + first_line(e.what_without_backtrace()));
@@ -467,9 +639,13 @@ std::unique_ptr<Classifier> load_torchscript(const std::string& path,
   }
   std::vector<TorchScriptStage> stages;
   collect_stages(module, "", stages);
-  auto note = check_chain(stages, probe, logits);
+  std::string note;
+  {
+    ModelCallGuard guard(path, "forward() of its children", probe.size(0));
+    note = check_chain(stages, probe, logits);
+  }
   module.train(was_training);
-  auto model = std::make_unique<TorchScriptClassifier>(module, *input_shape, *classes,
+  auto model = std::make_unique<TorchScriptClassifier>(module, path, *input_shape, *classes,
                                                        std::move(stages), std::move(note));
   model->to(device);
   return model;

@@ -14,7 +14,8 @@
 
 namespace privaudit::models {
 
-// Loads `path` with torch::jit::load. The input shape and class count come from the arguments
+// Loads `path` with torch::jit::load, under the model-call watchdog (loading may run the module's
+// __setstate__), as is the probe below. The input shape and class count come from the arguments
 // when given, else from attributes of the module (`input_shape`, `num_classes`) when it has them;
 // else the class count is the width of the logits of a probe input, and a missing input shape is
 // an Error saying which flag to pass. Cut points come from the module's children (nested
@@ -25,10 +26,16 @@ std::unique_ptr<Classifier> load_torchscript(const std::string& path,
 
 // Throws Error naming `path` when a pickle inside the archive (data.pkl, constants.pkl, debug
 // info) declares a string longer than what follows it or a memo index beyond its own length, or
-// uses an opcode LibTorch does not know. LibTorch 1.13's unpickler allocates whatever those fields
-// say before noticing: a 3 kB file can make it ask for 64 GB. Archives LibTorch cannot open at all
-// pass: torch::jit::load reports them.
+// uses an opcode LibTorch does not know, or when a tensor storage it loads declares more bytes than
+// its record holds (a truncated or forged weights record). LibTorch 1.13's unpickler allocates
+// whatever those fields say before noticing (a 3 kB file can make it ask for 64 GB), and sizes a
+// storage by the pickle's element count, reading past a short record. Archives LibTorch cannot
+// open at all pass: torch::jit::load reports them.
 void check_archive_pickles(const std::string& path);
+
+// Whether every element of `tensor`'s view (offset, sizes, strides) lies inside its storage.
+// LibTorch takes a loaded tensor's view from the pickle without checking it against the storage.
+bool tensor_fits_storage(const torch::Tensor& tensor);
 
 // One runnable piece of a TorchScript module: a leaf child, or a child that is not a container.
 struct TorchScriptStage {
@@ -37,11 +44,14 @@ struct TorchScriptStage {
 };
 
 // A TorchScript module as a Classifier. Its cut points are the stages (all but the last) when the
-// stages run in order reproduce forward(); otherwise it has none and cut_note() says why.
+// stages run in order reproduce forward(); otherwise it has none and cut_note() says why. Every
+// call into the module runs under the model-call watchdog (util/watchdog.h), naming `path`; the
+// backward pass differentiates the operations forward() recorded and runs no code of the model.
 class TorchScriptClassifier : public Classifier {
  public:
-  TorchScriptClassifier(torch::jit::Module module, InputShape input, int64_t classes,
-                        std::vector<TorchScriptStage> stages, std::string cut_note);
+  TorchScriptClassifier(torch::jit::Module module, std::string path, InputShape input,
+                        int64_t classes, std::vector<TorchScriptStage> stages,
+                        std::string cut_note);
 
   torch::Tensor forward(const torch::Tensor& images) override;
   std::vector<torch::Tensor> parameters() override;
@@ -68,6 +78,7 @@ class TorchScriptClassifier : public Classifier {
   torch::Tensor run_stages(torch::Tensor x, size_t first, size_t last);
 
   torch::jit::Module module_;
+  std::string path_;
   InputShape input_;
   int64_t classes_;
   std::vector<TorchScriptStage> stages_;

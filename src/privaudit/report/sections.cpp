@@ -37,9 +37,9 @@ std::vector<std::string> files_with_extension(const fs::path& dir, const std::st
 
 template <class Results>
 std::string note(const audit::Stage<Results>& stage, const std::string& what) {
-  if (stage.status == "failed")
-    return "<p class=\"note\">" + escape_xml(what) + ": failed (" + escape_xml(stage.message) +
-           ").</p>\n";
+  if (stage.status == "failed" || stage.status == "timed out")
+    return "<p class=\"note\">" + escape_xml(what) + ": " + escape_xml(stage.status) + " (" +
+           escape_xml(stage.message) + ").</p>\n";
   return "<p class=\"note\">" + escape_xml(what) + ": " + escape_xml(stage.status) + ".</p>\n";
 }
 
