@@ -1,0 +1,60 @@
+// Reference models for membership inference (attacks/weights/membership.h): K models of one
+// architecture, each trained on a seeded random half of a pool of images, with a cache so that a
+// killed run resumes and later runs with the same settings reuse them.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "privaudit/data/dataset.h"
+#include "privaudit/models/builtin.h"
+#include "privaudit/train/trainer.h"
+#include "privaudit/util/progress.h"
+
+namespace privaudit::train {
+
+struct ReferenceOptions {
+  int models = 8;  // K
+  // How each model trains; its seed and state_path are replaced per model.
+  TrainOptions recipe;
+  uint64_t seed = 0;  // draws each model's half of the pool and its initialisation
+  // When set, each trained model is written here (atomically) as
+  // CACHE/<key>/reference_<k>.pt, the key naming architecture, pool, recipe and seed; a model found
+  // there is loaded instead of trained, so a killed run resumes and later runs reuse the models.
+  std::string cache_dir;
+
+  // Throws UsageError naming the problem: fewer than 2 models, or a pool too small for halves
+  // that hold an image of every class (`pool_size` >= 2 x `classes`).
+  void validate(int64_t pool_size, int64_t classes) const;
+};
+
+struct ReferenceModels {
+  std::vector<std::unique_ptr<models::BuiltinClassifier>> models;
+  torch::Tensor in_mask;                  // K x N bool: pool image i trained model k
+  std::vector<double> train_accuracy;     // per model, on its half
+  std::vector<double> held_out_accuracy;  // per model, on the other half
+  int trained = 0;                        // in this call
+  int reused = 0;                         // loaded from the cache
+  double training_seconds = 0;            // of the models trained in this call
+  int64_t training_images = 0;            // images x epochs of the models trained in this call
+  std::string cache_folder;               // CACHE/<key>, or "" without a cache
+};
+
+// The half of a pool of `pool_size` images that trains reference model `index` (N, bool): the
+// first N / 2 of a seeded permutation. Halves of different models are drawn independently, so the
+// references' labels say nothing about the target's.
+torch::Tensor reference_half(int64_t pool_size, uint64_t seed, int index);
+
+// Trains (or loads from the cache) K models of `config` on `pool` halves. `on_model` sees each
+// model as it is ready (index, whether it came from the cache). Throws Error naming a cached file
+// that cannot be read or was written for other settings.
+ReferenceModels train_reference_models(const models::ModelConfig& config, const data::Dataset& pool,
+                                       const ReferenceOptions& options, Progress& progress,
+                                       const std::function<void(int, bool)>& on_model = {});
+
+}  // namespace privaudit::train
