@@ -76,6 +76,15 @@ TEST_F(MembershipCommand, WritesEveryAttacksFiguresThePlotAndResumesFromTheCache
   EXPECT_EQ(resumed["reference_models"]["reused"], 3);
   EXPECT_EQ(resumed["reference_models"]["trained"], 0);
   EXPECT_EQ(resumed["attacks"], results["attacks"]);
+
+  // As if killed after two of the three models: the third is trained again, the figures the same.
+  fs::remove(cached_file(dir + "/references", "reference_1.pt"));
+  const auto continued = run_cli(std::string(kSmallRun) + " --resume --out " + dir);
+  ASSERT_EQ(continued.exit_code, 0) << continued.output;
+  const auto after = results_of(dir);
+  EXPECT_EQ(after["reference_models"]["reused"], 2);
+  EXPECT_EQ(after["reference_models"]["trained"], 1);
+  EXPECT_EQ(after["attacks"], results["attacks"]);
 }
 
 TEST_F(MembershipCommand, BadInputGetsAOneLineErrorNamingIt) {
