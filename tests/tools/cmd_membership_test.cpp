@@ -87,6 +87,21 @@ TEST_F(MembershipCommand, WritesEveryAttacksFiguresThePlotAndResumesFromTheCache
   EXPECT_EQ(after["attacks"], results["attacks"]);
 }
 
+// Two processes share the training of the models (each into the cache) and write the figures one
+// process writes.
+TEST_F(MembershipCommand, TwoProcessesShareTheReferenceModelsAndGiveTheSameFigures) {
+  TempDir out;
+  const auto one = run_cli(std::string(kSmallRun) + " --out " + out.file("one"));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  const auto two = run_cli(std::string(kSmallRun) + " --processes 2 --out " + out.file("two"));
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  const auto a = results_of(out.file("one")), b = results_of(out.file("two"));
+  EXPECT_EQ(b["processes"], 2);
+  EXPECT_EQ(b["reference_models"]["trained"], 3);
+  EXPECT_EQ(b["reference_models"]["reused"], 0);
+  EXPECT_EQ(b["attacks"], a["attacks"]);
+}
+
 TEST_F(MembershipCommand, BadInputGetsAOneLineErrorNamingIt) {
   TempDir out;
   const std::string base = "membership --arch mlp --widths 8 --epochs 1 --threads 1 --quiet ";

@@ -75,9 +75,10 @@ int run_given_references(MembershipFlags& f, Context& ctx) {
   say(ctx.flags, "membership: " + std::to_string(models.size()) + " models from " + f.references +
                      " (" + models.front()->summary() + ") on a pool of " +
                      std::to_string(splits.train.size()) + " images");
-  experiments::FolderSink sink(ctx.flags.out);
+  // Scoring is quick: the lead rank does it, the others wait.
+  if (!ctx.world().lead()) return 0;
   auto result = experiments::evaluate_membership(models, refs.in_mask, splits.train, splits.test,
-                                                 f.options, reporter(ctx.flags), sink);
+                                                 f.options, reporter(ctx.flags), *ctx.sink);
   result.reference_files = refs.files;
   ctx.results.update(experiments::to_json(result, f.options));
   return 0;
@@ -94,9 +95,8 @@ int run_membership(MembershipFlags& f, Context& ctx) {
                      " models on halves of a pool of " + std::to_string(splits.train.size()) +
                      " images (" + splits.train.source + "), " +
                      std::to_string(f.options.references.recipe.epochs) + " epochs each");
-  experiments::FolderSink sink(ctx.flags.out);
-  const auto result = experiments::run_membership_experiment(config, splits.train, splits.test,
-                                                             f.options, reporter(ctx.flags), sink);
+  const auto result = experiments::run_membership_experiment(
+      config, splits.train, splits.test, f.options, reporter(ctx.flags), *ctx.sink, ctx.world());
   ctx.results.update(experiments::to_json(result, f.options));
   return 0;
 }
@@ -152,7 +152,7 @@ const bool cmd_membership_registered = register_command(
     {"membership",
      "Membership inference (LOSS, LiRA, RMIA) on reference models: ROC, TPR at low FPR, an "
      "epsilon lower bound",
-     kData | kOutput | kResumable, setup_membership});
+     kData | kOutput | kResumable | kDistributed | kSink, setup_membership});
 
 }  // namespace
 }  // namespace privaudit::cli

@@ -133,9 +133,28 @@ MembershipExperimentResult run_membership_experiment(const models::ModelConfig& 
                                                      const data::Dataset& pool,
                                                      const data::Dataset& population,
                                                      const MembershipExperimentOptions& options,
-                                                     const Reporter& reporter, OutputSink& sink) {
+                                                     const Reporter& reporter, OutputSink& sink,
+                                                     const dist::World& world) {
   options.validate(pool.size(), config.classes);
   const auto progress = reporter.progress("references");
+  train::ReferenceShare shared;
+  if (world.size() > 1) {
+    const auto mine = train::train_reference_share(config, pool, options.references, world.rank(),
+                                                   world.size(), *progress);
+    const nlohmann::json figures = {{"trained", mine.trained},
+                                    {"seconds", mine.training_seconds},
+                                    {"images", mine.training_images}};
+    const auto all = world.all_gather(figures.dump(), "membership: training the reference models");
+    if (!world.lead()) return {};
+    for (const auto& text : all) {
+      const auto rank = nlohmann::json::parse(text);
+      shared.trained += rank.at("trained").get<int>();
+      shared.training_seconds += rank.at("seconds").get<double>();
+      shared.training_images += rank.at("images").get<int64_t>();
+    }
+    reporter.say(std::to_string(shared.trained) + " reference models trained by " +
+                 std::to_string(world.size()) + " processes");
+  }
   const auto refs = train::train_reference_models(
       config, pool, options.references, *progress, [&](int k, bool cached) {
         reporter.say("reference model " + std::to_string(k + 1) + "/" +
@@ -146,10 +165,11 @@ MembershipExperimentResult run_membership_experiment(const models::ModelConfig& 
   for (const auto& model : refs.models) models.push_back(model.get());
   auto result =
       evaluate_membership(models, refs.in_mask, pool, population, options, reporter, sink);
-  result.trained = refs.trained;
-  result.reused = refs.reused;
-  result.training_seconds = refs.training_seconds;
-  result.training_images = refs.training_images;
+  // Under several processes the lead found every model in the cache; the ranks trained them.
+  result.trained = refs.trained + shared.trained;
+  result.reused = refs.reused - shared.trained;
+  result.training_seconds = refs.training_seconds + shared.training_seconds;
+  result.training_images = refs.training_images + shared.training_images;
   result.train_accuracy = mean_over_models(refs.train_accuracy);
   result.held_out_accuracy = mean_over_models(refs.held_out_accuracy);
   result.cache_folder = refs.cache_folder;

@@ -9,12 +9,13 @@
 #include <vector>
 
 #include "privaudit/attacks/weights/membership.h"
-#include "privaudit/train/reference_models.h"
 #include "privaudit/data/dataset.h"
 #include "privaudit/experiments/sinks.h"
 #include "privaudit/metrics/membership_metrics.h"
 #include "privaudit/models/model_config.h"
 #include "privaudit/report/svg_plot.h"
+#include "privaudit/train/reference_models.h"
+#include "privaudit/util/distributed.h"
 
 namespace privaudit::experiments {
 
@@ -56,12 +57,15 @@ struct MembershipExperimentResult {
 };
 
 // Trains (or loads) the references, scores every attack and its null, and hands `sink` the ROC
-// plot ("roc.svg") and the most exposed images ("most_exposed.png").
+// plot ("roc.svg") and the most exposed images ("most_exposed.png"). In a world of several
+// processes every rank trains its share of the models into the cache (which it then needs), and
+// the lead rank scores them all; the other ranks return an empty result.
 MembershipExperimentResult run_membership_experiment(const models::ModelConfig& config,
                                                      const data::Dataset& pool,
                                                      const data::Dataset& population,
                                                      const MembershipExperimentOptions& options,
-                                                     const Reporter& reporter, OutputSink& sink);
+                                                     const Reporter& reporter, OutputSink& sink,
+                                                     const dist::World& world = dist::single());
 
 // The same on models the caller has (`--references DIR`): `in_mask` (K x N) says which pool images
 // trained each. The result's training figures stay 0.

@@ -102,6 +102,63 @@ torch::Tensor reference_half(int64_t pool_size, uint64_t seed, int index) {
   return half;
 }
 
+namespace {
+
+// The cache folder of these settings (created, with the key beside the models), or "" without a
+// cache.
+std::string prepare_cache(const models::ModelConfig& config, const ReferenceOptions& options,
+                          const nlohmann::json& key) {
+  if (options.cache_dir.empty()) return "";
+  const auto folder = fs::path(options.cache_dir) / key_folder_name(config, key);
+  fs::create_directories(folder);
+  write_file_atomic(folder / "reference.json", key.dump(2) + "\n");
+  return folder.string();
+}
+
+struct OneReference {
+  std::unique_ptr<models::BuiltinClassifier> model;
+  data::Splits splits;  // its half (train) and the other half (test)
+  bool cached = false;
+  double seconds = 0;
+  int64_t images = 0;  // images x epochs trained
+};
+
+// Model k: loaded from `folder` when it is there, else trained (and written there).
+OneReference train_or_load(const models::ModelConfig& config, const data::Dataset& pool,
+                           const ReferenceOptions& options, const nlohmann::json& key,
+                           const std::string& folder, int k, Progress& progress) {
+  OneReference one;
+  const auto half = reference_half(pool.size(), options.seed, k);
+  one.splits.train = pool.select(half.nonzero().squeeze(1));
+  one.splits.test = pool.select(half.logical_not().nonzero().squeeze(1));
+  one.splits.normalization = config.normalization;
+  const auto path = folder.empty()
+                        ? std::string()
+                        : (fs::path(folder) / ("reference_" + std::to_string(k) + ".pt")).string();
+  one.cached = !path.empty() && fs::exists(path);
+  if (one.cached) {
+    one.model = load_cached_reference(path, key, config);
+  } else {
+    {
+      ScopedGlobalSeed initialisation(mixed_seed(options.seed, static_cast<uint64_t>(k), 2));
+      one.model = std::make_unique<models::BuiltinClassifier>(config);
+    }
+    auto recipe = options.recipe;
+    recipe.seed = mixed_seed(options.seed, static_cast<uint64_t>(k), 4);
+    recipe.state_path.clear();
+    const Stopwatch watch;
+    train_classifier(*one.model, one.splits, recipe, progress);
+    one.seconds = watch.seconds();
+    one.images = one.splits.train.size() * recipe.epochs;
+    if (!path.empty())
+      models::save_checkpoint(path, *one.model, {{"reference", key}, {"index", k}});
+  }
+  one.model->set_training(false);
+  return one;
+}
+
+}  // namespace
+
 ReferenceModels train_reference_models(const models::ModelConfig& config, const data::Dataset& pool,
                                        const ReferenceOptions& options, Progress& progress,
                                        const std::function<void(int, bool)>& on_model) {
@@ -109,57 +166,41 @@ ReferenceModels train_reference_models(const models::ModelConfig& config, const 
   config.validate();
   ReferenceModels refs;
   const auto key = reference_key(config, pool, options);
-  if (!options.cache_dir.empty()) {
-    refs.cache_folder = (fs::path(options.cache_dir) / key_folder_name(config, key)).string();
-    fs::create_directories(refs.cache_folder);
-    write_file_atomic(fs::path(refs.cache_folder) / "reference.json", key.dump(2) + "\n");
-  }
+  refs.cache_folder = prepare_cache(config, options, key);
   std::vector<torch::Tensor> halves;
   for (int k = 0; k < options.models; ++k) {
-    const auto half = reference_half(pool.size(), options.seed, k);
-    halves.push_back(half);
-    const auto in_rows = half.nonzero().squeeze(1),
-               out_rows = half.logical_not().nonzero().squeeze(1);
-    data::Splits splits;
-    splits.train = pool.select(in_rows);
-    splits.test = pool.select(out_rows);
-    splits.normalization = config.normalization;
-    const auto path =
-        refs.cache_folder.empty()
-            ? std::string()
-            : (fs::path(refs.cache_folder) / ("reference_" + std::to_string(k) + ".pt")).string();
-    std::unique_ptr<models::BuiltinClassifier> model;
-    const bool cached = !path.empty() && fs::exists(path);
-    if (cached) {
-      model = load_cached_reference(path, key, config);
-      ++refs.reused;
-    } else {
-      {
-        ScopedGlobalSeed initialisation(mixed_seed(options.seed, static_cast<uint64_t>(k), 2));
-        model = std::make_unique<models::BuiltinClassifier>(config);
-      }
-      auto recipe = options.recipe;
-      recipe.seed = mixed_seed(options.seed, static_cast<uint64_t>(k), 4);
-      recipe.state_path.clear();
-      const Stopwatch watch;
-      train::train_classifier(*model, splits, recipe, progress);
-      refs.training_seconds += watch.seconds();
-      refs.training_images += splits.train.size() * recipe.epochs;
-      ++refs.trained;
-      if (!path.empty()) {
-        models::save_checkpoint(path, *model, {{"reference", key}, {"index", k}});
-      }
-    }
-    model->set_training(false);
-    refs.train_accuracy.push_back(
-        models::accuracy(*model, splits.train.images, splits.train.labels));
-    refs.held_out_accuracy.push_back(
-        models::accuracy(*model, splits.test.images, splits.test.labels));
-    refs.models.push_back(std::move(model));
-    if (on_model) on_model(k, cached);
+    auto one = train_or_load(config, pool, options, key, refs.cache_folder, k, progress);
+    halves.push_back(reference_half(pool.size(), options.seed, k));
+    (one.cached ? refs.reused : refs.trained) += 1;
+    refs.training_seconds += one.seconds;
+    refs.training_images += one.images;
+    const auto& s = one.splits;
+    refs.train_accuracy.push_back(models::accuracy(*one.model, s.train.images, s.train.labels));
+    refs.held_out_accuracy.push_back(models::accuracy(*one.model, s.test.images, s.test.labels));
+    refs.models.push_back(std::move(one.model));
+    if (on_model) on_model(k, one.cached);
   }
   refs.in_mask = torch::stack(halves);
   return refs;
+}
+
+ReferenceShare train_reference_share(const models::ModelConfig& config, const data::Dataset& pool,
+                                     const ReferenceOptions& options, int rank, int ranks,
+                                     Progress& progress) {
+  options.validate(pool.size(), config.classes);
+  config.validate();
+  if (options.cache_dir.empty())
+    throw Error("sharing the reference models among processes needs a cache folder");
+  const auto key = reference_key(config, pool, options);
+  const auto folder = prepare_cache(config, options, key);
+  ReferenceShare share;
+  for (int k = rank; k < options.models; k += std::max(ranks, 1)) {
+    const auto one = train_or_load(config, pool, options, key, folder, k, progress);
+    (one.cached ? share.reused : share.trained) += 1;
+    share.training_seconds += one.seconds;
+    share.training_images += one.images;
+  }
+  return share;
 }
 
 }  // namespace privaudit::train

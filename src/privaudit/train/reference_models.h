@@ -57,4 +57,16 @@ ReferenceModels train_reference_models(const models::ModelConfig& config, const 
                                        const ReferenceOptions& options, Progress& progress,
                                        const std::function<void(int, bool)>& on_model = {});
 
+// --processes: this rank's share of the models (k = rank, rank + ranks, ...), trained into the
+// cache (which it needs) or found there; the lead rank then loads all of them with
+// train_reference_models. What it did:
+struct ReferenceShare {
+  int trained = 0, reused = 0;
+  double training_seconds = 0;
+  int64_t training_images = 0;
+};
+ReferenceShare train_reference_share(const models::ModelConfig& config, const data::Dataset& pool,
+                                     const ReferenceOptions& options, int rank, int ranks,
+                                     Progress& progress);
+
 }  // namespace privaudit::train
