@@ -180,5 +180,42 @@ TEST_F(MembershipCommand, UserTrainedReferencesGiveTheFiguresOfTheSameModels) {
   EXPECT_FALSE(fs::exists(out.file("broken") + "/results.json"));
 }
 
+// --model FILE: re-initialised copies of a TorchScript CNN (made by the interop fixture script)
+// are trained as the models, cached as TorchScript files, and reused by a resumed run.
+TEST_F(MembershipCommand, TrainsReinitialisedCopiesOfATorchScriptModel) {
+  const std::string python = "/usr/bin/python3";
+  PRIVAUDIT_REQUIRE(std::system((python + " -c 'import torch' >/dev/null 2>&1").c_str()) == 0,
+                    "python3-torch (Debian)");
+  TempDir fixtures;
+  ASSERT_EQ(std::system((python + " " + PRIVAUDIT_SOURCE_DIR +
+                         "/tests/fixtures/make_torchscript_models.py " + fixtures.path().string() +
+                         " >/dev/null")
+                            .c_str()),
+            0);
+  TempDir out;
+  const auto dir = out.file("copies");
+  const std::string run = "membership --model " + fixtures.file("sequential_cnn.pt") +
+                          " --models 3 --train-size 60 --test-size 40 --epochs 2 --batch-size 16 "
+                          "--exposed 4 --threads 1 --quiet --out " +
+                          dir;
+  const auto first = run_cli(run);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const auto results = results_of(dir);
+  EXPECT_EQ(results["reference_models"]["trained"], 3);
+  EXPECT_EQ(results["attacks"].size(), 6u);
+  EXPECT_TRUE(contains(results["reference_models"]["summary"].get<std::string>(), "torchscript"));
+  ASSERT_FALSE(cached_file(dir + "/references", "reference_2.pt").empty());
+  const auto again = run_cli(run + " --resume");
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  const auto resumed = results_of(dir);
+  EXPECT_EQ(resumed["reference_models"]["reused"], 3);
+  EXPECT_EQ(resumed["attacks"], results["attacks"]);
+
+  const auto both = run_cli("membership --arch mlp --model " + fixtures.file("sequential_cnn.pt") +
+                            " --out " + out.file("both"));
+  EXPECT_EQ(both.exit_code, 2) << both.output;
+  EXPECT_TRUE(contains(both.output, "give one of --arch")) << both.output;
+}
+
 }  // namespace
 }  // namespace privaudit

@@ -42,14 +42,19 @@ void check_membership(MembershipFlags& f, Context& ctx) {
   auto& common = ctx.flags;
   if (common.train_size == 0 && common.train_per_class == 0) common.train_size = kDefaultPool;
   if (common.test_size == 0) common.test_size = kDefaultPopulation;
-  require_usage(f.arch.empty() != f.references.empty(),
-                "give --arch (train the models) or --references DIR (models you trained)");
+  require_usage(
+      (f.arch.empty() ? 0 : 1) + (f.references.empty() ? 0 : 1) + (common.model.empty() ? 0 : 1) ==
+          1,
+      "give one of --arch (train built-in models), --model FILE (train re-initialised "
+      "copies of it) or --references DIR (models you trained)");
   f.options.attacks = parse_attacks(f.attacks);
   f.options.epsilon.seed = common.seed;
   f.options.null_seed = common.seed + 1;
   if (!f.references.empty()) return;
   auto& recipe = f.options.references.recipe;
-  recipe.epochs = f.epochs > 0 ? f.epochs : train::default_epochs(models::parse_arch(f.arch));
+  recipe.epochs = f.epochs > 0     ? f.epochs
+                  : f.arch.empty() ? train::default_epochs(models::Arch::kMlp)
+                                   : train::default_epochs(models::parse_arch(f.arch));
   recipe.optimizer = train::parse_optimizer(f.optimizer);
   recipe.learning_rate = f.learning_rate > 0
                              ? f.learning_rate
@@ -84,8 +89,30 @@ int run_given_references(MembershipFlags& f, Context& ctx) {
   return 0;
 }
 
+// --model FILE: re-initialised copies of the user's model, trained on the halves.
+int run_copies(MembershipFlags& f, Context& ctx) {
+  const auto& splits = *ctx.splits;
+  if (!ctx.world().lead()) return 0;  // one process trains the copies
+  const auto probe = load_model_flag(ctx.flags, torch::kCPU);
+  models::ModelFileOptions file_options;
+  file_options.input_shape = probe.model->input_shape();
+  file_options.classes = probe.model->num_classes();
+  say(ctx.flags, "membership: " + std::to_string(f.options.references.models) +
+                     " re-initialised copies of " + ctx.flags.model + " (" +
+                     probe.model->summary() + ") on halves of a pool of " +
+                     std::to_string(splits.train.size()) + " images, " +
+                     std::to_string(f.options.references.recipe.epochs) + " epochs each");
+  const auto result =
+      experiments::run_membership_on_copies(ctx.flags.model, file_options, splits.train,
+                                            splits.test, f.options, reporter(ctx.flags), *ctx.sink);
+  ctx.results.update(experiments::to_json(result, f.options));
+  ctx.results["model"] = {{"file", ctx.flags.model}, {"summary", probe.model->summary()}};
+  return 0;
+}
+
 int run_membership(MembershipFlags& f, Context& ctx) {
   if (!f.references.empty()) return run_given_references(f, ctx);
+  if (!ctx.flags.model.empty()) return run_copies(f, ctx);
   const auto& splits = *ctx.splits;
   auto config = models::default_config(f.arch, model_input(splits), splits.train.num_classes());
   config.normalization = splits.normalization;
@@ -101,10 +128,17 @@ int run_membership(MembershipFlags& f, Context& ctx) {
   return 0;
 }
 
-Steps setup_membership(CLI::App& app, CommonFlags&) {
+Steps setup_membership(CLI::App& app, CommonFlags& common) {
   auto flags = std::make_shared<MembershipFlags>();
   auto& o = flags->options;
   app.add_option("--arch", flags->arch, "Architecture of the models: mlp, cnn, cnn-wide, vit");
+  app.add_option("--model", common.model,
+                 "Instead of --arch: a TorchScript file (or checkpoint) whose re-initialised "
+                 "copies are trained as the models (docs/membership.md says how)");
+  app.add_option("--input-shape", common.input_shape,
+                 "C,H,W of a TorchScript --model, when the file cannot say");
+  app.add_option("--classes", common.classes,
+                 "Class count of a TorchScript --model, when the file cannot say");
   app.add_option("--references", flags->references,
                  "Instead of --arch: a folder of models you trained, with membership.json naming "
                  "each file and the pool positions it trained on (docs/membership.md)");

@@ -176,6 +176,34 @@ MembershipExperimentResult run_membership_experiment(const models::ModelConfig& 
   return result;
 }
 
+MembershipExperimentResult run_membership_on_copies(const std::string& model_file,
+                                                    const models::ModelFileOptions& file_options,
+                                                    const data::Dataset& pool,
+                                                    const data::Dataset& population,
+                                                    const MembershipExperimentOptions& options,
+                                                    const Reporter& reporter, OutputSink& sink) {
+  options.attack.validate(options.references.models);
+  const auto progress = reporter.progress("references");
+  const auto refs = train::train_reference_copies(
+      model_file, file_options, pool, options.references, *progress, [&](int k, bool cached) {
+        reporter.say("copy " + std::to_string(k + 1) + "/" +
+                     std::to_string(options.references.models) +
+                     (cached ? " loaded from the cache" : " trained"));
+      });
+  std::vector<models::Classifier*> models;
+  for (const auto& model : refs.models) models.push_back(model.get());
+  auto result =
+      evaluate_membership(models, refs.in_mask, pool, population, options, reporter, sink);
+  result.trained = refs.trained;
+  result.reused = refs.reused;
+  result.training_seconds = refs.training_seconds;
+  result.training_images = refs.training_images;
+  result.train_accuracy = mean_over_models(refs.train_accuracy);
+  result.held_out_accuracy = mean_over_models(refs.held_out_accuracy);
+  result.cache_folder = refs.cache_folder;
+  return result;
+}
+
 report::Plot roc_plot(const MembershipExperimentResult& result) {
   report::Plot plot;
   plot.title =

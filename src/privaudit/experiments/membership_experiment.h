@@ -67,6 +67,15 @@ MembershipExperimentResult run_membership_experiment(const models::ModelConfig& 
                                                      const Reporter& reporter, OutputSink& sink,
                                                      const dist::World& world = dist::single());
 
+// The same on K re-initialised copies of a model file (`--model FILE`: TorchScript, or a
+// checkpoint rebuilt from its description; train::train_reference_copies). One process.
+MembershipExperimentResult run_membership_on_copies(const std::string& model_file,
+                                                    const models::ModelFileOptions& file_options,
+                                                    const data::Dataset& pool,
+                                                    const data::Dataset& population,
+                                                    const MembershipExperimentOptions& options,
+                                                    const Reporter& reporter, OutputSink& sink);
+
 // The same on models the caller has (`--references DIR`): `in_mask` (K x N) says which pool images
 // trained each. The result's training figures stay 0.
 MembershipExperimentResult evaluate_membership(const std::vector<models::Classifier*>& models,

@@ -13,6 +13,7 @@
 
 #include "privaudit/data/dataset.h"
 #include "privaudit/models/builtin.h"
+#include "privaudit/models/checkpoint.h"
 #include "privaudit/train/trainer.h"
 #include "privaudit/util/progress.h"
 
@@ -34,7 +35,7 @@ struct ReferenceOptions {
 };
 
 struct ReferenceModels {
-  std::vector<std::unique_ptr<models::BuiltinClassifier>> models;
+  std::vector<std::unique_ptr<models::Classifier>> models;
   torch::Tensor in_mask;                  // K x N bool: pool image i trained model k
   std::vector<double> train_accuracy;     // per model, on its half
   std::vector<double> held_out_accuracy;  // per model, on the other half
@@ -68,5 +69,20 @@ struct ReferenceShare {
 ReferenceShare train_reference_share(const models::ModelConfig& config, const data::Dataset& pool,
                                      const ReferenceOptions& options, int rank, int ranks,
                                      Progress& progress);
+
+// `--model FILE`: K copies of a TorchScript model, each with its parameters drawn afresh and
+// trained on its half like the built-in models (the recipe's optimiser, schedule, epochs and batch
+// size; no augmentation). Re-initialisation by parameter name and rank: a weight of rank >= 2
+// (Linear, Conv) ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default (Kaiming-uniform with
+// a = sqrt 5); a weight of rank 1 (a norm's scale) 1; a bias 0; anything else (class tokens,
+// positional embeddings) ~ N(0, 0.02^2); buffers named running_mean 0, running_var 1,
+// num_batches_tracked 0. The cache key holds the file's checksum; the copies are TorchScript
+// files carrying the key. `file_options` as for load_model (the input shape when the file cannot
+// say). A privaudit checkpoint is rebuilt from its description instead (train_reference_models).
+ReferenceModels train_reference_copies(const std::string& model_file,
+                                       const models::ModelFileOptions& file_options,
+                                       const data::Dataset& pool, const ReferenceOptions& options,
+                                       Progress& progress,
+                                       const std::function<void(int, bool)>& on_model = {});
 
 }  // namespace privaudit::train
