@@ -122,6 +122,7 @@ int run_membership(MembershipFlags& f, Context& ctx) {
                      " models on halves of a pool of " + std::to_string(splits.train.size()) +
                      " images (" + splits.train.source + "), " +
                      std::to_string(f.options.references.recipe.epochs) + " epochs each");
+  f.options.references.device = ctx.device;
   const auto result = experiments::run_membership_experiment(
       config, splits.train, splits.test, f.options, reporter(ctx.flags), *ctx.sink, ctx.world());
   ctx.results.update(experiments::to_json(result, f.options));

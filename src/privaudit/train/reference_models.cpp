@@ -142,11 +142,13 @@ OneReference train_or_load(const models::ModelConfig& config, const data::Datase
   one.cached = !path.empty() && fs::exists(path);
   if (one.cached) {
     one.model = load_cached_reference(path, key, config);
+    one.model->to(options.device);
   } else {
     {
       ScopedGlobalSeed initialisation(mixed_seed(options.seed, static_cast<uint64_t>(k), 2));
       one.model = std::make_unique<models::BuiltinClassifier>(config);
     }
+    one.model->to(options.device);
     auto recipe = options.recipe;
     recipe.seed = mixed_seed(options.seed, static_cast<uint64_t>(k), 4);
     recipe.state_path.clear();

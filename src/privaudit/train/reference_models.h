@@ -28,6 +28,9 @@ struct ReferenceOptions {
   // CACHE/<key>/reference_<k>.pt, the key naming architecture, pool, recipe and seed; a model found
   // there is loaded instead of trained, so a killed run resumes and later runs reuse the models.
   std::string cache_dir;
+  // Where the built-in models train and run (copies of a TorchScript model stay on the CPU). Not
+  // part of the cache's key.
+  torch::Device device = torch::kCPU;
 
   // Throws UsageError naming the problem: fewer than 2 models, or a pool too small for halves
   // that hold an image of every class (`pool_size` >= 2 x `classes`).
