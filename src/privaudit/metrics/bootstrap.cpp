@@ -69,7 +69,6 @@ Comparison compare_means(const std::vector<double>& a, const std::vector<double>
 }  // namespace privaudit::metrics
 
 namespace privaudit::metrics {
-namespace {
 
 double normal_cdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
 
@@ -81,6 +80,8 @@ double normal_quantile(double p) {
   }
   return (low + high) / 2;
 }
+
+namespace {
 
 // Numerical Recipes' continued fraction of the incomplete beta function (Lentz's method).
 double beta_fraction(double a, double b, double x) {
@@ -109,16 +110,6 @@ double beta_fraction(double a, double b, double x) {
     if (std::abs(step - 1) < 1e-15) break;
   }
   return h;
-}
-
-// The x with I_x(a, b) = p, by bisection (I is increasing in x).
-double beta_quantile(double a, double b, double p) {
-  double low = 0, high = 1;
-  for (int i = 0; i < 200 && high - low > 1e-14; ++i) {
-    const double mid = (low + high) / 2;
-    (incomplete_beta(a, b, mid) < p ? low : high) = mid;
-  }
-  return (low + high) / 2;
 }
 
 // The p-quantile (p > 1/2) of Student's t with `dof` degrees of freedom.
@@ -277,6 +268,16 @@ double incomplete_beta(double a, double b, double x) {
                                 a * std::log(x) + b * std::log1p(-x));
   if (x < (a + 1) / (a + b + 2)) return front * beta_fraction(a, b, x) / a;
   return 1 - front * beta_fraction(b, a, 1 - x) / b;
+}
+
+// By bisection (I is increasing in x).
+double beta_quantile(double a, double b, double p) {
+  double low = 0, high = 1;
+  for (int i = 0; i < 200 && high - low > 1e-14; ++i) {
+    const double mid = (low + high) / 2;
+    (incomplete_beta(a, b, mid) < p ? low : high) = mid;
+  }
+  return (low + high) / 2;
 }
 
 double statistic_of(Statistic statistic, const std::vector<double>& values) {

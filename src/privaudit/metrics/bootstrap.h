@@ -85,5 +85,10 @@ std::vector<double> holm_adjust(const std::vector<double>& p_values);
 
 // The regularised incomplete beta function I_x(a, b) (the binomial's and Clopper-Pearson's CDF).
 double incomplete_beta(double a, double b, double x);
+// The x with I_x(a, b) = p: the p-quantile of Beta(a, b) (Clopper-Pearson's bounds).
+double beta_quantile(double a, double b, double p);
+// The standard normal's CDF and its p-quantile.
+double normal_cdf(double z);
+double normal_quantile(double p);
 
 }  // namespace privaudit::metrics

@@ -59,12 +59,14 @@ std::string render_svg(const Plot& plot) {
   const double plot_w = width - left - right, plot_h = height - top - bottom;
   double x_min = std::numeric_limits<double>::infinity(), x_max = -x_min, y_min = x_min, y_max = -x_min;
   const auto transform_y = [&](double y) { return plot.log_y ? std::log10(y) : y; };
+  const bool log_x = plot.log_x && plot.x_categories.empty();
+  const auto transform_x = [&](double x) { return log_x ? std::log10(x) : x; };
   for (const auto& s : plot.series) {
     for (size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i) {
-      const double y = transform_y(s.y[i]);
-      if (!std::isfinite(s.x[i]) || !std::isfinite(y)) continue;
-      x_min = std::min(x_min, s.x[i]);
-      x_max = std::max(x_max, s.x[i]);
+      const double y = transform_y(s.y[i]), x = transform_x(s.x[i]);
+      if (!std::isfinite(x) || !std::isfinite(y)) continue;
+      x_min = std::min(x_min, x);
+      x_max = std::max(x_max, x);
       y_min = std::min(y_min, y);
       y_max = std::max(y_max, y);
       for (const auto* bound : {&s.low, &s.high}) {
@@ -87,6 +89,7 @@ std::string render_svg(const Plot& plot) {
   const double y_pad = 0.05 * (y_max - y_min);
   y_min -= y_pad;
   y_max += y_pad;
+  // px takes a transformed x (log10 x on a log axis), as py takes a transformed y.
   const auto px = [&](double x) { return left + (x - x_min) / (x_max - x_min) * plot_w; };
   const auto py = [&](double y) { return top + plot_h - (y - y_min) / (y_max - y_min) * plot_h; };
 
@@ -110,7 +113,8 @@ std::string render_svg(const Plot& plot) {
     }
   } else {
     for (double t : ticks(x_min, x_max)) {
-      svg << "<text x=\"" << px(t) << "\" y=\"" << top + plot_h + 16 << "\" text-anchor=\"middle\">" << number(t) << "</text>\n";
+      svg << "<text x=\"" << px(t) << "\" y=\"" << top + plot_h + 16 << "\" text-anchor=\"middle\">"
+          << number(log_x ? std::pow(10.0, t) : t) << "</text>\n";
     }
   }
   svg << "<text x=\"" << left + plot_w / 2 << "\" y=\"" << height - 8 << "\" text-anchor=\"middle\">"
@@ -131,8 +135,9 @@ std::string render_svg(const Plot& plot) {
     const double nudge = (static_cast<double>(s) - (static_cast<double>(plot.series.size()) - 1) / 2) * 6;
     for (size_t i = 0; i < std::min({series.x.size(), series.low.size(), series.high.size()}); ++i) {
       const double low = transform_y(series.low[i]), high = transform_y(series.high[i]);
-      if (!std::isfinite(series.x[i]) || !std::isfinite(low) || !std::isfinite(high)) continue;
-      const double x = px(series.x[i]) + nudge;
+      const double at = transform_x(series.x[i]);
+      if (!std::isfinite(at) || !std::isfinite(low) || !std::isfinite(high)) continue;
+      const double x = px(at) + nudge;
       svg << "<path d=\"M" << x << " " << py(low) << " L" << x << " " << py(high) << " M" << x - 4 << " "
           << py(low) << " L" << x + 4 << " " << py(low) << " M" << x - 4 << " " << py(high) << " L" << x + 4
           << " " << py(high) << "\" stroke=\"" << colour << "\" stroke-width=\"1.5\" fill=\"none\"/>\n";
@@ -140,12 +145,12 @@ std::string render_svg(const Plot& plot) {
     std::ostringstream path;
     bool started = false;
     for (size_t i = 0; i < std::min(series.x.size(), series.y.size()); ++i) {
-      const double y = transform_y(series.y[i]);
-      if (!std::isfinite(series.x[i]) || !std::isfinite(y)) continue;
-      path << (started ? " L" : "M") << px(series.x[i]) << " " << py(y);
+      const double y = transform_y(series.y[i]), x = transform_x(series.x[i]);
+      if (!std::isfinite(x) || !std::isfinite(y)) continue;
+      path << (started ? " L" : "M") << px(x) << " " << py(y);
       started = true;
       if (series.points) {
-        svg << "<circle cx=\"" << px(series.x[i]) << "\" cy=\"" << py(y) << "\" r=\"3\" fill=\"" << colour << "\"/>\n";
+        svg << "<circle cx=\"" << px(x) << "\" cy=\"" << py(y) << "\" r=\"3\" fill=\"" << colour << "\"/>\n";
       }
     }
     if (series.line && started) {

@@ -24,6 +24,7 @@ struct Plot {
   std::string y_label;
   std::vector<Series> series;
   bool log_y = false;
+  bool log_x = false;  // numeric x only (a ROC curve on log-log axes); x <= 0 is skipped
   // Category names for the x axis (x values 0..n-1), e.g. layer names; empty for numeric x.
   std::vector<std::string> x_categories;
   // A dashed horizontal line at this y (e.g. 0.5 = no leak), labelled; NaN: none.

@@ -68,8 +68,6 @@ int default_epochs(models::Arch arch) {
   return 8;
 }
 
-namespace {
-
 double learning_rate_at(const TrainOptions& options, int epoch /*0-based*/) {
   const double base = options.learning_rate;
   switch (options.schedule) {
@@ -87,18 +85,20 @@ double learning_rate_at(const TrainOptions& options, int epoch /*0-based*/) {
   return base;
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(models::BuiltinClassifier& model,
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(std::vector<torch::Tensor> parameters,
                                                         const TrainOptions& options) {
   if (options.optimizer == OptimizerKind::kAdam) {
     return std::make_unique<torch::optim::Adam>(
-        model.parameters(),
+        parameters,
         torch::optim::AdamOptions(options.learning_rate).weight_decay(options.weight_decay));
   }
-  return std::make_unique<torch::optim::SGD>(model.parameters(),
+  return std::make_unique<torch::optim::SGD>(parameters,
                                              torch::optim::SGDOptions(options.learning_rate)
                                                  .momentum(options.momentum)
                                                  .weight_decay(options.weight_decay));
 }
+
+namespace {
 
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
@@ -213,7 +213,7 @@ TrainResult train_classifier(models::BuiltinClassifier& model, const data::Split
                 std::to_string(shape.width));
   }
   const auto device = model.device();
-  auto optimizer = make_optimizer(model, options);
+  auto optimizer = make_optimizer(model.parameters(), options);
   TrainResult result;
   if (!options.state_path.empty() && std::filesystem::exists(options.state_path)) {
     result.history = load_state(options.state_path, model, *optimizer, options);

@@ -2,10 +2,10 @@
 // interrupted run resumable to the same final weights.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -23,10 +23,10 @@ struct TrainOptions {
   int64_t batch_size = 128;
   OptimizerKind optimizer = OptimizerKind::kAdam;
   double learning_rate = 1e-3;
-  double momentum = 0.9;       // SGD only
+  double momentum = 0.9;  // SGD only
   double weight_decay = 0.0;
   Schedule schedule = Schedule::kCosine;  // kStep: x0.1 at 1/2 and 3/4 of the epochs
-  bool augment = false;        // random shifts of up to 2 pixels
+  bool augment = false;                   // random shifts of up to 2 pixels
   uint64_t seed = 0;
   // When set, the training state (weights, optimiser, history) is written here atomically after
   // every epoch, and an existing state file is continued from.
@@ -54,7 +54,7 @@ struct TrainResult {
   std::vector<EpochStats> history;
   double train_accuracy = 0.0;  // final model, eval mode, whole training split
   double test_accuracy = 0.0;
-  double seconds = 0.0;         // training time of this process (a resumed run counts its part)
+  double seconds = 0.0;  // training time of this process (a resumed run counts its part)
   int resumed_from_epoch = 0;
 };
 
@@ -67,6 +67,12 @@ int default_epochs(models::Arch arch);
 TrainResult train_classifier(models::BuiltinClassifier& model, const data::Splits& splits,
                              const TrainOptions& options, Progress& progress,
                              const std::function<void(const EpochStats&)>& on_epoch = {});
+
+// The learning rate of 0-based `epoch` under the options' schedule, and the options' optimiser over
+// `parameters` (also used to train models that are not built-in: train/reference_models).
+double learning_rate_at(const TrainOptions& options, int epoch);
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(std::vector<torch::Tensor> parameters,
+                                                        const TrainOptions& options);
 
 std::string optimizer_name(OptimizerKind kind);
 OptimizerKind parse_optimizer(const std::string& name);  // throws UsageError
