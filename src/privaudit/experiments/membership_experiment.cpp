@@ -50,6 +50,18 @@ metrics::MembershipFigures figures_for(const torch::Tensor& scores, const torch:
                                      options.epsilon, options.level);
 }
 
+// Decision indices k * N + i of the members scored at or above `threshold`.
+std::vector<int64_t> detected_members(const torch::Tensor& scores, const torch::Tensor& in_mask,
+                                      double threshold) {
+  const auto hits = (in_mask.to(torch::kBool) & (scores.to(torch::kDouble) >= threshold))
+                        .reshape({-1})
+                        .nonzero()
+                        .reshape({-1})
+                        .to(torch::kLong)
+                        .contiguous();
+  return {hits.data_ptr<int64_t>(), hits.data_ptr<int64_t>() + hits.numel()};
+}
+
 double mean_over_models(const std::vector<double>& values) {
   double sum = 0;
   for (double v : values) sum += v;
@@ -93,6 +105,9 @@ MembershipExperimentResult evaluate_membership(const std::vector<models::Classif
     figures.attack = attack;
     const auto scores = attacks::score_leave_one_out(confidences, in_mask, attack, options.attack);
     figures.figures = figures_for(scores, in_mask, options);
+    if (!figures.figures.tpr_at_fpr.empty())
+      figures.detected_members =
+          detected_members(scores, in_mask, figures.figures.tpr_at_fpr.back().threshold);
     const auto null_scores =
         attacks::score_leave_one_out(confidences, null_mask, attack, options.attack);
     figures.null = figures_for(null_scores, null_mask, options);
@@ -236,6 +251,7 @@ nlohmann::json to_json(const MembershipExperimentResult& result,
   for (const auto& a : result.attacks) {
     auto entry = figures_json(a.figures);
     entry["attack"] = attacks::membership_attack_name(a.attack);
+    entry["detected_at_1_percent_fpr"] = a.detected_members;
     entry["null"] = figures_json(a.null);
     attacks.push_back(std::move(entry));
   }

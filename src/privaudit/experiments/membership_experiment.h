@@ -37,6 +37,10 @@ struct AttackFigures {
   attacks::MembershipAttack attack = attacks::MembershipAttack::kLoss;
   metrics::MembershipFigures figures;
   metrics::MembershipFigures null;  // the same attack with the labels shuffled after training
+  // The members it calls members at the last of the options' FPRs (1 %), as decision indices
+  // k * N + i (target k, pool image i): models of one seed and pool train on the same halves, so
+  // two architectures' detections pair up member by member (the audit's paired test).
+  std::vector<int64_t> detected_members;
 };
 
 struct MembershipExperimentResult {
@@ -91,7 +95,8 @@ report::Plot roc_plot(const MembershipExperimentResult& result);
 // The result as results.json fields: "pool_size", "population_size", "models",
 // "references_per_target", "decisions", "reference_models", "attacks" (per attack: "auc" with
 // "auc_low"/"auc_high", "tpr_at_0_1_percent_fpr" and "tpr_at_1_percent_fpr" with their "_low" and
-// "_high", "epsilon_lower_bound" with its details, and "null": the same for the control),
+// "_high", "epsilon_lower_bound" with its details, "detected_at_1_percent_fpr": the members it
+// detects there, and "null": the same for the control),
 // "most_exposed".
 nlohmann::json to_json(const MembershipExperimentResult& result,
                        const MembershipExperimentOptions& options);
