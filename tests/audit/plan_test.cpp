@@ -38,9 +38,9 @@ TEST(AuditPlan, ProfilesStateWorkAndOnlyTimeBudgetCapsIt) {
   }
   options.profile = "quick";
   const auto stages = plan_audit(options, "out");
-  // train, invert, gradients, federated, layers; the memorisation regime's train and invert at
-  // 10 images per class; defend
-  ASSERT_EQ(stages.size(), 8u);
+  // train, invert, gradients, federated, layers, membership; the memorisation regime's train,
+  // invert and membership at 10 images per class; defend
+  ASSERT_EQ(stages.size(), 10u);
   const auto quick = audit_profile("quick");
   for (const auto& stage : stages) {
     if (stage.command != "invert") continue;
@@ -52,7 +52,8 @@ TEST(AuditPlan, ProfilesStateWorkAndOnlyTimeBudgetCapsIt) {
   EXPECT_GT(quick.memorize_invert.steps, quick.invert.steps);
   options.stage_budget = 12.5;
   for (const auto& stage : plan_audit(options, "out")) {
-    const bool capped = stage.command != "train" && stage.command != "defend";
+    const bool capped =
+        stage.command != "train" && stage.command != "defend" && stage.command != "membership";
     EXPECT_EQ(flag_value(stage, "--time-budget"), capped ? "12.5" : "") << stage.id;
     EXPECT_EQ(stage.budget, capped ? 12.5 : 0.0) << stage.id;
   }
@@ -79,7 +80,8 @@ TEST(AuditPlan, EveryStageHasATimeLimitFromItsWork) {
   options.stage_budget = 30;
   options.model_timeout = 2.5;
   for (const auto& stage : plan_audit(options, "out")) {
-    const bool capped = stage.command != "train" && stage.command != "defend";
+    const bool capped =
+        stage.command != "train" && stage.command != "defend" && stage.command != "membership";
     EXPECT_EQ(stage.time_limit, capped ? 660 : 3600) << stage.id;
     EXPECT_EQ(flag_value(stage, "--model-timeout"), stage.model.empty() ? "" : "2.5") << stage.id;
   }
@@ -99,8 +101,9 @@ TEST(AuditPlan, MemorisationStagesAndRepeats) {
   options.defend = true;
   options.seed = 5;
   const auto stages = plan_audit(options, "out");
-  // Per seed and architecture: 5 main stages + 2 sizes x (train, invert); then the defense.
-  ASSERT_EQ(stages.size(), 2u * 2u * (5u + 4u) + 1u);
+  // Per seed and architecture: 6 main stages + 2 sizes x (train, invert, membership); then the
+  // defense.
+  ASSERT_EQ(stages.size(), 2u * 2u * (6u + 6u) + 1u);
   std::set<std::string> ids;
   for (const auto& stage : stages) ids.insert(stage.id);
   EXPECT_EQ(ids.size(), stages.size());  // ids (and logs) are unique
@@ -140,7 +143,7 @@ TEST(AuditPlan, MemorisationStagesAndRepeats) {
       EXPECT_EQ(flag_value(stage, "--epochs"), std::to_string(memorization_epochs(10)));
     }
   }
-  EXPECT_EQ(memorising, 4);  // mlp and cnn, train and invert
+  EXPECT_EQ(memorising, 6);  // mlp and cnn: train, invert and membership
   options.repeats = 0;
   EXPECT_THROW(plan_audit(options, "out"), UsageError);
   options.repeats = 1;
@@ -206,13 +209,64 @@ TEST(AuditPlan, ProfilesAreWorkThatBecomesTheStagesFlags) {
   }
   // A model's training and every stage attacking that model form one chain.
   const auto chains = audit_chains(stages);
-  // Per architecture: its main model with the four attacks on it, and its memorisation model
-  // with its inversion.
-  ASSERT_EQ(chains.size(), 4u);
+  // Per architecture: its main model with the four attacks on it, its membership models, its
+  // memorisation model with its inversion, and the memorisation regime's membership models.
+  ASSERT_EQ(chains.size(), 8u);
   EXPECT_EQ(chains[0].size(), 5u);
-  EXPECT_EQ(chains[1].size(), 2u);
-  EXPECT_EQ(stages[chains[1][1]].id, "mlp/memorize-10/invert");
-  EXPECT_EQ(stages[chains[2][0]].id, "cnn/train");
+  EXPECT_EQ(stages[chains[1][0]].id, "mlp/membership");
+  EXPECT_EQ(chains[2].size(), 2u);
+  EXPECT_EQ(stages[chains[2][1]].id, "mlp/memorize-10/invert");
+  EXPECT_EQ(stages[chains[3][0]].id, "mlp/memorize-10/membership");
+  EXPECT_EQ(stages[chains[4][0]].id, "cnn/train");
+}
+
+// Membership inference per architecture: K models of the main recipe, each on a random half of a
+// pool twice the main model's training set, for the train stage's epochs (the profile states K);
+// in the memorisation regime a pool of twice the images per class, with the regime's epochs.
+TEST(AuditPlan, MembershipStagesUseTheMainRecipeOnHalvesOfAPool) {
+  AuditPlanOptions options;
+  options.archs = "cnn";
+  options.profile = "quick";
+  const auto stages = plan_audit(options, "out");
+  const auto find = [&](const std::string& id) -> const AuditStage& {
+    for (const auto& stage : stages) {
+      if (stage.id == id) return stage;
+    }
+    throw std::runtime_error("no stage " + id);
+  };
+  const auto quick = audit_profile("quick");
+  const auto& main = find("cnn/membership");
+  EXPECT_EQ(main.per_class, 0);
+  EXPECT_EQ(flag_value(main, "--arch"), "cnn");
+  EXPECT_EQ(flag_value(main, "--models"), std::to_string(quick.membership.models));
+  EXPECT_EQ(flag_value(main, "--train-size"), std::to_string(2 * quick.train.train_size));
+  EXPECT_EQ(flag_value(main, "--test-size"), std::to_string(quick.train.test_size));
+  EXPECT_EQ(flag_value(main, "--epochs"), std::to_string(quick.train.epochs));
+  EXPECT_EQ(flag_value(main, "--out"), "out/cnn/membership");
+  EXPECT_EQ(main.model, "");  // it trains its own models
+  const auto& memorized = find("cnn/memorize-10/membership");
+  EXPECT_EQ(memorized.per_class, 10);
+  EXPECT_EQ(flag_value(memorized, "--train-per-class"), "20");
+  EXPECT_EQ(flag_value(memorized, "--epochs"), std::to_string(memorization_epochs(10)));
+  EXPECT_EQ(flag_value(memorized, "--batch-size"), "32");
+  EXPECT_EQ(flag_value(memorized, "--models"), std::to_string(quick.membership.memorize_models));
+  // The paper profile: 8-16 models, each on half of the training split.
+  const auto paper = audit_profile("paper");
+  EXPECT_GE(paper.membership.models, 8);
+  EXPECT_LE(paper.membership.models, 16);
+  options.profile = "paper";
+  for (const auto& stage : plan_audit(options, "out")) {
+    if (stage.id == "cnn/membership") {
+      EXPECT_EQ(flag_value(stage, "--train-size"), "60000");
+    }
+  }
+  // Smoke: two models, one epoch.
+  options.profile = "smoke";
+  for (const auto& stage : plan_audit(options, "out")) {
+    if (stage.id != "cnn/membership") continue;
+    EXPECT_EQ(flag_value(stage, "--models"), "2");
+    EXPECT_EQ(flag_value(stage, "--epochs"), "1");
+  }
 }
 
 }  // namespace

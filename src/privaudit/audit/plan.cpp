@@ -113,6 +113,7 @@ AuditProfile audit_profile(const std::string& name) {
     // 100 steps + 100 refinement iterations on the main models (1,000 per class: no leak seen
     // even at 400), 150 + 250 in the memorisation regime, where the weights threat is measurable.
     p.memorization = {10};
+    p.membership = {2, 0, 0, 4};  // MEASURE
     // The slowest quick stage took under 3 minutes on the 2-core machine (the ViT's gradients).
     p.stage_limit = 3600;
     return p;
@@ -125,6 +126,7 @@ AuditProfile audit_profile(const std::string& name) {
     p.layers = {50, 1, 1, 100, 20};
     p.defend = {"0,10", "pixel", 1, 300, 200};
     p.federated = {3, "linear-layer,ig,unrolled-ig", 300, 200};
+    p.membership = {2, 0, 0, 2};  // 2 models on halves of 600 images, 1 epoch
     // No memorisation regime unless asked for (--memorization-sizes), and then 5 epochs.
     p.memorization_epochs = 5;
     p.stage_limit = 600;  // stages of seconds; a first TorchScript call may take its 300 s
@@ -135,6 +137,9 @@ AuditProfile audit_profile(const std::string& name) {
     p.defend = {"0,1,3,10,30", "pixel,feature", 0, 0, 0};
     p.federated = {1000, "linear-layer,positional,features-then-invert,ig,unrolled-ig", 0, 0};
     p.memorization = {10, 100};  // the papers' iteration counts
+    // 16 models (LiRA's per-example variances want about 8 IN and 8 OUT scores per image), each
+    // on a random half of the training split: 30,000 images, half the main model's 60,000.
+    p.membership = {16, 60000, 0, 16};
     // Features-then-invert's 2,000 L-BFGS iterations per image make federated take hours.
     p.stage_limit = 86400;
     return p;
@@ -182,7 +187,9 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
       if (f.classes > 0) args.insert(args.end(), {"--classes", std::to_string(f.classes)});
       s.model = model;
     }
-    if (command != "train" && command != "defend" && f.stage_budget > 0) {
+    // Training stages are never cut (membership inference is mostly training).
+    if (command != "train" && command != "defend" && command != "membership" &&
+        f.stage_budget > 0) {
       std::ostringstream text;
       text << f.stage_budget;
       args.insert(args.end(), {"--time-budget", text.str()});
@@ -209,6 +216,30 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
     s.args.insert(s.args.end(), {"--out", s.dir.string()});
     stages.push_back(s);
   };
+  // Membership inference on models of the main recipe: K models, each on a random half of a
+  // pool twice the main model's training set, for the train stage's epochs; the train stage's
+  // test images are RMIA's population.
+  const auto membership = [&](const std::string& arch) {
+    const auto& w = profile.membership;
+    std::vector<std::string> args = {"--arch", arch};
+    add_flag(args, "--models", w.models);
+    add_flag(args, "--train-size", w.pool > 0 ? w.pool : 2 * profile.train.train_size);
+    add_flag(args, "--test-size", w.test_size > 0 ? w.test_size : profile.train.test_size);
+    add_flag(args, "--epochs", profile.train.epochs);
+    add(arch, "", 0, "membership", args);
+  };
+  // In the memorisation regime: each model on about `per_class` images per class (a pool of
+  // twice that), with the regime's epochs and batch.
+  const auto memorized_membership = [&](const std::string& arch, const std::string& group,
+                                        int64_t per_class, int epochs) {
+    const auto& w = profile.membership;
+    std::vector<std::string> args = {"--arch", arch};
+    add_flag(args, "--models", w.memorize_models > 0 ? w.memorize_models : w.models);
+    add_flag(args, "--train-per-class", 2 * per_class);
+    add_flag(args, "--test-size", w.test_size > 0 ? w.test_size : profile.train.test_size);
+    args.insert(args.end(), {"--epochs", std::to_string(epochs), "--batch-size", "32"});
+    add(arch, group, per_class, "membership", args);
+  };
   const auto attacks = [&](const std::string& arch, const std::string& model) {
     add(arch, "", 0, "invert", stage_args(profile.invert), model);
     add(arch, "", 0, "gradients", stage_args(profile.gradients), model);
@@ -227,18 +258,20 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
       train_args.insert(train_args.begin(), {"--arch", arch});
       add(arch, "", 0, "train", train_args);
       attacks(arch, (run.root / arch / "train" / "model.pt").string());
+      membership(arch);
       // The memorisation regime: the same architecture on a few images per class, trained to
-      // 100% training accuracy, then inverted with the profile's inversion flags.
+      // 100% training accuracy, then inverted with the profile's inversion flags; and membership
+      // inference on models of that recipe.
       for (const auto per_class : sizes) {
         const std::string group = "memorize-" + std::to_string(per_class);
+        const int epochs = profile.memorization_epochs > 0 ? profile.memorization_epochs
+                                                           : memorization_epochs(per_class);
         add(arch, group, per_class, "train",
             {"--arch", arch, "--train-per-class", std::to_string(per_class), "--test-size", "100",
-             "--epochs",
-             std::to_string(profile.memorization_epochs > 0 ? profile.memorization_epochs
-                                                            : memorization_epochs(per_class)),
-             "--batch-size", "32"});
+             "--epochs", std::to_string(epochs), "--batch-size", "32"});
         add(arch, group, per_class, "invert", stage_args(memorize_invert),
             (run.root / arch / group / "train" / "model.pt").string());
+        memorized_membership(arch, group, per_class, epochs);
       }
     }
   }

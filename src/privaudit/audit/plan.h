@@ -1,8 +1,8 @@
 // The main job's plan (`privaudit audit`): which stages run (train, invert, gradients, federated,
-// layers per architecture; defend), each as the sub-command a user could run by hand, with the
-// work of a profile; and how their results.json files are gathered into the audit's own. A profile
-// states work (steps, iterations, targets, epochs), never seconds: the same command and seed give
-// the same figures on any machine of the kind. --time-budget is the opt-in cap.
+// layers, membership per architecture; defend), each as the sub-command a user could run by hand,
+// with the work of a profile; and how their results.json files are gathered into the audit's own. A
+// profile states work (steps, iterations, targets, epochs), never seconds: the same command and
+// seed give the same figures on any machine of the kind. --time-budget is the opt-in cap.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +43,14 @@ struct FederatedWork {
   std::string attacks;
   int64_t train_size = 0, test_size = 0;
 };
+// Membership inference (privaudit membership) on K models of the main models' recipe, each on a
+// seeded random half of a pool; the epochs are the train stage's. `pool` 0: twice the train
+// stage's training size (each model then trains on as many images as the main model).
+struct MembershipWork {
+  int models = 0;
+  int64_t pool = 0, test_size = 0;
+  int memorize_models = 0;  // K in the memorisation regime (0: `models`)
+};
 
 struct AuditProfile {
   TrainWork train;
@@ -51,6 +59,7 @@ struct AuditProfile {
   LayersWork layers;
   DefendWork defend;
   FederatedWork federated;
+  MembershipWork membership;
   // The memorisation regime's inversions (the regime where the weights threat is measurable gets
   // more work than the main models'); a zero field: the main inversion's.
   InvertWork memorize_invert;
@@ -110,8 +119,8 @@ struct AuditStage {
   int64_t per_class = 0;          // > 0: a memorisation-regime stage (that many images per class)
   int repeat = 0;                 // 0: the audit's seed; r: seed + r
   uint64_t seed = 0;
-  double budget = 0;  // its --time-budget in seconds; 0: none
-  std::string model;  // the model file it attacks ("" for a training and the defense)
+  double budget = 0;      // its --time-budget in seconds; 0: none
+  std::string model;      // the model file it attacks ("" for a training and the defense)
   double time_limit = 0;  // seconds of wall clock before the audit kills it ("timed out")
 };
 
