@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+
 #include "audit/audit_fixtures.h"
 
 namespace privaudit::audit {
@@ -426,6 +428,148 @@ TEST(AuditAnalysis, TheRecommendationSaysEveryImageOnlyWhenEveryOneWasExact) {
   EXPECT_NE(advice.find("at batch 8 the strongest attack reached mlp median 100.0 dB (62% exact)"),
             std::string::npos) << advice;
   EXPECT_EQ(advice.find("65.1"), std::string::npos) << advice;
+}
+
+}  // namespace
+}  // namespace privaudit::audit
+
+namespace privaudit::audit {
+namespace {
+
+// A membership stage of 4 models on a pool of 1,000 (2,000 member decisions) whose strongest
+// attack (RMIA) detects the members `detected` at 1 % FPR; LOSS and LiRA detect fewer. Without
+// `lists`, the stage wrote no list (results of before the list): only the counts are known.
+MembershipRecord membership_record(const std::vector<int64_t>& detected, bool lists = true) {
+  MembershipRecord m;
+  m.pool_size = 1000;
+  m.models = 4;
+  m.decisions = 4000;
+  m.roc_plot = "roc.svg";
+  const double tpr = static_cast<double>(detected.size()) / 2000;
+  MembershipAttackRecord loss, lira, rmia;
+  loss.attack = "loss";
+  loss.tpr_1 = 0.011;
+  lira.attack = "lira_online_fixed";
+  lira.tpr_1 = tpr / 2;
+  rmia.attack = "rmia_offline";
+  rmia.tpr_1 = tpr;
+  rmia.auc = 0.7;
+  rmia.epsilon = 1.5;
+  if (lists) rmia.detected = detected;
+  m.attacks = {loss, rmia, lira};
+  return m;
+}
+
+// Members detected: every `step`-th decision from `first`, `count` of them.
+std::vector<int64_t> every(int64_t first, int64_t step, int64_t count) {
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < count; ++i) out.push_back(first + i * step);
+  return out;
+}
+
+Architecture with_membership(Architecture arch, const std::vector<int64_t>& detected,
+                             bool lists = true) {
+  arch.run.membership.present = true;
+  arch.run.membership.status = "done";
+  arch.run.membership.dir = arch.name + "/membership";
+  arch.run.membership.results = membership_record(detected, lists);
+  return arch;
+}
+
+const Claim& claim_000(const Verdict& verdict) {
+  for (const auto& c : verdict.claims) {
+    if (c.source.rfind("000", 0) == 0) return c;
+  }
+  throw std::runtime_error("no claim 000");
+}
+
+// The membership surface ranks on the strongest attack's TPR at 1 % FPR (RMIA here, never the
+// weaker LiRA), with Clopper-Pearson intervals; architectures whose models trained on the same
+// halves are compared member by member (McNemar), and apart only when the data says so.
+TEST(AuditAnalysis, MembershipRanksOnTprAtOnePercentFprOfTheStrongestAttack) {
+  AuditRecords records;
+  // MLP 0.20, ViT 0.10, CNN 0.03 of the same 2,000 members.
+  records.architectures = {with_membership(typed_arch("cnn", 0.5, 20, 0), every(0, 1, 60)),
+                           with_membership(typed_arch("mlp", 0.5, 20, 0), every(0, 1, 400)),
+                           with_membership(typed_arch("vit", 0.5, 20, 0), every(0, 1, 200))};
+  auto verdict = analyse(records);
+  const auto& surface = verdict.surfaces.at("membership");
+  ASSERT_EQ(surface.order.size(), 3u);
+  EXPECT_EQ(surface.order[0].arch, "mlp");
+  EXPECT_EQ(surface.order[1].arch, "vit");
+  EXPECT_EQ(surface.order[2].arch, "cnn");
+  EXPECT_DOUBLE_EQ(surface.order[0].value, 0.2);
+  EXPECT_EQ(surface.order[0].n, 2000);
+  EXPECT_LT(surface.order[0].low, 0.2);
+  EXPECT_GT(surface.order[0].high, 0.2);
+  for (const auto& step : surface.steps) {
+    EXPECT_TRUE(step.ranked) << step.higher << " > " << step.lower;
+    EXPECT_TRUE(step.paired);
+    EXPECT_LT(step.p_value, 1e-6);
+  }
+  // The table names the strongest attack and links each stage's ROC plot.
+  ASSERT_EQ(verdict.membership.size(), 3u);
+  EXPECT_EQ(verdict.membership[0].strongest.attack, "rmia_offline");
+  EXPECT_EQ(verdict.membership[0].roc_plot, "cnn/membership/roc.svg");
+  const auto json = to_json(verdict);
+  EXPECT_EQ(json["membership"][1]["arch"], "mlp");
+  EXPECT_DOUBLE_EQ(json["membership"][1]["tpr_at_1_percent_fpr"].get<double>(), 0.2);
+  EXPECT_EQ(json["surfaces"]["membership"]["steps"][0]["decision"], "ranked");
+  // The scorecard: a measurable leak where the interval's low end is above chance (0.01).
+  bool found = false;
+  for (const auto& row : verdict.scorecard) {
+    if (row.surface != "membership") continue;
+    found = true;
+    EXPECT_EQ(row.title, "From the weights: membership (TPR at 1 % FPR)");
+    for (const auto& cell : row.cells) EXPECT_EQ(cell.severity, Severity::kLeak) << cell.arch;
+  }
+  EXPECT_TRUE(found);
+
+  // 0.100 against 0.095, the members each detects mostly different ones: no test tells them
+  // apart, paired or (without the lists) unpaired; 0.012 of 2,000 is not above chance.
+  records.architectures = {with_membership(typed_arch("mlp", 0.5, 20, 0), every(0, 10, 200)),
+                           with_membership(typed_arch("vit", 0.5, 20, 0), every(1, 10, 190)),
+                           with_membership(typed_arch("cnn", 0.5, 20, 0), every(2, 10, 24))};
+  verdict = analyse(records);
+  const auto& close = verdict.surfaces.at("membership");
+  EXPECT_FALSE(close.steps[0].ranked);
+  EXPECT_TRUE(close.steps[0].paired);
+  EXPECT_GT(close.steps[0].more_targets, 0);
+  for (auto& arch : records.architectures)
+    arch = with_membership(arch, *arch.run.membership.results->attacks[1].detected, false);
+  verdict = analyse(records);
+  EXPECT_FALSE(verdict.surfaces.at("membership").steps[0].ranked);
+  EXPECT_FALSE(verdict.surfaces.at("membership").steps[0].paired);
+  for (const auto& row : verdict.scorecard) {
+    if (row.surface != "membership") continue;
+    EXPECT_EQ(row.cells[2].arch, "cnn");
+    EXPECT_EQ(row.cells[2].severity, Severity::kNothing);
+  }
+}
+
+// Claim 000 (MLP > ViT > CNN from the weights) is decided on membership as well as on
+// reconstruction: the same reconstructions with membership ranked against the claim make it
+// not reproduced.
+TEST(AuditAnalysis, Claim000ReadsMembership) {
+  AuditRecords records;
+  records.architectures = {with_membership(typed_arch("mlp", 0.95, 20, 0), every(0, 1, 400)),
+                           with_membership(typed_arch("vit", 0.6, 20, 0), every(0, 1, 200)),
+                           with_membership(typed_arch("cnn", 0.05, 20, 0), every(0, 1, 60))};
+  const auto verdict = analyse(records);
+  const auto& as_claimed = claim_000(verdict);
+  EXPECT_EQ(as_claimed.verdict, "reproduced");
+  EXPECT_EQ(as_claimed.p_values.size(), 4u);  // two reconstruction, two membership comparisons
+  EXPECT_NE(as_claimed.measured.find("membership mlp - vit"), std::string::npos)
+      << as_claimed.measured;
+  EXPECT_NE(as_claimed.measured.find("membership TPR at 1 % FPR at the main models"),
+            std::string::npos);
+  // Reconstruction as claimed, membership the other way round.
+  records.architectures[0] = with_membership(records.architectures[0], every(0, 1, 60));
+  records.architectures[2] = with_membership(records.architectures[2], every(0, 1, 400));
+  EXPECT_EQ(claim_000(analyse(records)).verdict, "not reproduced");
+  // Without membership stages the claim rests on reconstruction alone.
+  for (auto& arch : records.architectures) arch.run.membership = {};
+  EXPECT_EQ(claim_000(analyse(records)).p_values.size(), 2u);
 }
 
 }  // namespace

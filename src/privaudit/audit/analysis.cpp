@@ -67,6 +67,9 @@ void rank_surfaces(const std::vector<Architecture>& architectures, Verdict& verd
             " (closed-form attacks included; above ~30 dB the image is visually recovered)",
         3.0, gradient_values(batch), metrics::Statistic::kMedian);
   }
+  surfaces["membership"] = rank_membership(architectures, 0);
+  for (const auto size : membership_sizes(architectures))
+    surfaces["membership_memorize" + std::to_string(size)] = rank_membership(architectures, size);
   if (!surfaces.count("gradients")) {
     surfaces["gradients"] = rank_surface(architectures, "strongest_attack_psnr_batch1", "", 3.0,
                                          gradient_values(1), metrics::Statistic::kMedian);
@@ -102,6 +105,28 @@ std::vector<MemorizationVerdict> rank_memorization(const std::vector<Architectur
     out.push_back(std::move(entry));
   }
   return out;
+}
+
+// The membership table: per regime (main models, then each memorisation size) and architecture,
+// the strongest attack's figures on the audit's own seed.
+std::vector<MembershipRow> membership_rows(const std::vector<Architecture>& architectures) {
+  std::vector<int64_t> regimes = {0};
+  for (const auto size : membership_sizes(architectures)) regimes.push_back(size);
+  std::vector<MembershipRow> rows;
+  for (const auto per_class : regimes) {
+    for (const auto& arch : architectures) {
+      const Stage<MembershipRecord>* stage = per_class == 0 ? &arch.run.membership : nullptr;
+      if (const auto* m = per_class > 0 ? arch.run.memorized(per_class) : nullptr)
+        stage = &m->membership;
+      if (stage == nullptr || !stage->results || stage->results->strongest() == nullptr) continue;
+      const auto& r = *stage->results;
+      MembershipRow row{arch.name,   per_class,        *r.strongest(),      r.models,
+                        r.decisions, r.train_accuracy, r.held_out_accuracy, ""};
+      if (!r.roc_plot.empty() && !stage->dir.empty()) row.roc_plot = stage->dir + "/" + r.roc_plot;
+      rows.push_back(std::move(row));
+    }
+  }
+  return rows;
 }
 
 std::vector<ArchitectureFigures> architecture_figures(
@@ -242,6 +267,27 @@ std::vector<ScoreRow> scorecard(const std::vector<Architecture>& architectures,
   }
   rows.push_back(score_row(architectures, verdict.surfaces.at("features"), "features",
                            "From intermediate features (most exposed cut)", "dB", baselines));
+  // Membership: chance is the 1 % FPR itself; a leak is measurable when the interval's low end
+  // lies above it. The main models' row where the plan had the stage (a failed one shows).
+  std::vector<int64_t> regimes;
+  if (std::any_of(architectures.begin(), architectures.end(),
+                  [](const Architecture& a) { return a.run.membership.present; }))
+    regimes.push_back(0);
+  for (const auto size : membership_sizes(architectures)) regimes.push_back(size);
+  for (const auto per_class : regimes) {
+    const auto key = per_class == 0 ? std::string("membership")
+                                    : "membership_memorize" + std::to_string(per_class);
+    auto row = score_row(architectures, verdict.surfaces.at(key), key,
+                         per_class == 0 ? "From the weights: membership (TPR at 1 % FPR)"
+                                        : "From the weights: membership (TPR at 1 % FPR), " +
+                                              std::to_string(per_class) + " images per class",
+                         "", baselines);
+    for (auto& cell : row.cells) {
+      if (cell.severity != Severity::kNotRun)
+        cell.severity = cell.low > 0.01 ? Severity::kLeak : Severity::kNothing;
+    }
+    rows.push_back(std::move(row));
+  }
   return rows;
 }
 
@@ -253,6 +299,7 @@ Verdict analyse(const AuditRecords& records) {
   rank_single(architectures, verdict);
   rank_surfaces(architectures, verdict);
   verdict.memorization = rank_memorization(architectures);
+  verdict.membership = membership_rows(architectures);
   verdict.claims = seed_claims(architectures, verdict.memorization);
   verdict.recommendations = recommend(architectures, verdict);
   verdict.scorecard = scorecard(architectures, verdict, records.baselines);

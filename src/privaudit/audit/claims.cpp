@@ -107,11 +107,38 @@ Tested weights_claim(const std::vector<Architecture>& architectures,
     labels.push_back(std::string(a) + " - " + b);
   }
   auto t = test_pairs(pairs, std::move(labels), metrics::Statistic::kShare);
+  // Membership inference decides it as well: TPR at 1 % FPR in the same regime where both
+  // architectures of a pair ran it there, else on the main models' recipe.
+  const int64_t size = memorization.empty() ? 0 : memorization[0].per_class;
+  std::string membership_where;
+  for (const auto& [a, b] : order) {
+    const auto* x = find_arch(architectures, a);
+    const auto* y = find_arch(architectures, b);
+    if (x == nullptr || y == nullptr) continue;
+    int64_t regime = size;
+    auto ea = membership_evidence(*x, regime), eb = membership_evidence(*y, regime);
+    if ((ea.members == 0 || eb.members == 0) && regime > 0) {
+      regime = 0;
+      ea = membership_evidence(*x, regime);
+      eb = membership_evidence(*y, regime);
+    }
+    if (ea.members == 0 || eb.members == 0) continue;
+    t.tests.push_back(compare_membership(ea, eb));
+    t.cut_short.push_back(false);
+    t.labels.push_back("membership " + std::string(a) + " - " + b);
+    const auto here =
+        regime > 0 ? std::to_string(regime) + " images per class" : std::string("the main models");
+    if (membership_where.find(here) == std::string::npos)
+      membership_where += (membership_where.empty() ? "" : " and ") + here;
+  }
   t.claim = {"000 (Suhail & Sethi 2025)",
              "From the weights, MLPs leak their training data most, CNNs least, ViTs in between",
              "", "", {}, {}, {}};
-  t.text = [where](const std::string& measured) {
-    return with_measured("training-likeness at " + where, measured);
+  t.text = [where, membership_where](const std::string& measured) {
+    return with_measured(
+        "training-likeness at " + where +
+            (membership_where.empty() ? "" : ", membership TPR at 1 % FPR at " + membership_where),
+        measured);
   };
   return t;
 }

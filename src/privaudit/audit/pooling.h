@@ -66,6 +66,30 @@ SurfaceRanking rank_surface(const std::vector<Architecture>& architectures,
                             const std::string& figure, const std::string& meaning, double target,
                             const ValuesOf& of, metrics::Statistic statistic);
 
+// Membership inference (membership_surface.cpp): an architecture's members detected at 1 % FPR by
+// its strongest attack, pooled over its seeds, in the main models' recipe (per_class 0) or the
+// memorisation regime's.
+struct MembershipEvidence {
+  int64_t detected = 0, members = 0;
+  // "run/decision" of each detected member, when every run lists them; and what must match for
+  // two architectures' decisions to be the same (model k trains on the same half of the same
+  // pool when the seed, pool and K are the same): each run's seed, pool size and K.
+  std::vector<std::string> detected_ids;
+  bool lists_detections = true;
+  std::string design;
+  double share() const { return members > 0 ? static_cast<double>(detected) / members : kMissing; }
+};
+MembershipEvidence membership_evidence(const Architecture& arch, int64_t per_class);
+// a's TPR against b's. Paired when both list their detections on the same design: McNemar's exact
+// test on the members detected by one only; else a two-proportion z test. The difference's
+// interval is Wald's (paired: of the paired difference).
+metrics::Test compare_membership(const MembershipEvidence& a, const MembershipEvidence& b,
+                                 double level = 0.95);
+// Ranks the architectures on TPR at 1 % FPR, with Clopper-Pearson intervals.
+SurfaceRanking rank_membership(const std::vector<Architecture>& architectures, int64_t per_class);
+// The membership sizes of the memorisation regime (their own seed), ascending.
+std::vector<int64_t> membership_sizes(const std::vector<Architecture>& architectures);
+
 // The seeds' claims and the recommendations, from the figures (claims.cpp).
 std::vector<Claim> seed_claims(const std::vector<Architecture>& architectures,
                                const std::vector<MemorizationVerdict>& memorization);

@@ -180,6 +180,41 @@ DefenseRecord defense_from(const Json& r) {
   return d;
 }
 
+MembershipRecord membership_from(const Json& r) {
+  MembershipRecord m;
+  m.pool_size = integer_or(r, "pool_size", 0);
+  m.models = integer_or(r, "models", 0);
+  m.decisions = integer_or(r, "decisions", 0);
+  m.train_accuracy = json_number(r, "reference_models/train_accuracy");
+  m.held_out_accuracy = json_number(r, "reference_models/held_out_accuracy");
+  m.roc_plot = text_or(r, "roc_plot", "");
+  if (!r.contains("attacks") || !r["attacks"].is_array()) return m;
+  for (const auto& a : r["attacks"]) {
+    MembershipAttackRecord attack;
+    attack.attack = text_or(a, "attack", "?");
+    attack.auc = json_number(a, "auc");
+    attack.auc_low = json_number(a, "auc_low");
+    attack.auc_high = json_number(a, "auc_high");
+    attack.tpr_0_1 = json_number(a, "tpr_at_0_1_percent_fpr");
+    attack.tpr_0_1_low = json_number(a, "tpr_at_0_1_percent_fpr_low");
+    attack.tpr_0_1_high = json_number(a, "tpr_at_0_1_percent_fpr_high");
+    attack.tpr_1 = json_number(a, "tpr_at_1_percent_fpr");
+    attack.tpr_1_low = json_number(a, "tpr_at_1_percent_fpr_low");
+    attack.tpr_1_high = json_number(a, "tpr_at_1_percent_fpr_high");
+    attack.epsilon = json_number(a, "epsilon_lower_bound");
+    attack.null_auc = json_number(a, "null/auc");
+    const auto detected = a.find("detected_at_1_percent_fpr");
+    if (detected != a.end() && detected->is_array()) {
+      attack.detected.emplace();
+      for (const auto& d : *detected) {
+        if (d.is_number_integer()) attack.detected->push_back(d.get<int64_t>());
+      }
+    }
+    m.attacks.push_back(std::move(attack));
+  }
+  return m;
+}
+
 template <class Results, class Read>
 Stage<Results> stage_from(const Json& run, const char* command, Read read) {
   Stage<Results> stage;
@@ -210,12 +245,14 @@ Run run_from(const Json& json) {
   run.federated = stage_from<FederatedRecord>(json, "federated", federated_from);
   run.layers = stage_from<LayersRecord>(json, "layers", layers_from);
   run.defend = stage_from<DefenseRecord>(json, "defend", defense_from);
+  run.membership = stage_from<MembershipRecord>(json, "membership", membership_from);
   if (json.is_object() && json.contains("memorization") && json["memorization"].is_array()) {
     for (const auto& m : json["memorization"]) {
       MemorizationRun entry;
       entry.per_class = integer_or(m, "per_class", 0);
       entry.train = stage_from<TrainRecord>(m, "train", train_from);
       entry.invert = stage_from<InversionRecord>(m, "invert", inversion_from);
+      entry.membership = stage_from<MembershipRecord>(m, "membership", membership_from);
       run.memorization.push_back(std::move(entry));
     }
   }
@@ -223,6 +260,16 @@ Run run_from(const Json& json) {
 }
 
 }  // namespace
+
+const MembershipAttackRecord* MembershipRecord::strongest() const {
+  const MembershipAttackRecord* best = nullptr;
+  for (const auto& a : attacks) {
+    if (!std::isfinite(a.tpr_1)) continue;
+    if (best == nullptr || a.tpr_1 > best->tpr_1 || (a.tpr_1 == best->tpr_1 && a.auc > best->auc))
+      best = &a;
+  }
+  return best;
+}
 
 double json_number(const nlohmann::json& json, const std::string& path) {
   const nlohmann::json* node = &json;

@@ -113,6 +113,31 @@ struct DefenseRecord {
   std::vector<DefensePoint> points;
 };
 
+// One membership-inference attack of privaudit membership, over its K x N decisions.
+struct MembershipAttackRecord {
+  std::string attack = "?";
+  double auc = kMissing, auc_low = kMissing, auc_high = kMissing;
+  double tpr_0_1 = kMissing, tpr_0_1_low = kMissing, tpr_0_1_high = kMissing;  // at 0.1 % FPR
+  double tpr_1 = kMissing, tpr_1_low = kMissing, tpr_1_high = kMissing;        // at 1 % FPR
+  double epsilon = kMissing;  // the epsilon lower bound (delta 1e-5, 95 %)
+  double null_auc = kMissing;
+  // The members it called members at 1 % FPR as decision indices k * N + i (absent in results
+  // written before the list existed).
+  std::optional<std::vector<int64_t>> detected;
+};
+
+struct MembershipRecord {
+  int64_t pool_size = 0, models = 0, decisions = 0;
+  double train_accuracy = kMissing, held_out_accuracy = kMissing;  // means over the models
+  std::string roc_plot;  // the file name in the stage's folder, "" when none
+  std::vector<MembershipAttackRecord> attacks;
+  // Member decisions: each model trains on half of the pool.
+  int64_t members() const { return models * (pool_size / 2); }
+  // The attack with the highest TPR at 1 % FPR (then AUC), or null: never less than an attack
+  // achieved.
+  const MembershipAttackRecord* strongest() const;
+};
+
 // What the audit recorded of one stage, and its results when it wrote them.
 template <class Results>
 struct Stage {
@@ -130,6 +155,7 @@ struct MemorizationRun {
   int64_t per_class = 0;
   Stage<TrainRecord> train;
   Stage<InversionRecord> invert;
+  Stage<MembershipRecord> membership;
 };
 
 // One seed's stages of an architecture.
@@ -141,6 +167,7 @@ struct Run {
   Stage<FederatedRecord> federated;
   Stage<LayersRecord> layers;
   Stage<DefenseRecord> defend;
+  Stage<MembershipRecord> membership;
   std::vector<MemorizationRun> memorization;
   // The entry of `per_class` images per class, or null.
   const MemorizationRun* memorized(int64_t per_class) const;

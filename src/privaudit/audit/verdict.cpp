@@ -139,6 +139,27 @@ nlohmann::json to_json(const Verdict& verdict) {
     json["memorization"].push_back(
         {{"per_class", m.per_class}, {"surface", to_json(m.surface)}, {"architectures", archs}});
   }
+  json["membership"] = nlohmann::json::array();
+  for (const auto& m : verdict.membership) {
+    const auto& a = m.strongest;
+    json["membership"].push_back({{"arch", m.arch},
+                                  {"per_class", m.per_class},
+                                  {"attack", a.attack},
+                                  {"auc", a.auc},
+                                  {"auc_low", a.auc_low},
+                                  {"auc_high", a.auc_high},
+                                  {"tpr_at_0_1_percent_fpr", a.tpr_0_1},
+                                  {"tpr_at_0_1_percent_fpr_low", a.tpr_0_1_low},
+                                  {"tpr_at_0_1_percent_fpr_high", a.tpr_0_1_high},
+                                  {"tpr_at_1_percent_fpr", a.tpr_1},
+                                  {"tpr_at_1_percent_fpr_low", a.tpr_1_low},
+                                  {"tpr_at_1_percent_fpr_high", a.tpr_1_high},
+                                  {"epsilon_lower_bound", a.epsilon},
+                                  {"null_auc", a.null_auc},
+                                  {"models", m.models},
+                                  {"decisions", m.decisions},
+                                  {"roc_plot", m.roc_plot}});
+  }
   json["claims"] = nlohmann::json::array();
   for (const auto& c : verdict.claims) {
     json["claims"].push_back({{"source", c.source},

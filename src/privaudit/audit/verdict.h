@@ -144,14 +144,27 @@ struct FederatedTable {
   std::vector<FederatedSettingRow> rows;
 };
 
+// One architecture's membership inference in one regime (privaudit membership): the strongest
+// attack's figures (the highest TPR at 1 % FPR of all it ran; `attack` says which).
+struct MembershipRow {
+  std::string arch;
+  int64_t per_class = 0;  // 0: the main models' recipe; else the memorisation regime's size
+  MembershipAttackRecord strongest;
+  int64_t models = 0, decisions = 0;
+  double train_accuracy = kMissing, held_out_accuracy = kMissing;
+  std::string roc_plot;  // relative to the audit's folder; "" when none
+};
+
 struct Verdict {
   // The single ranking of the first version (mean nearest-train SSIM from the weights, or the
   // best gradient PSNR at batch 1 without inversions): kept as results.json had it.
   std::string figure, meaning;
   std::vector<std::pair<std::string, double>> order;
   std::map<std::string, SurfaceRanking> surfaces;  // "weights", "weights_ssim_gap", "features",
-                                                   // "gradients", "gradients_batchB"
+                                                   // "gradients", "gradients_batchB",
+                                                   // "membership", "membership_memorizeN"
   std::vector<MemorizationVerdict> memorization;
+  std::vector<MembershipRow> membership;  // the audit's own seed, main models first
   std::vector<Claim> claims;
   std::vector<Recommendation> recommendations;
   std::vector<ScoreRow> scorecard;
