@@ -171,6 +171,16 @@ std::string rankings(const Verdict& v, const audit::Baselines& baselines) {
         size.surface, "%.2f");
   }
   for (const auto& [key, surface] : v.surfaces) {
+    if (key.rfind("membership", 0) != 0) continue;
+    const std::string regime = key == "membership"
+                                   ? ""
+                                   : ", trained on " +
+                                         key.substr(std::string("membership_memorize").size()) +
+                                         " images per class";
+    html << surface_verdict("From the weights: membership" + regime, surface, "%.3f",
+                            "0.01 is chance at 1 % FPR.");
+  }
+  for (const auto& [key, surface] : v.surfaces) {
     if (key.rfind("gradients", 0) != 0) continue;
     const std::string title = key == "gradients"
                                   ? "From shared gradients"
@@ -265,8 +275,8 @@ void write_html_report(const std::string& dir, const audit::AuditRecords& record
   html << scorecard_html(verdict.scorecard) << headline(verdict) << recommendations(verdict)
        << rankings(verdict, records.baselines) << claims_table(verdict)
        << comparison_table(verdict, records.baselines) << memorization_section(out, verdict)
-       << federated_section(verdict) << architecture_sections(out, records)
-       << defense_section(out, records);
+       << membership_section(out, verdict) << federated_section(verdict)
+       << architecture_sections(out, records) << defense_section(out, records);
   html << R"(<h2>What the figures mean</h2><dl>
 <dt>SSIM</dt><dd>Structural similarity of two images, from about 0 (unrelated) to 1 (identical). What unrelated images, the class-mean image and an unseen image's nearest training image score on the dataset in use is measured and shown beside the figures.</dd>
 <dt>PSNR</dt><dd>How close two images are pixel by pixel, in decibels. Above about 30 dB a reconstruction looks like the original; below about 15 dB it does not.</dd>

@@ -11,13 +11,16 @@
 namespace privaudit::report {
 namespace {
 
+// Membership rows hold a TPR at 1 % FPR: small shares whose chance level is 0.01.
+bool membership_row(const audit::ScoreRow& row) { return row.surface.rfind("membership", 0) == 0; }
+
 // Full precision, for the data attributes a reader compares with results.json.
 std::string exact_number(double value) {
   return std::isfinite(value) ? format_number(value, "%.17g") : "";
 }
 
 std::string cell_html(const audit::ScoreRow& row, const audit::ScoreCell& cell) {
-  const char* format = row.unit.empty() ? "%.2f" : "%.1f";
+  const char* format = membership_row(row) ? "%.3f" : row.unit.empty() ? "%.2f" : "%.1f";
   std::ostringstream html;
   html << "<td class=\"sev sev-" << audit::severity_name(cell.severity) << "\" data-surface=\""
        << escape_xml(row.surface) << "\" data-arch=\"" << escape_xml(cell.arch)
@@ -50,11 +53,12 @@ const char* const kScorecardStyle =
 
 std::string interval_plot_svg(const audit::ScoreRow& row) {
   const bool share = row.unit.empty();
-  double top = share ? 1.0 : 40.0;
+  const bool membership = membership_row(row);
+  double top = membership ? 0.1 : share ? 1.0 : 40.0;
   for (const auto& c : row.cells) {
-    if (!share && std::isfinite(c.high)) top = std::max(top, c.high);
+    if ((membership || !share) && std::isfinite(c.high)) top = std::max(top, c.high);
   }
-  const double reference = share ? 0.5 : 30.0;
+  const double reference = membership ? 0.01 : share ? 0.5 : 30.0;
   const int width = 220, left = 40, right = 10, line = 16;
   const int height = line * static_cast<int>(row.cells.size()) + 18;
   const auto x = [&](double v) {
@@ -77,9 +81,10 @@ std::string interval_plot_svg(const audit::ScoreRow& row) {
   }
   svg << "<text x=\"" << left << "\" y=\"" << height - 2 << "\" font-size=\"9\">0</text><text x=\""
       << x(reference) - 8 << "\" y=\"" << height - 2 << "\" font-size=\"9\">"
-      << format_number(reference, share ? "%.1f" : "%.0f") << "</text><text x=\""
-      << width - right - 18 << "\" y=\"" << height - 2 << "\" font-size=\"9\">"
-      << format_number(top, "%.0f") << "</text></svg>";
+      << format_number(reference, membership ? "%.2f" : share ? "%.1f" : "%.0f")
+      << "</text><text x=\"" << width - right - 18 << "\" y=\"" << height - 2
+      << "\" font-size=\"9\">" << format_number(top, membership ? "%.2g" : "%.0f")
+      << "</text></svg>";
   return svg.str();
 }
 
@@ -91,7 +96,8 @@ std::string scorecard_html(const std::vector<audit::ScoreRow>& rows) {
   html << "<th>95% intervals</th></tr>\n";
   for (const auto& row : rows) {
     html << "<tr><td>" << escape_xml(row.title) << "<br><small>"
-         << (row.unit.empty()            ? "training-likeness (0.5 = no leak)"
+         << (membership_row(row) ? "members identified at 1 % false positives (0.01 = chance)"
+             : row.unit.empty()  ? "training-likeness (0.5 = no leak)"
              : row.surface == "features" ? "PSNR of a decoder of the cut's output"
                                          : "PSNR of the strongest attack")
          << "</small></td>";
@@ -106,8 +112,9 @@ std::string scorecard_html(const std::vector<audit::ScoreRow>& rows) {
   }
   html << " <small>Exact: an attack rebuilt an image and certified it without the original. "
           "Visually recovered: a median of 30 dB or more. Measurable leak: the whole interval "
-          "lies above what chance gives (0.5, or the class-mean image's PSNR). Nothing measured "
-          "is what these attacks reached, not a proof of safety.</small></p>\n";
+          "lies above what chance gives (0.5, a TPR of 0.01 at 1 % FPR, or the class-mean image's "
+          "PSNR). Nothing measured is what these attacks reached, not a proof of safety.</small>"
+          "</p>\n";
   return html.str();
 }
 

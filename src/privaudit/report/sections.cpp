@@ -152,6 +152,50 @@ std::string memorization_section(const fs::path& out, const audit::Verdict& verd
   return html.str();
 }
 
+std::string membership_section(const fs::path& out, const audit::Verdict& verdict) {
+  if (verdict.membership.empty()) return "";
+  const auto with = [](double value, double low, double high, const char* format) {
+    return format_number(value, format) + " <small>[" + format_number(low, format) + ", " +
+           format_number(high, format) + "]</small>";
+  };
+  std::ostringstream html;
+  html << "<h2>From the weights: membership inference</h2>\n<p>K models of each architecture, "
+          "each trained on a seeded random half of a pool; each in turn is the target and the "
+          "others its reference models. An attack calls an image a member of the target's "
+          "training set; the table gives the strongest attack (highest TPR at 1 % FPR) of LOSS, "
+          "LiRA and RMIA. At 1 % FPR chance is a TPR of 0.01. Intervals are 95 % (DeLong for the "
+          "AUC, Clopper-Pearson for the TPRs); &epsilon;&#770; is the lower bound on a DP "
+          "training's &epsilon; (&delta; = 1e-5) that the decisions rule out. They treat the K x N "
+          "decisions as independent, which they are not (docs/membership.md).</p>\n";
+  html << "<table><tr><th>Regime</th><th>Architecture</th><th>Strongest attack</th><th>AUC</th>"
+          "<th>TPR at 0.1 % FPR</th><th>TPR at 1 % FPR</th><th>&epsilon;&#770; &ge;</th>"
+          "<th>Shuffled-label AUC</th><th>Models, decisions</th><th>Train / held-out "
+          "accuracy</th></tr>\n";
+  std::string plots;
+  for (const auto& m : verdict.membership) {
+    const auto& a = m.strongest;
+    const auto regime = m.per_class == 0 ? std::string("main models' recipe")
+                                         : std::to_string(m.per_class) + " per class";
+    html << "<tr><td>" << escape_xml(regime) << "</td><td>" << escape_xml(m.arch) << "</td><td>"
+         << escape_xml(a.attack) << "</td><td>" << with(a.auc, a.auc_low, a.auc_high, "%.3f")
+         << "</td><td>" << with(a.tpr_0_1, a.tpr_0_1_low, a.tpr_0_1_high, "%.3f") << "</td><td>"
+         << with(a.tpr_1, a.tpr_1_low, a.tpr_1_high, "%.3f") << "</td><td>"
+         << format_number(a.epsilon, "%.2f") << "</td><td>" << format_number(a.null_auc, "%.3f")
+         << "</td><td>" << m.models << ", " << m.decisions << "</td><td>"
+         << format_number(m.train_accuracy, "%.3f") << " / "
+         << format_number(m.held_out_accuracy, "%.3f") << "</td></tr>\n";
+    if (!m.roc_plot.empty()) {
+      const fs::path plot(m.roc_plot);
+      plots += figure(out, plot.parent_path().string(), plot.filename().string(),
+                      m.arch + ", " + regime +
+                          ": ROC of every attack on log-log axes (the low-FPR "
+                          "corner is where members are identified confidently)");
+    }
+  }
+  html << "</table>\n" << plots;
+  return html.str();
+}
+
 std::string federated_section(const audit::Verdict& verdict) {
   const auto& t = verdict.federated;
   if (t.architectures.empty()) return "";

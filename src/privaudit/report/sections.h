@@ -13,6 +13,9 @@ namespace privaudit::report {
 // The memorisation regime: training-likeness against images per class, per architecture (the
 // main models' point included), with intervals; writes memorization.svg in `out`.
 std::string memorization_section(const std::filesystem::path& out, const audit::Verdict& verdict);
+// Membership inference from the weights: per regime and architecture the strongest attack's AUC,
+// TPR at 0.1 % and 1 % FPR and epsilon lower bound with intervals, and each stage's ROC plot.
+std::string membership_section(const std::filesystem::path& out, const audit::Verdict& verdict);
 // The federated stage's table: a row per FedAvg setting, a column per architecture.
 std::string federated_section(const audit::Verdict& verdict);
 // Per architecture, the images and plots its stages wrote.
