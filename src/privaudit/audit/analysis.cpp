@@ -268,7 +268,8 @@ std::vector<ScoreRow> scorecard(const std::vector<Architecture>& architectures,
   rows.push_back(score_row(architectures, verdict.surfaces.at("features"), "features",
                            "From intermediate features (most exposed cut)", "dB", baselines));
   // Membership: chance is the 1 % FPR itself; a leak is measurable when the interval's low end
-  // lies above it. The main models' row where the plan had the stage (a failed one shows).
+  // lies above it (corrected for picking the strongest attack). The main models' row where the
+  // plan had the stage (a failed one shows as not run).
   std::vector<int64_t> regimes;
   if (std::any_of(architectures.begin(), architectures.end(),
                   [](const Architecture& a) { return a.run.membership.present; }))
@@ -283,8 +284,13 @@ std::vector<ScoreRow> scorecard(const std::vector<Architecture>& architectures,
                                               std::to_string(per_class) + " images per class",
                          "", baselines);
     for (auto& cell : row.cells) {
-      if (cell.severity != Severity::kNotRun)
-        cell.severity = cell.low > 0.01 ? Severity::kLeak : Severity::kNothing;
+      if (cell.severity == Severity::kNotRun) continue;
+      for (const auto& arch : architectures) {
+        if (arch.name == cell.arch)
+          cell.severity = membership_leak(membership_evidence(arch, per_class))
+                              ? Severity::kLeak
+                              : Severity::kNothing;
+      }
     }
     rows.push_back(std::move(row));
   }

@@ -51,6 +51,7 @@ MembershipEvidence membership_evidence(const Architecture& arch, int64_t per_cla
     const auto* best = stage->results->strongest();
     if (best == nullptr || stage->results->members() <= 0) continue;
     const int64_t members = stage->results->members();
+    e.attacks = std::max<int64_t>(e.attacks, static_cast<int64_t>(stage->results->attacks.size()));
     e.members += members;
     e.design += std::to_string(index) + ":" + std::to_string(run->seed) + "," +
                 std::to_string(stage->results->pool_size) + "," +
@@ -65,6 +66,13 @@ MembershipEvidence membership_evidence(const Architecture& arch, int64_t per_cla
     }
   }
   return e;
+}
+
+bool membership_leak(const MembershipEvidence& evidence, double level) {
+  if (evidence.members <= 0) return false;
+  const double alpha =
+      (1 - level) / 2 / static_cast<double>(std::max<int64_t>(1, evidence.attacks));
+  return metrics::clopper_pearson_lower(evidence.detected, evidence.members, 1 - alpha) > 0.01;
 }
 
 metrics::Test compare_membership(const MembershipEvidence& a, const MembershipEvidence& b,

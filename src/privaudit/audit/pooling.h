@@ -77,9 +77,14 @@ struct MembershipEvidence {
   std::vector<std::string> detected_ids;
   bool lists_detections = true;
   std::string design;
+  int64_t attacks = 0;  // how many attacks the strongest was picked from (most of any run)
   double share() const { return members > 0 ? static_cast<double>(detected) / members : kMissing; }
 };
 MembershipEvidence membership_evidence(const Architecture& arch, int64_t per_class);
+// A measurable leak: the TPR's lower Clopper-Pearson bound lies above chance (0.01), at `level`
+// with Bonferroni's correction for picking the strongest of `attacks` (at chance, the best of six
+// attacks' intervals often starts just above 0.01).
+bool membership_leak(const MembershipEvidence& evidence, double level = 0.95);
 // a's TPR against b's. Paired when both list their detections on the same design: McNemar's exact
 // test on the members detected by one only; else a two-proportion z test. The difference's
 // interval is Wald's (paired: of the paired difference).
