@@ -263,6 +263,18 @@ TEST(AuditReportSlow, SmokeAuditPageLoadsCleanlyInHeadlessChromium) {
        at = table.find("<tr><td>", at + 1))
     ++rows;
   EXPECT_EQ(rows, 2u);
+  // Membership inference: a table row per regime and architecture, each stage's ROC plot, and
+  // the scorecard's rows.
+  const auto membership = html.find("<h2>From the weights: membership inference</h2>");
+  ASSERT_NE(membership, std::string::npos);
+  const std::string membership_part =
+      html.substr(membership, html.find("<h2>", membership + 4) - membership);
+  for (const char* roc : {"mlp/membership/roc.svg", "cnn/membership/roc.svg",
+                          "mlp/memorize-3/membership/roc.svg", "cnn/memorize-3/membership/roc.svg"})
+    EXPECT_NE(membership_part.find(std::string("<img src=\"") + roc + "\""), std::string::npos)
+        << roc;
+  EXPECT_NE(html.find("data-surface=\"membership\" data-arch=\"cnn\""), std::string::npos);
+  EXPECT_NE(html.find("data-surface=\"membership_memorize3\""), std::string::npos);
   // The federated stage's table: one row per FedAvg setting, a column per architecture.
   const auto federated = html.find("<h2>From federated updates (FedAvg)</h2>");
   ASSERT_NE(federated, std::string::npos);
