@@ -1,7 +1,9 @@
 // Benchmark `membership`: reference-model training throughput of each architecture, as
 // `privaudit membership` trains them (each model on a random half of the pool, the train
 // command's recipe, no cache), in images per second (images x epochs over training seconds), and
-// the time the leave-one-model-out scoring of every attack takes on the trained models.
+// the time the leave-one-model-out scoring of every attack takes on the trained models; beside it
+// the Python twin's throughput (bench/membership_twin.py: the same networks, recipe, pool and
+// epochs in PyTorch, with the same thread count).
 //
 // privaudit_bench membership [--models K] [--pool N] [--epochs E] [--threads T] [--arch mlp,cnn]
 #include <torch/torch.h>
@@ -48,9 +50,24 @@ MembershipBenchOptions parse_membership(const std::vector<std::string>& args) {
   return options;
 }
 
+// The twin's images per second, or a negative number (with a note on stderr) when Python cannot
+// run it.
+double python_images_per_second(const models::ModelConfig& config,
+                                const MembershipBenchOptions& options) {
+  const std::string command =
+      "/usr/bin/python3 '" + source_path("bench/membership_twin.py") + "' '" +
+      config.to_json().dump() + "' " + std::to_string(options.models) + " " +
+      std::to_string(options.pool) + " " + std::to_string(options.epochs) + " " +
+      std::to_string(options.threads);
+  const auto json = run_twin("membership", command);
+  if (json.is_null()) return -1;
+  return json.at("images_per_second").get<double>();
+}
+
 int run_membership_bench(const std::vector<std::string>& args) {
-  const auto options = parse_membership(args);
+  auto options = parse_membership(args);
   privaudit::set_threads(options.threads);
+  options.threads = torch::get_num_threads();  // the twin runs with the same count
   auto generator = at::detail::createCPUGenerator(0);
   data::Dataset pool;
   pool.images = torch::rand({options.pool, 1, 28, 28}, generator);
@@ -62,7 +79,8 @@ int run_membership_bench(const std::vector<std::string>& args) {
       "threads\n",
       options.models, options.epochs, static_cast<long long>(options.pool),
       torch::get_num_threads());
-  std::printf("%-5s %10s %14s %12s %12s\n", "arch", "params", "images/s", "train s", "attacks s");
+  std::printf("%-5s %10s %14s %12s %12s %14s %8s\n", "arch", "params", "images/s", "train s",
+              "attacks s", "Py images/s", "C++/Py");
   for (const auto& arch : options.archs) {
     const auto config = models::default_config(arch, {1, 28, 28}, 10);
     train::ReferenceOptions refs;
@@ -77,10 +95,16 @@ int run_membership_bench(const std::vector<std::string>& args) {
       for (const auto attack : attacks::all_membership_attacks())
         attacks::score_leave_one_out(confidences, trained.in_mask, attack, {});
     });
-    std::printf("%-5s %10lld %14.0f %12.2f %12.2f\n", arch.c_str(),
-                static_cast<long long>(trained.models.front()->parameter_count()),
-                trained.training_images / trained.training_seconds, trained.training_seconds,
-                attack_seconds);
+    const double cpp = trained.training_images / trained.training_seconds;
+    const double python = python_images_per_second(config, options);
+    std::printf("%-5s %10lld %14.0f %12.2f %12.2f", arch.c_str(),
+                static_cast<long long>(trained.models.front()->parameter_count()), cpp,
+                trained.training_seconds, attack_seconds);
+    if (python > 0) {
+      std::printf(" %14.0f %8.2f\n", python, cpp / python);
+    } else {
+      std::printf(" %14s %8s\n", "n/a", "n/a");
+    }
     std::fflush(stdout);
   }
   return 0;
