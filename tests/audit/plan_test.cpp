@@ -209,15 +209,16 @@ TEST(AuditPlan, ProfilesAreWorkThatBecomesTheStagesFlags) {
   }
   // A model's training and every stage attacking that model form one chain.
   const auto chains = audit_chains(stages);
-  // Per architecture: its main model with the four attacks on it, its membership models, its
-  // memorisation model with its inversion, and the memorisation regime's membership models.
-  ASSERT_EQ(chains.size(), 8u);
+  // Per architecture: its main model with the four attacks on it, its membership models, and its
+  // memorisation model with its inversion and then the regime's membership models (which read
+  // that inversion's reconstructions, so they wait for it).
+  ASSERT_EQ(chains.size(), 6u);
   EXPECT_EQ(chains[0].size(), 5u);
   EXPECT_EQ(stages[chains[1][0]].id, "mlp/membership");
-  EXPECT_EQ(chains[2].size(), 2u);
+  ASSERT_EQ(chains[2].size(), 3u);
   EXPECT_EQ(stages[chains[2][1]].id, "mlp/memorize-10/invert");
-  EXPECT_EQ(stages[chains[3][0]].id, "mlp/memorize-10/membership");
-  EXPECT_EQ(stages[chains[4][0]].id, "cnn/train");
+  EXPECT_EQ(stages[chains[2][2]].id, "mlp/memorize-10/membership");
+  EXPECT_EQ(stages[chains[3][0]].id, "cnn/train");
 }
 
 // Membership inference per architecture: K models of the main recipe, each on a random half of a
@@ -250,6 +251,12 @@ TEST(AuditPlan, MembershipStagesUseTheMainRecipeOnHalvesOfAPool) {
   EXPECT_EQ(flag_value(memorized, "--epochs"), std::to_string(memorization_epochs(10)));
   EXPECT_EQ(flag_value(memorized, "--batch-size"), "32");
   EXPECT_EQ(flag_value(memorized, "--models"), std::to_string(quick.membership.memorize_models));
+  // Its pool holds the group's training images: the most exposed are shown beside the group's
+  // reconstructions from the weights.
+  EXPECT_EQ(flag_value(memorized, "--reconstructions"),
+            "out/cnn/memorize-10/invert/reconstructions.pt");
+  EXPECT_EQ(memorized.model, "");
+  EXPECT_EQ(memorized.after, "out/cnn/memorize-10/train/model.pt");
   // The paper profile: 8-16 models, each on half of the training split.
   const auto paper = audit_profile("paper");
   EXPECT_GE(paper.membership.models, 8);

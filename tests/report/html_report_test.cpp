@@ -275,6 +275,24 @@ TEST(AuditReportSlow, SmokeAuditPageLoadsCleanlyInHeadlessChromium) {
         << roc;
   EXPECT_NE(html.find("data-surface=\"membership\" data-arch=\"cnn\""), std::string::npos);
   EXPECT_NE(html.find("data-surface=\"membership_memorize3\""), std::string::npos);
+  // In the memorisation regime the most exposed images stand beside the group's nearest
+  // reconstructions, with the figures in results.json.
+  for (const char* grid : {"mlp/memorize-3/membership/exposed_vs_reconstructed.png",
+                           "cnn/memorize-3/membership/exposed_vs_reconstructed.png"}) {
+    EXPECT_NE(membership_part.find(std::string("<img src=\"") + grid + "\""), std::string::npos)
+        << grid;
+  }
+  EXPECT_NE(membership_part.find("above the verbatim-copy threshold"), std::string::npos);
+  const auto audit_results = nlohmann::json::parse(read_file(fs::path(out) / "results.json"));
+  int with_exposed = 0;
+  for (const auto& row : audit_results["ranking"]["membership"]) {
+    if (!row.contains("most_exposed")) continue;
+    ++with_exposed;
+    EXPECT_EQ(row["per_class"], 3) << row;
+    EXPECT_EQ(row["most_exposed"]["nearest_reconstruction_ssim"].size(), 16u) << row;
+    EXPECT_TRUE(row["most_exposed"]["copy_threshold_ssim"].is_number()) << row;
+  }
+  EXPECT_EQ(with_exposed, 2);
   // The federated stage's table: one row per FedAvg setting, a column per architecture.
   const auto federated = html.find("<h2>From federated updates (FedAvg)</h2>");
   ASSERT_NE(federated, std::string::npos);

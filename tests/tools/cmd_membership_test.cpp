@@ -8,6 +8,7 @@
 
 #include "../test_util.h"
 #include "fixtures/trained_models.h"
+#include "privaudit/data/spec.h"
 #include "privaudit/attacks/weights/membership.h"
 #include "privaudit/train/reference_models.h"
 
@@ -121,6 +122,59 @@ TEST_F(MembershipCommand, BadInputGetsAOneLineErrorNamingIt) {
 
   const auto arch = run_cli(base + "--arch resnet --out " + out.file("d"));
   EXPECT_EQ(arch.exit_code, 2) << arch.output;
+}
+
+// --reconstructions: each most exposed image beside the reconstruction nearest to it. The pool's
+// own images as "reconstructions" are found exactly (SSIM 1); noise is not near any of them.
+TEST_F(MembershipCommand, ShowsTheMostExposedImagesBesideTheirNearestReconstruction) {
+  TempDir out;
+  const auto pool = data::load_splits("fashion-mnist", {60, 40, 0}).train;
+  const auto exact = out.file("exact.pt"), noise = out.file("noise.pt");
+  torch::save(std::vector<torch::Tensor>{pool.images, pool.labels}, exact);
+  torch::manual_seed(3);
+  torch::save(std::vector<torch::Tensor>{torch::rand({20, 1, 28, 28}), pool.labels.slice(0, 0, 20)},
+              noise);
+  const auto with = [&](const std::string& file, const std::string& dir) {
+    return run_cli(std::string(kSmallRun) + " --seed 0 --reconstructions " + file +
+                   " --cache " + out.file("cache") + " --out " + out.file(dir));
+  };
+  const auto found = with(exact, "exact");
+  ASSERT_EQ(found.exit_code, 0) << found.output;
+  const auto exposed = results_of(out.file("exact"))["most_exposed"];
+  ASSERT_EQ(exposed.size(), 4u);
+  for (const auto& e : exposed) {
+    EXPECT_EQ(e["nearest_reconstruction"], e["pool_index"]) << e;
+    EXPECT_NEAR(e["nearest_reconstruction_ssim"].get<double>(), 1.0, 1e-4) << e;
+  }
+  EXPECT_TRUE(fs::exists(out.file("exact") + "/exposed_vs_reconstructed.png"));
+  EXPECT_EQ(results_of(out.file("exact"))["reconstructions"], exact);
+
+  const auto unrelated = with(noise, "noise");
+  ASSERT_EQ(unrelated.exit_code, 0) << unrelated.output;
+  for (const auto& e : results_of(out.file("noise"))["most_exposed"])
+    EXPECT_LT(e["nearest_reconstruction_ssim"].get<double>(), 0.3) << e;
+
+  // A file that is not there (an invert stage that failed): the view is left out, with a warning.
+  const auto absent = with(out.file("none.pt"), "absent");
+  ASSERT_EQ(absent.exit_code, 0) << absent.output;
+  EXPECT_TRUE(contains(absent.output, "none.pt does not exist")) << absent.output;
+  EXPECT_FALSE(results_of(out.file("absent"))["most_exposed"][0].contains("nearest_reconstruction"));
+  EXPECT_FALSE(fs::exists(out.file("absent") + "/exposed_vs_reconstructed.png"));
+
+  // One that is not a reconstructions file, or of another shape: a one-line error naming it.
+  const auto text = out.file("text.pt");
+  std::ofstream(text) << "not tensors";
+  const auto bad = with(text, "bad");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_TRUE(contains(bad.output, "text.pt: not a reconstructions file")) << bad.output;
+  EXPECT_FALSE(fs::exists(out.file("bad") + "/results.json"));
+  const auto small = out.file("small.pt");
+  torch::save(std::vector<torch::Tensor>{torch::rand({4, 1, 14, 14}), torch::zeros({4})}, small);
+  const auto shape = with(small, "shape");
+  EXPECT_NE(shape.exit_code, 0);
+  EXPECT_TRUE(contains(shape.output, "small.pt: the reconstructions are not images of the pool's "
+                                     "shape (1x28x28)"))
+      << shape.output;
 }
 
 TEST_F(MembershipCommand, AnUnreadableCachedModelIsNamed) {

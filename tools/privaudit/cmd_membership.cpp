@@ -3,6 +3,7 @@
 // pool (--train-size or --train-per-class); --test-size images are RMIA's population. Flags ->
 // options -> experiments::run_membership_experiment -> results.json, roc.svg, most_exposed.png.
 #include <filesystem>
+#include <iostream>
 
 #include "command.h"
 #include "privaudit/experiments/membership_experiment.h"
@@ -28,7 +29,23 @@ struct MembershipFlags {
   std::string attacks = "all";
   std::string cache;
   std::string references;  // a folder of models the user trained
+  std::string reconstructions;  // privaudit invert's reconstructions.pt
 };
+
+// --reconstructions FILE, once the pool is loaded: a file that is there must be a good one; one
+// that is not there (the audit names the file of an invert stage that may have failed) leaves the
+// view out with a warning.
+void load_reconstructions_flag(MembershipFlags& f, Context& ctx) {
+  if (f.reconstructions.empty()) return;
+  if (!std::filesystem::exists(f.reconstructions)) {
+    std::cerr << "privaudit membership: warning: " << f.reconstructions
+              << " does not exist: the most exposed images are shown without reconstructions"
+              << std::endl;
+    return;
+  }
+  f.options.reconstructions = experiments::load_reconstructions(f.reconstructions, ctx.splits->train);
+  f.options.reconstructions_source = f.reconstructions;
+}
 
 std::vector<attacks::MembershipAttack> parse_attacks(const std::string& list) {
   if (list == "all") return attacks::all_membership_attacks();
@@ -111,6 +128,7 @@ int run_copies(MembershipFlags& f, Context& ctx) {
 }
 
 int run_membership(MembershipFlags& f, Context& ctx) {
+  load_reconstructions_flag(f, ctx);
   if (!f.references.empty()) return run_given_references(f, ctx);
   if (!ctx.flags.model.empty()) return run_copies(f, ctx);
   const auto& splits = *ctx.splits;
@@ -176,6 +194,9 @@ Steps setup_membership(CLI::App& app, CommonFlags& common) {
       ->capture_default_str();
   app.add_option("--exposed", o.exposed, "Most exposed pool images shown in most_exposed.png")
       ->capture_default_str();
+  app.add_option("--reconstructions", flags->reconstructions,
+                 "privaudit invert's reconstructions.pt: each most exposed image is shown beside "
+                 "the reconstruction nearest to it (exposed_vs_reconstructed.png)");
   app.add_option("--cache", flags->cache,
                  "Folder of trained reference models, reused by any run with the same "
                  "architecture, pool, recipe and seed (default: OUT/references)");

@@ -123,6 +123,12 @@ std::vector<MembershipRow> membership_rows(const std::vector<Architecture>& arch
       MembershipRow row{arch.name,   per_class,        *r.strongest(),      r.models,
                         r.decisions, r.train_accuracy, r.held_out_accuracy, ""};
       if (!r.roc_plot.empty() && !stage->dir.empty()) row.roc_plot = stage->dir + "/" + r.roc_plot;
+      row.exposed_ssim = r.exposed_ssim;
+      if (!r.exposed_plot.empty() && !stage->dir.empty())
+        row.exposed_plot = stage->dir + "/" + r.exposed_plot;
+      if (const auto* m = per_class > 0 ? arch.run.memorized(per_class) : nullptr) {
+        if (m->invert.results) row.copy_threshold_ssim = m->invert.results->copy_threshold_ssim;
+      }
       rows.push_back(std::move(row));
     }
   }

@@ -245,7 +245,12 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
     add_flag(args, "--train-per-class", 2 * per_class);
     add_flag(args, "--test-size", w.test_size > 0 ? w.test_size : profile.train.test_size);
     args.insert(args.end(), {"--epochs", std::to_string(epochs), "--batch-size", "32"});
+    // The pool (2 x per_class, the same seed) holds the group's training images: its most
+    // exposed images are shown beside the group's reconstructions from the weights.
+    args.insert(args.end(), {"--reconstructions", (run.root / arch / group / "invert" /
+                                                   "reconstructions.pt").string()});
     add(arch, group, per_class, "membership", args);
+    stages.back().after = (run.root / arch / group / "train" / "model.pt").string();
   };
   const auto attacks = [&](const std::string& arch, const std::string& model) {
     add(arch, "", 0, "invert", stage_args(profile.invert), model);
@@ -295,8 +300,9 @@ std::vector<std::vector<size_t>> audit_chains(const std::vector<AuditStage>& sta
   std::vector<std::vector<size_t>> chains;
   std::map<std::string, size_t> chain_of_model;  // a training's model.pt -> its chain
   for (size_t i = 0; i < stages.size(); ++i) {
-    const auto found = chain_of_model.find(stages[i].model);
-    if (!stages[i].model.empty() && found != chain_of_model.end()) {
+    const auto& joins = stages[i].model.empty() ? stages[i].after : stages[i].model;
+    const auto found = chain_of_model.find(joins);
+    if (!joins.empty() && found != chain_of_model.end()) {
       chains[found->second].push_back(i);
       continue;
     }

@@ -121,6 +121,9 @@ struct AuditStage {
   uint64_t seed = 0;
   double budget = 0;      // its --time-budget in seconds; 0: none
   std::string model;      // the model file it attacks ("" for a training and the defense)
+  // A training's model.pt whose chain it runs in, after the stages before it, without attacking
+  // that model (a memorisation group's membership reads the group's reconstructions); "" none.
+  std::string after;
   double time_limit = 0;  // seconds of wall clock before the audit kills it ("timed out")
 };
 
@@ -129,7 +132,8 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& options,
 
 // The audit's stages in chains that can run side by side (in processes of their own, util/
 // distributed.h): a model's training with every stage that attacks that model, in plan order;
-// a stage that attacks a given --model file, and the defense, alone. Chains in plan order.
+// a stage that attacks a given --model file, and the defense, alone. A stage with `after` joins
+// that training's chain. Chains in plan order.
 std::vector<std::vector<size_t>> audit_chains(const std::vector<AuditStage>& stages);
 // What a stage is expected to cost, for sharing chains out: its time budget when it has one,
 // else 30 s for a training and 60 s for anything else (chains then weigh by their stage counts).

@@ -188,6 +188,13 @@ MembershipRecord membership_from(const Json& r) {
   m.train_accuracy = json_number(r, "reference_models/train_accuracy");
   m.held_out_accuracy = json_number(r, "reference_models/held_out_accuracy");
   m.roc_plot = text_or(r, "roc_plot", "");
+  if (r.contains("most_exposed") && r["most_exposed"].is_array()) {
+    for (const auto& e : r["most_exposed"]) {
+      if (e.is_object() && e.contains("nearest_reconstruction_ssim"))
+        m.exposed_ssim.push_back(json_number(e, "nearest_reconstruction_ssim"));
+    }
+  }
+  if (!m.exposed_ssim.empty()) m.exposed_plot = "exposed_vs_reconstructed.png";
   if (!r.contains("attacks") || !r["attacks"].is_array()) return m;
   for (const auto& a : r["attacks"]) {
     MembershipAttackRecord attack;

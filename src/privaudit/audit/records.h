@@ -130,6 +130,10 @@ struct MembershipRecord {
   int64_t pool_size = 0, models = 0, decisions = 0;
   double train_accuracy = kMissing, held_out_accuracy = kMissing;  // means over the models
   std::string roc_plot;  // the file name in the stage's folder, "" when none
+  // The most exposed images' SSIM to the reconstruction nearest each (`--reconstructions`), most
+  // exposed first; empty without reconstructions. exposed_plot: the pairs' grid, "" when none.
+  std::vector<double> exposed_ssim;
+  std::string exposed_plot;
   std::vector<MembershipAttackRecord> attacks;
   // Member decisions: each model trains on half of the pool.
   int64_t members() const { return models * (pool_size / 2); }

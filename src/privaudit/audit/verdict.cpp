@@ -4,6 +4,13 @@
 
 namespace privaudit::audit {
 
+int64_t MembershipRow::exposed_copies() const {
+  if (std::isnan(copy_threshold_ssim)) return 0;
+  int64_t copies = 0;
+  for (const double ssim : exposed_ssim) copies += ssim > copy_threshold_ssim ? 1 : 0;
+  return copies;
+}
+
 const RankedArchitecture* SurfaceRanking::entry(const std::string& arch) const {
   for (const auto& e : order) {
     if (e.arch == arch) return &e;
@@ -159,6 +166,13 @@ nlohmann::json to_json(const Verdict& verdict) {
                                   {"models", m.models},
                                   {"decisions", m.decisions},
                                   {"roc_plot", m.roc_plot}});
+    if (!m.exposed_ssim.empty()) {
+      json["membership"].back()["most_exposed"] = {
+          {"nearest_reconstruction_ssim", m.exposed_ssim},
+          {"copy_threshold_ssim", m.copy_threshold_ssim},
+          {"copies", m.exposed_copies()},
+          {"plot", m.exposed_plot}};
+    }
   }
   json["claims"] = nlohmann::json::array();
   for (const auto& c : verdict.claims) {

@@ -153,6 +153,14 @@ struct MembershipRow {
   int64_t models = 0, decisions = 0;
   double train_accuracy = kMissing, held_out_accuracy = kMissing;
   std::string roc_plot;  // relative to the audit's folder; "" when none
+  // The most exposed images beside their nearest reconstruction from the weights (memorisation
+  // regime: the same group's invert stage): SSIM per image, most exposed first; the invert
+  // stage's verbatim-copy threshold; the grid, relative to the audit's folder ("" when none).
+  std::vector<double> exposed_ssim;
+  double copy_threshold_ssim = kMissing;
+  std::string exposed_plot;
+  // How many of exposed_ssim exceed the copy threshold (0 when it is missing).
+  int64_t exposed_copies() const;
 };
 
 struct Verdict {

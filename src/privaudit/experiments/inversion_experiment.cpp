@@ -131,6 +131,9 @@ InversionExperimentResult run_inversion_experiment(models::Classifier& model,
   }
   const auto& nn = result.neighbours;
   sink.image_grid("reconstructions.png", pairs_by_class(r, nn, splits.train, model.num_classes()));
+  // For `privaudit membership --reconstructions`: the most exposed images beside their nearest
+  // reconstruction.
+  sink.tensors("reconstructions.pt", {r.images, r.labels});
   sink.plot("loss.svg",
             curve("Generator training loss", "step", "loss", "total loss", r.loss_curve, false));
   if (refined) {

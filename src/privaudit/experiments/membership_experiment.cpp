@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <limits>
 
+#include "privaudit/metrics/image_similarity.h"
 #include "privaudit/report/results.h"
 #include "privaudit/util/error.h"
 
@@ -69,6 +71,29 @@ double mean_over_models(const std::vector<double>& values) {
 }
 
 }  // namespace
+
+torch::Tensor load_reconstructions(const std::string& path, const data::Dataset& pool) {
+  if (!std::filesystem::exists(path)) throw Error(path + ": no such file");
+  std::vector<torch::Tensor> values;
+  try {
+    torch::load(values, path);
+  } catch (const std::exception&) {
+    throw Error(path + ": not a reconstructions file (privaudit invert's reconstructions.pt)");
+  }
+  if (values.empty() || values[0].dim() != 4 || values[0].size(0) == 0 ||
+      values[0].size(1) != pool.channels() || values[0].size(2) != pool.height() ||
+      values[0].size(3) != pool.width()) {
+    throw Error(path + ": the reconstructions are not images of the pool's shape (" +
+                std::to_string(pool.channels()) + "x" + std::to_string(pool.height()) + "x" +
+                std::to_string(pool.width()) + ")");
+  }
+  const auto images = values[0].to(torch::kFloat);
+  if (!torch::isfinite(images).all().item<bool>() || images.min().item<float>() < 0 ||
+      images.max().item<float>() > 1) {
+    throw Error(path + ": the reconstructions hold values outside [0, 1] or not finite");
+  }
+  return images;
+}
 
 void MembershipExperimentOptions::validate(int64_t pool_size, int64_t classes) const {
   references.validate(pool_size, classes);
@@ -138,7 +163,23 @@ MembershipExperimentResult evaluate_membership(const std::vector<models::Classif
       result.most_exposed.push_back(top[i].item<int64_t>());
       result.most_exposed_scores.push_back(exposure[top[i]].item<double>());
     }
-    sink.image_grid("most_exposed.png", {pool.images.index_select(0, top)});
+    const auto exposed_images = pool.images.index_select(0, top);
+    sink.image_grid("most_exposed.png", {exposed_images});
+    if (options.reconstructions.defined() && options.reconstructions.size(0) > 0) {
+      // Each exposed image beside the reconstruction nearest to it: did the inversion rebuild
+      // the images membership inference finds most exposed?
+      const auto ssim = metrics::ssim_matrix(exposed_images.to(torch::kFloat).cpu(),
+                                             options.reconstructions.to(torch::kFloat).cpu());
+      const auto best = ssim.max(1);
+      const auto best_ssim = std::get<0>(best).to(torch::kDouble);
+      const auto best_index = std::get<1>(best);
+      for (int64_t i = 0; i < count; ++i) {
+        result.nearest_reconstruction.push_back(best_index[i].item<int64_t>());
+        result.nearest_reconstruction_ssim.push_back(best_ssim[i].item<double>());
+      }
+      sink.image_grid("exposed_vs_reconstructed.png",
+                      {exposed_images, options.reconstructions.index_select(0, best_index)});
+    }
   }
   sink.plot("roc.svg", roc_plot(result));
   return result;
@@ -256,9 +297,16 @@ nlohmann::json to_json(const MembershipExperimentResult& result,
     attacks.push_back(std::move(entry));
   }
   nlohmann::json exposed = nlohmann::json::array();
-  for (size_t i = 0; i < result.most_exposed.size(); ++i)
-    exposed.push_back({{"pool_index", result.most_exposed[i]},
-                       {"lira_score", report::number_or_null(result.most_exposed_scores[i])}});
+  for (size_t i = 0; i < result.most_exposed.size(); ++i) {
+    nlohmann::json entry = {{"pool_index", result.most_exposed[i]},
+                            {"lira_score", report::number_or_null(result.most_exposed_scores[i])}};
+    if (i < result.nearest_reconstruction.size()) {
+      entry["nearest_reconstruction"] = result.nearest_reconstruction[i];
+      entry["nearest_reconstruction_ssim"] =
+          report::number_or_null(result.nearest_reconstruction_ssim[i]);
+    }
+    exposed.push_back(std::move(entry));
+  }
   const double seconds = result.training_seconds;
   nlohmann::json reference_models = {
       {"summary", result.model_summary},
@@ -289,6 +337,9 @@ nlohmann::json to_json(const MembershipExperimentResult& result,
           {"null_seed", options.null_seed},
           {"attacks", attacks},
           {"most_exposed", exposed},
+          {"reconstructions", options.reconstructions.defined()
+                                  ? nlohmann::json(options.reconstructions_source)
+                                  : nlohmann::json(nullptr)},
           {"roc_plot", "roc.svg"}};
 }
 

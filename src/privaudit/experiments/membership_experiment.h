@@ -28,6 +28,11 @@ struct MembershipExperimentOptions {
   double level = 0.95;              // of the AUC and TPR intervals
   uint64_t null_seed = 1;           // draws the shuffled labels of the null control
   int64_t exposed = 16;             // most exposed pool images in the grid
+  // Images rebuilt from a model's weights (`--reconstructions FILE`, privaudit invert's
+  // reconstructions.pt; M x C x H x W in [0,1]): each most exposed image is shown beside the one
+  // nearest to it by SSIM. Undefined: no such view.
+  torch::Tensor reconstructions;
+  std::string reconstructions_source;  // the file, for results.json
 
   // Throws UsageError naming the flag.
   void validate(int64_t pool_size, int64_t classes) const;
@@ -58,7 +63,15 @@ struct MembershipExperimentResult {
   // most exposed first, and those scores.
   std::vector<int64_t> most_exposed;
   std::vector<double> most_exposed_scores;
+  // With reconstructions: for each most exposed image, the nearest reconstruction (row in the
+  // file) and its SSIM.
+  std::vector<int64_t> nearest_reconstruction;
+  std::vector<double> nearest_reconstruction_ssim;
 };
+
+// Reads privaudit invert's reconstructions.pt (images, labels) and checks the images are
+// M x C x H x W finite values in [0,1] of the pool's shape; throws Error naming the file.
+torch::Tensor load_reconstructions(const std::string& path, const data::Dataset& pool);
 
 // Trains (or loads) the references, scores every attack and its null, and hands `sink` the ROC
 // plot ("roc.svg") and the most exposed images ("most_exposed.png"). In a world of several

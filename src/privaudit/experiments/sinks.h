@@ -25,6 +25,9 @@ class OutputSink {
   virtual void image_grid(const std::string& name, const std::vector<torch::Tensor>& rows) = 0;
   // An SVG plot named `name`.
   virtual void plot(const std::string& name, const report::Plot& plot) = 0;
+  // Tensors another command reads back (torch::save of the list, e.g. invert's
+  // "reconstructions.pt": images, labels). Sinks that keep nothing on disk drop them.
+  virtual void tensors(const std::string& name, const std::vector<torch::Tensor>& values) {}
   // The folder for checkpoints that let an interrupted run continue; none for a sink that keeps
   // nothing on disk (the experiment then runs from scratch and saves nothing).
   virtual std::optional<std::filesystem::path> checkpoint_folder() const = 0;
@@ -36,6 +39,7 @@ class FolderSink : public OutputSink {
   explicit FolderSink(std::filesystem::path folder) : folder_(std::move(folder)) {}
   void image_grid(const std::string& name, const std::vector<torch::Tensor>& rows) override;
   void plot(const std::string& name, const report::Plot& plot) override;
+  void tensors(const std::string& name, const std::vector<torch::Tensor>& values) override;
   std::optional<std::filesystem::path> checkpoint_folder() const override { return folder_; }
 
  private:
@@ -63,8 +67,11 @@ class MemorySink : public OutputSink {
     grids[name] = rows;
   }
   void plot(const std::string& name, const report::Plot& p) override { plots[name] = p; }
+  void tensors(const std::string& name, const std::vector<torch::Tensor>& values) override {
+    saved[name] = values;
+  }
   std::optional<std::filesystem::path> checkpoint_folder() const override { return std::nullopt; }
-  std::map<std::string, std::vector<torch::Tensor>> grids;
+  std::map<std::string, std::vector<torch::Tensor>> grids, saved;
   std::map<std::string, report::Plot> plots;
 };
 

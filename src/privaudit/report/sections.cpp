@@ -191,6 +191,22 @@ std::string membership_section(const fs::path& out, const audit::Verdict& verdic
                           ": ROC of every attack on log-log axes (the low-FPR "
                           "corner is where members are identified confidently)");
     }
+    if (!m.exposed_plot.empty()) {
+      const fs::path grid(m.exposed_plot);
+      std::vector<double> sorted = m.exposed_ssim;
+      std::sort(sorted.begin(), sorted.end());
+      const double median = sorted.empty() ? NAN : sorted[sorted.size() / 2];
+      std::string caption = m.arch + ", " + regime + ": the " +
+                            std::to_string(m.exposed_ssim.size()) +
+                            " images membership inference finds most exposed (top row) above "
+                            "the reconstruction from the weights nearest to each (bottom row); "
+                            "median SSIM " + format_number(median, "%.2f");
+      if (!std::isnan(m.copy_threshold_ssim)) {
+        caption += ", " + std::to_string(m.exposed_copies()) + " above the verbatim-copy threshold " +
+                   format_number(m.copy_threshold_ssim, "%.2f");
+      }
+      plots += figure(out, grid.parent_path().string(), grid.filename().string(), caption);
+    }
   }
   html << "</table>\n" << plots;
   return html.str();
