@@ -346,6 +346,41 @@ TEST_F(DistributedRun, FederatedOnThreeProcessesMatchesTheSimulation) {
   }
 }
 
+// Without Gloo (a LibTorch that ships no gloo/*.h, e.g. the one inside a Python CUDA install) the
+// ranks exchange their bytes through the TCP store: PRIVAUDIT_DIST_BACKEND=store takes that path
+// here. The federated round uses every collective (broadcast, gather, all-reduce, all-gather):
+// three processes write the figures of one, plain and under secure aggregation.
+TEST_F(DistributedRun, TheStoreBackendWritesTheFiguresOfOneProcess) {
+  TempDir out;
+  for (const std::string secure : {"", " --secure-aggregation"}) {
+    const auto federated = "federated --model " + model_dir_ +
+                           "/model.pt --test-size 50 --clients 2 --images-per-client 2 "
+                           "--attack linear-layer,ig --iterations 20 --threads 1 --quiet" +
+                           secure + " --out ";
+    const std::string tag = secure.empty() ? "plain" : "secure";
+    const auto one = run_cli(federated + out.file("one-" + tag));
+    ASSERT_EQ(one.exit_code, 0) << one.output;
+    const auto three = run_shell("env PRIVAUDIT_DIST_BACKEND=store " +
+                                 std::string(PRIVAUDIT_CLI_PATH) + " " + federated +
+                                 out.file("three-" + tag) + " --processes 3");
+    ASSERT_EQ(three.exit_code, 0) << three.output;
+    const auto expected = figures(read_json(out.file("one-" + tag) + "/results.json"));
+    auto got = figures(read_json(out.file("three-" + tag) + "/results.json"));
+    EXPECT_TRUE(contains(got["federated"]["round"].get<std::string>(), "2 client processes"));
+    got["federated"].erase("round");
+    ASSERT_EQ(expected["federated"]["views"].size(), 2u);
+    EXPECT_EQ(got, expected) << secure;
+  }
+  const auto bad = run_shell("env PRIVAUDIT_DIST_BACKEND=mpi " + std::string(PRIVAUDIT_CLI_PATH) +
+                             " federated --model " + model_dir_ +
+                             "/model.pt --test-size 50 --clients 2 --images-per-client 2 "
+                             "--attack linear-layer --quiet --processes 2 --out " +
+                             out.file("bad"));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_TRUE(contains(bad.output, "PRIVAUDIT_DIST_BACKEND=mpi is not gloo or store")) << bad.output;
+  EXPECT_FALSE(std::filesystem::exists(out.file("bad") + "/results.json"));
+}
+
 // The audit shares chains of stages (a model's training and the stages attacking it; here the
 // MLP's and its memorisation regime's): two processes write the stage figures of one; a rank
 // killed mid-run stops the audit naming it, and the same command continues it without redoing

@@ -17,7 +17,7 @@ namespace {
 torch::Tensor singular_values(const torch::Tensor& matrix) {
   const auto m = matrix.to(torch::kFloat64);
   const auto gram = m.size(0) <= m.size(1) ? torch::mm(m, m.t()) : torch::mm(m.t(), m);
-  const auto eigenvalues = torch::linalg::eigvalsh(gram, "L").flip(0);
+  const auto eigenvalues = at::linalg_eigvalsh(gram, "L").flip(0);
   return eigenvalues.clamp_min(0).sqrt();
 }
 

@@ -16,8 +16,19 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+// Gloo carries the collectives where this LibTorch has it and ships its headers (Debian's does; the
+// LibTorch inside a Python CUDA install ships ProcessGroupGloo.hpp without gloo/*.h). Without it
+// the ranks exchange their bytes through the TCP store alone (StoreWorld), which also serves
+// PRIVAUDIT_DIST_BACKEND=store.
+#if defined(USE_C10D_GLOO) && __has_include(<gloo/algorithm.h>) && \
+    __has_include(<torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>)
+#define PRIVAUDIT_HAVE_GLOO 1
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#else
+#define PRIVAUDIT_HAVE_GLOO 0
+#endif
 
 #include "privaudit/util/error.h"
 
@@ -63,18 +74,147 @@ std::string this_host() {
   return name;
 }
 
-class GlooWorld : public World {
+// A rank of a world of several processes: who the others are, and the one-line error when one of
+// them is lost mid-step.
+class RankWorld : public World {
  public:
-  GlooWorld(int rank, int size, c10::intrusive_ptr<c10d::Store> store,
-            c10::intrusive_ptr<c10d::ProcessGroupGloo> group, std::vector<Peer> peers)
-      : rank_(rank),
-        size_(size),
-        store_(std::move(store)),
-        group_(std::move(group)),
-        peers_(std::move(peers)) {}
+  RankWorld(int rank, int size, c10::intrusive_ptr<c10d::Store> store, std::vector<Peer> peers)
+      : rank_(rank), size_(size), store_(std::move(store)), peers_(std::move(peers)) {}
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
+
+ protected:
+  template <typename F>
+  auto guarded(const std::string& what, F&& step) const -> decltype(step()) {
+    try {
+      return step();
+    } catch (const std::exception& e) {
+      // Name the ranks on this machine that are gone; others can only be guessed at.
+      std::string gone;
+      const auto host = this_host();
+      for (int r = 0; r < size_; ++r) {
+        const auto& peer = peers_[static_cast<size_t>(r)];
+        if (r == rank_ || peer.host != host || peer.pid <= 0) continue;
+        if (::kill(static_cast<pid_t>(peer.pid), 0) != 0 && errno == ESRCH) {
+          gone += (gone.empty() ? "" : ", ") + std::to_string(r) + " (pid " +
+                  std::to_string(peer.pid) + ")";
+        }
+      }
+      throw Error(
+          "distributed: rank " + std::to_string(rank_) + " of " + std::to_string(size_) +
+          (gone.empty() ? " lost the other ranks" : " lost rank " + gone + ", which stopped,") +
+          " while " + what + ": " + first_line(e.what()));
+    }
+  }
+
+  int rank_, size_;
+  c10::intrusive_ptr<c10d::Store> store_;
+  std::vector<Peer> peers_;
+};
+
+// The collectives through the TCP store alone: each step's every rank writes its bytes under the
+// step's key and reads the others'. Reductions add in rank order, so every rank holds the same
+// sum. The keys stay (the runs exchange results, not training traffic: kilobytes to megabytes).
+class StoreWorld : public RankWorld {
+ public:
+  using RankWorld::RankWorld;
+
+  std::vector<std::string> all_gather(const std::string& bytes,
+                                      const std::string& what) const override {
+    return guarded(what, [&] {
+      const auto step = next_step();
+      put(step, bytes);
+      std::vector<std::string> out;
+      for (int r = 0; r < size_; ++r) out.push_back(r == rank_ ? bytes : take(step, r));
+      return out;
+    });
+  }
+
+  std::vector<std::string> gather(const std::string& bytes, int root,
+                                  const std::string& what) const override {
+    return guarded(what, [&] {
+      const auto step = next_step();
+      std::vector<std::string> out;
+      if (rank_ != root) {
+        put(step, bytes);
+        return out;
+      }
+      for (int r = 0; r < size_; ++r) out.push_back(r == rank_ ? bytes : take(step, r));
+      return out;
+    });
+  }
+
+  void broadcast(std::vector<torch::Tensor>& tensors, int root,
+                 const std::string& what) const override {
+    guarded(what, [&] {
+      const auto step = next_step();
+      for (size_t i = 0; i < tensors.size(); ++i) {
+        const auto key = step + "/" + std::to_string(i);
+        if (rank_ == root) {
+          put(key, raw_bytes(tensors[i]));
+        } else {
+          fill(tensors[i], take(key, root));
+        }
+      }
+      return 0;
+    });
+  }
+
+  void all_reduce_sum(std::vector<torch::Tensor>& tensors, const std::string& what) const override {
+    guarded(what, [&] {
+      const auto step = next_step();
+      for (size_t i = 0; i < tensors.size(); ++i) {
+        const auto key = step + "/" + std::to_string(i);
+        put(key, raw_bytes(tensors[i]));
+        auto sum = torch::zeros_like(tensors[i], torch::kCPU);
+        for (int r = 0; r < size_; ++r) {
+          auto part = torch::empty_like(sum);
+          fill(part, r == rank_ ? raw_bytes(tensors[i]) : take(key, r));
+          sum += part;
+        }
+        tensors[i].copy_(sum);
+      }
+      return 0;
+    });
+  }
+
+  void barrier(const std::string& what) const override { all_gather("", what); }
+
+ private:
+  std::string next_step() const { return "step/" + std::to_string(step_++); }
+
+  void put(const std::string& key, const std::string& bytes) const {
+    store_->set(key + "/" + std::to_string(rank_), std::vector<uint8_t>(bytes.begin(), bytes.end()));
+  }
+  // Rank r's bytes of step `key`: waits (up to the collective timeout) until it wrote them.
+  std::string take(const std::string& key, int r) const {
+    const auto value = store_->get(key + "/" + std::to_string(r));
+    return std::string(value.begin(), value.end());
+  }
+
+  static std::string raw_bytes(const torch::Tensor& t) {
+    const auto c = t.detach().to(torch::kCPU).contiguous();
+    return std::string(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+  }
+  // Rank `root`'s bytes into `t` (same shape and type on every rank).
+  static void fill(torch::Tensor& t, const std::string& bytes) {
+    auto c = torch::empty(t.sizes(), t.options().device(torch::kCPU));
+    if (static_cast<size_t>(c.numel() * c.element_size()) != bytes.size())
+      throw Error("a rank sent a tensor of another size");
+    std::memcpy(c.data_ptr(), bytes.data(), bytes.size());
+    t.copy_(c);
+  }
+
+  mutable int64_t step_ = 0;
+};
+
+#if PRIVAUDIT_HAVE_GLOO
+class GlooWorld : public RankWorld {
+ public:
+  GlooWorld(int rank, int size, c10::intrusive_ptr<c10d::Store> store,
+            c10::intrusive_ptr<c10d::ProcessGroupGloo> group, std::vector<Peer> peers)
+      : RankWorld(rank, size, std::move(store), std::move(peers)), group_(std::move(group)) {}
 
   std::vector<std::string> all_gather(const std::string& bytes,
                                       const std::string& what) const override {
@@ -168,34 +308,9 @@ class GlooWorld : public World {
     return out[0];
   }
 
-  template <typename F>
-  auto guarded(const std::string& what, F&& step) const -> decltype(step()) {
-    try {
-      return step();
-    } catch (const std::exception& e) {
-      // Name the ranks on this machine that are gone; others can only be guessed at.
-      std::string gone;
-      const auto host = this_host();
-      for (int r = 0; r < size_; ++r) {
-        const auto& peer = peers_[static_cast<size_t>(r)];
-        if (r == rank_ || peer.host != host || peer.pid <= 0) continue;
-        if (::kill(static_cast<pid_t>(peer.pid), 0) != 0 && errno == ESRCH) {
-          gone += (gone.empty() ? "" : ", ") + std::to_string(r) + " (pid " +
-                  std::to_string(peer.pid) + ")";
-        }
-      }
-      throw Error(
-          "distributed: rank " + std::to_string(rank_) + " of " + std::to_string(size_) +
-          (gone.empty() ? " lost the other ranks" : " lost rank " + gone + ", which stopped,") +
-          " while " + what + ": " + first_line(e.what()));
-    }
-  }
-
-  int rank_, size_;
-  c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group_;
-  std::vector<Peer> peers_;
 };
+#endif
 
 // c10d logs a connection's every failed try to stderr through glog; its exceptions carry the
 // reason, which our one-line errors quote. Silences stderr while in scope (only this thread
@@ -351,6 +466,20 @@ void join_from_environment(const std::string& command_line, double default_timeo
     }
   }
 
+  const auto backend = env_or("PRIVAUDIT_DIST_BACKEND", PRIVAUDIT_HAVE_GLOO ? "gloo" : "store");
+  if (backend != "gloo" && backend != "store") {
+    throw Error("distributed: PRIVAUDIT_DIST_BACKEND=" + backend + " is not gloo or store");
+  }
+  if (backend == "gloo" && !PRIVAUDIT_HAVE_GLOO) {
+    throw Error("distributed: PRIVAUDIT_DIST_BACKEND=gloo, but this build's LibTorch has no Gloo "
+                "headers (leave the variable unset: the store carries the collectives)");
+  }
+  if (backend == "store") {
+    store->setTimeout(to_ms(timeout));  // a collective waits this long for the other ranks
+    joined() = std::make_unique<StoreWorld>(rank, size, store, std::move(peers));
+    return;
+  }
+#if PRIVAUDIT_HAVE_GLOO
   // Gloo binds to the loopback address for a world on this machine; across machines, to the
   // interface GLOO_SOCKET_IFNAME names, else to this machine's hostname (as Python does).
   auto group_options = c10d::ProcessGroupGloo::Options::create(to_ms(timeout));
@@ -373,6 +502,7 @@ void join_from_environment(const std::string& command_line, double default_timeo
     throw Error("distributed: rank " + std::to_string(rank) +
                 " cannot connect to the others: " + first_line(e.what()));
   }
+#endif
 }
 
 std::string pack(const nlohmann::json& header, const std::vector<torch::Tensor>& tensors) {
