@@ -214,6 +214,16 @@ TEST(InvertCommand, WritesResultsGridAndLossCurveAndRejectsBadFlags) {
   EXPECT_TRUE(std::filesystem::exists(out + "/loss.svg"));
   EXPECT_TRUE(std::filesystem::exists(out + "/generator_state.pt"));
   EXPECT_TRUE(std::filesystem::exists(out + "/stationarity.svg"));
+  // The reconstructions themselves, for membership --reconstructions: one image per entry, of the
+  // model's input shape, in [0, 1], with the entries' classes.
+  std::vector<torch::Tensor> saved;
+  torch::load(saved, out + "/reconstructions.pt");
+  ASSERT_EQ(saved.size(), 2u);
+  EXPECT_EQ(saved[0].sizes(), (std::vector<int64_t>{20, 1, 28, 28}));
+  EXPECT_GE(saved[0].min().item<float>(), 0.0f);
+  EXPECT_LE(saved[0].max().item<float>(), 1.0f);
+  for (int64_t i = 0; i < 20; ++i)
+    EXPECT_EQ(saved[1][i].item<int64_t>(), results["reconstructions"][i]["class"].get<int64_t>());
   EXPECT_EQ(results["stationarity_residual"].size(), 20u);
   EXPECT_EQ(results["options"]["stationarity"]["iterations"], 20);
   EXPECT_TRUE(results["summary_before_stationarity"].contains("training_likeness"));
