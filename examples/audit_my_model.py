@@ -35,8 +35,8 @@ class SmallCnn(torch.nn.Module):
 def train_one_epoch(model, images, labels, seed):
     torch.manual_seed(seed)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, labels),
-                                         batch_size=64, shuffle=True)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+                                         batch_size=32, shuffle=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     model.train()
     for x, y in loader:
         optimizer.zero_grad()

@@ -14,7 +14,6 @@ current attack iteration. The work runs with the GIL released. See docs/python.m
 
 import contextlib
 import json
-import math
 import os
 import tempfile
 
@@ -30,14 +29,13 @@ __all__ = [
 ]
 __version__ = _native.__version__
 
-# The audit's thresholds (src/privaudit/audit/analysis.cpp, psnr_severity and the membership
-# cells): exact when a target is certified or at >= 40 dB, recovered at a median >= 30 dB, a
-# measurable leak when the interval's low end is above chance (15 dB without a measured baseline;
-# a TPR of 0.01 at 1 % FPR for membership).
+# The audit's thresholds for PSNR surfaces (src/privaudit/audit/analysis.cpp, psnr_severity):
+# exact when a target is certified or at >= 40 dB, recovered at a median >= 30 dB, a measurable
+# leak when the interval's low end is above chance (15 dB without a measured baseline). Membership
+# uses the audit's own rule, MembershipResult.leak.
 EXACT_PSNR = 40.0
 RECOVERED_PSNR = 30.0
 CHANCE_PSNR = 15.0
-CHANCE_TPR = 0.01
 
 
 def _first_line(error):
@@ -130,11 +128,6 @@ def _shape(images):
     return list(images.shape[1:])
 
 
-def _psnr(a, b):
-    mse = torch.mean((a - b) ** 2, dim=tuple(range(1, a.dim())))
-    return [100.0 if m <= 1e-10 else float(10 * math.log10(1.0 / m)) for m in mse.tolist()]
-
-
 def load_data(spec="fashion-mnist", train_size=0, test_size=0, train_per_class=0, seed=0):
     """A dataset as the command line's ``--data SPEC`` loads it (``fashion-mnist`` is Debian's
     dataset-fashion-mnist; ``mnist``, ``cifar10:DIR``, ``svhn:DIR``, ``folder:DIR``,
@@ -221,9 +214,10 @@ def attack_gradients(model, images, labels=None, attack="strongest", batch=1, ta
 
 class LayersResult:
     """What ``layers`` measured: ``layers`` (one dict per cut point: ``name``, ``output_dim``,
-    ``dof``, ``jacobian_rank``, ``decoder_psnr``, ``decoder_ssim``, ...), ``reconstructions`` (the
-    decoder's images per cut point, None without the decoder), ``targets`` and ``figures``
-    (results.json's fields)."""
+    ``dof``, ``jacobian_rank``, ``decoder_psnr``, ``decoder_ssim``, ``decoder_psnr_per_image``,
+    ...), ``reconstructions`` (the decoder's images per cut point, one per target; None without
+    the decoder), ``targets`` (the first targets, as decoder_reconstructions.png shows them above
+    the reconstructions) and ``figures`` (results.json's fields)."""
 
     def __init__(self, outcome):
         self.figures = json.loads(outcome.json)
@@ -233,10 +227,7 @@ class LayersResult:
 
     def target_psnr(self, index):
         """Per-target PSNR of the decoder at the cut point ``index`` (empty without it)."""
-        recon = self.reconstructions[index]
-        if recon is None or self.targets is None:
-            return []
-        return _psnr(recon, self.targets[: recon.size(0)])
+        return list(self.layers[index].get("decoder_psnr_per_image") or [])
 
     def __repr__(self):
         return "<LayersResult " + ", ".join(
@@ -275,9 +266,27 @@ class MembershipResult:
         self.attacks = self.figures.get("attacks", [])
 
     def strongest(self):
-        """The attack with the highest TPR at 1 % FPR (its dict), or None."""
+        """The attack with the highest TPR at 1 % FPR, then AUC (its dict), or None: the audit's
+        pick (audit/records.h)."""
         scored = [a for a in self.attacks if a.get("tpr_at_1_percent_fpr") is not None]
-        return max(scored, key=lambda a: a["tpr_at_1_percent_fpr"]) if scored else None
+        return (max(scored, key=lambda a: (a["tpr_at_1_percent_fpr"], a.get("auc") or 0.0))
+                if scored else None)
+
+    def members(self):
+        """Member decisions: each of the K models trained on half of the pool."""
+        return int(self.figures.get("models", 0)) * (int(self.figures.get("pool_size", 0)) // 2)
+
+    def leak(self, level=0.95):
+        """Whether the strongest attack is a measurable leak by the audit's rule: its TPR at 1 %
+        FPR has a Clopper-Pearson lower bound above 0.01 with Bonferroni's correction for picking
+        it from all the attacks run (audit/pooling.h, membership_leak)."""
+        best = self.strongest()
+        if best is None or self.members() <= 0:
+            return False
+        detected = best.get("detected_at_1_percent_fpr")
+        detected = (len(detected) if isinstance(detected, list)
+                    else round(best["tpr_at_1_percent_fpr"] * self.members()))
+        return _native.membership_leak(detected, self.members(), len(self.attacks), level)
 
     def __repr__(self):
         best = self.strongest()

@@ -55,11 +55,10 @@ def _membership_cell(result):
         return {"surface": "weights", "title": "From the weights: membership inference",
                 "severity": "not_run", "statistic": "share", "unit": "", "value": None,
                 "low": None, "high": None, "n": 0}
-    low = best.get("tpr_at_1_percent_fpr_low")
     return {"surface": "weights", "title": "From the weights: membership inference",
-            "severity": "leak" if low is not None and low > _pa.CHANCE_TPR else "nothing",
+            "severity": "leak" if result.leak() else "nothing",
             "statistic": "TPR at 1 % FPR", "unit": "", "attack": best.get("attack"),
-            "value": best["tpr_at_1_percent_fpr"], "low": low,
+            "value": best["tpr_at_1_percent_fpr"], "low": best.get("tpr_at_1_percent_fpr_low"),
             "high": best.get("tpr_at_1_percent_fpr_high"), "auc": best.get("auc"),
             "n": result.figures.get("decisions")}
 

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "privaudit/audit/plan.h"
+#include "privaudit/audit/pooling.h"
 #include "privaudit/data/dataset.h"
 #include "privaudit/data/spec.h"
 #include "privaudit/experiments/gradient_experiment.h"
@@ -493,6 +494,20 @@ PYBIND11_MODULE(_privaudit, m) {
       },
       "The work `privaudit audit --profile NAME` gives each stage (audit/plan.cpp), as dicts.",
       py::arg("name"));
+
+  m.def(
+      "membership_leak",
+      [](int64_t detected, int64_t members, int64_t attacks, double level) {
+        audit::MembershipEvidence evidence;
+        evidence.detected = detected;
+        evidence.members = members;
+        evidence.attacks = attacks;
+        return audit::membership_leak(evidence, level);
+      },
+      "The audit's rule (audit/pooling.h): the strongest attack's TPR at 1 % FPR, `detected` of "
+      "`members`, has its Clopper-Pearson lower bound above 0.01 with Bonferroni's correction for "
+      "picking it from `attacks` attacks.",
+      py::arg("detected"), py::arg("members"), py::arg("attacks"), py::arg("level") = 0.95);
 
   m.def(
       "interval",
