@@ -186,7 +186,8 @@ def attack_gradients(model, images, labels=None, attack="strongest", batch=1, ta
     attack's name (``linear-layer``, ``positional``, ``features-then-invert``, ``dlg``, ``idlg``,
     ``ig``) or a comma list. ``batch``: a batch size or a list. ``iterations``/``restarts``/``tv``:
     the attack budget (0 / None: the attacks' defaults). ``audit``: also run the gradient audit (its
-    figures are in ``figures["audit"]``). Returns a GradientAttackResult."""
+    figures are in ``figures["audit"]``); ``audit_probes``/``audit_probe_iterations`` None: the
+    command line's defaults. Returns a GradientAttackResult."""
     if labels is None:
         images, labels = _tensors(images, "images")
     else:
@@ -194,7 +195,6 @@ def attack_gradients(model, images, labels=None, attack="strongest", batch=1, ta
     batch_sizes = [int(b) for b in (batch if isinstance(batch, (list, tuple)) else [batch])]
     if indices is None and targets is None:
         indices = list(range(images.size(0)))
-    defaults = {"audit_probes": 4, "audit_probe_iterations": 200}
     names = "all" if attack == "strongest" else attack
     names = ",".join(names) if isinstance(names, (list, tuple)) else names
     with _model_file(model, images[:1]) as path:
@@ -203,9 +203,8 @@ def attack_gradients(model, images, labels=None, attack="strongest", batch=1, ta
             _classes(model, images, labels, class_names), names, batch_sizes,
             int(targets or 0), [int(i) for i in (indices or [])], int(iterations), int(restarts),
             -1.0 if tv is None else float(tv), bool(labels_known), bool(train_mode), bool(audit),
-            int(defaults["audit_probes"] if audit_probes is None else audit_probes),
-            int(defaults["audit_probe_iterations"]
-                if audit_probe_iterations is None else audit_probe_iterations),
+            -1 if audit_probes is None else int(audit_probes),
+            -1 if audit_probe_iterations is None else int(audit_probe_iterations),
             bool(skip_certified), int(seed), int(threads), bool(progress), float(time_budget),
             float(model_timeout))
     chosen = torch.tensor(outcome.target_indices, dtype=torch.long)

@@ -84,7 +84,8 @@ def _png(image):
 
     def chunk(kind, data):
         body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+        crc = zlib.crc32(body) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", crc)
 
     colour = 2 if channels == 3 else 0
     header = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
@@ -209,7 +210,8 @@ def audit(model, train=None, test=None, surfaces=SURFACES, profile="quick", out=
         attacked = _pa.attack_gradients(
             model, test_images, test_labels, attack=g["attacks"], batch=g["batches"],
             indices=list(range(min(g["targets"], test_images.size(0)))),
-            iterations=g["iterations"], audit_probe_iterations=g["probe_iterations"], **common)
+            iterations=g["iterations"],
+            audit_probe_iterations=g["probe_iterations"] or None, **common)
         results["gradients"] = attacked.figures
         for strongest, recon in zip(attacked.strongest, attacked.strongest_images):
             cells.append(_psnr_cell(f"gradients_batch{strongest.batch_size}",

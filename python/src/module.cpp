@@ -106,9 +106,9 @@ data::Dataset make_dataset(const torch::Tensor& images, const torch::Tensor& lab
   require_usage(images.is_floating_point(), where + ": images must be float in [0,1]");
   require_usage(labels.dim() == 1 && labels.scalar_type() == torch::kLong,
                 where + ": labels must be a 1-D int64 tensor");
-  require_usage(images.size(0) == labels.size(0),
-                where + ": " + std::to_string(images.size(0)) + " images but " +
-                    std::to_string(labels.size(0)) + " labels");
+  require_usage(images.size(0) == labels.size(0), where + ": " + std::to_string(images.size(0)) +
+                                                      " images but " +
+                                                      std::to_string(labels.size(0)) + " labels");
   data::Dataset dataset;
   dataset.images = images.detach().to(torch::kCPU, torch::kFloat).contiguous().clone();
   dataset.labels = labels.detach().to(torch::kCPU).contiguous().clone();
@@ -123,8 +123,8 @@ models::LoadedModel load(const std::string& path, std::optional<std::vector<int6
   models::ModelFileOptions options;
   if (input_shape) {
     require_usage(input_shape->size() == 3, "input_shape: expected (C, H, W)");
-    options.input_shape = models::InputShape{(*input_shape)[0], (*input_shape)[1],
-                                             (*input_shape)[2]};
+    options.input_shape =
+        models::InputShape{(*input_shape)[0], (*input_shape)[1], (*input_shape)[2]};
   }
   options.classes = classes;
   return models::load_model(path, options);
@@ -196,11 +196,10 @@ LayersOutcome layers(const models::LoadedModel& loaded, const data::Dataset& tes
 }
 
 std::string membership(const std::string& path, const std::vector<int64_t>& input_shape,
-                       const data::Dataset& pool,
-                       const data::Dataset& population, int models, int epochs,
-                       int64_t batch_size, const std::string& optimizer, double learning_rate,
-                       const std::string& schedule, const std::string& attack_list,
-                       const CallSettings& settings) {
+                       const data::Dataset& pool, const data::Dataset& population, int models,
+                       int epochs, int64_t batch_size, const std::string& optimizer,
+                       double learning_rate, const std::string& schedule,
+                       const std::string& attack_list, const CallSettings& settings) {
   experiments::MembershipExperimentOptions options;
   if (attack_list != "all") {
     options.attacks.clear();
@@ -356,8 +355,8 @@ PYBIND11_MODULE(_privaudit, m) {
          const std::vector<int64_t>& batch_sizes, int64_t targets,
          const std::vector<int64_t>& indices, int iterations, int restarts, double tv,
          bool labels_known, bool train_mode, bool audit, int audit_probes,
-         int audit_probe_iterations, bool skip_certified, uint64_t seed, int threads,
-         bool progress, double time_budget, double model_timeout) {
+         int audit_probe_iterations, bool skip_certified, uint64_t seed, int threads, bool progress,
+         double time_budget, double model_timeout) {
         const auto settings = settings_from(seed, threads, progress, time_budget, model_timeout,
                                             "privaudit gradients");
         const auto test = make_dataset(images, labels, class_names, "images");
@@ -370,8 +369,8 @@ PYBIND11_MODULE(_privaudit, m) {
         if (tv >= 0) options.budget.total_variation = tv;
         options.train_mode = train_mode;
         options.audit = audit;
-        options.audit_probes = audit_probes;
-        options.audit_probe_iterations = audit_probe_iterations;
+        if (audit_probes >= 0) options.audit_probes = audit_probes;  // else the flag's default
+        if (audit_probe_iterations >= 0) options.audit_probe_iterations = audit_probe_iterations;
         options.skip_certified = skip_certified;
         // Seeded, then loaded, then run: the command line's order.
         return run_call(settings, [&] {
@@ -381,11 +380,12 @@ PYBIND11_MODULE(_privaudit, m) {
       },
       "`privaudit gradients` on the model and these test images; see privaudit.attack_gradients.",
       py::arg("path"), py::arg("input_shape"), py::arg("classes"), py::arg("images"),
-      py::arg("labels"), py::arg("class_names"), py::arg("attack"), py::arg("batch_sizes"), py::arg("targets"), py::arg("indices"),
-      py::arg("iterations"), py::arg("restarts"), py::arg("tv"), py::arg("labels_known"),
-      py::arg("train_mode"), py::arg("audit"), py::arg("audit_probes"),
-      py::arg("audit_probe_iterations"), py::arg("skip_certified"), py::arg("seed"),
-      py::arg("threads"), py::arg("progress"), py::arg("time_budget"), py::arg("model_timeout"));
+      py::arg("labels"), py::arg("class_names"), py::arg("attack"), py::arg("batch_sizes"),
+      py::arg("targets"), py::arg("indices"), py::arg("iterations"), py::arg("restarts"),
+      py::arg("tv"), py::arg("labels_known"), py::arg("train_mode"), py::arg("audit"),
+      py::arg("audit_probes"), py::arg("audit_probe_iterations"), py::arg("skip_certified"),
+      py::arg("seed"), py::arg("threads"), py::arg("progress"), py::arg("time_budget"),
+      py::arg("model_timeout"));
 
   m.def(
       "layers",
@@ -395,8 +395,8 @@ PYBIND11_MODULE(_privaudit, m) {
          int64_t samples, int64_t jacobian_samples, bool decoder, int decoder_epochs,
          int64_t attacker_size, int64_t targets, uint64_t seed, int threads, bool progress,
          double time_budget, double model_timeout) {
-        const auto settings = settings_from(seed, threads, progress, time_budget, model_timeout,
-                                            "privaudit layers");
+        const auto settings =
+            settings_from(seed, threads, progress, time_budget, model_timeout, "privaudit layers");
         const auto test = make_dataset(images, labels, class_names, "images");
         experiments::LayerExperimentOptions options;
         options.cuts = cuts;
@@ -412,27 +412,28 @@ PYBIND11_MODULE(_privaudit, m) {
       },
       "`privaudit layers` on the model and these test images; see privaudit.layers.",
       py::arg("path"), py::arg("input_shape"), py::arg("classes"), py::arg("images"),
-      py::arg("labels"), py::arg("class_names"), py::arg("cuts"), py::arg("samples"), py::arg("jacobian_samples"), py::arg("decoder"),
-      py::arg("decoder_epochs"), py::arg("attacker_size"), py::arg("targets"), py::arg("seed"),
-      py::arg("threads"), py::arg("progress"), py::arg("time_budget"), py::arg("model_timeout"));
+      py::arg("labels"), py::arg("class_names"), py::arg("cuts"), py::arg("samples"),
+      py::arg("jacobian_samples"), py::arg("decoder"), py::arg("decoder_epochs"),
+      py::arg("attacker_size"), py::arg("targets"), py::arg("seed"), py::arg("threads"),
+      py::arg("progress"), py::arg("time_budget"), py::arg("model_timeout"));
 
   m.def(
       "membership",
       [](const std::string& path, const std::vector<int64_t>& input_shape,
-         const torch::Tensor& pool_images,
-         const torch::Tensor& pool_labels, const torch::Tensor& population_images,
-         const torch::Tensor& population_labels, const std::vector<std::string>& class_names,
-         int models, int epochs, int64_t batch_size, const std::string& optimizer,
-         double learning_rate, const std::string& schedule, const std::string& attacks,
-         uint64_t seed, int threads, bool progress, double model_timeout) {
+         const torch::Tensor& pool_images, const torch::Tensor& pool_labels,
+         const torch::Tensor& population_images, const torch::Tensor& population_labels,
+         const std::vector<std::string>& class_names, int models, int epochs, int64_t batch_size,
+         const std::string& optimizer, double learning_rate, const std::string& schedule,
+         const std::string& attacks, uint64_t seed, int threads, bool progress,
+         double model_timeout) {
         const auto settings =
             settings_from(seed, threads, progress, 0, model_timeout, "privaudit membership");
         const auto pool = make_dataset(pool_images, pool_labels, class_names, "train");
         const auto population =
             make_dataset(population_images, population_labels, class_names, "test");
         return run_call(settings, [&] {
-          return membership(path, input_shape, pool, population, models, epochs, batch_size, optimizer,
-                            learning_rate, schedule, attacks, settings);
+          return membership(path, input_shape, pool, population, models, epochs, batch_size,
+                            optimizer, learning_rate, schedule, attacks, settings);
         });
       },
       "`privaudit membership --model FILE` on this pool and population; see privaudit.membership.",
@@ -514,12 +515,12 @@ PYBIND11_MODULE(_privaudit, m) {
       [](const std::string& statistic, const std::vector<double>& values, double level) {
         metrics::BootstrapOptions options;
         options.level = level;
-        const auto kind = statistic == "median"  ? metrics::Statistic::kMedian
-                          : statistic == "share" ? metrics::Statistic::kShare
-                          : statistic == "mean"
-                              ? metrics::Statistic::kMean
-                              : throw UsageError("statistic " + statistic +
-                                                 ": expected median, share or mean");
+        const auto kind =
+            statistic == "median"  ? metrics::Statistic::kMedian
+            : statistic == "share" ? metrics::Statistic::kShare
+            : statistic == "mean"
+                ? metrics::Statistic::kMean
+                : throw UsageError("statistic " + statistic + ": expected median, share or mean");
         return metrics::interval_of(kind, values, options);
       },
       "The audit's interval of a sample (metrics/bootstrap.h): median, share or mean.",

@@ -39,5 +39,6 @@ def require(condition, why):
 @pytest.fixture
 def cli():
     path = os.environ.get("PRIVAUDIT_CLI") or shutil.which("privaudit")
-    require(path is not None and os.path.exists(path), "the privaudit CLI (PRIVAUDIT_CLI) is needed")
+    require(path is not None and os.path.exists(path),
+            "the privaudit CLI (PRIVAUDIT_CLI) is needed")
     return path
