@@ -25,7 +25,7 @@ def test_a_python_thread_keeps_running_during_an_attack():
     thread.start()
     started.wait()
     before = ticks[0]
-    privaudit.attack_gradients(tiny_mlp(), images, labels, attack="dlg", iterations=150,
+    privaudit.attack_gradients(tiny_mlp(), images, labels, attack="dlg", iterations=300,
                                audit=False, progress=False)
     during = ticks[0] - before
     stop.set()
