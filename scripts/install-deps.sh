@@ -20,6 +20,7 @@ PACKAGES=(
   libgloo-dev              # headers ProcessGroupGloo.hpp (torch.distributed, c10d) includes
   dataset-fashion-mnist
   python3-torch            # the Python twin of the benchmarks and the TorchScript interop test
+  python3-dev python3-pybind11 pybind11-dev python3-pytest  # `import privaudit` and its tests
   chromium                 # the report test opens index.html headless
   clang libclang-rt-14-dev # libFuzzer targets (scripts/fuzz.sh)
 )

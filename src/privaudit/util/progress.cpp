@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "privaudit/util/interrupt.h"
+
 namespace privaudit {
 
 bool stderr_is_terminal() { return isatty(fileno(stderr)) != 0; }
@@ -26,6 +28,7 @@ void Progress::start(std::string label, int64_t total) {
 }
 
 void Progress::update(int64_t done, const std::string& status) {
+  poll_interrupt();
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
   const bool last = done >= total_;

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <vector>
 
+#include "privaudit/util/interrupt.h"
+
 namespace privaudit {
 namespace {
 
@@ -36,6 +38,7 @@ void set_time_budget(double seconds) {
 }
 
 bool time_budget_spent() {
+  poll_interrupt();  // the loops that ask are the ones a host's Ctrl-C should stop
   auto& b = budget();
   if (b.deadlines.empty() || b.clock() < b.deadlines.back()) return false;
   b.stopped = true;

@@ -13,6 +13,7 @@ namespace privaudit {
 // Starts the budget now: `seconds` <= 0 means none (and clears an earlier one).
 void set_time_budget(double seconds);
 
+// Polls a host's interrupt first (util/interrupt.h: may throw Interrupted).
 // Whether the innermost deadline (the budget's, or a TimeShare's) has passed. A loop that stops
 // because of it has stopped on the budget: time_budget_stopped() says so from then on.
 bool time_budget_spent();
