@@ -110,6 +110,9 @@ PrivacySpent dp_sgd_epsilon(double q, double sigma, int64_t steps, double delta,
                             Conversion conversion, const std::vector<double>& orders) {
   if (!(delta > 0.0 && delta < 1.0)) throw Error("accountant: delta must be in (0, 1)");
   if (steps < 0) throw Error("accountant: steps must not be negative");
+  // Nothing sampled or no step taken: nothing released about anyone (the conversions would leave
+  // their own slack).
+  if (q == 0.0 || steps == 0) return {0.0, 0.0};
   PrivacySpent best{std::numeric_limits<double>::infinity(), 0.0};
   for (const double alpha : orders) {
     const double rdp = double(steps) * sampled_gaussian_rdp(q, sigma, alpha);

@@ -30,7 +30,7 @@ struct PrivacySpent {
   double order = 0.0;  // the order that gave the smallest ε
 };
 
-// ε at δ of T steps, minimised over the orders. Throws Error on q outside [0,1], σ not positive,
+// ε at δ of T steps, minimised over the orders (0 when q or T is 0). Throws Error on q outside [0,1], σ not positive,
 // δ outside (0,1), negative steps.
 PrivacySpent dp_sgd_epsilon(double q, double sigma, int64_t steps, double delta,
                             Conversion conversion = Conversion::kImproved,
