@@ -1,6 +1,7 @@
 #include "privaudit/train/per_example.h"
 
 #include <string>
+#include <utility>
 #include <unordered_map>
 
 #include "privaudit/models/builtin_layers.h"
@@ -16,6 +17,13 @@ enum class TapKind { kLinear, kConv, kNorm, kEmbed };
 // One layer with parameters: what it saw, the output whose gradient is taken, and the parameters
 // the pair (input, output gradient) gives the gradients of.
 struct Tap {
+  Tap(TapKind kind, torch::Tensor input, torch::Tensor output, torch::Tensor weight,
+      torch::Tensor bias)
+      : kind(kind),
+        input(std::move(input)),
+        output(std::move(output)),
+        weight(std::move(weight)),
+        bias(std::move(bias)) {}
   TapKind kind;
   torch::Tensor input;  // detached: a for linear/conv, x_hat for norms
   torch::Tensor output;
@@ -30,7 +38,7 @@ class Tape {
  public:
   torch::Tensor linear(nn::LinearImpl& layer, const torch::Tensor& x) {
     auto out = layer.forward(x);
-    taps_.push_back({TapKind::kLinear, x.detach(), out, layer.weight, layer.bias});
+    taps_.emplace_back(TapKind::kLinear, x.detach(), out, layer.weight, layer.bias);
     return out;
   }
   torch::Tensor conv(nn::Conv2dImpl& layer, const torch::Tensor& x) {
@@ -51,7 +59,7 @@ class Tape {
     const auto& options = layer.options;
     auto normalised = torch::layer_norm(x, options.normalized_shape(), {}, {}, options.eps());
     auto out = normalised * layer.weight + layer.bias;
-    taps_.push_back({TapKind::kNorm, normalised.detach(), out, layer.weight, layer.bias});
+    taps_.emplace_back(TapKind::kNorm, normalised.detach(), out, layer.weight, layer.bias);
     return out;
   }
   torch::Tensor group_norm(nn::GroupNormImpl& layer, const torch::Tensor& x) {
@@ -67,7 +75,8 @@ class Tape {
   }
   torch::Tensor embed(models::PatchEmbedImpl& layer, const torch::Tensor& x) {
     auto out = layer.assemble(conv(*layer.projection(), x), x.size(0));
-    taps_.push_back({TapKind::kEmbed, {}, out, layer.positions(), layer.class_token()});
+    taps_.emplace_back(TapKind::kEmbed, torch::Tensor(), out, layer.positions(),
+                       layer.class_token());
     return out;
   }
   torch::Tensor block(models::TransformerBlockImpl& layer, const torch::Tensor& x) {
