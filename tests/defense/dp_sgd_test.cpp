@@ -165,7 +165,7 @@ TEST(DpSgd, AnInterruptedRunResumesToTheSameWeights) {
 // Membership: the loss attack (the example's own confidence) on members against held-out
 // examples of the same distribution. 100 random-labelled members memorised without DP give an
 // epsilon lower bound above 1; the same model trained with DP-SGD at epsilon 1 must stay below 1.
-TEST(DpSgdSlow, MembershipEpsilonStaysBelowTheGuarantee) {
+TEST(DpSgd, MembershipEpsilonStaysBelowTheGuarantee) {
   auto splits = testing::toy_splits(10, 20, 1, 28, 4);
   // Random labels: only memorisation can fit them, the case membership inference detects best.
   auto generator = torch::make_generator<at::CPUGeneratorImpl>(9);
