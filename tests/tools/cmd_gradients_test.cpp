@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "attacks/gradients/attack_fixtures.h"
 #include "privaudit/models/checkpoint.h"
@@ -101,6 +103,38 @@ TEST(GradientsCommand, ATimeBudgetStopsTheAttacksAndIsRecorded) {
   result = run_cli("gradients --time-budget -1 --model " + dir.file("lenet.pt") + " --out " +
                    dir.file("negative"));
   EXPECT_NE(result.exit_code, 0);
+}
+
+// The client's defended update (--defend-noise): the exact linear-layer attack recovers the MLP's
+// batch-of-one targets from the clean update, and from a noised one it finds no layer whose input
+// the update gives exactly, so it recovers nothing (the PSNR's fall with the noise is measured in
+// tests/defense/update_defense_test.cpp); results.json says which defense the attacks ran against.
+TEST(GradientsCommand, ANoisedUpdateDefeatsTheExactAttack) {
+  PRIVAUDIT_REQUIRE_FASHION_MNIST();
+  TempDir dir;
+  auto model = make_model("mlp", 0);
+  models::save_checkpoint(dir.file("mlp.pt"), *model, nlohmann::json::object());
+  const std::string common = "gradients --model " + dir.file("mlp.pt") +
+                             " --attack linear-layer --batch 1 --targets 2 --audit-probes 0"
+                             " --test-size 40 --train-size 20 --quiet";
+  const auto read_run = [&](const std::string& noise) {
+    const auto result =
+        run_cli(common + " --defend-noise " + noise + " --out " + dir.file("noise" + noise));
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    std::ifstream in(dir.file("noise" + noise + "/results.json"));
+    return nlohmann::json::parse(in);
+  };
+  const auto clean = read_run("0");
+  EXPECT_FALSE(clean.contains("update_defense"));
+  EXPECT_EQ(clean["runs"][0]["exact"], 2);
+  EXPECT_GT(clean["runs"][0]["psnr"].get<double>(), 40.0);
+  const auto noised = read_run("0.001");
+  EXPECT_DOUBLE_EQ(noised["update_defense"]["noise_sigma"].get<double>(), 0.001);
+  EXPECT_EQ(noised["runs"][0]["exact"], 0);
+  EXPECT_TRUE(noised["runs"][0].contains("not_applicable")) << noised["runs"][0].dump();
+  const auto bad = run_cli(common + " --defend-keep 0 --out " + dir.file("bad"));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("--defend-keep must be in (0, 1]"), std::string::npos) << bad.output;
 }
 
 TEST(GradientsCommand, RejectsAnUnknownAttackAndTooFewTargets) {

@@ -38,6 +38,54 @@ TEST(TrainCommand, TrainsASmallCnnThatInfoDescribesWithItsCutPoints) {
   EXPECT_TRUE(contains(info.output, "input:        1 x 28 x 28")) << info.output;
 }
 
+TEST(TrainCommand, DpSgdWritesThePrivacySpentAndAGroupNormModel) {
+  PRIVAUDIT_REQUIRE_FASHION_MNIST();
+  testing::TempDir dir;
+  const auto out = dir.file("run");
+  const auto train = testing::run_cli(
+      "train --arch cnn --group-norm --train-size 300 --test-size 100 --epochs 1 --batch-size 50 "
+      "--dp-epsilon 4 --dp-delta 1e-3 --dp-clip 0.5 --threads 2 --out " +
+      out);
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  EXPECT_TRUE(contains(train.output, "DP-SGD: noise multiplier")) << train.output;
+  const auto results = nlohmann::json::parse(read_file(out + "/results.json"));
+  const auto& privacy = results["privacy"];
+  EXPECT_EQ(privacy["sampling"], "poisson");
+  EXPECT_EQ(privacy["steps"], 6);
+  EXPECT_DOUBLE_EQ(privacy["sample_rate"].get<double>(), 50.0 / 300.0);
+  EXPECT_DOUBLE_EQ(privacy["clip_norm"].get<double>(), 0.5);
+  EXPECT_LE(privacy["epsilon"].get<double>(), 4.0);
+  EXPECT_GT(privacy["epsilon"].get<double>(), 3.9);
+  EXPECT_EQ(results["model"]["config"]["group_norm"], true);
+}
+
+// Each bad DP setting: a non-zero exit and one line that names the flag.
+TEST(TrainCommand, BadDpSettingsFailWithOneLineNamingTheFlag) {
+  PRIVAUDIT_REQUIRE_FASHION_MNIST();
+  testing::TempDir dir;
+  const std::string base =
+      "train --arch mlp --train-size 100 --test-size 50 --epochs 1 --batch-size 20 ";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--dp-noise 0", "--dp-noise must be positive"},
+      {"--dp-noise 1 --dp-clip -1", "--dp-clip must be positive"},
+      {"--dp-noise 1 --dp-delta 0.05", "below 1/N = 0.01"},
+      {"--dp-epsilon 0.001 --dp-delta 1e-3", "--dp-epsilon 0.001 cannot be reached"},
+      {"--dp-noise 1 --dp-delta 1e-3 --batch-norm", "--group-norm"},
+  };
+  int index = 0;
+  for (const auto& [flags, message] : cases) {
+    const auto result =
+        testing::run_cli(base + flags + " --out " + dir.file("run" + std::to_string(index++)));
+    EXPECT_NE(result.exit_code, 0) << flags;
+    EXPECT_TRUE(contains(result.output, message)) << flags << ": " << result.output;
+    // The message is the last line of the output, and a single line.
+    std::string last = result.output;
+    while (!last.empty() && last.back() == '\n') last.pop_back();
+    last = last.substr(last.rfind('\n') == std::string::npos ? 0 : last.rfind('\n') + 1);
+    EXPECT_TRUE(contains(last, message)) << flags << ": " << result.output;
+  }
+}
+
 TEST(TrainCommand, UnknownArchitectureIsAUsageError) {
   testing::TempDir dir;
   const auto result = testing::run_cli("train --arch resnet --out " + dir.file("run"));

@@ -11,6 +11,7 @@
 
 #include "privaudit/attacks/gradients/registry.h"
 #include "privaudit/data/dataset.h"
+#include "privaudit/defense/update_defense.h"
 #include "privaudit/experiments/gradient_audit.h"
 #include "privaudit/experiments/sinks.h"
 #include "privaudit/metrics/reconstruction_score.h"
@@ -28,6 +29,9 @@ struct GradientExperimentOptions {
   attacks::AttackBudget budget;  // its seed is ignored: batch k of a run gets seed + k
   attacks::AttackerKnowledge knowledge;
   bool train_mode = false;  // clients compute their gradients in train mode
+  // What the client does to its update before sending it (clip + noise, pruning, quantisation);
+  // the attacks run on the defended update. Batch k's noise is seeded with seed + k.
+  defense::UpdateDefense update_defense;
   bool audit = true;        // run the gradient audit after the attacks
   // Skip an attack on a batch whose every image an earlier attack (in --attack order: the
   // closed-form ones first) already recovered exactly and certified: none can do better.

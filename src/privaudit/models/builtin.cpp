@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <sstream>
 
+#include "privaudit/models/builtin_layers.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/rng.h"
 #include "privaudit/util/runtime.h"
@@ -29,81 +31,6 @@ nn::AnyModule activation_module(Activation activation) {
   throw Error("unknown activation");
 }
 
-// Splits B x C x H x W into patches, embeds them, prepends a learned class token and adds learned
-// positions: B x (1 + P) x D.
-class PatchEmbedImpl : public nn::Module {
- public:
-  PatchEmbedImpl(const InputShape& input, int64_t patch, int64_t dim)
-      : projection_(register_module(
-            "projection",
-            nn::Conv2d(nn::Conv2dOptions(input.channels, dim, patch).stride(patch)))) {
-    const int64_t tokens = (input.height / patch) * (input.width / patch) + 1;
-    class_token_ = register_parameter("class_token", torch::randn({1, 1, dim}) * 0.02);
-    positions_ = register_parameter("positions", torch::randn({1, tokens, dim}) * 0.02);
-  }
-  torch::Tensor forward(const torch::Tensor& x) {
-    auto patches = projection_->forward(x).flatten(2).transpose(1, 2);  // B x P x D
-    auto cls = class_token_.expand({x.size(0), 1, class_token_.size(2)});
-    return torch::cat({cls, patches}, 1) + positions_;
-  }
-
- private:
-  nn::Conv2d projection_;
-  torch::Tensor class_token_;
-  torch::Tensor positions_;
-};
-TORCH_MODULE(PatchEmbed);
-
-// Pre-norm transformer block: x + Attention(LN(x)), then x + MLP(LN(x)). Attention is written
-// out (not nn::MultiheadAttention) so that it is twice differentiable for gradient attacks.
-class TransformerBlockImpl : public nn::Module {
- public:
-  TransformerBlockImpl(int64_t dim, int64_t heads, int64_t mlp_ratio, double dropout)
-      : heads_(heads),
-        norm1_(register_module("norm1", nn::LayerNorm(nn::LayerNormOptions({dim})))),
-        qkv_(register_module("qkv", nn::Linear(dim, 3 * dim))),
-        projection_(register_module("projection", nn::Linear(dim, dim))),
-        norm2_(register_module("norm2", nn::LayerNorm(nn::LayerNormOptions({dim})))),
-        fc1_(register_module("fc1", nn::Linear(dim, mlp_ratio * dim))),
-        fc2_(register_module("fc2", nn::Linear(mlp_ratio * dim, dim))),
-        dropout_(register_module("dropout", nn::Dropout(dropout))) {}
-
-  torch::Tensor forward(const torch::Tensor& x) {
-    const int64_t batch = x.size(0), tokens = x.size(1), dim = x.size(2);
-    const int64_t head_dim = dim / heads_;
-    auto qkv = qkv_->forward(norm1_->forward(x)).view({batch, tokens, 3, heads_, head_dim});
-    qkv = qkv.permute({2, 0, 3, 1, 4});  // 3 x B x H x T x d
-    auto q = qkv[0], k = qkv[1], v = qkv[2];
-    auto attention =
-        torch::softmax(torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(head_dim)), -1);
-    auto mixed = torch::matmul(attention, v).transpose(1, 2).reshape({batch, tokens, dim});
-    auto h = x + dropout_->forward(projection_->forward(mixed));
-    auto m = fc2_->forward(dropout_->forward(torch::gelu(fc1_->forward(norm2_->forward(h)))));
-    return h + dropout_->forward(m);
-  }
-
- private:
-  int64_t heads_;
-  nn::LayerNorm norm1_;
-  nn::Linear qkv_, projection_;
-  nn::LayerNorm norm2_;
-  nn::Linear fc1_, fc2_;
-  nn::Dropout dropout_;
-};
-TORCH_MODULE(TransformerBlock);
-
-// Final LayerNorm, then the class token: B x T x D -> B x D.
-class ClassTokenImpl : public nn::Module {
- public:
-  explicit ClassTokenImpl(int64_t dim)
-      : norm_(register_module("norm", nn::LayerNorm(nn::LayerNormOptions({dim})))) {}
-  torch::Tensor forward(const torch::Tensor& x) { return norm_->forward(x.select(1, 0)); }
-
- private:
-  nn::LayerNorm norm_;
-};
-TORCH_MODULE(ClassToken);
-
 // A power-limited noisy channel: each sample's features are scaled to unit mean square, then
 // N(0, sigma^2) noise is added, in training and at inference alike (the noise is part of the
 // model). Without the scaling a network would beat any fixed noise by growing its features.
@@ -125,6 +52,12 @@ class GaussianNoiseImpl : public nn::Module {
   torch::Generator generator_;
 };
 TORCH_MODULE(GaussianNoise);
+
+// GroupNorm over `channels` in gcd(channels, 8) groups.
+nn::AnyModule group_norm_module(int64_t channels) {
+  return nn::AnyModule(
+      nn::GroupNorm(nn::GroupNormOptions(std::gcd(channels, int64_t{8}), channels)));
+}
 
 int64_t conv_output(int64_t size, int64_t kernel, int64_t stride, int64_t padding) {
   return (size + 2 * padding - kernel) / stride + 1;
@@ -149,6 +82,7 @@ StagedNetImpl::StagedNetImpl(const ModelConfig& config) : config_(config) {
         if (i == 0) stage->push_back(nn::Flatten());
         stage->push_back(nn::Linear(in, c.widths[i]));
         if (c.batch_norm) stage->push_back(nn::BatchNorm1d(c.widths[i]));
+        if (c.group_norm) stage->push_back(group_norm_module(c.widths[i]));
         stage->push_back(activation_module(c.activation));
         if (c.dropout > 0) stage->push_back(dropout_module(false));
         add_stage("fc" + std::to_string(i + 1), stage);
@@ -167,6 +101,7 @@ StagedNetImpl::StagedNetImpl(const ModelConfig& config) : config_(config) {
         stage->push_back(
             nn::Conv2d(nn::Conv2dOptions(channels, c.widths[i], c.kernel).padding(c.kernel / 2)));
         if (c.batch_norm) stage->push_back(nn::BatchNorm2d(c.widths[i]));
+        if (c.group_norm) stage->push_back(group_norm_module(c.widths[i]));
         stage->push_back(activation_module(c.activation));
         stage->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(2)));
         if (c.dropout > 0) stage->push_back(dropout_module(true));
@@ -181,6 +116,7 @@ StagedNetImpl::StagedNetImpl(const ModelConfig& config) : config_(config) {
         fc->push_back(nn::Flatten());
         fc->push_back(nn::Linear(in, c.fc_width));
         if (c.batch_norm) fc->push_back(nn::BatchNorm1d(c.fc_width));
+        if (c.group_norm) fc->push_back(group_norm_module(c.fc_width));
         fc->push_back(activation_module(c.activation));
         if (c.dropout > 0) fc->push_back(dropout_module(false));
         add_stage("fc1", fc);
@@ -202,6 +138,7 @@ StagedNetImpl::StagedNetImpl(const ModelConfig& config) : config_(config) {
                                         .stride(stride)
                                         .padding(c.kernel / 2)));
         if (c.batch_norm) stage->push_back(nn::BatchNorm2d(c.widths[i]));
+        if (c.group_norm) stage->push_back(group_norm_module(c.widths[i]));
         stage->push_back(activation_module(c.activation));
         add_stage("conv" + std::to_string(i + 1), stage);
         channels = c.widths[i];
@@ -324,6 +261,7 @@ std::string BuiltinClassifier::summary() const {
   }
   out << ", " << activation_name(c.activation);
   if (c.batch_norm) out << ", batch norm";
+  if (c.group_norm) out << ", group norm";
   if (c.dropout > 0) out << ", dropout " << c.dropout;
   if (c.noise_sigma > 0) out << ", noise sigma " << c.noise_sigma << " after " << c.noise_cut;
   return out.str();

@@ -61,6 +61,7 @@ nlohmann::json ModelConfig::to_json() const {
           {"dropout", dropout},
           {"batch_norm", batch_norm},
           {"init", init == Init::kUniformHalf ? "uniform_half" : "default"}};
+  if (group_norm) json["group_norm"] = true;  // absent (false) in models written before it
   if (noise_sigma > 0) json["cut_noise"] = {{"after", noise_cut}, {"sigma", noise_sigma}};
   return json;
 }
@@ -163,6 +164,11 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& json) {
   if (!at("batch_norm").is_boolean())
     throw description_error("batch_norm", at("batch_norm"), "true or false");
   c.batch_norm = at("batch_norm").get<bool>();
+  if (json.contains("group_norm")) {
+    if (!at("group_norm").is_boolean())
+      throw description_error("group_norm", at("group_norm"), "true or false");
+    c.group_norm = at("group_norm").get<bool>();
+  }
   c.init = config_text(at("init"), "init") == "uniform_half" ? Init::kUniformHalf : Init::kDefault;
   if (json.contains("cut_noise")) {  // absent in models without a noisy cut
     const auto& noise = at("cut_noise");
@@ -210,6 +216,7 @@ void ModelConfig::validate() const {
   bound("heads", heads, 1, kMaxHeads);
   bound("mlp_ratio", mlp_ratio, 1, kMaxMlpRatio);
   if (!(dropout >= 0.0 && dropout < 1.0)) fail("dropout must be in [0,1)");
+  if (batch_norm && group_norm) fail("batch_norm and group_norm exclude each other");
   if (!(noise_sigma >= 0.0 && noise_sigma <= kMaxNoiseSigma)) {
     fail("cut noise sigma must be in 0.." + std::to_string(static_cast<int>(kMaxNoiseSigma)));
   }

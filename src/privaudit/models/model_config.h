@@ -55,6 +55,9 @@ struct ModelConfig {
   Activation activation = Activation::kRelu;
   double dropout = 0.0;
   bool batch_norm = false;
+  // GroupNorm (groups of channels per example: gcd(width, 8) groups) where batch_norm would put
+  // BatchNorm; it normalises each example on its own, so DP-SGD can clip per example.
+  bool group_norm = false;
   Init init = Init::kDefault;
   // Gaussian noise added to the output of the stage `noise_cut`, in training and at inference
   // (a stochastic split point: the defense's information bottleneck, docs/defense.md). 0 = none.

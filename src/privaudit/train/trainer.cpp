@@ -143,10 +143,12 @@ std::vector<EpochStats> history_from_json(const nlohmann::json& json) {
   return history;
 }
 
-void save_state(const std::string& path, models::BuiltinClassifier& model,
-                torch::optim::Optimizer& optimizer, const TrainOptions& options,
-                const std::vector<EpochStats>& history) {
-  const nlohmann::json meta = {{"options", options.to_json()},
+}  // namespace
+
+void save_train_state(const std::string& path, models::BuiltinClassifier& model,
+                      torch::optim::Optimizer& optimizer, const nlohmann::json& options,
+                      const std::vector<EpochStats>& history) {
+  const nlohmann::json meta = {{"options", options},
                                {"model", model.config().to_json()},
                                {"history", history_json(history)}};
   write_atomic_with(path, [&](const std::string& temporary) {
@@ -161,10 +163,9 @@ void save_state(const std::string& path, models::BuiltinClassifier& model,
   });
 }
 
-// Restores a saved state into model/optimizer; returns the history so far.
-std::vector<EpochStats> load_state(const std::string& path, models::BuiltinClassifier& model,
-                                   torch::optim::Optimizer& optimizer,
-                                   const TrainOptions& options) {
+std::vector<EpochStats> load_train_state(const std::string& path, models::BuiltinClassifier& model,
+                                         torch::optim::Optimizer& optimizer,
+                                         const nlohmann::json& options) {
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(path);
@@ -175,7 +176,7 @@ std::vector<EpochStats> load_state(const std::string& path, models::BuiltinClass
       throw Error(path + ": training state is for a different model; remove it or use --force");
     }
     auto saved = meta.at("options");
-    auto wanted = options.to_json();
+    const auto& wanted = options;
     if (saved != wanted) {
       throw Error(path + ": training state was written with other options (" + saved.dump() +
                   "); rerun with the same flags, or --force to start over");
@@ -193,8 +194,6 @@ std::vector<EpochStats> load_state(const std::string& path, models::BuiltinClass
     throw Error(path + ": cannot resume from this training state: " + std::string(e.what()));
   }
 }
-
-}  // namespace
 
 TrainResult train_classifier(models::BuiltinClassifier& model, const data::Splits& splits,
                              const TrainOptions& options, Progress& progress,
@@ -216,7 +215,7 @@ TrainResult train_classifier(models::BuiltinClassifier& model, const data::Split
   auto optimizer = make_optimizer(model.parameters(), options);
   TrainResult result;
   if (!options.state_path.empty() && std::filesystem::exists(options.state_path)) {
-    result.history = load_state(options.state_path, model, *optimizer, options);
+    result.history = load_train_state(options.state_path, model, *optimizer, options.to_json());
     result.resumed_from_epoch = static_cast<int>(result.history.size());
   }
   const Stopwatch started;
@@ -275,7 +274,7 @@ TrainResult train_classifier(models::BuiltinClassifier& model, const data::Split
     stats.samples_per_second = static_cast<double>(seen) / std::max(seconds, 1e-9);
     result.history.push_back(stats);
     if (!options.state_path.empty())
-      save_state(options.state_path, model, *optimizer, options, result.history);
+      save_train_state(options.state_path, model, *optimizer, options.to_json(), result.history);
     if (on_epoch) on_epoch(stats);
   }
   model.set_training(false);

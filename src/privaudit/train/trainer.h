@@ -74,6 +74,17 @@ double learning_rate_at(const TrainOptions& options, int epoch);
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(std::vector<torch::Tensor> parameters,
                                                         const TrainOptions& options);
 
+// The training state of an interrupted run: weights, optimiser and history, written atomically,
+// with `options` (the JSON of whatever decides the weights) that a resumed run must match.
+void save_train_state(const std::string& path, models::BuiltinClassifier& model,
+                      torch::optim::Optimizer& optimizer, const nlohmann::json& options,
+                      const std::vector<EpochStats>& history);
+// Restores a saved state into model and optimiser and returns its history; throws Error when it
+// was written for another model or other options.
+std::vector<EpochStats> load_train_state(const std::string& path, models::BuiltinClassifier& model,
+                                         torch::optim::Optimizer& optimizer,
+                                         const nlohmann::json& options);
+
 std::string optimizer_name(OptimizerKind kind);
 OptimizerKind parse_optimizer(const std::string& name);  // throws UsageError
 std::string schedule_name(Schedule schedule);

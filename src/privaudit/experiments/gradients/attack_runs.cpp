@@ -46,6 +46,11 @@ std::vector<BatchOutcome> attack_batches(models::Classifier &model,
     updates.push_back(attacks::observe_update(model, batch_of(target_images, k, batch).to(device),
                                               batch_of(target_labels, k, batch).to(device),
                                               options.knowledge, options.train_mode));
+    if (options.update_defense.active()) {
+      auto defense = options.update_defense;
+      defense.seed = options.seed + static_cast<uint64_t>(k);
+      updates.back() = defense::defend_update(updates.back(), defense);
+    }
     budgets.push_back(options.budget);
     budgets.back().seed = options.seed + static_cast<uint64_t>(k);
   }

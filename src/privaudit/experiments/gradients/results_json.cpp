@@ -114,6 +114,7 @@ nlohmann::json to_json(const GradientExperimentResult &result,
   out["targets"] = {{"indices", result.target_indices}};
   out["train_mode"] = options.train_mode;
   out["attacker_knows"] = options.knowledge.names();
+  if (options.update_defense.active()) out["update_defense"] = options.update_defense.to_json();
   out["runs"] = result.runs;
   out["strongest"] = result.strongest;
   nlohmann::json not_measured = nlohmann::json::array();
