@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "attacks/gradients/attack_fixtures.h"
@@ -189,8 +189,8 @@ int64_t certified_exact(const Reconstruction& result, const testing::Targets& ta
     const int64_t nearest = mse.argmin().item<int64_t>();
     EXPECT_GE(-10 * std::log10(std::max(mse[nearest].item<double>(), 1e-10)), 60.0)
         << "certified image " << k;
-    EXPECT_TRUE(matched.insert(nearest).second) << "certified image " << k << " repeats target "
-                                                 << nearest;
+    EXPECT_TRUE(matched.insert(nearest).second)
+        << "certified image " << k << " repeats target " << nearest;
   }
   return exact;
 }
@@ -231,9 +231,8 @@ TEST_F(ClosedFormSlow, LinearLayerCertifiesNothingFromACorruptedBatchGradient) {
   scaled.gradients[0] = clean.gradients[0] * 1.01;
   auto noisy = clean;
   auto generator = at::detail::createCPUGenerator(7);
-  noisy.gradients[0] =
-      clean.gradients[0] + 1e-4 * clean.gradients[0].abs().max() *
-                               torch::randn(clean.gradients[0].sizes(), generator);
+  noisy.gradients[0] = clean.gradients[0] + 1e-4 * clean.gradients[0].abs().max() *
+                                                torch::randn(clean.gradients[0].sizes(), generator);
   for (const auto* update : {&scaled, &noisy}) {
     const auto result = run_linear_layer_attack(*model, *update, {}, quiet);
     ASSERT_FALSE(result.not_applicable) << result.failure;
@@ -261,8 +260,7 @@ TEST_F(ClosedFormSlow, LinearLayerAtBatchSizeIsNotApplicableWithoutAReluOrWidth)
   EXPECT_NE(no_relu.failure.find("no ReLU after"), std::string::npos) << no_relu.failure;
   const auto too_wide = run_linear_layer_attack(narrow, update_of(narrow, targets), {}, quiet);
   EXPECT_TRUE(too_wide.not_applicable);
-  EXPECT_NE(too_wide.failure.find("larger than the width"), std::string::npos)
-      << too_wide.failure;
+  EXPECT_NE(too_wide.failure.find("larger than the width"), std::string::npos) << too_wide.failure;
 }
 
 TEST_F(ClosedFormSlow, PositionalSolveRecoversEveryImageFromATrainedVit) {

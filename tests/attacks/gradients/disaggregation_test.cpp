@@ -98,9 +98,8 @@ TEST(Disaggregation, ClaimsNothingWhenTheGradientIsNotTheModels) {
   EXPECT_FALSE(scaled.stopped.empty());
   // Noise of 1e-3 of the gradient's scale: no two rows agree any more.
   auto generator = at::detail::createCPUGenerator(5);
-  const auto noisy_weight =
-      c.weight_grad + 1e-3 * c.weight_grad.abs().max() * torch::randn(c.weight_grad.sizes(),
-                                                                      generator);
+  const auto noisy_weight = c.weight_grad + 1e-3 * c.weight_grad.abs().max() *
+                                                torch::randn(c.weight_grad.sizes(), generator);
   const auto noisy = disaggregate(noisy_weight, c.bias_grad, 4, tiny_deltas(c));
   EXPECT_TRUE(noisy.inputs.empty()) << noisy.inputs.size() << " inputs claimed";
 }

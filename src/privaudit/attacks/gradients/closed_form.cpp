@@ -19,9 +19,6 @@
 namespace privaudit::attacks {
 namespace {
 
-// Two rows' ratios name the same input when they agree to this relative distance (float32
-// gradients give ~1e-7; rows that mix samples differ by far more).
-constexpr double kRowAgreement = 1e-5;
 // Groups whose inputs are this close are one sample seen through slightly mixed rows.
 constexpr double kSameSample = 1e-2;
 // A batch-1 layer gradient this close to rank one has a single input vector (a token-mixing
@@ -206,12 +203,12 @@ torch::Tensor deltas_per_class(const torch::Tensor& logits, const torch::Tensor&
   std::vector<torch::Tensor> rows;
   const int64_t classes = logits.size(1);
   for (int64_t c = 0; c < classes; ++c) {
-    const auto label = torch::full({1}, c, torch::TensorOptions().dtype(torch::kLong).device(
-                                                logits.device()));
+    const auto label =
+        torch::full({1}, c, torch::TensorOptions().dtype(torch::kLong).device(logits.device()));
     const auto loss = torch::nn::functional::cross_entropy(logits, label);
-    rows.push_back(torch::autograd::grad({loss}, {bias}, {}, /*retain_graph=*/c + 1 < classes)[0]
-                       .detach()
-                       .to(torch::kCPU, torch::kDouble));
+    rows.push_back(
+        torch::autograd::grad({loss}, {bias}, {}, /*retain_graph=*/c + 1 < classes)[0].detach().to(
+            torch::kCPU, torch::kDouble));
   }
   return torch::stack(rows);
 }
@@ -301,9 +298,9 @@ BatchLayer disaggregate_first_layer(models::Classifier& model, const SharedUpdat
                            "isolates one sample in its gradient";
     return found;
   }
-  found.parts = disaggregate(update.gradients[found.layer.weight],
-                             update.gradients[found.layer.bias], batch,
-                             sample_deltas(model, update, found.layer, found.input));
+  found.parts =
+      disaggregate(update.gradients[found.layer.weight], update.gradients[found.layer.bias], batch,
+                   sample_deltas(model, update, found.layer, found.input));
   return found;
 }
 
@@ -459,10 +456,11 @@ Reconstruction linear_layer_batch(models::Classifier& model, const SharedUpdate&
   std::vector<bool> certified(found.parts.inputs.size(), true);
   auto r = batch_result(model, update, images, certified, Recovery::kClosedForm);
   r.labels = batch_labels(model, update, found.parts.labels);
-  r.details = {{"layer", {{"weight_parameter", found.layer.weight},
-                          {"in", found.layer.in},
-                          {"out", found.layer.out},
-                          {"exact_inputs", found.parts.inputs.size()}}},
+  r.details = {{"layer",
+                {{"weight_parameter", found.layer.weight},
+                 {"in", found.layer.in},
+                 {"out", found.layer.out},
+                 {"exact_inputs", found.parts.inputs.size()}}},
                {"disaggregation", disaggregation_json(found)},
                {"layers", tried}};
   return r;
@@ -494,7 +492,7 @@ std::vector<LinearLayer> find_linear_layers(const std::vector<torch::Tensor>& pa
 }
 
 BiasRatio bias_ratio(const torch::Tensor& weight_grad, const torch::Tensor& bias_grad,
-                     int64_t max_inputs) {
+                     int64_t max_inputs, double agreement) {
   BiasRatio out;
   const auto dW = to_double(weight_grad);
   const auto db = to_double(bias_grad);
@@ -518,7 +516,7 @@ BiasRatio bias_ratio(const torch::Tensor& weight_grad, const torch::Tensor& bias
       const auto reps = torch::stack(representatives);
       const auto distance = (reps - r).norm(2, {1}) / reps.norm(2, {1}).clamp_min(1e-300);
       const int64_t nearest = distance.argmin().item<int64_t>();
-      if (distance[nearest].item<double>() <= kRowAgreement) {
+      if (distance[nearest].item<double>() <= agreement) {
         ++support[static_cast<size_t>(nearest)];
         joined = true;
       }

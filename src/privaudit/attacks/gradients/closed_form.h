@@ -53,8 +53,10 @@ struct BiasRatio {
   std::vector<torch::Tensor> inputs;
   std::vector<int64_t> support;
 };
+// Rows are grouped when their ratios agree to `agreement` (relative); by default 1e-5 (float32
+// gradients agree to ~1e-7).
 BiasRatio bias_ratio(const torch::Tensor& weight_grad, const torch::Tensor& bias_grad,
-                     int64_t max_inputs);
+                     int64_t max_inputs, double agreement = 1e-5);
 
 // Cosine distance, in float64, between the shared gradient and the gradient of `images` with
 // `labels` (computed in the update's mode); tensors the update leaves undefined are skipped.

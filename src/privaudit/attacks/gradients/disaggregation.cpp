@@ -52,8 +52,9 @@ Disaggregation disaggregate(const torch::Tensor& weight_grad, const torch::Tenso
                             const DisaggregationOptions& options) {
   if (batch < 1) throw Error("disaggregate: batch must be at least 1");
   if (options.max_candidates < 1) throw Error("disaggregate: max_candidates must be at least 1");
-  if (!(options.column_space > 0) || !(options.rank_tolerance > 0)) {
-    throw Error("disaggregate: column_space and rank_tolerance must be positive");
+  if (!(options.column_space > 0) || !(options.rank_tolerance > 0) || !(options.agreement > 0) ||
+      !(options.loose_agreement > 0)) {
+    throw Error("disaggregate: column_space, rank_tolerance and the agreements must be positive");
   }
   const auto dW = as_float64(weight_grad);
   const auto db = as_float64(bias_grad);
@@ -81,43 +82,52 @@ Disaggregation disaggregate(const torch::Tensor& weight_grad, const torch::Tenso
                     "image)";
       break;
     }
-    // Every group of agreeing rows is a candidate, most supported first. For the last sample,
-    // what is left is rank one: its leading right singular vector, a fit over every row, is the
-    // better candidate (a sample with a small gradient can leave no two rows that agree to
-    // kRowAgreement once the others' float32 remainders are added to its rows).
-    const auto ratio = bias_ratio(rest.slice(1, 0, in), rest.select(1, in), rest.size(0));
-    std::vector<torch::Tensor> candidates;
+    // Checks candidate inputs against the model; peels those it confirms.
+    int64_t accepted = 0;
+    const auto check = [&](const std::vector<torch::Tensor>& candidates) {
+      for (const auto& u : candidates) {
+        if (static_cast<int64_t>(out.inputs.size()) >= batch) break;
+        if (out.candidates >= options.max_candidates) {
+          out.work_limit = true;
+          break;
+        }
+        const bool known =
+            std::any_of(out.inputs.begin(), out.inputs.end(), [&](const torch::Tensor& x) {
+              return (x - u).norm().item<double>() <= kSameInput * x.norm().item<double>();
+            });
+        if (known) continue;
+        ++out.candidates;
+        const auto d = deltas(u);
+        if (!d.defined()) continue;
+        const auto match = best_label(as_float64(d) / static_cast<double>(batch), basis);
+        if (match.label < 0 || match.residual > options.column_space) continue;
+        out.inputs.push_back(u);
+        out.labels.push_back(match.label);
+        out.residuals.push_back(match.residual);
+        const auto z = torch::cat({u, torch::ones({1}, torch::kDouble)});
+        out.shares.push_back(match.delta.norm().item<double>() * z.norm().item<double>() / norm);
+        rest -= torch::outer(match.delta, z);
+        ++accepted;
+      }
+    };
+    // For the last sample what is left is rank one: its leading right singular vector, a fit over
+    // every row, is a candidate too.
     if (remaining == 1) {
       const auto v = std::get<2>(torch::linalg::svd(rest, false, c10::nullopt))[0];
       const double scale = v[in].item<double>();
-      if (std::abs(scale) > 0) candidates.push_back(v.slice(0, 0, in) / scale);
+      if (std::abs(scale) > 0) check({v.slice(0, 0, in) / scale});
     }
-    for (size_t i = 0; i < ratio.inputs.size() && ratio.support[i] >= 2; ++i) {
-      candidates.push_back(ratio.inputs[i]);
-    }
-    int64_t accepted = 0;
-    for (const auto& u : candidates) {
-      if (static_cast<int64_t>(out.inputs.size()) >= batch) break;
-      if (out.candidates >= options.max_candidates) {
-        out.work_limit = true;
-        break;
+    // Every group of agreeing rows is a candidate, most supported first; the loose agreement
+    // only where the strict one gave nothing the model confirms.
+    for (double agreement : {options.agreement, options.loose_agreement}) {
+      if (accepted > 0 || out.work_limit) break;
+      const auto ratio =
+          bias_ratio(rest.slice(1, 0, in), rest.select(1, in), rest.size(0), agreement);
+      std::vector<torch::Tensor> candidates;
+      for (size_t i = 0; i < ratio.inputs.size() && ratio.support[i] >= 2; ++i) {
+        candidates.push_back(ratio.inputs[i]);
       }
-      const bool known = std::any_of(out.inputs.begin(), out.inputs.end(), [&](const torch::Tensor& x) {
-        return (x - u).norm().item<double>() <= kSameInput * x.norm().item<double>();
-      });
-      if (known) continue;
-      ++out.candidates;
-      const auto d = deltas(u);
-      if (!d.defined()) continue;
-      const auto match = best_label(as_float64(d) / static_cast<double>(batch), basis);
-      if (match.label < 0 || match.residual > options.column_space) continue;
-      out.inputs.push_back(u);
-      out.labels.push_back(match.label);
-      out.residuals.push_back(match.residual);
-      const auto z = torch::cat({u, torch::ones({1}, torch::kDouble)});
-      out.shares.push_back(match.delta.norm().item<double>() * z.norm().item<double>() / norm);
-      rest -= torch::outer(match.delta, z);
-      ++accepted;
+      check(candidates);
     }
     if (out.work_limit) {
       out.stopped = "work limit reached: " + std::to_string(options.max_candidates) +
@@ -126,10 +136,10 @@ Disaggregation disaggregate(const torch::Tensor& weight_grad, const torch::Tenso
       break;
     }
     if (accepted == 0) {
-      out.stopped = "no two rows of what is left of the gradient agree on an input the model "
-                    "confirms: " +
-                    std::to_string(remaining) + " sample(s) left, rank " +
-                    std::to_string(basis.size(1));
+      out.stopped =
+          "no two rows of what is left of the gradient agree on an input the model "
+          "confirms: " +
+          std::to_string(remaining) + " sample(s) left, rank " + std::to_string(basis.size(1));
       break;
     }
     ++out.rounds;

@@ -35,6 +35,11 @@ struct DisaggregationOptions {
   // 9.8e-6; a wrong label leaves a residual of order one, and the first layer's weight gradient
   // scaled by 1 % (rows still agree on inputs 1 % off) 2e-4 to 9e-4.
   double column_space = 1e-4;
+  // Rows agree on an input to this relative distance; where no input found so is confirmed,
+  // the round is tried again at `loose_agreement`: once strong samples are peeled, their float32
+  // remainders (~1e-7 of their part) blur the rows of a sample whose own part is small.
+  double agreement = 1e-5;
+  double loose_agreement = 1e-3;
   // Singular values of [dW | db] below this fraction of the largest are float32 noise.
   double rank_tolerance = 1e-6;
 };
