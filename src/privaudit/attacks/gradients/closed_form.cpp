@@ -509,12 +509,16 @@ BiasRatio bias_ratio(const torch::Tensor& weight_grad, const torch::Tensor& bias
   const auto ratios = dW.index_select(0, order) / db.index_select(0, order).unsqueeze(1);
   std::vector<torch::Tensor> representatives;
   std::vector<int64_t> support;
+  // The representatives so far, row by row (filled in place: stacking them anew for every row
+  // made a gradient with hundreds of distinct rows cost seconds).
+  auto reps = torch::empty_like(ratios);
+  auto rep_norms = torch::empty({ratios.size(0)}, ratios.options());
   for (int64_t i = 0; i < ratios.size(0); ++i) {
     const auto r = ratios[i];
     bool joined = false;
-    if (!representatives.empty()) {
-      const auto reps = torch::stack(representatives);
-      const auto distance = (reps - r).norm(2, {1}) / reps.norm(2, {1}).clamp_min(1e-300);
+    const auto n = static_cast<int64_t>(representatives.size());
+    if (n > 0) {
+      const auto distance = (reps.slice(0, 0, n) - r).norm(2, {1}) / rep_norms.slice(0, 0, n);
       const int64_t nearest = distance.argmin().item<int64_t>();
       if (distance[nearest].item<double>() <= agreement) {
         ++support[static_cast<size_t>(nearest)];
@@ -522,6 +526,8 @@ BiasRatio bias_ratio(const torch::Tensor& weight_grad, const torch::Tensor& bias
       }
     }
     if (!joined) {
+      reps[n].copy_(r);
+      rep_norms[n] = r.norm().clamp_min(1e-300);
       representatives.push_back(r);
       support.push_back(1);
     }
