@@ -771,30 +771,53 @@ Reconstruction run_features_then_invert(models::Classifier& model, const SharedU
   check_shared_gradients(model, update.gradients, update.batch_size);
   const int64_t batch = update.batch_size;
   nlohmann::json tried;
-  const auto exact = first_exact_layer(model, update, tried);
-  if (!exact) {
-    auto r = not_applicable(model, batch,
-                            "no Linear layer's input is given exactly by this update, so there "
-                            "are no features to invert");
-    r.details = {{"layers", tried}};
-    return r;
-  }
-  if (exact->input.kind == "pixels") {
-    auto r = not_applicable(model, batch,
-                            "the input of " + describe(exact->layer) +
-                                " is the image itself: linear-layer recovers it directly");
-    r.details = {{"layers", tried}};
-    return r;
+  std::vector<torch::Tensor> inputs;
+  std::string cut;
+  nlohmann::json details;
+  std::vector<int64_t> known_labels;
+  if (batch > 1) {
+    // The first layer's gradient disaggregated: each recovered sample's features, exact.
+    const auto found = disaggregate_first_layer(model, update, tried);
+    if (!found.not_applicable.empty() || found.input.kind == "pixels") {
+      auto r = not_applicable(model, batch,
+                              !found.not_applicable.empty()
+                                  ? found.not_applicable
+                                  : "the input of " + describe(found.layer) +
+                                        " is the image itself: linear-layer recovers it directly");
+      r.details = {{"layers", tried}};
+      return r;
+    }
+    inputs = found.parts.inputs;
+    known_labels = found.parts.labels;
+    cut = found.input.cut;
+    details = {{"disaggregation", disaggregation_json(found)}};
+  } else {
+    const auto exact = first_exact_layer(model, update, tried);
+    if (!exact) {
+      auto r = not_applicable(model, batch,
+                              "no Linear layer's input is given exactly by this update, so there "
+                              "are no features to invert");
+      r.details = {{"layers", tried}};
+      return r;
+    }
+    if (exact->input.kind == "pixels") {
+      auto r = not_applicable(model, batch,
+                              "the input of " + describe(exact->layer) +
+                                  " is the image itself: linear-layer recovers it directly");
+      r.details = {{"layers", tried}};
+      return r;
+    }
+    inputs = {exact->ratio.mixture};
+    cut = exact->input.cut;
+    details = {{"layer", layer_json(exact->layer, exact->ratio)}};
   }
   FeatureInversionOptions options;
   options.seed = budget.seed;
   std::vector<torch::Tensor> images;
   std::vector<double> errors;
-  const auto& inputs =
-      batch == 1 ? std::vector<torch::Tensor>{exact->ratio.mixture} : exact->ratio.inputs;
   for (size_t i = 0; i < inputs.size() && static_cast<int64_t>(i) < batch; ++i) {
     options.seed = budget.seed + 7919 * i;
-    const auto inverted = invert_features(model, exact->input.cut, inputs[i], options, progress);
+    const auto inverted = invert_features(model, cut, inputs[i], options, progress);
     images.push_back(inverted.image);
     errors.push_back(inverted.relative_error);
   }
@@ -802,11 +825,12 @@ Reconstruction run_features_then_invert(models::Classifier& model, const SharedU
     images.push_back(torch::full(model.input_shape().with_batch(1), 0.5));
   }
   auto r = batch_result(model, update, images, {}, Recovery::kOptimisation);
+  if (batch > 1) r.labels = batch_labels(model, update, known_labels);
   r.iterations = options.iterations;
-  r.details = {{"layer", layer_json(exact->layer, exact->ratio)},
-               {"cut", exact->input.cut},
-               {"feature_errors", errors},
-               {"layers", tried}};
+  details["cut"] = cut;
+  details["feature_errors"] = errors;
+  details["layers"] = tried;
+  r.details = details;
   return r;
 }
 
