@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "attacks/gradients/attack_fixtures.h"
@@ -174,25 +175,116 @@ TEST_F(ClosedFormSlow, LinearLayerRecoversEveryImageExactlyFromATrainedMlp) {
       << fti.failure;
 }
 
-TEST_F(ClosedFormSlow, LinearLayerRecoversSomeImagesOfABatchOfEightExactly) {
+// How many images of a batch reconstruction are certified, checking that each certified image is
+// in fact exact: >= 60 dB from its nearest target, no two of them the same target. (Checked
+// against the nearest target, not the scoring's assignment: with an image missing, the
+// assignment that minimises the total error can hand an exact image another target.)
+int64_t certified_exact(const Reconstruction& result, const testing::Targets& targets) {
+  int64_t exact = 0;
+  std::set<int64_t> matched;
+  for (int64_t k = 0; k < result.images.size(0); ++k) {
+    if (!result.certified.at(static_cast<size_t>(k))) continue;
+    ++exact;
+    const auto mse = (targets.images - result.images[k]).pow(2).mean({1, 2, 3});
+    const int64_t nearest = mse.argmin().item<int64_t>();
+    EXPECT_GE(-10 * std::log10(std::max(mse[nearest].item<double>(), 1e-10)), 60.0)
+        << "certified image " << k;
+    EXPECT_TRUE(matched.insert(nearest).second)
+        << "certified image " << k << " repeats target " << nearest;
+  }
+  return exact;
+}
+
+// Issue 33 item 1: the first layer's gradient disaggregated (bias ratio + peeling with the
+// model's own sample gradients) gives every image of a batch of 8 of held-out test images, and
+// at least 14 of 16, each certified without ground truth, with their labels.
+TEST_F(ClosedFormSlow, LinearLayerRecoversEveryImageOfABatchFromATrainedMlp) {
+  auto model = testing::fashion_mnist_model("mlp");
+  Progress quiet;
+  for (int64_t batch : {8, 16}) {
+    const auto targets = test_images(batch, 16);
+    const auto result = run_linear_layer_attack(*model, update_of(*model, targets), {}, quiet);
+    ASSERT_FALSE(result.not_applicable) << result.failure;
+    const int64_t exact = certified_exact(result, targets);
+    EXPECT_GE(exact, batch == 8 ? 8 : 14) << result.details.dump();
+    const auto score =
+        metrics::score_reconstruction(result.images, result.labels, targets.images, targets.labels);
+    // Each recovered image carries the label it was confirmed with; the rest get what is left
+    // of the last layer's count.
+    EXPECT_GE(score.label_accuracy, static_cast<double>(exact) / static_cast<double>(batch));
+    std::vector<double> psnrs;
+    for (int64_t i = 0; i < batch; ++i) psnrs.push_back(score.psnr[i].item<double>());
+    std::cout << "batch " << batch << ": " << exact << " of " << batch
+              << " recovered exactly, median PSNR " << median(psnrs) << " dB, labels "
+              << score.label_accuracy << ", " << result.details["disaggregation"].dump() << "\n";
+  }
+}
+
+// A gradient that is not what the model gives (the first layer's weight gradient scaled by 1 %,
+// or with noise of 1e-4 of its largest entry) is not certified, though rows still agree.
+TEST_F(ClosedFormSlow, LinearLayerCertifiesNothingFromACorruptedBatchGradient) {
   auto model = testing::fashion_mnist_model("mlp");
   const auto targets = test_images(8, 16);
   Progress quiet;
-  const auto result = run_linear_layer_attack(*model, update_of(*model, targets), {}, quiet);
+  const auto clean = update_of(*model, targets);
+  auto scaled = clean;
+  scaled.gradients[0] = clean.gradients[0] * 1.01;
+  auto noisy = clean;
+  auto generator = at::detail::createCPUGenerator(7);
+  noisy.gradients[0] = clean.gradients[0] + 1e-4 * clean.gradients[0].abs().max() *
+                                                torch::randn(clean.gradients[0].sizes(), generator);
+  for (const auto* update : {&scaled, &noisy}) {
+    const auto result = run_linear_layer_attack(*model, *update, {}, quiet);
+    ASSERT_FALSE(result.not_applicable) << result.failure;
+    EXPECT_EQ(std::count(result.certified.begin(), result.certified.end(), true), 0)
+        << result.details["disaggregation"].dump();
+  }
+}
+
+// At batch > 1 features-then-invert inverts the features the disaggregation of the CNN's fc1
+// gives for each sample (until issue 33 it inverted only the samples the plain bias ratio
+// isolated).
+TEST_F(ClosedFormSlow, FeaturesThenInvertRebuildsABatchFromATrainedCnn) {
+  auto model = testing::fashion_mnist_model("cnn");
+  const auto targets = test_images(4, 16);
+  Progress quiet;
+  const auto result = run_features_then_invert(*model, update_of(*model, targets), {}, quiet);
   ASSERT_FALSE(result.not_applicable) << result.failure;
+  const auto& parts = result.details["disaggregation"];
+  EXPECT_EQ(parts["recovered"], 4) << parts.dump();
   const auto score =
       metrics::score_reconstruction(result.images, result.labels, targets.images, targets.labels);
-  int64_t exact = 0;
-  for (int64_t i = 0; i < 8; ++i) {
-    const auto from = static_cast<size_t>(score.assignment[static_cast<size_t>(i)]);
-    if (!result.certified[from]) continue;
-    ++exact;
-    // A certificate is a claim about the target: it must hold.
-    EXPECT_GE(score.psnr[i].item<double>(), 60.0) << "certified image " << from;
-  }
-  EXPECT_GE(exact, 1);
-  std::cout << "batch 8: " << exact << " of 8 recovered exactly, mean PSNR " << score.mean_psnr
-            << " dB\n";
+  std::vector<double> psnrs;
+  for (int64_t i = 0; i < 4; ++i) psnrs.push_back(score.psnr[i].item<double>());
+  std::cout << "features-then-invert batch 4 PSNRs:";
+  for (double p : psnrs) std::cout << " " << p;
+  std::cout << ", labels " << score.label_accuracy << "\n";
+  // Batch 1 on this model: medians 22.5-29.6 dB over seed offsets; a grey guess ~10 dB.
+  EXPECT_GE(median(psnrs), 18.0);
+  EXPECT_DOUBLE_EQ(score.label_accuracy, 1.0);
+  EXPECT_EQ(std::count(result.certified.begin(), result.certified.end(), true), 0);
+}
+
+// Where the preconditions fail the batch attack says so: no ReLU after the first layer, or a
+// batch larger than its width.
+TEST_F(ClosedFormSlow, LinearLayerAtBatchSizeIsNotApplicableWithoutAReluOrWidth) {
+  torch::manual_seed(0);
+  testing::SequentialClassifier smooth(
+      torch::nn::Sequential(torch::nn::Flatten(), torch::nn::Linear(784, 64), torch::nn::Tanh(),
+                            torch::nn::Linear(64, 10)),
+      "tanh-mlp", "MLP with tanh");
+  testing::SequentialClassifier narrow(
+      torch::nn::Sequential(torch::nn::Flatten(), torch::nn::Linear(784, 6), torch::nn::ReLU(),
+                            torch::nn::Linear(6, 10)),
+      "narrow-mlp", "MLP 6 units wide");
+  const auto targets = test_images(8);
+  Progress quiet;
+  const auto no_relu = run_linear_layer_attack(smooth, update_of(smooth, targets), {}, quiet);
+  EXPECT_TRUE(no_relu.not_applicable);
+  EXPECT_NE(no_relu.failure.find("no ReLU after"), std::string::npos) << no_relu.failure;
+  const auto too_wide = run_linear_layer_attack(narrow, update_of(narrow, targets), {}, quiet);
+  EXPECT_TRUE(too_wide.not_applicable);
+  EXPECT_NE(too_wide.failure.find("larger than the width"), std::string::npos) << too_wide.failure;
 }
 
 TEST_F(ClosedFormSlow, PositionalSolveRecoversEveryImageFromATrainedVit) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 
+#include "privaudit/attacks/gradients/disaggregation.h"
 #include "privaudit/attacks/gradients/idlg.h"
 #include "privaudit/attacks/image_priors.h"
 #include "privaudit/util/error.h"
@@ -18,9 +19,6 @@
 namespace privaudit::attacks {
 namespace {
 
-// Two rows' ratios name the same input when they agree to this relative distance (float32
-// gradients give ~1e-7; rows that mix samples differ by far more).
-constexpr double kRowAgreement = 1e-5;
 // Groups whose inputs are this close are one sample seen through slightly mixed rows.
 constexpr double kSameSample = 1e-2;
 // A batch-1 layer gradient this close to rank one has a single input vector (a token-mixing
@@ -198,21 +196,162 @@ std::string describe(const LinearLayer& layer) {
          std::to_string(layer.out) + " x " + std::to_string(layer.in) + ")";
 }
 
-// The recovered inputs of a batch, most supported first, filled up to the batch size with the
-// least-squares mixture (uncertified).
-std::vector<torch::Tensor> batch_inputs(const BiasRatio& ratio, int64_t batch) {
-  std::vector<torch::Tensor> inputs =
-      batch == 1 ? std::vector<torch::Tensor>{ratio.mixture} : ratio.inputs;
-  while (static_cast<int64_t>(inputs.size()) < batch) inputs.push_back(ratio.mixture);
-  return inputs;
+// The gradient of one sample at a layer's output (its bias gradient), with every class as its
+// label: classes x out. `logits` is the model's output for that one sample, `bias` the layer's
+// bias parameter.
+torch::Tensor deltas_per_class(const torch::Tensor& logits, const torch::Tensor& bias) {
+  std::vector<torch::Tensor> rows;
+  const int64_t classes = logits.size(1);
+  for (int64_t c = 0; c < classes; ++c) {
+    const auto label =
+        torch::full({1}, c, torch::TensorOptions().dtype(torch::kLong).device(logits.device()));
+    const auto loss = torch::nn::functional::cross_entropy(logits, label);
+    rows.push_back(
+        torch::autograd::grad({loss}, {bias}, {}, /*retain_graph=*/c + 1 < classes)[0].detach().to(
+            torch::kCPU, torch::kDouble));
+  }
+  return torch::stack(rows);
 }
 
-std::vector<bool> batch_certificates(const BiasRatio& ratio, int64_t batch) {
-  std::vector<bool> certified(static_cast<size_t>(batch), false);
-  for (size_t i = 0; i < ratio.inputs.size() && i < certified.size(); ++i) {
-    certified[i] = ratio.support[i] >= 2;
+// The model's own output gradient at `layer` for one recovered input u (disaggregation.h's
+// SampleDeltas): through the pixels (u -> image by the probed affine map) or from a cut's
+// features (forward_from).
+SampleDeltas sample_deltas(models::Classifier& model, const SharedUpdate& update,
+                           const LinearLayer& layer, const LayerInput& input) {
+  std::vector<int64_t> cut_shape;
+  if (input.kind == "features") {
+    models::TrainingModeGuard mode(model, false);
+    torch::NoGradGuard no_grad;
+    const auto probe = probe_images(model.input_shape())[0].to(model.device());
+    cut_shape = model.features(probe, input.cut).sizes().vec();
   }
-  return certified;
+  return [&model, &update, layer, input, cut_shape](const torch::Tensor& u) -> torch::Tensor {
+    models::TrainingModeGuard mode(model, update.train_mode);
+    const auto bias = model.parameters()[layer.bias];
+    torch::Tensor logits;
+    if (input.kind == "pixels") {
+      const auto image = ((u - input.pixels.shift) / input.pixels.scale)
+                             .view(model.input_shape().with_batch(1))
+                             .to(model.device(), torch::kFloat);
+      logits = model.forward(image);
+    } else {
+      logits = model.forward_from(u.view(cut_shape).to(model.device(), torch::kFloat), input.cut);
+    }
+    return deltas_per_class(logits, bias);
+  };
+}
+
+// Whether a ReLU follows `layer`: the gradient at its output of the auditor's noise probe has
+// exact zeros (the units the probe leaves inactive). GELU, tanh or no activation leave none.
+bool relu_follows(models::Classifier& model, const LinearLayer& layer) {
+  const auto probe = probe_images(model.input_shape())[2];
+  const auto g = probe_gradients(model, probe)[layer.bias];
+  return g.defined() && (g == 0).any().item<bool>();
+}
+
+// The batch's inputs of the first Linear layer whose input is the image or a cut's features,
+// disaggregated (disaggregation.h); `not_applicable` says why not when it is not empty.
+struct BatchLayer {
+  LinearLayer layer;
+  LayerInput input;
+  Disaggregation parts;
+  std::string not_applicable;
+};
+
+BatchLayer disaggregate_first_layer(models::Classifier& model, const SharedUpdate& update,
+                                    nlohmann::json& tried) {
+  tried = nlohmann::json::array();
+  BatchLayer found;
+  bool located = false;
+  for (const auto& layer : find_linear_layers(model.parameters())) {
+    const auto& g = update.gradients;
+    if (!g[layer.weight].defined() || !g[layer.bias].defined()) continue;
+    auto input = locate_input(model, layer);
+    nlohmann::json entry = {{"weight_parameter", layer.weight},
+                            {"in", layer.in},
+                            {"out", layer.out},
+                            {"input", input.kind}};
+    if (!input.cut.empty()) entry["cut"] = input.cut;
+    tried.push_back(entry);
+    if (input.kind == "unknown") continue;
+    found.layer = layer;
+    found.input = std::move(input);
+    located = true;
+    break;
+  }
+  const int64_t batch = update.batch_size;
+  if (!located) {
+    found.not_applicable =
+        "no Linear layer's input is the image or a cut's features (probed with zeros, ones and "
+        "noise)";
+    return found;
+  }
+  if (batch > found.layer.out) {
+    found.not_applicable = "batch " + std::to_string(batch) + " is larger than the width of " +
+                           describe(found.layer) +
+                           ": its gradient's rank cannot separate the samples";
+    return found;
+  }
+  if (!relu_follows(model, found.layer)) {
+    found.not_applicable = "no ReLU after " + describe(found.layer) +
+                           " (a probe's gradient at its output has no exact zeros): nothing "
+                           "isolates one sample in its gradient";
+    return found;
+  }
+  found.parts =
+      disaggregate(update.gradients[found.layer.weight], update.gradients[found.layer.bias], batch,
+                   sample_deltas(model, update, found.layer, found.input));
+  return found;
+}
+
+nlohmann::json disaggregation_json(const BatchLayer& found) {
+  const auto& p = found.parts;
+  nlohmann::json out = {{"method", "peeling (bias ratio + the model's own sample gradient)"},
+                        {"rank", p.rank},
+                        {"recovered", p.inputs.size()},
+                        {"rounds", p.rounds},
+                        {"candidates", p.candidates},
+                        {"work_limit", p.work_limit},
+                        {"reproduction_error", p.reproduction_error},
+                        {"column_space_residuals", p.residuals},
+                        {"shares", p.shares}};
+  if (!p.stopped.empty()) out["stopped"] = p.stopped;
+  return out;
+}
+
+// Labels for a batch whose first `found` samples were recovered with `known` labels: those, then
+// what is left of the attacker's label count (the server's labels, else the last layer's).
+torch::Tensor batch_labels(models::Classifier& model, const SharedUpdate& update,
+                           const std::vector<int64_t>& known) {
+  auto pool = attack_labels(model, update);
+  std::vector<int64_t> rest(pool.data_ptr<int64_t>(), pool.data_ptr<int64_t>() + pool.numel());
+  std::vector<int64_t> labels = known;
+  for (auto c : known) {
+    const auto it = std::find(rest.begin(), rest.end(), c);
+    if (it != rest.end()) rest.erase(it);
+  }
+  for (auto c : rest) {
+    if (static_cast<int64_t>(labels.size()) >= update.batch_size) break;
+    labels.push_back(c);
+  }
+  labels.resize(static_cast<size_t>(update.batch_size), -1);
+  return torch::tensor(labels, torch::kLong);
+}
+
+// The recovered inputs first, then the bias ratio's guesses of the rest (uncertified).
+std::vector<torch::Tensor> batch_inputs(const BatchLayer& found, const SharedUpdate& update) {
+  std::vector<torch::Tensor> inputs = found.parts.inputs;
+  const auto guesses = bias_ratio(update.gradients[found.layer.weight],
+                                  update.gradients[found.layer.bias], update.batch_size);
+  for (const auto& u : guesses.inputs) {
+    if (static_cast<int64_t>(inputs.size()) >= update.batch_size) break;
+    const bool known = std::any_of(inputs.begin(), inputs.end(), [&](const auto& x) {
+      return relative_distance(u, x) <= kSameSample;
+    });
+    if (!known) inputs.push_back(u);
+  }
+  while (static_cast<int64_t>(inputs.size()) < update.batch_size) inputs.push_back(guesses.mixture);
+  return inputs;
 }
 
 // The positional attack's layers: a 1 x T x D positional embedding and a D x C x k x k patch
@@ -291,6 +430,42 @@ Reconstruction batch_result(models::Classifier& model, const SharedUpdate& updat
   return r;
 }
 
+// linear-layer at batch > 1: the first layer's inputs disaggregated; a recovered input is
+// certified (two rows agree on it and the model's own gradient for it lies in the update's column
+// space), the rest are the bias ratio's uncertified guesses.
+Reconstruction linear_layer_batch(models::Classifier& model, const SharedUpdate& update) {
+  const int64_t batch = update.batch_size;
+  nlohmann::json tried;
+  const auto found = disaggregate_first_layer(model, update, tried);
+  if (!found.not_applicable.empty() || found.input.kind != "pixels") {
+    auto r = not_applicable(
+        model, batch,
+        !found.not_applicable.empty()
+            ? found.not_applicable
+            : "the first Linear layer that can be disaggregated, " + describe(found.layer) +
+                  ", sees the output of cut '" + found.input.cut +
+                  "' (features, not pixels): features-then-invert turns it into images");
+    r.details = {{"layers", tried}};
+    return r;
+  }
+  const auto shape = model.input_shape();
+  std::vector<torch::Tensor> images;
+  for (const auto& u : batch_inputs(found, update)) {
+    images.push_back(to_pixels(found.input.pixels, u, shape));
+  }
+  std::vector<bool> certified(found.parts.inputs.size(), true);
+  auto r = batch_result(model, update, images, certified, Recovery::kClosedForm);
+  r.labels = batch_labels(model, update, found.parts.labels);
+  r.details = {{"layer",
+                {{"weight_parameter", found.layer.weight},
+                 {"in", found.layer.in},
+                 {"out", found.layer.out},
+                 {"exact_inputs", found.parts.inputs.size()}}},
+               {"disaggregation", disaggregation_json(found)},
+               {"layers", tried}};
+  return r;
+}
+
 }  // namespace
 
 Certificate certify_recovery(models::Classifier& model, const SharedUpdate& update,
@@ -317,7 +492,7 @@ std::vector<LinearLayer> find_linear_layers(const std::vector<torch::Tensor>& pa
 }
 
 BiasRatio bias_ratio(const torch::Tensor& weight_grad, const torch::Tensor& bias_grad,
-                     int64_t max_inputs) {
+                     int64_t max_inputs, double agreement) {
   BiasRatio out;
   const auto dW = to_double(weight_grad);
   const auto db = to_double(bias_grad);
@@ -334,19 +509,25 @@ BiasRatio bias_ratio(const torch::Tensor& weight_grad, const torch::Tensor& bias
   const auto ratios = dW.index_select(0, order) / db.index_select(0, order).unsqueeze(1);
   std::vector<torch::Tensor> representatives;
   std::vector<int64_t> support;
+  // The representatives so far, row by row (filled in place: stacking them anew for every row
+  // made a gradient with hundreds of distinct rows cost seconds).
+  auto reps = torch::empty_like(ratios);
+  auto rep_norms = torch::empty({ratios.size(0)}, ratios.options());
   for (int64_t i = 0; i < ratios.size(0); ++i) {
     const auto r = ratios[i];
     bool joined = false;
-    if (!representatives.empty()) {
-      const auto reps = torch::stack(representatives);
-      const auto distance = (reps - r).norm(2, {1}) / reps.norm(2, {1}).clamp_min(1e-300);
+    const auto n = static_cast<int64_t>(representatives.size());
+    if (n > 0) {
+      const auto distance = (reps.slice(0, 0, n) - r).norm(2, {1}) / rep_norms.slice(0, 0, n);
       const int64_t nearest = distance.argmin().item<int64_t>();
-      if (distance[nearest].item<double>() <= kRowAgreement) {
+      if (distance[nearest].item<double>() <= agreement) {
         ++support[static_cast<size_t>(nearest)];
         joined = true;
       }
     }
     if (!joined) {
+      reps[n].copy_(r);
+      rep_norms[n] = r.norm().clamp_min(1e-300);
       representatives.push_back(r);
       support.push_back(1);
     }
@@ -491,6 +672,7 @@ Reconstruction run_linear_layer_attack(models::Classifier& model, const SharedUp
                           "no Linear layer with a bias (a 2-D weight followed by "
                           "its bias) among the model's parameters");
   }
+  if (batch > 1) return linear_layer_batch(model, update);
   nlohmann::json tried;
   const auto exact = first_exact_layer(model, update, tried);
   if (!exact || exact->input.kind != "pixels") {
@@ -504,13 +686,8 @@ Reconstruction run_linear_layer_attack(models::Classifier& model, const SharedUp
     r.details = {{"layers", tried}};
     return r;
   }
-  const auto shape = model.input_shape();
-  std::vector<torch::Tensor> images;
-  for (const auto& u : batch_inputs(exact->ratio, batch)) {
-    images.push_back(to_pixels(exact->input.pixels, u, shape));
-  }
-  auto r = batch_result(model, update, images, batch_certificates(exact->ratio, batch),
-                        Recovery::kClosedForm);
+  const auto image = to_pixels(exact->input.pixels, exact->ratio.mixture, model.input_shape());
+  auto r = batch_result(model, update, {image}, {}, Recovery::kClosedForm);
   r.details = {{"layer", layer_json(exact->layer, exact->ratio)}, {"layers", tried}};
   return r;
 }
@@ -594,30 +771,53 @@ Reconstruction run_features_then_invert(models::Classifier& model, const SharedU
   check_shared_gradients(model, update.gradients, update.batch_size);
   const int64_t batch = update.batch_size;
   nlohmann::json tried;
-  const auto exact = first_exact_layer(model, update, tried);
-  if (!exact) {
-    auto r = not_applicable(model, batch,
-                            "no Linear layer's input is given exactly by this update, so there "
-                            "are no features to invert");
-    r.details = {{"layers", tried}};
-    return r;
-  }
-  if (exact->input.kind == "pixels") {
-    auto r = not_applicable(model, batch,
-                            "the input of " + describe(exact->layer) +
-                                " is the image itself: linear-layer recovers it directly");
-    r.details = {{"layers", tried}};
-    return r;
+  std::vector<torch::Tensor> inputs;
+  std::string cut;
+  nlohmann::json details;
+  std::vector<int64_t> known_labels;
+  if (batch > 1) {
+    // The first layer's gradient disaggregated: each recovered sample's features, exact.
+    const auto found = disaggregate_first_layer(model, update, tried);
+    if (!found.not_applicable.empty() || found.input.kind == "pixels") {
+      auto r = not_applicable(model, batch,
+                              !found.not_applicable.empty()
+                                  ? found.not_applicable
+                                  : "the input of " + describe(found.layer) +
+                                        " is the image itself: linear-layer recovers it directly");
+      r.details = {{"layers", tried}};
+      return r;
+    }
+    inputs = found.parts.inputs;
+    known_labels = found.parts.labels;
+    cut = found.input.cut;
+    details = {{"disaggregation", disaggregation_json(found)}};
+  } else {
+    const auto exact = first_exact_layer(model, update, tried);
+    if (!exact) {
+      auto r = not_applicable(model, batch,
+                              "no Linear layer's input is given exactly by this update, so there "
+                              "are no features to invert");
+      r.details = {{"layers", tried}};
+      return r;
+    }
+    if (exact->input.kind == "pixels") {
+      auto r = not_applicable(model, batch,
+                              "the input of " + describe(exact->layer) +
+                                  " is the image itself: linear-layer recovers it directly");
+      r.details = {{"layers", tried}};
+      return r;
+    }
+    inputs = {exact->ratio.mixture};
+    cut = exact->input.cut;
+    details = {{"layer", layer_json(exact->layer, exact->ratio)}};
   }
   FeatureInversionOptions options;
   options.seed = budget.seed;
   std::vector<torch::Tensor> images;
   std::vector<double> errors;
-  const auto& inputs =
-      batch == 1 ? std::vector<torch::Tensor>{exact->ratio.mixture} : exact->ratio.inputs;
   for (size_t i = 0; i < inputs.size() && static_cast<int64_t>(i) < batch; ++i) {
     options.seed = budget.seed + 7919 * i;
-    const auto inverted = invert_features(model, exact->input.cut, inputs[i], options, progress);
+    const auto inverted = invert_features(model, cut, inputs[i], options, progress);
     images.push_back(inverted.image);
     errors.push_back(inverted.relative_error);
   }
@@ -625,11 +825,12 @@ Reconstruction run_features_then_invert(models::Classifier& model, const SharedU
     images.push_back(torch::full(model.input_shape().with_batch(1), 0.5));
   }
   auto r = batch_result(model, update, images, {}, Recovery::kOptimisation);
+  if (batch > 1) r.labels = batch_labels(model, update, known_labels);
   r.iterations = options.iterations;
-  r.details = {{"layer", layer_json(exact->layer, exact->ratio)},
-               {"cut", exact->input.cut},
-               {"feature_errors", errors},
-               {"layers", tried}};
+  details["cut"] = cut;
+  details["feature_errors"] = errors;
+  details["layers"] = tried;
+  r.details = details;
   return r;
 }
 

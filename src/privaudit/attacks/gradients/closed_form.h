@@ -3,8 +3,9 @@
 //
 //  - linear-layer: for one input, row i of a Linear layer's weight gradient is delta_i x and its
 //    bias gradient delta_i, so x = dW_i / db_i exactly (Phong et al. 2017; Geiping et al. 2020
-//    for any fully connected layer). In a batch, a row whose unit was active for one sample only
-//    gives that sample; rows that agree are grouped into distinct samples.
+//    for any fully connected layer). In a batch, the first layer's gradient is disaggregated
+//    (disaggregation.h): rows of one sample alone give it, and peeling it off with the model's
+//    own gradient for it isolates the next.
 //  - positional: a ViT's learned positional embedding receives each patch token's upstream
 //    gradient g_p, and the patch projection's weight gradient is sum_p g_p x_p^T: the patches
 //    solve a least-squares system when the width is at least the number of patches (the idea
@@ -53,8 +54,10 @@ struct BiasRatio {
   std::vector<torch::Tensor> inputs;
   std::vector<int64_t> support;
 };
+// Rows are grouped when their ratios agree to `agreement` (relative); by default 1e-5 (float32
+// gradients agree to ~1e-7).
 BiasRatio bias_ratio(const torch::Tensor& weight_grad, const torch::Tensor& bias_grad,
-                     int64_t max_inputs);
+                     int64_t max_inputs, double agreement = 1e-5);
 
 // Cosine distance, in float64, between the shared gradient and the gradient of `images` with
 // `labels` (computed in the update's mode); tensors the update leaves undefined are skipped.
@@ -65,8 +68,8 @@ double gradient_self_check(models::Classifier& model, const SharedUpdate& update
 // of one image is certified exact when it reproduces the observed update: the gradient of the
 // recovered image with the recovered label (the server's, else read off the last layer) lies
 // within this cosine distance of the shared one (the self-check, in float64). At batch > 1 a
-// linear-layer image is certified when at least two rows of the layer's gradient agree on it
-// (each row's ratio dW_i / db_i is an exact input when one sample activates the unit). An
+// linear-layer image is certified when rows of the layer's gradient agree on it and the model's
+// own gradient for it lies in the update's column space (disaggregation.h). An
 // optimisation or inversion (features-then-invert, DLG, iDLG, Inverting Gradients) is never
 // certified, whatever its self-check: matching the update is what it optimises, and where the
 // layers below what it matched are not injective (a crop, a pooling, a frozen first layer)

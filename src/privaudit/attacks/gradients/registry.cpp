@@ -123,7 +123,8 @@ Reconstruction imprint_attack(models::Classifier& model, const ModelUpdate& upda
 const std::vector<GradientAttack>& gradient_attacks() {
   static const std::vector<GradientAttack> attacks = {
       {"linear-layer",
-       "closed form: a Linear layer's input from its weight and bias gradients (bias ratio)",
+       "closed form: a Linear layer's input from its weight and bias gradients (bias ratio; "
+       "at batch > 1 the batch disaggregated by peeling)",
        run_linear_layer_attack,
        {},
        true},

@@ -1,0 +1,73 @@
+// Exact batch disaggregation of a Linear layer followed by a ReLU: the setting of SPEAR
+// (Dimitrov et al., "SPEAR: Exact Gradient Inversion of Batches in Federated Learning", NeurIPS
+// 2024), solved by peeling instead of SPEAR's sampling (docs/gradients.md, "Batch
+// disaggregation").
+//
+// For y = W u + b with the batch's mean loss, [dW | db] = sum_j g_j [u_j; 1]^T (out x (in + 1),
+// rank <= B), and the ReLU zeroes g_j's entries of the units u_j leaves inactive. A row whose unit
+// fired for one sample only is proportional to [u_j; 1]: the bias ratio gives u_j exactly. The
+// attacker, who holds the model, then computes that sample's own g_j (its gradient at the layer's
+// output, for each class as its label; the label whose g_j lies in the gradient's column space is
+// the sample's), subtracts g_j [u_j; 1]^T and repeats on the rest: every peeled sample turns rows
+// it shared with one other sample into rows of that sample alone.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace privaudit::attacks {
+
+// For one layer input u (float64, `in` values), the layer's output gradient of that one sample
+// under the mean loss of a batch of one, with each class as its label: classes x out, float64
+// (row c: label c). Undefined when the model cannot give it.
+using SampleDeltas = std::function<torch::Tensor(const torch::Tensor& u)>;
+
+struct DisaggregationOptions {
+  // The most candidate inputs checked against the model (each costs one gradient per class): the
+  // bound on the work of one disaggregation. Reaching it is reported as such (`work_limit`).
+  int64_t max_candidates = 2048;
+  // A sample's g_j (for its label) lies in the column space of what is left of [dW | db] to this
+  // relative residual. Float32 gradients of the trained MLP (docs/gradients.md) gave 1.8e-7 to
+  // 9.8e-6; a wrong label leaves a residual of order one, and the first layer's weight gradient
+  // scaled by 1 % (rows still agree on inputs 1 % off) 2e-4 to 9e-4.
+  double column_space = 1e-4;
+  // Rows agree on an input to this relative distance; where no input found so is confirmed,
+  // the round is tried again at `loose_agreement`: once strong samples are peeled, their float32
+  // remainders (~1e-7 of their part) blur the rows of a sample whose own part is small.
+  double agreement = 1e-5;
+  double loose_agreement = 1e-3;
+  // Singular values of [dW | db] below this fraction of the largest are float32 noise.
+  double rank_tolerance = 1e-6;
+};
+
+struct Disaggregation {
+  std::vector<torch::Tensor> inputs;  // recovered layer inputs (float64, `in` values), in order
+  std::vector<int64_t> labels;        // the label each one was recovered with
+  std::vector<double> residuals;      // its g_j's relative residual outside the column space
+  std::vector<double> shares;         // |g_j [u_j; 1]^T| / |[dW | db]|: its part of the gradient
+  int64_t rank = 0;                   // numerical rank of [dW | db]
+  int rounds = 0;                     // peeling rounds that recovered at least one sample
+  int64_t candidates = 0;             // candidate inputs checked against the model
+  bool work_limit = false;            // stopped at max_candidates
+  // Why fewer than B inputs were recovered (empty when all were): no row isolates one of the
+  // remaining samples, what is left is float32 noise (samples whose gradient vanishes), or the
+  // work limit.
+  std::string stopped;
+  // |[dW | db] - sum_j g_j [u_j; 1]^T| / |[dW | db]| over the recovered samples: ~1e-7 when all B
+  // are recovered.
+  double reproduction_error = 1;
+};
+
+// Disaggregates the gradient of a Linear layer (dW: out x in, db: out) of a batch of `batch`
+// samples under the mean loss. Every returned input passed both checks: at least two rows of the
+// remaining gradient agree on it, and the model's own g_j for it (deltas(u) / batch, best label)
+// lies in the remaining gradient's column space. Throws Error on bad options.
+Disaggregation disaggregate(const torch::Tensor& weight_grad, const torch::Tensor& bias_grad,
+                            int64_t batch, const SampleDeltas& deltas,
+                            const DisaggregationOptions& options = {});
+
+}  // namespace privaudit::attacks
