@@ -120,8 +120,14 @@ std::vector<MembershipRow> membership_rows(const std::vector<Architecture>& arch
         stage = &m->membership;
       if (stage == nullptr || !stage->results || stage->results->strongest() == nullptr) continue;
       const auto& r = *stage->results;
-      MembershipRow row{arch.name,   per_class,        *r.strongest(),      r.models,
-                        r.decisions, r.train_accuracy, r.held_out_accuracy, ""};
+      MembershipRow row;
+      row.arch = arch.name;
+      row.per_class = per_class;
+      row.strongest = *r.strongest();
+      row.models = r.models;
+      row.decisions = r.decisions;
+      row.train_accuracy = r.train_accuracy;
+      row.held_out_accuracy = r.held_out_accuracy;
       if (!r.roc_plot.empty() && !stage->dir.empty()) row.roc_plot = stage->dir + "/" + r.roc_plot;
       row.exposed_ssim = r.exposed_ssim;
       if (!r.exposed_plot.empty() && !stage->dir.empty())

@@ -396,12 +396,12 @@ PositionalSolve positional_solve(const Gradients& g, const PositionalLayers& lay
   PositionalSolve out;
   const auto G = to_double(g[layers.positions])[0].slice(0, offset, offset + layers.patches);
   const auto dW = to_double(g[layers.projection]).reshape({layers.dim, -1});
-  const auto singular = torch::linalg::svdvals(G, c10::nullopt);
+  const auto singular = at::linalg_svdvals(G, c10::nullopt);
   const double top = singular.max().item<double>();
   out.rank = top > 0 ? (singular > top * 1e-7).sum().item<int64_t>() : 0;
   if (out.rank < layers.patches) return out;
   const auto Gt = G.t();                                            // D x P
-  const auto X = torch::linalg::pinv(Gt, 1e-12, false).matmul(dW);  // P x Ck^2
+  const auto X = at::linalg_pinv(Gt, 1e-12, false).matmul(dW);  // P x Ck^2
   out.residual = relative_distance(Gt.matmul(X), dW);
   const int64_t k = layers.kernel, gh = shape.height / k, gw = shape.width / k;
   out.image =

@@ -19,7 +19,7 @@ torch::Tensor as_float64(const torch::Tensor& t) {
 
 // Orthonormal basis (out x r) of the column space of `m`, singular values above `floor`.
 torch::Tensor column_basis(const torch::Tensor& m, double floor) {
-  const auto svd = torch::linalg::svd(m, /*full_matrices=*/false, c10::nullopt);
+  const auto svd = at::linalg_svd(m, /*full_matrices=*/false, c10::nullopt);
   const auto& u = std::get<0>(svd);
   const auto& s = std::get<1>(svd);
   const int64_t rank = (s > floor).sum().item<int64_t>();
@@ -69,7 +69,7 @@ Disaggregation disaggregate(const torch::Tensor& weight_grad, const torch::Tenso
     out.stopped = "the layer's gradient is zero or not finite";
     return out;
   }
-  const double top = torch::linalg::svdvals(gradient, c10::nullopt).max().item<double>();
+  const double top = at::linalg_svdvals(gradient, c10::nullopt).max().item<double>();
   const double floor = top * options.rank_tolerance;
   out.rank = column_basis(gradient, floor).size(1);
   auto rest = gradient.clone();
@@ -113,7 +113,7 @@ Disaggregation disaggregate(const torch::Tensor& weight_grad, const torch::Tenso
     // For the last sample what is left is rank one: its leading right singular vector, a fit over
     // every row, is a candidate too.
     if (remaining == 1) {
-      const auto v = std::get<2>(torch::linalg::svd(rest, false, c10::nullopt))[0];
+      const auto v = std::get<2>(at::linalg_svd(rest, false, c10::nullopt))[0];
       const double scale = v[in].item<double>();
       if (std::abs(scale) > 0) check({v.slice(0, 0, in) / scale});
     }
