@@ -160,6 +160,22 @@ TEST(ClosedForm, AClosedFormRecoveryThatReproducesTheUpdateIsCertified) {
           .certified);
 }
 
+// Its precondition does not hold on the ViT (attention mixes the tokens before any exact
+// Linear input): not_applicable with the reason, at once, at batch 1 and 8 alike.
+TEST(ClosedForm, FeaturesThenInvertDoesNotApplyToTheVit) {
+  auto model = testing::make_model("vit", 4);
+  Progress quiet;
+  for (const int64_t batch : {1, 8}) {
+    const auto images = torch::rand({batch, 1, 28, 28});
+    const auto labels = torch::arange(batch, torch::kLong) % 10;
+    const auto update = observe_update(*model, images, labels, AttackerKnowledge{}, false);
+    const auto result = find_gradient_attack("features-then-invert").run(*model, update, {}, quiet);
+    EXPECT_TRUE(result.not_applicable);
+    EXPECT_EQ(result.failure, kFeaturesNotInvertibleOnVit);
+    EXPECT_EQ(result.iterations, 0);
+  }
+}
+
 TEST_F(ClosedFormSlow, LinearLayerRecoversEveryImageExactlyFromATrainedMlp) {
   auto model = testing::fashion_mnist_model("mlp");
   const auto psnrs =

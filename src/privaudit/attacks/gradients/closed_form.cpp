@@ -770,6 +770,12 @@ Reconstruction run_features_then_invert(models::Classifier& model, const SharedU
                                         const AttackBudget& budget, Progress& progress) {
   check_shared_gradients(model, update.gradients, update.batch_size);
   const int64_t batch = update.batch_size;
+  // Its precondition: the cut's features pin the image down through layers an optimiser can
+  // invert. In the ViT the only exact Linear input is past the attention blocks, which mix the
+  // patches' tokens; the positional solve reads the image off the patch embedding instead.
+  if (model.kind() == "vit") {
+    return not_applicable(model, batch, kFeaturesNotInvertibleOnVit);
+  }
   nlohmann::json tried;
   std::vector<torch::Tensor> inputs;
   std::string cut;

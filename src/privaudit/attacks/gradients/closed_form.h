@@ -121,6 +121,11 @@ Reconstruction run_linear_layer_attack(models::Classifier& model, const SharedUp
                                        const AttackBudget& budget, Progress& progress);
 Reconstruction run_positional_attack(models::Classifier& model, const SharedUpdate& update,
                                      const AttackBudget& budget, Progress& progress);
+// features-then-invert's answer on a ViT, without spending an iteration: not_applicable, why.
+inline constexpr const char* kFeaturesNotInvertibleOnVit =
+    "the ViT's exact features lie past attention blocks that mix the patches' tokens, so "
+    "inverting them is no easier than gradient matching; the positional solve is this model's "
+    "closed-form attack";
 Reconstruction run_features_then_invert(models::Classifier& model, const SharedUpdate& update,
                                         const AttackBudget& budget, Progress& progress);
 
