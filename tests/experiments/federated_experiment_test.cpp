@@ -34,11 +34,11 @@ TEST_F(FederatedExperiment, AggregateOfEightLeaksLessThanOneClient) {
   MemorySink sink;
   const auto result =
       run_federated_experiment(*model, fashion().train, fashion().test, options, Reporter(), sink);
-  ASSERT_EQ(result.views.size(), 2u);
+  ASSERT_EQ(result.views.size(), 2u + 8u);  // every client, the aggregate, each client alone
   EXPECT_EQ(result.server_sees, "aggregate");
   const auto& client = result.views[0];
   const auto& all = result.views[1];
-  EXPECT_EQ(client.images, 1);
+  EXPECT_EQ(client.images, 8);
   EXPECT_EQ(all.images, 8);
   std::printf("figure: FederatedExperiment client %.2f aggregate %.2f\n",
               client.strongest.mean_psnr, all.strongest.mean_psnr);
@@ -58,12 +58,60 @@ TEST_F(FederatedExperiment, ImprintServerReportsTheFormulaBeside) {
   MemorySink sink;
   const auto result =
       run_federated_experiment(*model, fashion().train, fashion().test, options, Reporter(), sink);
-  ASSERT_EQ(result.views.size(), 2u);
+  // Every client's update is attacked: "client" holds all 16 targets, each with the strongest
+  // attack on its own client's update; then the aggregate; then each client's own view.
+  ASSERT_EQ(result.views.size(), 4u);
+  const auto& clients = result.views[0];
+  EXPECT_EQ(clients.view, "client");
+  EXPECT_EQ(clients.images, 16);
+  EXPECT_EQ(result.views[1].view, "aggregate");
   EXPECT_NEAR(result.views[1].expected_fraction, std::pow(31.0 / 32.0, 15.0), 1e-9);
-  EXPECT_GE(result.views[0].recovered_fraction, 0.5);
+  EXPECT_NEAR(clients.expected_fraction, std::pow(31.0 / 32.0, 7.0), 1e-9);  // B = 8 per client
+  EXPECT_GE(clients.recovered_fraction, 0.5);
+  ASSERT_EQ(result.views[3].view, "client2");
+  ASSERT_EQ(clients.strongest.psnr.size(), 16u);
+  for (size_t i = 0; i < 8; ++i) {
+    EXPECT_EQ(clients.strongest.psnr[i], result.views[2].strongest.psnr[i]);
+    EXPECT_EQ(clients.strongest.psnr[8 + i], result.views[3].strongest.psnr[i]);
+  }
+  EXPECT_DOUBLE_EQ(clients.recovered_fraction,
+                   (result.views[2].recovered_fraction + result.views[3].recovered_fraction) / 2);
   const auto json = to_json(result, options);
   EXPECT_EQ(json["federated"]["server"], "imprint");
   EXPECT_EQ(json["federated"]["views"][1]["images"], 16);
+}
+
+// The figure: a malicious server reads B = 64 images per client through the secure
+// aggregate of 4 clients with K = 1,024 bins. To the imprint block the aggregate is one batch of
+// 256 images, so the prediction is (1 - 1/1024)^255 = 0.78; the bins are set on 16,384 of the
+// server's own images (16 per bin: near equal mass, as the formula assumes). Each client takes
+// one local step of its 64 images: B counts the images of one gradient (per client), and the
+// aggregate of 4 is one batch of 256 to the block.
+TEST_F(FederatedExperiment, ImprintThroughTheSecureAggregateOfFourClientsRecoversThePrediction) {
+  static const auto splits = data::load_splits("fashion-mnist", {16384, 256, 0});
+  auto model = testing::make_model("mlp", 5);
+  FederatedExperimentOptions options;
+  options.clients = 4;
+  options.images_per_client = 64;
+  options.training.steps = 1;  // one gradient of each client's 64 images
+  options.training.batch = 64;
+  options.secure_aggregation = true;
+  options.server = attacks::Server::kImprint;
+  options.bins = 1024;
+  options.calibration_images = 16384;
+  options.attacks = {"imprint"};
+  options.compare_with_one_client = false;
+  MemorySink sink;
+  const auto result =
+      run_federated_experiment(*model, splits.train, splits.test, options, Reporter(), sink);
+  ASSERT_EQ(result.views.size(), 1u);
+  const auto& all = result.views[0];
+  EXPECT_EQ(all.view, "aggregate");
+  EXPECT_EQ(all.images, 256);
+  EXPECT_NEAR(all.expected_fraction, std::pow(1023.0 / 1024.0, 255.0), 1e-12);
+  std::printf("figure: FederatedExperiment imprint B=4x64 K=1024 recovered %.3f expected %.3f\n",
+              all.recovered_fraction, all.expected_fraction);
+  EXPECT_NEAR(all.recovered_fraction, all.expected_fraction, 0.05);
 }
 
 // The audit's grid: the plain batch-4 gradient against more local steps and smaller local

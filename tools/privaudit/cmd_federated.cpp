@@ -100,6 +100,10 @@ Steps setup_federated(CLI::App& app, CommonFlags&) {
                  "honest, or imprint: a malicious server inserts an imprint block")
       ->capture_default_str();
   app.add_option("--bins", o.bins, "Imprint bins K")->capture_default_str();
+  app.add_option("--calibration-images", o.calibration_images,
+                 "Training images the imprint server sets its bins on (at most --train-size; "
+                 "about 16 per bin keep the bins near equal mass)")
+      ->capture_default_str();
   app.add_flag("--labels-unknown", flags->labels_unknown,
                "The server is not given each step's labels (default: it is, with the local "
                "hyper-parameters)");

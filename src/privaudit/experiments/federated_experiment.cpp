@@ -10,6 +10,7 @@
 #include "privaudit/attacks/gradients/fedavg.h"
 #include "privaudit/attacks/gradients/imprint.h"
 #include "privaudit/metrics/reconstruction_score.h"
+#include "privaudit/metrics/statistics.h"
 #include "privaudit/report/results.h"
 #include "privaudit/util/distributed.h"
 #include "privaudit/util/error.h"
@@ -75,6 +76,14 @@ GradientRun run_attack(models::Classifier& model, const std::string& name, const
   return run;
 }
 
+// Share of the targets the strongest attack recovered (PSNR >= 40 dB).
+double recovered_share(const StrongestAttack& strongest) {
+  const auto& psnr = strongest.psnr;
+  return static_cast<double>(
+             std::count_if(psnr.begin(), psnr.end(), [](double p) { return p >= kRecoveredPsnr; })) /
+         static_cast<double>(std::max<size_t>(1, psnr.size()));
+}
+
 FederatedView attack_view(models::Classifier& model, const std::string& view,
                           const attacks::ModelUpdate& update, const torch::Tensor& targets,
                           const torch::Tensor& labels, const FederatedExperimentOptions& options,
@@ -90,14 +99,72 @@ FederatedView attack_view(models::Classifier& model, const std::string& view,
   }
   out.strongest = strongest_attack(out.runs, out.images, targets, "grid_strongest_" + view + ".png",
                                    reporter, sink);
-  const auto& psnr = out.strongest.psnr;
-  out.recovered_fraction =
-      static_cast<double>(
-          std::count_if(psnr.begin(), psnr.end(), [](double p) { return p >= kRecoveredPsnr; })) /
-      static_cast<double>(std::max<size_t>(1, psnr.size()));
+  out.recovered_fraction = recovered_share(out.strongest);
   if (options.server == attacks::Server::kImprint)
     out.expected_fraction = attacks::imprint_expected_fraction(options.bins, out.images);
   return out;
+}
+
+// Every client's own update attacked: per client a view "client<m>" (M > 1), and the "client"
+// view of all M x N targets, each target's figures from the strongest attack on its own client's
+// update (the attacks' per-target figures concatenated client by client).
+std::vector<FederatedView> attack_clients(models::Classifier& model,
+                                          const std::vector<attacks::ModelUpdate>& updates,
+                                          const torch::Tensor& targets, const torch::Tensor& labels,
+                                          const FederatedExperimentOptions& options,
+                                          const Reporter& reporter, OutputSink& sink) {
+  const int64_t per = options.images_per_client;
+  if (updates.size() == 1)
+    return {attack_view(model, "client", updates.front(), targets.slice(0, 0, per),
+                        labels.slice(0, 0, per), options, reporter, sink)};
+  std::vector<FederatedView> each;
+  size_t left = updates.size();
+  for (size_t m = 0; m < updates.size(); ++m) {
+    TimeShare share(1.0 / static_cast<double>(left--));
+    const auto first = static_cast<int64_t>(m) * per;
+    each.push_back(attack_view(model, "client" + std::to_string(m + 1), updates[m],
+                               targets.slice(0, first, first + per),
+                               labels.slice(0, first, first + per), options, reporter, sink));
+  }
+  FederatedView all;
+  all.view = "client";
+  all.images = per * static_cast<int64_t>(updates.size());
+  for (size_t a = 0; a < options.attacks.size(); ++a) {
+    GradientRun merged = each.front().runs[a];
+    std::vector<torch::Tensor> matched;
+    merged.target_psnr.clear();
+    merged.target_ssim.clear();
+    merged.target_certified.clear();
+    merged.applicable_batches = merged.exact = 0;
+    merged.seconds = 0;
+    merged.grid.clear();
+    for (const auto& view : each) {
+      const auto& run = view.runs[a];
+      merged.target_psnr.insert(merged.target_psnr.end(), run.target_psnr.begin(),
+                                run.target_psnr.end());
+      merged.target_ssim.insert(merged.target_ssim.end(), run.target_ssim.begin(),
+                                run.target_ssim.end());
+      merged.target_certified.insert(merged.target_certified.end(), run.target_certified.begin(),
+                                     run.target_certified.end());
+      merged.applicable_batches += run.applicable_batches;
+      merged.exact += run.exact;
+      merged.seconds += run.seconds;
+      matched.push_back(run.matched.defined() ? run.matched.to(torch::kCPU)
+                                              : torch::zeros_like(targets.slice(0, 0, per)));
+    }
+    merged.matched = torch::cat(matched);
+    merged.psnr = metrics::mean_of_finite(merged.target_psnr);
+    merged.ssim = metrics::mean_of_finite(merged.target_ssim);
+    all.runs.push_back(std::move(merged));
+  }
+  all.strongest = strongest_attack(all.runs, per, targets.slice(0, 0, all.images),
+                                   "grid_strongest_client.png", reporter, sink);
+  all.recovered_fraction = recovered_share(all.strongest);
+  if (options.server == attacks::Server::kImprint)
+    all.expected_fraction = attacks::imprint_expected_fraction(options.bins, per);
+  std::vector<FederatedView> views = {std::move(all)};
+  for (auto& view : each) views.push_back(std::move(view));
+  return views;
 }
 
 // Hands files on to another sink with a prefix: one sweep setting's grids.
@@ -124,7 +191,7 @@ class PrefixSink : public OutputSink {
 // trains on its own images and sends its update to the server (a gather); under secure
 // aggregation the clients send only what the server may see, and the server learns the sum of
 // the updates from an all-reduce it adds zeros to. On the server `updates` receives the clients'
-// updates in client order (under secure aggregation only client 1's, for the comparison) and
+// updates in client order (under secure aggregation only for the comparison) and
 // `secure_sum` the aggregate; the clients get nothing back.
 void federated_round(models::Classifier& served, const torch::Tensor& targets,
                      const torch::Tensor& labels, const FederatedExperimentOptions& options,
@@ -156,8 +223,8 @@ void federated_round(models::Classifier& served, const torch::Tensor& targets,
       for (size_t i = 0; i < sum.size(); ++i)
         sum[i] += update.delta[i].to(torch::kCPU, torch::kDouble);
     }
-    // Under secure aggregation the server sees one client's own update only in the comparison.
-    const bool whole = !aggregated || (m == 0 && options.compare_with_one_client);
+    // Under secure aggregation the server sees the clients' own updates only in the comparison.
+    const bool whole = !aggregated || options.compare_with_one_client;
     header.push_back({{"client", m},
                       {"whole", whole},
                       {"labels", update.labels.defined()},
@@ -368,13 +435,15 @@ FederatedExperimentResult run_federated_experiment(models::Classifier& model,
   }
   if (!aggregated || options.compare_with_one_client) {
     TimeShare share(options.clients > 1 ? 0.5 : 1.0);  // the aggregate view gets the other half
-    result.views.push_back(attack_view(served, "client", updates.front(), targets.slice(0, 0, per),
-                                       labels.slice(0, 0, per), options, reporter, sink));
+    result.views =
+        attack_clients(served, updates, targets, labels, options, reporter, sink);
   }
   if (options.clients > 1) {
-    result.views.push_back(attack_view(served, "aggregate",
-                                       secure_sum ? *secure_sum : attacks::aggregate(updates),
-                                       targets, labels, options, reporter, sink));
+    // Second, after the combined "client" view; the per-client views follow it.
+    result.views.insert(
+        result.views.begin() + (result.views.empty() ? 0 : 1),
+        attack_view(served, "aggregate", secure_sum ? *secure_sum : attacks::aggregate(updates),
+                    targets, labels, options, reporter, sink));
   }
   result.server_sees = aggregated ? "aggregate" : "client";
   return result;

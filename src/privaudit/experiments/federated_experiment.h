@@ -38,16 +38,18 @@ struct FederatedExperimentOptions {
   // gradient), "unrolled-ig" and "imprint".
   std::vector<std::string> attacks = {"linear-layer", "positional", "ig", "unrolled-ig", "imprint"};
   attacks::AttackBudget budget;  // iterations, restarts, TV; seed ignored (from `seed`)
-  // Under secure aggregation, also attack client 1's own update (which the server cannot see)
-  // to show what the aggregation bought.
+  // Under secure aggregation, also attack every client's own update (which the server cannot
+  // see) to show what the aggregation bought.
   bool compare_with_one_client = true;
   uint64_t seed = 0;
 
   void validate() const;  // throws UsageError naming the flag
 };
 
-// The attacks on one thing the server sees: "client" (client 1's own update) or "aggregate" (the
-// mean of all M, present when M > 1).
+// The attacks on one thing the server sees: "client" (every client's own update, attacked one by
+// one: per target the strongest attack on its client's update, over all M x N targets),
+// "aggregate" (the mean of all M, present when M > 1), and with M > 1 each client's own
+// ("client1", ..., "clientM", after those two).
 struct FederatedView {
   std::string view;
   int64_t images = 0;  // the targets behind it
