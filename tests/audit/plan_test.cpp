@@ -38,9 +38,9 @@ TEST(AuditPlan, ProfilesStateWorkAndOnlyTimeBudgetCapsIt) {
   }
   options.profile = "quick";
   const auto stages = plan_audit(options, "out");
-  // train, invert, gradients, federated, layers, membership; the memorisation regime's train,
-  // invert and membership at 10 images per class; defend
-  ASSERT_EQ(stages.size(), 10u);
+  // train, invert, gradients, federated, malicious, layers, membership; the memorisation
+  // regime's train, invert and membership at 10 images per class; defend
+  ASSERT_EQ(stages.size(), 11u);
   const auto quick = audit_profile("quick");
   for (const auto& stage : stages) {
     if (stage.command != "invert") continue;
@@ -101,9 +101,9 @@ TEST(AuditPlan, MemorisationStagesAndRepeats) {
   options.defend = true;
   options.seed = 5;
   const auto stages = plan_audit(options, "out");
-  // Per seed and architecture: 6 main stages + 2 sizes x (train, invert, membership); then the
+  // Per seed and architecture: 7 main stages + 2 sizes x (train, invert, membership); then the
   // defense.
-  ASSERT_EQ(stages.size(), 2u * 2u * (6u + 6u) + 1u);
+  ASSERT_EQ(stages.size(), 2u * 2u * (7u + 6u) + 1u);
   std::set<std::string> ids;
   for (const auto& stage : stages) ids.insert(stage.id);
   EXPECT_EQ(ids.size(), stages.size());  // ids (and logs) are unique
@@ -149,6 +149,51 @@ TEST(AuditPlan, MemorisationStagesAndRepeats) {
   options.repeats = 1;
   options.memorization_sizes = std::vector<int64_t>{0};
   EXPECT_THROW(plan_audit(options, "out"), UsageError);
+}
+
+// The malicious server per architecture: the federated command with an imprint block read through
+// the secure aggregate of 4 clients of 64 images, 1,024 bins on 16 calibration images per bin; its
+// own folder, and its own key when gathered.
+TEST(AuditPlan, PlansTheMaliciousServerPerArchitecture) {
+  testing::TempDir dir;
+  AuditPlanOptions options;
+  options.archs = "mlp,vit";
+  options.profile = "quick";
+  const auto stages = plan_audit(options, dir.path());
+  std::vector<const AuditStage*> malicious;
+  for (const auto& stage : stages) {
+    if (stage.dir.filename() == "malicious") malicious.push_back(&stage);
+  }
+  ASSERT_EQ(malicious.size(), 2u);
+  const auto& vit = *malicious[1];
+  EXPECT_EQ(vit.id, "vit/malicious");
+  EXPECT_EQ(vit.command, "federated");
+  EXPECT_EQ(vit.args.front(), "federated");
+  EXPECT_EQ(flag_value(vit, "--server"), "imprint");
+  EXPECT_EQ(flag_value(vit, "--attack"), "imprint");
+  EXPECT_EQ(flag_value(vit, "--clients"), "4");
+  EXPECT_EQ(flag_value(vit, "--images-per-client"), "64");
+  EXPECT_EQ(flag_value(vit, "--bins"), "1024");
+  EXPECT_EQ(flag_value(vit, "--local-steps"), "1");
+  EXPECT_EQ(flag_value(vit, "--local-batch"), "64");
+  EXPECT_EQ(flag_value(vit, "--calibration-images"), "16384");
+  EXPECT_EQ(flag_value(vit, "--train-size"), "16384");
+  EXPECT_EQ(flag_value(vit, "--test-size"), "256");
+  EXPECT_EQ(flag_value(vit, "--out"), (dir.path() / "vit" / "malicious").string());
+  EXPECT_EQ(flag_value(vit, "--model"), (dir.path() / "vit" / "train" / "model.pt").string());
+  EXPECT_NE(std::find(vit.args.begin(), vit.args.end(), "--secure-aggregation"), vit.args.end());
+  EXPECT_EQ(std::count(vit.args.begin(), vit.args.end(), "--sweep"), 0);
+  const auto smoke = audit_profile("smoke").malicious;
+  EXPECT_EQ(smoke.clients * smoke.images_per_client, 64);
+  EXPECT_EQ(smoke.calibration_images, 16 * smoke.bins);
+  nlohmann::json state = nlohmann::json::object();
+  for (const auto& stage : stages) {
+    std::filesystem::create_directories(stage.dir);
+    write_file_atomic(stage.dir / "results.json", nlohmann::json({{"stage", stage.id}}).dump());
+  }
+  const auto archs = gather_audit(stages, state, dir.path());
+  EXPECT_EQ(archs[1]["malicious"]["results"]["stage"], "vit/malicious");
+  EXPECT_EQ(archs[1]["federated"]["results"]["stage"], "vit/federated");
 }
 
 // Gathering puts each memorisation stage under its size and each repeat under its seed.
@@ -209,11 +254,11 @@ TEST(AuditPlan, ProfilesAreWorkThatBecomesTheStagesFlags) {
   }
   // A model's training and every stage attacking that model form one chain.
   const auto chains = audit_chains(stages);
-  // Per architecture: its main model with the four attacks on it, its membership models, and its
+  // Per architecture: its main model with the five attacks on it, its membership models, and its
   // memorisation model with its inversion and then the regime's membership models (which read
   // that inversion's reconstructions, so they wait for it).
   ASSERT_EQ(chains.size(), 6u);
-  EXPECT_EQ(chains[0].size(), 5u);
+  EXPECT_EQ(chains[0].size(), 6u);
   EXPECT_EQ(stages[chains[1][0]].id, "mlp/membership");
   ASSERT_EQ(chains[2].size(), 3u);
   EXPECT_EQ(stages[chains[2][1]].id, "mlp/memorize-10/invert");

@@ -278,7 +278,7 @@ TEST_F(TorchScriptInterop, AuditRecordsStagesOfAModelThatNeverReturnsAsTimedOutA
             "no result within 3 s, the stage's time limit (--stage-timeout); killed"}}) {
     const auto result = testing::run_cli(common + " " + limit + " --out " + out);
     EXPECT_EQ(result.exit_code, 1) << result.output;
-    EXPECT_TRUE(testing::contains(result.output, "privaudit audit: 4 stage(s) failed or timed out"))
+    EXPECT_TRUE(testing::contains(result.output, "privaudit audit: 5 stage(s) failed or timed out"))
         << result.output;
     std::ifstream in(out + "/audit_state.json");
     const auto state = nlohmann::json::parse(in);

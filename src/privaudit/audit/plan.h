@@ -43,6 +43,14 @@ struct FederatedWork {
   std::string attacks;
   int64_t train_size = 0, test_size = 0;
 };
+// The malicious server (privaudit federated --server imprint, in the folder "malicious"): an
+// imprint block sent to M clients of N test images each (one local step of all N), read off their
+// secure aggregate (and, for comparison, off every client's own update). Closed form: seconds on
+// any architecture. About 16 calibration images per bin keep the bins near equal mass, as the
+// prediction assumes.
+struct MaliciousWork {
+  int64_t clients = 4, images_per_client = 64, bins = 1024, calibration_images = 16384;
+};
 // Membership inference (privaudit membership) on K models of the main models' recipe, each on a
 // seeded random half of a pool; the epochs are the train stage's. `pool` 0: twice the train
 // stage's training size (each model then trains on as many images as the main model).
@@ -59,6 +67,7 @@ struct AuditProfile {
   LayersWork layers;
   DefendWork defend;
   FederatedWork federated;
+  MaliciousWork malicious;
   MembershipWork membership;
   // The memorisation regime's inversions (the regime where the weights threat is measurable gets
   // more work than the main models'); a zero field: the main inversion's.
@@ -79,6 +88,7 @@ std::vector<std::string> stage_args(const GradientsWork& work);
 std::vector<std::string> stage_args(const LayersWork& work);
 std::vector<std::string> stage_args(const DefendWork& work);
 std::vector<std::string> stage_args(const FederatedWork& work);
+std::vector<std::string> stage_args(const MaliciousWork& work);
 
 // Epochs of a memorisation model on `per_class` images per class: about 300 optimiser steps at
 // batch 32 (20-150 epochs), enough for 100% training accuracy (the report shows what each
@@ -111,11 +121,11 @@ struct AuditPlanOptions {
 };
 
 struct AuditStage {
-  std::string id;                 // "cnn/gradients"
+  std::string id;                 // "cnn/gradients", "cnn/malicious"
   std::string arch;               // "cnn", "model" for --model, "defense"
-  std::string command;            // the sub-command
+  std::string command;            // the sub-command ("federated" for "cnn/malicious")
   std::vector<std::string> args;  // its command line, without the program name
-  std::filesystem::path dir;      // its --out
+  std::filesystem::path dir;      // its --out; its last part keys it in gather_audit
   int64_t per_class = 0;          // > 0: a memorisation-regime stage (that many images per class)
   int repeat = 0;                 // 0: the audit's seed; r: seed + r
   uint64_t seed = 0;
