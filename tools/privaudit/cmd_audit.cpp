@@ -11,6 +11,7 @@
 #include "privaudit/audit/analysis.h"
 #include "privaudit/audit/baselines.h"
 #include "privaudit/audit/plan.h"
+#include "privaudit/audit/threat_models.h"
 #include "privaudit/report/html_report.h"
 #include "privaudit/report/results.h"
 #include "privaudit/util/error.h"
@@ -86,6 +87,7 @@ void write_audit_report(const AuditFlags& f, const nlohmann::json& state, const 
   const auto records = audit::records_from_json(results);
   const auto verdict = audit::analyse(records);
   results["ranking"] = audit::to_json(verdict);
+  results["threat_models"] = audit::to_json(verdict.threat_models);
   report::write_results(out.string(), results);
   report::write_html_report(out.string(), records, verdict);
   say(ctx.flags, "report: " + (out / "index.html").string());

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "privaudit/audit/pooling.h"
+#include "privaudit/audit/threat_models.h"
 
 namespace privaudit::audit {
 namespace {
@@ -323,6 +324,7 @@ Verdict analyse(const AuditRecords& records) {
   verdict.scorecard = scorecard(architectures, verdict, records.baselines);
   verdict.architectures = architecture_figures(architectures, verdict.surfaces.at("weights"));
   verdict.federated = federated_table(architectures);
+  verdict.threat_models = threat_models(architectures);
   return verdict;
 }
 

@@ -134,13 +134,54 @@ LayersRecord layers_from(const Json& r) {
   return l;
 }
 
+// A results.json "strongest" object: its per-target PSNRs (finite) and the attack with the most
+// wins (the first by name on a tie).
+std::string strongest_of(const Json& strongest, std::vector<double>& target_psnr) {
+  if (!strongest.is_object()) return "";
+  for (const auto& t : strongest.value("targets", Json::array())) {
+    const double v = json_number(t, "psnr");
+    if (std::isfinite(v)) target_psnr.push_back(v);
+  }
+  std::string best;
+  int64_t most = 0;
+  const auto wins = strongest.value("wins", Json::object());  // items() must not outlive it
+  for (const auto& [name, n] : wins.items()) {
+    if (n.is_number() && n.get<int64_t>() > most) {
+      most = n.get<int64_t>();
+      best = name;
+    }
+  }
+  return best;
+}
+
+FederatedViewRecord federated_view_from(const Json& v) {
+  FederatedViewRecord view;
+  view.view = text_or(v, "view", "?");
+  view.images = integer_or(v, "images", 0);
+  view.strongest_attack =
+      strongest_of(v.is_object() ? v.value("strongest", Json()) : Json(), view.target_psnr);
+  view.psnr = json_number(v, "strongest/psnr");
+  view.median_psnr = json_number(v, "strongest/median_psnr");
+  view.recovered_fraction = json_number(v, "recovered_fraction");
+  view.expected_fraction = json_number(v, "expected_fraction");
+  return view;
+}
+
 FederatedRecord federated_from(const Json& r) {
   FederatedRecord f;
   f.has_sweep = r.contains("sweep") && r["sweep"].is_array();
   if (r.contains("federated") && r["federated"].is_object()) {
-    for (const auto& a : r["federated"].value("attacks", Json::array())) {
+    const auto& run = r["federated"];
+    for (const auto& a : run.value("attacks", Json::array())) {
       if (a.is_string()) f.attacks.push_back(a.get<std::string>());
     }
+    f.server = text_or(run, "server", "?");
+    f.server_sees = text_or(run, "server_sees", "");
+    f.clients = integer_or(run, "clients", 0);
+    f.images_per_client = integer_or(run, "images_per_client", 0);
+    f.bins = integer_or(run, "bins", 0);
+    f.secure_aggregation = run.value("secure_aggregation", false);
+    for (const auto& v : run.value("views", Json::array())) f.views.push_back(federated_view_from(v));
   }
   if (!f.has_sweep) return f;
   for (const auto& row : r["sweep"]) {
@@ -155,6 +196,8 @@ FederatedRecord federated_from(const Json& r) {
     s.psnr = json_number(row, "psnr");
     s.median_psnr = json_number(row, "median_psnr");
     s.recovered_fraction = json_number(row, "recovered_fraction");
+    s.strongest_attack =
+        strongest_of(row.is_object() ? row.value("strongest", Json()) : Json(), s.target_psnr);
     f.sweep.push_back(std::move(s));
   }
   return f;
@@ -250,6 +293,7 @@ Run run_from(const Json& json) {
   run.invert = stage_from<InversionRecord>(json, "invert", inversion_from);
   run.gradients = stage_from<GradientRecord>(json, "gradients", gradients_from);
   run.federated = stage_from<FederatedRecord>(json, "federated", federated_from);
+  run.malicious = stage_from<FederatedRecord>(json, "malicious", federated_from);
   run.layers = stage_from<LayersRecord>(json, "layers", layers_from);
   run.defend = stage_from<DefenseRecord>(json, "defend", defense_from);
   run.membership = stage_from<MembershipRecord>(json, "membership", membership_from);
@@ -287,6 +331,36 @@ double json_number(const nlohmann::json& json, const std::string& path) {
     node = &node->at(key);
   }
   return node->is_number() ? node->get<double>() : kMissing;
+}
+
+const FederatedViewRecord* FederatedRecord::view(const std::string& name) const {
+  for (const auto& v : views) {
+    if (v.view == name) return &v;
+  }
+  return nullptr;
+}
+
+std::vector<ThreatModelRow> threat_models_from_json(const nlohmann::json& rows) {
+  std::vector<ThreatModelRow> out;
+  if (!rows.is_array()) return out;
+  for (const auto& r : rows) {
+    ThreatModelRow row;
+    row.arch = text_or(r, "arch", "?");
+    row.threat_model = text_or(r, "threat_model", "?");
+    row.server = text_or(r, "server", "?");
+    row.sees = text_or(r, "sees", "?");
+    row.clients = integer_or(r, "clients", 0);
+    row.images = integer_or(r, "images", 0);
+    row.strongest_attack = text_or(r, "strongest_attack", "");
+    row.psnr = json_number(r, "psnr/mean");
+    row.psnr_low = json_number(r, "psnr/low");
+    row.psnr_high = json_number(r, "psnr/high");
+    row.median_psnr = json_number(r, "psnr/median");
+    row.recovered_fraction = json_number(r, "recovered_fraction");
+    row.expected_fraction = json_number(r, "expected_fraction");
+    out.push_back(std::move(row));
+  }
+  return out;
 }
 
 const StrongestAttack* GradientRecord::at(int64_t batch) const {
@@ -348,6 +422,7 @@ AuditRecords records_from_json(const nlohmann::json& audit) {
   records.version = text_or(audit, "version", "?");
   if (audit.contains("seed") && audit["seed"].is_number_unsigned())
     records.seed = audit["seed"].get<uint64_t>();
+  records.threat_models = threat_models_from_json(audit.value("threat_models", Json::array()));
   return records;
 }
 

@@ -91,12 +91,43 @@ struct FederatedSetting {
   int64_t clients = 0, images_per_client = 0, local_steps = 0, local_batch = 0;
   bool secure_aggregation = false;
   double psnr = kMissing, median_psnr = kMissing, recovered_fraction = kMissing;
+  std::string strongest_attack;     // the attack strongest on most targets ("" none)
+  std::vector<double> target_psnr;  // the strongest attack's, per target, finite values only
+};
+
+// One view of a single privaudit federated run (the malicious stage): "client" (every client's
+// own update, the strongest attack per target), "aggregate", "client<m>".
+struct FederatedViewRecord {
+  std::string view = "?";
+  int64_t images = 0;
+  std::string strongest_attack;
+  std::vector<double> target_psnr;
+  double psnr = kMissing, median_psnr = kMissing;
+  double recovered_fraction = kMissing, expected_fraction = kMissing;
 };
 
 struct FederatedRecord {
   bool has_sweep = false;
   std::vector<std::string> attacks;
   std::vector<FederatedSetting> sweep;
+  // A single run's (no --sweep) setting and views.
+  std::string server = "?", server_sees;
+  int64_t clients = 0, images_per_client = 0, bins = 0;
+  bool secure_aggregation = false;
+  std::vector<FederatedViewRecord> views;
+  const FederatedViewRecord* view(const std::string& name) const;  // null when absent
+};
+
+// One threat model of one architecture (the audit's "threat_models"): what the server sees and
+// the strongest attack on it over all the clients' targets (the highest PSNR per target).
+struct ThreatModelRow {
+  std::string arch, threat_model, server, sees;  // server: "honest" or "imprint"
+  int64_t clients = 0, images = 0;
+  std::string strongest_attack;  // the attack strongest on most targets
+  double psnr = kMissing, psnr_low = kMissing, psnr_high = kMissing;  // mean, 95 % interval
+  double median_psnr = kMissing;
+  double recovered_fraction = kMissing;  // targets at >= 40 dB
+  double expected_fraction = kMissing;   // imprint's prediction (1 - 1/K)^(B-1)
 };
 
 // One lambda x loss of privaudit defend.
@@ -169,6 +200,7 @@ struct Run {
   Stage<InversionRecord> invert;
   Stage<GradientRecord> gradients;
   Stage<FederatedRecord> federated;
+  Stage<FederatedRecord> malicious;  // federated --server imprint, folder "malicious"
   Stage<LayersRecord> layers;
   Stage<DefenseRecord> defend;
   Stage<MembershipRecord> membership;
@@ -202,12 +234,16 @@ struct AuditRecords {
   std::string version = "?";
   uint64_t seed = 0;
   nlohmann::json settings = nlohmann::json::object();
+  std::vector<ThreatModelRow> threat_models;
 };
 
 // From the audit's gathered "architectures" (experiments::gather_audit).
 std::vector<Architecture> architectures_from_json(const nlohmann::json& architectures);
 // From the audit's results.json object ("architectures", "baselines", "dataset", ...).
 AuditRecords records_from_json(const nlohmann::json& audit);
+
+// The audit's "threat_models" rows (to_json in audit/threat_models.h).
+std::vector<ThreatModelRow> threat_models_from_json(const nlohmann::json& rows);
 
 // A number at a JSON path ("a/b/c"); NaN when absent or not a number.
 double json_number(const nlohmann::json& json, const std::string& path);

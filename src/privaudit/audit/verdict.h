@@ -179,6 +179,7 @@ struct Verdict {
   // Not in results.json: what the report's tables show, read from the records.
   std::vector<ArchitectureFigures> architectures;
   FederatedTable federated;
+  std::vector<ThreatModelRow> threat_models;  // results.json's "threat_models" (threat_models.h)
 
   const SurfaceRanking* surface(const std::string& key) const;
 };

@@ -275,7 +275,8 @@ void write_html_report(const std::string& dir, const audit::AuditRecords& record
   html << scorecard_html(verdict.scorecard) << headline(verdict) << recommendations(verdict)
        << rankings(verdict, records.baselines) << claims_table(verdict)
        << comparison_table(verdict, records.baselines) << memorization_section(out, verdict)
-       << membership_section(out, verdict) << federated_section(verdict)
+       << membership_section(out, verdict) << threat_models_section(verdict)
+       << federated_section(verdict)
        << architecture_sections(out, records) << defense_section(out, records);
   html << R"(<h2>What the figures mean</h2><dl>
 <dt>SSIM</dt><dd>Structural similarity of two images, from about 0 (unrelated) to 1 (identical). What unrelated images, the class-mean image and an unseen image's nearest training image score on the dataset in use is measured and shown beside the figures.</dd>

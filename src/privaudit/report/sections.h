@@ -16,6 +16,9 @@ std::string memorization_section(const std::filesystem::path& out, const audit::
 // Membership inference from the weights: per regime and architecture the strongest attack's AUC,
 // TPR at 0.1 % and 1 % FPR and epsilon lower bound with intervals, and each stage's ROC plot.
 std::string membership_section(const std::filesystem::path& out, const audit::Verdict& verdict);
+// One row per threat model and architecture (gradient, FedAvg update, secure aggregate, malicious
+// server) with its strongest attack (threat_models_section.cpp).
+std::string threat_models_section(const audit::Verdict& verdict);
 // The federated stage's table: a row per FedAvg setting, a column per architecture.
 std::string federated_section(const audit::Verdict& verdict);
 // Per architecture, the images and plots its stages wrote.
