@@ -229,6 +229,7 @@ MembershipExperimentResult run_membership_experiment(const models::ModelConfig& 
   result.train_accuracy = mean_over_models(refs.train_accuracy);
   result.held_out_accuracy = mean_over_models(refs.held_out_accuracy);
   result.cache_folder = refs.cache_folder;
+  result.privacy = refs.privacy;
   return result;
 }
 
@@ -257,6 +258,7 @@ MembershipExperimentResult run_membership_on_copies(const std::string& model_fil
   result.train_accuracy = mean_over_models(refs.train_accuracy);
   result.held_out_accuracy = mean_over_models(refs.held_out_accuracy);
   result.cache_folder = refs.cache_folder;
+  result.privacy = refs.privacy;
   return result;
 }
 
@@ -326,6 +328,7 @@ nlohmann::json to_json(const MembershipExperimentResult& result,
                         {"parameters", result.parameters},
                         {"files", result.reference_files}};
   }
+  if (result.privacy) reference_models["privacy"] = result.privacy->to_json();
   return {{"pool_size", result.pool_size},
           {"population_size", result.population_size},
           {"models", result.models},

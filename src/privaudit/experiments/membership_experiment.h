@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,7 @@ struct MembershipExperimentResult {
   int64_t training_images = 0;
   double train_accuracy = 0, held_out_accuracy = 0;  // means over the models
   std::string cache_folder;
+  std::optional<defense::PrivacyReport> privacy;  // DP-SGD references: what each one spent
   std::vector<std::string> reference_files;  // models the caller gave (`--references DIR`)
   // Pool positions with the highest LiRA (online) score averaged over the targets they trained,
   // most exposed first, and those scores.
