@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "privaudit/audit/privacy_utility.h"
 #include "privaudit/audit/records.h"
 
 namespace privaudit::audit {
@@ -179,6 +180,8 @@ struct Verdict {
   // Not in results.json: what the report's tables show, read from the records.
   std::vector<ArchitectureFigures> architectures;
   FederatedTable federated;
+  // --defend's privacy-utility view (results.json's "privacy_utility", not "ranking").
+  PrivacyUtility privacy_utility;
 
   const SurfaceRanking* surface(const std::string& key) const;
 };
