@@ -76,7 +76,7 @@ TEST(PrivacyUtility, ReadsARowPerDefenseWithItsStrongestAttack) {
   ASSERT_EQ(view.architectures.size(), 1u);
   const auto& rows = view.architectures[0].rows;
   EXPECT_EQ(view.architectures[0].arch, "cnn");
-  ASSERT_EQ(rows.size(), 4u);
+  ASSERT_EQ(rows.size(), 5u);
   EXPECT_EQ(rows[0].defense, "none");
   EXPECT_DOUBLE_EQ(rows[0].test_accuracy, 0.90);
   EXPECT_DOUBLE_EQ(rows[0].psnr, 100.0);  // the median of the five targets
@@ -98,10 +98,11 @@ TEST(PrivacyUtility, ReadsARowPerDefenseWithItsStrongestAttack) {
   EXPECT_DOUBLE_EQ(rows[2].psnr, 14.0);
   EXPECT_LE(rows[2].psnr_low, 14.0);
   EXPECT_GE(rows[2].psnr_high, 14.0);
-  EXPECT_EQ(rows[3].defense, "adversarial");
-  EXPECT_EQ(rows[3].setting, "lambda 3 (pixel)");
-  EXPECT_EQ(rows[3].surface, "features");
-  EXPECT_DOUBLE_EQ(rows[3].psnr, 12.0);
+  EXPECT_EQ(rows[3].setting, "lambda 0 (pixel), undefended");  // the features' baseline
+  EXPECT_EQ(rows[4].defense, "adversarial");
+  EXPECT_EQ(rows[4].setting, "lambda 3 (pixel)");
+  EXPECT_EQ(rows[4].surface, "features");
+  EXPECT_DOUBLE_EQ(rows[4].psnr, 12.0);
   EXPECT_FALSE(view.violation);
   const auto json = to_json(view);
   EXPECT_EQ(json["violation"], false);

@@ -150,11 +150,12 @@ std::vector<PrivacyUtilityRow> adversarial_rows(const Stage<DefenseRecord>& stag
   std::vector<PrivacyUtilityRow> rows;
   if (!stage.results) return rows;
   for (const auto& p : stage.results->points) {
-    if (p.lambda == 0) continue;  // the undefended model of the sweep: the "none" row's kind
     PrivacyUtilityRow row;
     row.defense = "adversarial";
     row.point = "defense/defend";
-    row.setting = "lambda " + setting_number(p.lambda) + " (" + p.loss + ")";
+    // lambda 0 is the sweep's undefended CNN: the features surface's own baseline.
+    row.setting = "lambda " + setting_number(p.lambda) + " (" + p.loss + ")" +
+                  (p.lambda == 0 ? ", undefended" : "");
     row.test_accuracy = p.test_accuracy;
     row.surface = "features";
     const auto& values = p.attack_psnr_per_image;
