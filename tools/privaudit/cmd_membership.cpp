@@ -28,7 +28,7 @@ struct MembershipFlags {
   std::string schedule = "cosine";
   std::string attacks = "all";
   std::string cache;
-  std::string references;  // a folder of models the user trained
+  std::string references;       // a folder of models the user trained
   std::string reconstructions;  // privaudit invert's reconstructions.pt
   // DP-SGD references (--dp-noise or --dp-epsilon), as privaudit train's flags.
   defense::DpOptions dp;
@@ -47,7 +47,7 @@ void check_dp_flags(MembershipFlags& f) {
   require_usage(!epsilon || f.dp.target_epsilon > 0, "--dp-epsilon must be positive");
   require_usage(f.references.empty(),
                 "--dp-noise/--dp-epsilon train the reference models: not with --references");
-  f.options.references.dp = f.dp;
+  f.options.dp = f.dp;
   // The lower bound and the guarantee compare only at one delta: the DP delta unless --delta.
   if (f.delta->count() == 0) f.options.epsilon.delta = f.dp.delta;
 }
@@ -63,7 +63,8 @@ void load_reconstructions_flag(MembershipFlags& f, Context& ctx) {
               << std::endl;
     return;
   }
-  f.options.reconstructions = experiments::load_reconstructions(f.reconstructions, ctx.splits->train);
+  f.options.reconstructions =
+      experiments::load_reconstructions(f.reconstructions, ctx.splits->train);
   f.options.reconstructions_source = f.reconstructions;
 }
 

@@ -11,6 +11,7 @@
 
 #include "privaudit/attacks/weights/membership.h"
 #include "privaudit/data/dataset.h"
+#include "privaudit/defense/dp_sgd.h"
 #include "privaudit/experiments/sinks.h"
 #include "privaudit/metrics/membership_metrics.h"
 #include "privaudit/models/model_config.h"
@@ -22,6 +23,9 @@ namespace privaudit::experiments {
 
 struct MembershipExperimentOptions {
   train::ReferenceOptions references;
+  // Set (--dp-*): every reference model trains with DP-SGD on its half (the options join the
+  // cache key), so the epsilon lower bound is measured on models the accountant's epsilon covers.
+  std::optional<defense::DpOptions> dp;
   attacks::MembershipOptions attack;
   std::vector<attacks::MembershipAttack> attacks = attacks::all_membership_attacks();
   std::vector<double> fprs = {0.001, 0.01};

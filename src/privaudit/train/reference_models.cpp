@@ -47,7 +47,8 @@ nlohmann::json reference_key(const models::ModelConfig& config, const data::Data
                         {"recipe", recipe.to_json()},
                         {"seed", options.seed},
                         {"pool", {{"size", pool.size()}, {"checksum", crc}}}};
-  if (options.dp) key["dp"] = options.dp->to_json();  // absent without DP: older caches still fit
+  if (!options.trainer_key.is_null())  // absent without a trainer: older caches still fit
+    key["trainer"] = options.trainer_key;
   return key;
 }
 
@@ -127,7 +128,6 @@ struct OneReference {
   bool cached = false;
   double seconds = 0;
   int64_t images = 0;  // images x epochs trained
-  std::optional<defense::PrivacyReport> privacy;
 };
 
 // Model k: loaded from `folder` when it is there, else trained (and written there).
@@ -156,10 +156,8 @@ OneReference train_or_load(const models::ModelConfig& config, const data::Datase
     recipe.seed = mixed_seed(options.seed, static_cast<uint64_t>(k), 4);
     recipe.state_path.clear();
     const Stopwatch watch;
-    if (options.dp) {
-      one.privacy = defense::plan_privacy(*options.dp, *one.model, one.splits.train.size(),
-                                          recipe.batch_size, recipe.epochs);
-      defense::train_private(*one.model, one.splits, recipe, *options.dp, *one.privacy, progress);
+    if (options.trainer) {
+      options.trainer(*one.model, one.splits, recipe, progress);
     } else {
       train_classifier(*one.model, one.splits, recipe, progress);
     }
@@ -167,10 +165,6 @@ OneReference train_or_load(const models::ModelConfig& config, const data::Datase
     one.images = one.splits.train.size() * recipe.epochs;
     if (!path.empty())
       models::save_checkpoint(path, *one.model, {{"reference", key}, {"index", k}});
-  }
-  if (options.dp && !one.privacy) {  // a cached model: what its training spent, recomputed
-    one.privacy = defense::plan_privacy(*options.dp, *one.model, one.splits.train.size(),
-                                        options.recipe.batch_size, options.recipe.epochs);
   }
   one.model->set_training(false);
   return one;
@@ -197,7 +191,6 @@ ReferenceModels train_reference_models(const models::ModelConfig& config, const 
     refs.train_accuracy.push_back(models::accuracy(*one.model, s.train.images, s.train.labels));
     refs.held_out_accuracy.push_back(models::accuracy(*one.model, s.test.images, s.test.labels));
     refs.models.push_back(std::move(one.model));
-    if (one.privacy) refs.privacy = one.privacy;
     if (on_model) on_model(k, one.cached);
   }
   refs.in_mask = torch::stack(halves);
@@ -323,9 +316,10 @@ ReferenceModels train_reference_copies(const std::string& model_file,
                                        const std::function<void(int, bool)>& on_model) {
   auto probe = models::load_model(model_file, file_options);
   const bool builtin_model = dynamic_cast<models::BuiltinClassifier*>(probe.model.get()) != nullptr;
-  require_usage(!options.dp || builtin_model,
-                "DP-SGD reference models need a built-in architecture (--arch or a privaudit "
-                "checkpoint), not TorchScript copies of " + model_file);
+  require_usage(!options.trainer || builtin_model,
+                "this training of the reference models needs a built-in architecture (--arch or "
+                "a privaudit checkpoint), not TorchScript copies of " +
+                    model_file);
   if (auto* builtin = dynamic_cast<models::BuiltinClassifier*>(probe.model.get())) {
     return train_reference_models(builtin->config(), pool, options, progress, on_model);
   }

@@ -8,12 +8,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "privaudit/data/dataset.h"
-#include "privaudit/defense/dp_sgd.h"
 #include "privaudit/models/builtin.h"
 #include "privaudit/models/checkpoint.h"
 #include "privaudit/train/trainer.h"
@@ -33,9 +32,14 @@ struct ReferenceOptions {
   // Where the built-in models train and run (copies of a TorchScript model stay on the CPU). Not
   // part of the cache's key.
   torch::Device device = torch::kCPU;
-  // Set: every model trains with DP-SGD (defense/dp_sgd.h) on its half, so membership inference
-  // measures the epsilon lower bound of models the accountant's epsilon covers. Part of the key.
-  std::optional<defense::DpOptions> dp;
+  // Set: trains each built-in model on its half (splits.train; splits.test the other half) in
+  // place of train_classifier: membership's DP-SGD references (experiments/membership_experiment),
+  // so that train/ needs nothing of defense/. `trainer_key`, what decides its weights beyond the
+  // recipe, joins the cache key when not null.
+  std::function<void(models::BuiltinClassifier&, const data::Splits&, const TrainOptions&,
+                     Progress&)>
+      trainer;
+  nlohmann::json trainer_key;
 
   // Throws UsageError naming the problem: fewer than 2 models, or a pool too small for halves
   // that hold an image of every class (`pool_size` >= 2 x `classes`).
@@ -52,8 +56,6 @@ struct ReferenceModels {
   double training_seconds = 0;            // of the models trained in this call
   int64_t training_images = 0;            // images x epochs of the models trained in this call
   std::string cache_folder;               // CACHE/<key>, or "" without a cache
-  // With DP: what each model spent (its half's size is the same for all: one report).
-  std::optional<defense::PrivacyReport> privacy;
 };
 
 // The half of a pool of `pool_size` images that trains reference model `index` (N, bool): the
