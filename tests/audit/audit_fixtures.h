@@ -2,14 +2,30 @@
 // tests: per-target figures of a chosen size on each threat surface.
 #pragma once
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "privaudit/audit/analysis.h"
+#include "privaudit/audit/plan.h"
+#include "privaudit/util/files.h"
 
 namespace privaudit::testing {
+
+// gather_audit of `stages` planned under `out`, each "done" with a results.json that names it
+// ({"stage": id}), so a test sees where every stage was put.
+inline nlohmann::json gather_named_stages(const std::vector<audit::AuditStage>& stages,
+                                          const std::filesystem::path& out) {
+  nlohmann::json state = nlohmann::json::object();
+  for (const auto& stage : stages) {
+    state[stage.id] = {{"status", "done"}, {"seconds", 1.0}};
+    std::filesystem::create_directories(stage.dir);
+    write_file_atomic(stage.dir / "results.json", nlohmann::json({{"stage", stage.id}}).dump());
+  }
+  return audit::gather_audit(stages, state, out);
+}
 
 // The verdict of gathered architectures, as the audit computes it.
 inline audit::Verdict verdict_of(const nlohmann::json& architectures) {

@@ -7,6 +7,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "audit/audit_fixtures.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/files.h"
 #include "test_util.h"
@@ -39,8 +40,9 @@ TEST(AuditPlan, ProfilesStateWorkAndOnlyTimeBudgetCapsIt) {
   options.profile = "quick";
   const auto stages = plan_audit(options, "out");
   // train, invert, gradients, federated, malicious, layers, membership; the memorisation
-  // regime's train, invert and membership at 10 images per class; defend
-  ASSERT_EQ(stages.size(), 11u);
+  // regime's train, invert and membership at 10 images per class; the privacy-utility points (DP
+  // train and membership, two defended updates); defend
+  ASSERT_EQ(stages.size(), 15u);
   const auto quick = audit_profile("quick");
   for (const auto& stage : stages) {
     if (stage.command != "invert") continue;
@@ -101,9 +103,10 @@ TEST(AuditPlan, MemorisationStagesAndRepeats) {
   options.defend = true;
   options.seed = 5;
   const auto stages = plan_audit(options, "out");
-  // Per seed and architecture: 7 main stages + 2 sizes x (train, invert, membership); then the
-  // defense.
-  ASSERT_EQ(stages.size(), 2u * 2u * (7u + 6u) + 1u);
+  // Per seed and architecture: 7 main stages + 2 sizes x (train, invert, membership); the
+  // audit's own seed's privacy-utility points (DP train and membership, two defended updates)
+  // per architecture; then the defense.
+  ASSERT_EQ(stages.size(), 2u * 2u * (7u + 6u) + 2u * 4u + 1u);
   std::set<std::string> ids;
   for (const auto& stage : stages) ids.insert(stage.id);
   EXPECT_EQ(ids.size(), stages.size());  // ids (and logs) are unique
@@ -205,13 +208,7 @@ TEST(AuditPlan, GatherNestsMemorisationAndRepeats) {
   options.memorization_sizes = std::vector<int64_t>{3};
   options.repeats = 2;
   const auto stages = plan_audit(options, dir.path());
-  nlohmann::json state = nlohmann::json::object();
-  for (const auto& stage : stages) {
-    state[stage.id] = {{"status", "done"}, {"seconds", 1.0}};
-    std::filesystem::create_directories(stage.dir);
-    write_file_atomic(stage.dir / "results.json", nlohmann::json({{"stage", stage.id}}).dump());
-  }
-  const auto archs = gather_audit(stages, state, dir.path());
+  const auto archs = testing::gather_named_stages(stages, dir.path());
   ASSERT_EQ(archs.size(), 1u);
   const auto& mlp = archs[0];
   EXPECT_EQ(mlp["invert"]["results"]["stage"], "mlp/invert");

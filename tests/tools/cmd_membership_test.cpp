@@ -90,6 +90,34 @@ TEST_F(MembershipCommand, WritesEveryAttacksFiguresThePlotAndResumesFromTheCache
 
 // Two processes share the training of the models (each into the cache) and write the figures one
 // process writes.
+// --dp-epsilon trains every reference model with DP-SGD: results.json records what each spent
+// (the accountant's epsilon, at most the target), the lower bound is taken at the DP delta, and
+// no attack proves more than the guarantee; the DP models are cached under a key of their own.
+TEST_F(MembershipCommand, DpReferencesRecordTheirEpsilonAndNoAttackProvesMore) {
+  TempDir out;
+  const auto dir = out.file("dp");
+  const auto result =
+      run_cli(std::string(kSmallRun) + " --dp-epsilon 2 --dp-delta 1e-3 --out " + dir);
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const auto results = results_of(dir);
+  const auto& privacy = results["reference_models"]["privacy"];
+  ASSERT_TRUE(privacy.is_object()) << results["reference_models"].dump();
+  const double epsilon = privacy["epsilon"].get<double>();
+  EXPECT_LE(epsilon, 2.0);
+  EXPECT_GT(epsilon, 1.0);
+  EXPECT_EQ(privacy["delta"], 1e-3);
+  for (const auto& attack : results["attacks"]) {
+    EXPECT_EQ(attack["epsilon"]["delta"], 1e-3) << attack["attack"];
+    EXPECT_LE(attack["epsilon_lower_bound"].get<double>(), epsilon) << attack["attack"];
+  }
+  const auto plain = out.file("plain");
+  ASSERT_EQ(run_cli(std::string(kSmallRun) + " --cache " + dir + "/references --out " + plain)
+                .exit_code,
+            0);
+  EXPECT_EQ(results_of(plain)["reference_models"]["trained"], 3);  // not the DP models
+  EXPECT_FALSE(results_of(plain)["reference_models"].contains("privacy"));
+}
+
 TEST_F(MembershipCommand, TwoProcessesShareTheReferenceModelsAndGiveTheSameFigures) {
   TempDir out;
   const auto one = run_cli(std::string(kSmallRun) + " --out " + out.file("one"));

@@ -85,9 +85,17 @@ void write_audit_report(const AuditFlags& f, const nlohmann::json& state, const 
   results["dataset"] = {{"spec", ctx.flags.data}};
   results["baselines"] = audit::measure_baselines(ctx.flags.data, f.profile, ctx.flags.seed);
   const auto records = audit::records_from_json(results);
-  const auto verdict = audit::analyse(records);
+  auto verdict = audit::analyse(records);
   results["ranking"] = audit::to_json(verdict);
   results["threat_models"] = audit::to_json(verdict.threat_models);
+  verdict.privacy_utility = audit::privacy_utility(results["architectures"]);
+  if (!verdict.privacy_utility.empty()) {
+    results["privacy_utility"] = audit::to_json(verdict.privacy_utility);
+    if (verdict.privacy_utility.violation)
+      std::fprintf(stderr,
+                   "privaudit audit: a measured epsilon lower bound exceeds the accountant's "
+                   "epsilon (privacy_utility in results.json): a bug in one of them\n");
+  }
   report::write_results(out.string(), results);
   report::write_html_report(out.string(), records, verdict);
   say(ctx.flags, "report: " + (out / "index.html").string());
@@ -115,7 +123,8 @@ Steps setup_audit(CLI::App& app, CommonFlags& common) {
                  "(seconds; checks the pipeline, not a measurement)")
       ->capture_default_str();
   app.add_flag("--defend", flags->defend,
-               "Also train defended CNNs and plot the utility-privacy trade-off");
+               "Also the privacy-utility view: per architecture DP-SGD models with membership "
+               "inference, defended updates, and adversarially trained CNNs");
   app.add_option("--memorization-sizes", flags->memorization_sizes,
                  "Images per class of the memorisation regime: each architecture is also trained "
                  "on this few to 100% training accuracy and inverted (e.g. 10,100; none; default: "

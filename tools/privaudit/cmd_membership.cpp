@@ -28,9 +28,29 @@ struct MembershipFlags {
   std::string schedule = "cosine";
   std::string attacks = "all";
   std::string cache;
-  std::string references;  // a folder of models the user trained
+  std::string references;       // a folder of models the user trained
   std::string reconstructions;  // privaudit invert's reconstructions.pt
+  // DP-SGD references (--dp-noise or --dp-epsilon), as privaudit train's flags.
+  defense::DpOptions dp;
+  CLI::Option* dp_noise = nullptr;
+  CLI::Option* dp_epsilon = nullptr;
+  CLI::Option* delta = nullptr;  // of the epsilon lower bound
 };
+
+// --dp-*: every reference model trains with DP-SGD, so the epsilon lower bound is measured on
+// models whose accountant epsilon results.json records beside it.
+void check_dp_flags(MembershipFlags& f) {
+  const bool noise = f.dp_noise->count() > 0, epsilon = f.dp_epsilon->count() > 0;
+  if (!noise && !epsilon) return;
+  require_usage(!(noise && epsilon), "--dp-noise and --dp-epsilon exclude each other: give one");
+  require_usage(!noise || f.dp.noise_multiplier > 0, "--dp-noise must be positive");
+  require_usage(!epsilon || f.dp.target_epsilon > 0, "--dp-epsilon must be positive");
+  require_usage(f.references.empty(),
+                "--dp-noise/--dp-epsilon train the reference models: not with --references");
+  f.options.dp = f.dp;
+  // The lower bound and the guarantee compare only at one delta: the DP delta unless --delta.
+  if (f.delta->count() == 0) f.options.epsilon.delta = f.dp.delta;
+}
 
 // --reconstructions FILE, once the pool is loaded: a file that is there must be a good one; one
 // that is not there (the audit names the file of an invert stage that may have failed) leaves the
@@ -43,7 +63,8 @@ void load_reconstructions_flag(MembershipFlags& f, Context& ctx) {
               << std::endl;
     return;
   }
-  f.options.reconstructions = experiments::load_reconstructions(f.reconstructions, ctx.splits->train);
+  f.options.reconstructions =
+      experiments::load_reconstructions(f.reconstructions, ctx.splits->train);
   f.options.reconstructions_source = f.reconstructions;
 }
 
@@ -67,6 +88,7 @@ void check_membership(MembershipFlags& f, Context& ctx) {
   f.options.attacks = parse_attacks(f.attacks);
   f.options.epsilon.seed = common.seed;
   f.options.null_seed = common.seed + 1;
+  check_dp_flags(f);
   if (!f.references.empty()) return;
   auto& recipe = f.options.references.recipe;
   recipe.epochs = f.epochs > 0     ? f.epochs
@@ -188,8 +210,10 @@ Steps setup_membership(CLI::App& app, CommonFlags& common) {
   app.add_option("--rmia-a", o.attack.rmia_a, "Offline RMIA's a: p_IN = a p_OUT + 1 - a")
       ->capture_default_str();
   app.add_option("--rmia-gamma", o.attack.rmia_gamma, "RMIA's gamma")->capture_default_str();
-  app.add_option("--delta", o.epsilon.delta, "delta of the epsilon lower bound")
-      ->capture_default_str();
+  flags->delta =
+      app.add_option("--delta", o.epsilon.delta,
+                     "delta of the epsilon lower bound (with --dp-*: --dp-delta unless given)")
+          ->capture_default_str();
   app.add_option("--confidence", o.epsilon.confidence, "Confidence of the epsilon lower bound")
       ->capture_default_str();
   app.add_option("--exposed", o.exposed, "Most exposed pool images shown in most_exposed.png")
@@ -197,6 +221,14 @@ Steps setup_membership(CLI::App& app, CommonFlags& common) {
   app.add_option("--reconstructions", flags->reconstructions,
                  "privaudit invert's reconstructions.pt: each most exposed image is shown beside "
                  "the reconstruction nearest to it (exposed_vs_reconstructed.png)");
+  flags->dp_noise = app.add_option("--dp-noise", flags->dp.noise_multiplier,
+                                   "DP-SGD references: noise multiplier sigma");
+  flags->dp_epsilon = app.add_option("--dp-epsilon", flags->dp.target_epsilon,
+                                     "DP-SGD references: target epsilon (picks sigma)");
+  app.add_option("--dp-clip", flags->dp.clip_norm, "DP-SGD references: per-example norm bound C")
+      ->capture_default_str();
+  app.add_option("--dp-delta", flags->dp.delta, "DP-SGD references: delta (below 1/N)")
+      ->capture_default_str();
   app.add_option("--cache", flags->cache,
                  "Folder of trained reference models, reused by any run with the same "
                  "architecture, pool, recipe and seed (default: OUT/references)");

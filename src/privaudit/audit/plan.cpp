@@ -5,6 +5,7 @@
 #include <sstream>
 #include <type_traits>
 
+#include "privaudit/audit/defended_points.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/files.h"
 #include "privaudit/util/text.h"
@@ -138,6 +139,7 @@ AuditProfile audit_profile(const std::string& name) {
     // FPR sits at chance (0.010-0.012); at 10 per class RMIA or fixed-variance LiRA finds 15 %
     // (MLP), 17 % (CNN) and 23 % (ViT) of the members.
     p.membership = {2, 0, 0, 4};
+    p.privacy_utility.dp_epsilons = {8};  // --defend: one DP point, measured
     // The slowest quick stage took under 3 minutes on the 2-core machine (the ViT's gradients).
     p.stage_limit = 3600;
     return p;
@@ -153,6 +155,8 @@ AuditProfile audit_profile(const std::string& name) {
     // The same prediction, (1 - 1/256)^63 = 0.78, on a quarter of the images and bins.
     p.malicious = {4, 16, 256, 4096};
     p.membership = {2, 0, 0, 2};  // 2 models on halves of 600 images, 1 epoch
+    p.privacy_utility.dp_epsilons = {8};
+    p.privacy_utility.gradient_targets = 2;
     // No memorisation regime unless asked for (--memorization-sizes), and then 5 epochs.
     p.memorization_epochs = 5;
     p.stage_limit = 600;  // stages of seconds; a first TorchScript call may take its 300 s
@@ -166,6 +170,14 @@ AuditProfile audit_profile(const std::string& name) {
     // 16 models (LiRA's per-example variances want about 8 IN and 8 OUT scores per image), each
     // on a random half of the training split: 30,000 images, half the main model's 60,000.
     p.membership = {16, 60000, 0, 16};
+    p.privacy_utility.dp_epsilons = {1, 8, 64};
+    p.privacy_utility.update_defenses = {{"--defend-clip", "1", "--defend-noise", "0.0001"},
+                                         {"--defend-clip", "1", "--defend-noise", "0.001"},
+                                         {"--defend-clip", "1", "--defend-noise", "0.01"},
+                                         {"--defend-keep", "0.3"},
+                                         {"--defend-keep", "0.1"},
+                                         {"--defend-keep", "0.01"}};
+    p.privacy_utility.gradient_targets = 16;
     // Features-then-invert's 2,000 L-BFGS iterations per image make federated take hours.
     p.stage_limit = 86400;
     return p;
@@ -306,6 +318,13 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
             (run.root / arch / group / "train" / "model.pt").string());
         memorized_membership(arch, group, per_class, epochs);
       }
+      if (!f.defend || repeat > 0) continue;  // the privacy-utility points: the audit's seed
+      const auto main_model = (run.root / arch / "train" / "model.pt").string();
+      for (const auto& point : defended_stages(arch, profile)) {
+        add(arch, point.point, 0, point.command, point.args,
+            point.attacks_main_model ? main_model : "");
+        stages.back().point = point.point;
+      }
     }
   }
   if (f.defend) {  // once, with the audit's own seed, after every repeat
@@ -374,6 +393,19 @@ nlohmann::json gather_audit(const std::vector<AuditStage>& stages,
         repeats.push_back({{"seed", base + repeats.size() + 1}});
       }
       run = &repeats[static_cast<size_t>(stage.repeat - 1)];
+    }
+    if (!stage.point.empty()) {  // a privacy-utility point: under "defended", by its name
+      auto& points = (*run)["defended"];
+      if (!points.is_array()) points = nlohmann::json::array();
+      nlohmann::json* slot = nullptr;
+      for (auto& p : points) {
+        if (p.value("point", "") == stage.point) slot = &p;
+      }
+      if (slot == nullptr) {
+        points.push_back({{"point", stage.point}});
+        slot = &points.back();
+      }
+      run = slot;
     }
     if (stage.per_class > 0) {
       auto& sizes = (*run)["memorization"];

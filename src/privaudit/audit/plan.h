@@ -60,6 +60,19 @@ struct MembershipWork {
   int memorize_models = 0;  // K in the memorisation regime (0: `models`)
 };
 
+// --defend's privacy-utility view (audit/defended_points.h), per architecture: DP-SGD at each
+// epsilon (a training and a membership stage whose reference models train with the same DP
+// recipe) and defended updates on the main model's gradient surface (batch 1).
+struct PrivacyUtilityWork {
+  std::vector<double> dp_epsilons;
+  // The DP models' optimiser flags (train and membership alike; both take them).
+  std::vector<std::string> dp_recipe = {"--optimizer", "sgd", "--lr", "0.5", "--batch-size", "256"};
+  // One gradients stage per entry: its --defend-* flags.
+  std::vector<std::vector<std::string>> update_defenses = {
+      {"--defend-clip", "1", "--defend-noise", "0.001"}, {"--defend-keep", "0.1"}};
+  int gradient_targets = 8;  // targets of each defended-update stage (batch 1)
+};
+
 struct AuditProfile {
   TrainWork train;
   InvertWork invert;
@@ -69,6 +82,7 @@ struct AuditProfile {
   FederatedWork federated;
   MaliciousWork malicious;
   MembershipWork membership;
+  PrivacyUtilityWork privacy_utility;
   // The memorisation regime's inversions (the regime where the weights threat is measurable gets
   // more work than the main models'); a zero field: the main inversion's.
   InvertWork memorize_invert;
@@ -135,6 +149,9 @@ struct AuditStage {
   // that model (a memorisation group's membership reads the group's reconstructions); "" none.
   std::string after;
   double time_limit = 0;  // seconds of wall clock before the audit kills it ("timed out")
+  // A --defend privacy-utility point ("dp-eps8", "update-1"): gathered under its architecture's
+  // "defended" entry, not as the architecture's own stage; "" otherwise.
+  std::string point;
 };
 
 std::vector<AuditStage> plan_audit(const AuditPlanOptions& options,

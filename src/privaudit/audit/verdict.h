@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "privaudit/audit/privacy_utility.h"
 #include "privaudit/audit/records.h"
 
 namespace privaudit::audit {
@@ -180,6 +181,8 @@ struct Verdict {
   std::vector<ArchitectureFigures> architectures;
   FederatedTable federated;
   std::vector<ThreatModelRow> threat_models;  // results.json's "threat_models" (threat_models.h)
+  // --defend's privacy-utility view (results.json's "privacy_utility", not "ranking").
+  PrivacyUtility privacy_utility;
 
   const SurfaceRanking* surface(const std::string& key) const;
 };

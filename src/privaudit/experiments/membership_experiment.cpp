@@ -185,6 +185,35 @@ MembershipExperimentResult evaluate_membership(const std::vector<models::Classif
   return result;
 }
 
+namespace {
+
+// The references' options, with DP-SGD as their trainer under --dp-*.
+train::ReferenceOptions reference_options(const MembershipExperimentOptions& options) {
+  auto references = options.references;
+  if (!options.dp) return references;
+  const auto dp = *options.dp;
+  references.trainer = [dp](models::BuiltinClassifier& model, const data::Splits& splits,
+                            const train::TrainOptions& recipe, Progress& progress) {
+    auto privacy =
+        defense::plan_privacy(dp, model, splits.train.size(), recipe.batch_size, recipe.epochs);
+    defense::train_private(model, splits, recipe, dp, privacy, progress);
+  };
+  references.trainer_key = dp.to_json();
+  return references;
+}
+
+// What each DP reference model spends: all train on half of the pool, so one report.
+std::optional<defense::PrivacyReport> reference_privacy(
+    const models::ModelConfig& config, int64_t pool_size,
+    const MembershipExperimentOptions& options) {
+  if (!options.dp) return std::nullopt;
+  const models::BuiltinClassifier probe(config);
+  const auto& recipe = options.references.recipe;
+  return defense::plan_privacy(*options.dp, probe, pool_size / 2, recipe.batch_size, recipe.epochs);
+}
+
+}  // namespace
+
 MembershipExperimentResult run_membership_experiment(const models::ModelConfig& config,
                                                      const data::Dataset& pool,
                                                      const data::Dataset& population,
@@ -192,10 +221,11 @@ MembershipExperimentResult run_membership_experiment(const models::ModelConfig& 
                                                      const Reporter& reporter, OutputSink& sink,
                                                      const dist::World& world) {
   options.validate(pool.size(), config.classes);
+  const auto references = reference_options(options);
   const auto progress = reporter.progress("references");
   train::ReferenceShare shared;
   if (world.size() > 1) {
-    const auto mine = train::train_reference_share(config, pool, options.references, world.rank(),
+    const auto mine = train::train_reference_share(config, pool, references, world.rank(),
                                                    world.size(), *progress);
     const nlohmann::json figures = {{"trained", mine.trained},
                                     {"seconds", mine.training_seconds},
@@ -211,8 +241,8 @@ MembershipExperimentResult run_membership_experiment(const models::ModelConfig& 
     reporter.say(std::to_string(shared.trained) + " reference models trained by " +
                  std::to_string(world.size()) + " processes");
   }
-  const auto refs = train::train_reference_models(
-      config, pool, options.references, *progress, [&](int k, bool cached) {
+  const auto refs =
+      train::train_reference_models(config, pool, references, *progress, [&](int k, bool cached) {
         reporter.say("reference model " + std::to_string(k + 1) + "/" +
                      std::to_string(options.references.models) +
                      (cached ? " loaded from the cache" : " trained"));
@@ -229,6 +259,7 @@ MembershipExperimentResult run_membership_experiment(const models::ModelConfig& 
   result.train_accuracy = mean_over_models(refs.train_accuracy);
   result.held_out_accuracy = mean_over_models(refs.held_out_accuracy);
   result.cache_folder = refs.cache_folder;
+  result.privacy = reference_privacy(config, pool.size(), options);
   return result;
 }
 
@@ -239,6 +270,10 @@ MembershipExperimentResult run_membership_on_copies(const std::string& model_fil
                                                     const MembershipExperimentOptions& options,
                                                     const Reporter& reporter, OutputSink& sink) {
   options.attack.validate(options.references.models);
+  require_usage(!options.dp,
+                "--dp-noise/--dp-epsilon train built-in models: give --arch, not "
+                "--model " +
+                    model_file);
   const auto progress = reporter.progress("references");
   const auto refs = train::train_reference_copies(
       model_file, file_options, pool, options.references, *progress, [&](int k, bool cached) {
@@ -326,6 +361,7 @@ nlohmann::json to_json(const MembershipExperimentResult& result,
                         {"parameters", result.parameters},
                         {"files", result.reference_files}};
   }
+  if (result.privacy) reference_models["privacy"] = result.privacy->to_json();
   return {{"pool_size", result.pool_size},
           {"population_size", result.population_size},
           {"models", result.models},

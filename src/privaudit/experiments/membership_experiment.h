@@ -5,11 +5,13 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "privaudit/attacks/weights/membership.h"
 #include "privaudit/data/dataset.h"
+#include "privaudit/defense/dp_sgd.h"
 #include "privaudit/experiments/sinks.h"
 #include "privaudit/metrics/membership_metrics.h"
 #include "privaudit/models/model_config.h"
@@ -21,6 +23,9 @@ namespace privaudit::experiments {
 
 struct MembershipExperimentOptions {
   train::ReferenceOptions references;
+  // Set (--dp-*): every reference model trains with DP-SGD on its half (the options join the
+  // cache key), so the epsilon lower bound is measured on models the accountant's epsilon covers.
+  std::optional<defense::DpOptions> dp;
   attacks::MembershipOptions attack;
   std::vector<attacks::MembershipAttack> attacks = attacks::all_membership_attacks();
   std::vector<double> fprs = {0.001, 0.01};
@@ -58,6 +63,7 @@ struct MembershipExperimentResult {
   int64_t training_images = 0;
   double train_accuracy = 0, held_out_accuracy = 0;  // means over the models
   std::string cache_folder;
+  std::optional<defense::PrivacyReport> privacy;  // DP-SGD references: what each one spent
   std::vector<std::string> reference_files;  // models the caller gave (`--references DIR`)
   // Pool positions with the highest LiRA (online) score averaged over the targets they trained,
   // most exposed first, and those scores.

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 
+#include "privaudit/audit/privacy_utility.h"
 #include "privaudit/audit/records.h"
 #include "privaudit/audit/verdict.h"
 
@@ -26,6 +27,8 @@ std::string architecture_sections(const std::filesystem::path& out,
                                   const audit::AuditRecords& records);
 // The defense's trade-off.
 std::string defense_section(const std::filesystem::path& out, const audit::AuditRecords& records);
+// --defend's privacy-utility tables (privacy_utility_section.cpp); "" when the audit has none.
+std::string privacy_utility_section(const audit::PrivacyUtility& table);
 // Versions, settings, and every stage's status, time, memory and command.
 std::string settings_section(const audit::AuditRecords& records);
 

@@ -42,11 +42,14 @@ nlohmann::json reference_key(const models::ModelConfig& config, const data::Data
   recipe.seed = 0;
   recipe.state_path.clear();
   uint32_t crc = crc_of(crc_of(0, pool.images.to(torch::kFloat)), pool.labels.to(torch::kLong));
-  return {{"format", 1},
-          {"model", config.to_json()},
-          {"recipe", recipe.to_json()},
-          {"seed", options.seed},
-          {"pool", {{"size", pool.size()}, {"checksum", crc}}}};
+  nlohmann::json key = {{"format", 1},
+                        {"model", config.to_json()},
+                        {"recipe", recipe.to_json()},
+                        {"seed", options.seed},
+                        {"pool", {{"size", pool.size()}, {"checksum", crc}}}};
+  if (!options.trainer_key.is_null())  // absent without a trainer: older caches still fit
+    key["trainer"] = options.trainer_key;
+  return key;
 }
 
 std::string key_folder_name(const models::ModelConfig& config, const nlohmann::json& key) {
@@ -153,7 +156,11 @@ OneReference train_or_load(const models::ModelConfig& config, const data::Datase
     recipe.seed = mixed_seed(options.seed, static_cast<uint64_t>(k), 4);
     recipe.state_path.clear();
     const Stopwatch watch;
-    train_classifier(*one.model, one.splits, recipe, progress);
+    if (options.trainer) {
+      options.trainer(*one.model, one.splits, recipe, progress);
+    } else {
+      train_classifier(*one.model, one.splits, recipe, progress);
+    }
     one.seconds = watch.seconds();
     one.images = one.splits.train.size() * recipe.epochs;
     if (!path.empty())
@@ -308,6 +315,11 @@ ReferenceModels train_reference_copies(const std::string& model_file,
                                        Progress& progress,
                                        const std::function<void(int, bool)>& on_model) {
   auto probe = models::load_model(model_file, file_options);
+  const bool builtin_model = dynamic_cast<models::BuiltinClassifier*>(probe.model.get()) != nullptr;
+  require_usage(!options.trainer || builtin_model,
+                "this training of the reference models needs a built-in architecture (--arch or "
+                "a privaudit checkpoint), not TorchScript copies of " +
+                    model_file);
   if (auto* builtin = dynamic_cast<models::BuiltinClassifier*>(probe.model.get())) {
     return train_reference_models(builtin->config(), pool, options, progress, on_model);
   }

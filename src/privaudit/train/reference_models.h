@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,14 @@ struct ReferenceOptions {
   // Where the built-in models train and run (copies of a TorchScript model stay on the CPU). Not
   // part of the cache's key.
   torch::Device device = torch::kCPU;
+  // Set: trains each built-in model on its half (splits.train; splits.test the other half) in
+  // place of train_classifier: membership's DP-SGD references (experiments/membership_experiment),
+  // so that train/ needs nothing of defense/. `trainer_key`, what decides its weights beyond the
+  // recipe, joins the cache key when not null.
+  std::function<void(models::BuiltinClassifier&, const data::Splits&, const TrainOptions&,
+                     Progress&)>
+      trainer;
+  nlohmann::json trainer_key;
 
   // Throws UsageError naming the problem: fewer than 2 models, or a pool too small for halves
   // that hold an image of every class (`pool_size` >= 2 x `classes`).

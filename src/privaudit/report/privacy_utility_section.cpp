@@ -1,0 +1,77 @@
+// The privacy-utility view of `privaudit audit --defend` (audit/privacy_utility.h): one table per
+// architecture, a row per defense and setting. Renders and decides nothing: a violation was
+// found by the analysis, and is shown here as the bug it is.
+#include <cmath>
+#include <sstream>
+
+#include "privaudit/report/sections.h"
+#include "privaudit/report/svg_plot.h"
+#include "privaudit/util/text.h"
+
+namespace privaudit::report {
+namespace {
+
+std::string with_interval(double value, double low, double high, const char* format) {
+  if (!std::isfinite(value)) return "&mdash;";
+  std::string text = format_number(value, format);
+  if (std::isfinite(low) && std::isfinite(high))
+    text += " [" + format_number(low, format) + ", " + format_number(high, format) + "]";
+  return text;
+}
+
+std::string privacy_row(const audit::PrivacyUtilityRow& r) {
+  std::ostringstream html;
+  html << "<tr><td>" << escape_xml(r.defense) << "</td><td>"
+       << escape_xml(r.setting.empty() ? "-" : r.setting) << "</td><td>";
+  if (std::isfinite(r.test_accuracy)) {
+    html << format_number(r.test_accuracy);
+  } else {
+    html << "<span title=\"" << escape_xml(r.utility_note) << "\">not measured</span>";
+  }
+  html << "</td><td>" << escape_xml(r.surface.empty() ? "-" : r.surface) << "</td><td>"
+       << with_interval(r.psnr, r.psnr_low, r.psnr_high, "%.1f") << "</td><td>";
+  if (r.exact && r.psnr_targets > 0) {
+    html << *r.exact << " / " << r.psnr_targets;
+  } else {
+    html << "&mdash;";
+  }
+  html << "</td><td>" << with_interval(r.tpr_1, r.tpr_1_low, r.tpr_1_high, "%.4f") << "</td><td>"
+       << format_number(r.epsilon_measured, "%.2f") << "</td><td>"
+       << (std::isfinite(r.epsilon_accountant) ? format_number(r.epsilon_accountant, "%.2f")
+                                               : std::string("none"))
+       << "</td><td>"
+       << (r.violation ? "<b>VIOLATION: measured epsilon above the guarantee (a bug)</b>"
+                       : escape_xml(r.status))
+       << "</td></tr>\n";
+  return html.str();
+}
+
+}  // namespace
+
+std::string privacy_utility_section(const audit::PrivacyUtility& table) {
+  if (table.empty()) return "";
+  std::ostringstream html;
+  html << "<h2>Privacy against utility (--defend)</h2>\n<p>Each defended model's test accuracy "
+          "beside the strongest attack on the surface its defense protects: the median PSNR of "
+          "the reconstructions (dB, 95 % interval over the targets; <i>gradients</i>: the "
+          "strongest gradient attack on one shared image; <i>features</i>: the decoder on the "
+          "adversarially trained CNN's features) and the images rebuilt exactly; membership "
+          "inference's true-positive rate at 1 % false positives (95 % interval) and the epsilon "
+          "it proves at least (epsilon-hat); for DP-SGD, the accountant's epsilon, which must be "
+          "at least epsilon-hat. A defended update trains no model, so its utility is not "
+          "measured here.</p>\n";
+  if (table.violation)
+    html << "<p class=\"note\"><b>A measured epsilon lower bound exceeds the accountant's "
+            "epsilon: the attack's bound or the accountant is wrong. Report it.</b></p>\n";
+  for (const auto& arch : table.architectures) {
+    html << "<h3>" << escape_xml(arch.arch) << "</h3>\n<table><tr><th>Defense</th><th>Setting"
+         << "</th><th>Test accuracy</th><th>Surface</th><th>PSNR median [95 %]</th><th>Exact</th>"
+         << "<th>TPR at 1 % FPR [95 %]</th><th>epsilon-hat</th><th>Accountant epsilon</th>"
+         << "<th>Status</th></tr>\n";
+    for (const auto& row : arch.rows) html << privacy_row(row);
+    html << "</table>\n";
+  }
+  return html.str();
+}
+
+}  // namespace privaudit::report
