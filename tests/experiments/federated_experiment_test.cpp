@@ -166,7 +166,8 @@ TEST_F(FederatedExperiment, CommandWritesResultsAndGrids) {
   std::ifstream in(dir.file("out/results.json"));
   const auto json = nlohmann::json::parse(in);
   EXPECT_EQ(json["command"], "federated");
-  ASSERT_EQ(json["federated"]["views"].size(), 2u);
+  // client (every client's targets), aggregate, then client1 and client2 (each its own update)
+  ASSERT_EQ(json["federated"]["views"].size(), 4u);
   for (const auto& view : json["federated"]["views"]) {
     ASSERT_EQ(view["runs"].size(), 2u);
     EXPECT_TRUE(
