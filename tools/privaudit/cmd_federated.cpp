@@ -116,6 +116,10 @@ Steps setup_federated(CLI::App& app, CommonFlags&) {
       ->capture_default_str();
   app.add_option("--restarts", o.budget.restarts, "Extra random starts per optimisation attack")
       ->capture_default_str();
+  app.add_option("--feature-iterations", o.budget.feature_iterations,
+                 "Features-then-invert's L-BFGS iterations after the starts (0 = its default, 2000)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--tv", o.budget.total_variation,
                  "Inverting Gradients total-variation weight (default 1e-4)");
   return {[flags](Context& ctx) { check_federated(*flags, ctx.flags); },

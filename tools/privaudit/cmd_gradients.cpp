@@ -52,6 +52,10 @@ Steps setup_gradients(CLI::App& app, CommonFlags&) {
   app.add_option("--restarts", o.budget.restarts,
                  "Extra random starts per attack; the lowest gradient distance is kept")
       ->capture_default_str();
+  app.add_option("--feature-iterations", o.budget.feature_iterations,
+                 "Features-then-invert's L-BFGS iterations after the starts (0 = its default, 2000)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--tv", o.budget.total_variation,
                  "Inverting Gradients total-variation weight (default 1e-4)");
   app.add_flag("--labels-known", flags->labels_known,

@@ -59,6 +59,7 @@ std::vector<std::string> stage_args(const GradientsWork& w) {
   add_flag(args, "--targets", w.targets);
   add_flag(args, "--iterations", w.iterations);
   add_flag(args, "--audit-probe-iterations", w.probe_iterations);
+  add_flag(args, "--feature-iterations", w.feature_iterations);
   return args;
 }
 
@@ -149,6 +150,7 @@ AuditProfile audit_profile(const std::string& name) {
     p.invert = {10, 1, 5};
     p.gradients.iterations = 5;
     p.gradients.probe_iterations = 5;
+    p.gradients.feature_iterations = 50;  // 2,000 made the CNN's gradients 36 s of a 2-minute smoke
     p.layers = {50, 1, 1, 100, 20};
     p.defend = {"0,10", "pixel", 1, 300, 200};
     p.federated = {3, "linear-layer,ig,unrolled-ig", 300, 200};

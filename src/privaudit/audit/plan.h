@@ -29,6 +29,7 @@ struct GradientsWork {
   std::vector<int64_t> batches = {1, 8};
   int targets = 8;
   int iterations = 0, probe_iterations = 0;
+  int feature_iterations = 0;  // features-then-invert (0: its 2,000)
 };
 struct LayersWork {
   int samples = 0, jacobian_samples = 0, decoder_epochs = 0, attacker_size = 0, targets = 0;

@@ -819,6 +819,7 @@ Reconstruction run_features_then_invert(models::Classifier& model, const SharedU
   }
   FeatureInversionOptions options;
   options.seed = budget.seed;
+  if (budget.feature_iterations > 0) options.iterations = budget.feature_iterations;
   std::vector<torch::Tensor> images;
   std::vector<double> errors;
   for (size_t i = 0; i < inputs.size() && static_cast<int64_t>(i) < batch; ++i) {
