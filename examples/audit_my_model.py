@@ -3,7 +3,8 @@
 
 A small CNN, trained for one epoch on a slice of Fashion-MNIST (Debian's dataset-fashion-mnist,
 read by privaudit.load_data exactly as the command line reads it), then audited on its three threat
-surfaces: what its shared gradients, its intermediate features and its weights give away.
+surfaces (the command line's audit, run by privaudit.audit on the scripted model): what its shared
+gradients, its intermediate features and its weights give away.
 
     PYTHONPATH=build/python /usr/bin/python3 examples/audit_my_model.py [--quick] [--out DIR]
 
@@ -64,14 +65,15 @@ def main():
     report = privaudit.audit(model, train=train, test=test, class_names=class_names,
                              profile="smoke" if args.quick else "quick", out=args.out,
                              seed=args.seed)
-    print(f"verdict: {report.verdict['text']} ({report.verdict['title']})")
-    for cell in report.surfaces:
-        interval = ("" if cell["low"] is None else
-                    f" [{cell['low']:.3g}, {cell['high']:.3g}]")
-        value = "not run" if cell["value"] is None else f"{cell['value']:.3g}{interval}"
-        print(f"  {cell['title']}: {cell['statistic']} {value} {cell['unit']}: "
-              f"{privaudit.report.SEVERITY_TEXT[cell['severity']]}")
-    if not report.surfaces or accuracy < 0.5:
+    print(f"verdict: {report.headline}")
+    for row in report.verdict.scorecard:  # privaudit.ScoreRow, one per threat surface
+        cell = row.cells[0]  # one architecture: the model
+        value = ("not run" if cell.severity == "not_run" else
+                 f"{cell.value:.3g} [{cell.low:.3g}, {cell.high:.3g}] {row.unit}")
+        print(f"  {row.title}: {cell.statistic} {value}: {cell.text}")
+    for advice in report.verdict.recommendations:
+        print(f"  what to do ({advice.surface}): {advice.recommendation}")
+    if not report.verdict.scorecard or accuracy < 0.5:
         print("audit_my_model: the model did not train or nothing was audited", file=sys.stderr)
         return 1
     return 0

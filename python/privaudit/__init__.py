@@ -20,22 +20,18 @@ import tempfile
 import torch
 
 from . import _privaudit as _native
-from ._privaudit import Error, GradientRun, Interval, StrongestAttack, UsageError
+from ._privaudit import (Claim, Error, GradientRun, Interval, MembershipRow, RankedArchitecture,
+                         RankStep, Recommendation, ScoreCell, ScoreRow, StrongestAttack,
+                         SurfaceRanking, ThreatModelRow, UsageError, Verdict)
 
 __all__ = [
     "Error", "UsageError", "Interval", "GradientRun", "StrongestAttack", "GradientAttackResult",
     "LayersResult", "MembershipResult", "Report", "script", "attack_gradients", "layers",
-    "membership", "audit", "interval", "load_data",
+    "membership", "audit", "interval", "load_data", "Verdict", "SurfaceRanking",
+    "RankedArchitecture", "RankStep", "ScoreRow", "ScoreCell", "Claim", "Recommendation",
+    "MembershipRow", "ThreatModelRow",
 ]
 __version__ = _native.__version__
-
-# The audit's thresholds for PSNR surfaces (src/privaudit/audit/analysis.cpp, psnr_severity):
-# exact when a target is certified or at >= 40 dB, recovered at a median >= 30 dB, a measurable
-# leak when the interval's low end is above chance (15 dB without a measured baseline). Membership
-# uses the audit's own rule, MembershipResult.leak.
-EXACT_PSNR = 40.0
-RECOVERED_PSNR = 30.0
-CHANCE_PSNR = 15.0
 
 
 def _first_line(error):

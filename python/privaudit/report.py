@@ -1,19 +1,28 @@
-"""``privaudit.audit``: the three threat surfaces of one model, composed from attack_gradients,
-layers and membership with the work of an audit profile (audit/plan.cpp), and the Report."""
+"""``privaudit.audit``: the command line's audit (``privaudit audit --model``) on the scripted
+model and the caller's tensors, and the Report of what it concluded: the typed ``Verdict`` that
+``audit::analyse`` makes of its results.json (the objects the HTML report renders), the scorecard
+cells, the results and the page."""
 
-import base64
-import html
+import hashlib
 import json
 import math
 import os
-import struct
-import zlib
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import warnings
+
+import torch
 
 import privaudit as _pa
 
 SURFACES = ("weights", "gradients", "features")
 
-# The Python audit's verdict words are the scorecard's (audit/verdict.cpp, severity_text).
+# The scorecard's words per severity (audit/verdict.cpp, severity_text), most severe first.
 SEVERITY_TEXT = {
     "exact": "exact recovery",
     "recovered": "visually recovered",
@@ -24,148 +33,67 @@ SEVERITY_TEXT = {
 SEVERITY_ORDER = ("exact", "recovered", "leak", "nothing", "not_run")
 
 
-def _finite(values):
-    return [v for v in values if v is not None and isinstance(v, (int, float)) and math.isfinite(v)]
-
-
-def _psnr_cell(surface, title, values, exact):
-    """A PSNR surface's figure: the median over targets with its order-statistic interval, and its
-    severity by the scorecard's rule (audit/analysis.cpp psnr_severity)."""
-    values = _finite(values)
-    if not values:
-        return {"surface": surface, "title": title, "severity": "not_run", "statistic": "median",
-                "unit": "dB", "value": None, "low": None, "high": None, "n": 0, "exact": 0}
-    iv = _pa.interval("median", values)
-    if exact > 0:
-        severity = "exact"
-    elif iv.estimate >= _pa.RECOVERED_PSNR:
-        severity = "recovered"
-    elif iv.low > _pa.CHANCE_PSNR:
-        severity = "leak"
-    else:
-        severity = "nothing"
-    return {"surface": surface, "title": title, "severity": severity, "statistic": "median",
-            "unit": "dB", "value": iv.estimate, "low": iv.low, "high": iv.high, "n": iv.n,
-            "exact": int(exact)}
-
-
-def _membership_cell(result):
-    best = result.strongest()
-    if best is None:
-        return {"surface": "weights", "title": "From the weights: membership inference",
-                "severity": "not_run", "statistic": "share", "unit": "", "value": None,
-                "low": None, "high": None, "n": 0}
-    return {"surface": "weights", "title": "From the weights: membership inference",
-            "severity": "leak" if result.leak() else "nothing",
-            "statistic": "TPR at 1 % FPR", "unit": "", "attack": best.get("attack"),
-            "value": best["tpr_at_1_percent_fpr"], "low": best.get("tpr_at_1_percent_fpr_low"),
-            "high": best.get("tpr_at_1_percent_fpr_high"), "auc": best.get("auc"),
-            "n": result.figures.get("decisions")}
-
-
-def _clean(value):
-    """NaN and infinities as null, as the command line's results.json writes them."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
-def _png(image):
-    """A C x H x W tensor in [0,1] as PNG bytes (grey or RGB), with nothing but zlib."""
-    image = image.detach().clamp(0, 1).mul(255).round().byte().cpu()
-    channels, height, width = image.shape
-    pixels = image.permute(1, 2, 0).contiguous() if channels == 3 else image[0]
-    rows = pixels.reshape(height, -1).tolist()
-    raw = b"".join(b"\x00" + bytes(row) for row in rows)
-
-    def chunk(kind, data):
-        body = kind + data
-        crc = zlib.crc32(body) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", crc)
-
-    colour = 2 if channels == 3 else 0
-    header = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
-            + chunk(b"IEND", b""))
-
-
-def _fmt(value, unit=""):
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    return f"{value:.1f} {unit}".strip() if unit == "dB" else f"{value:.3f}"
+def _number(value):
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
 class Report:
-    """The audit of one model: ``verdict`` (the most severe surface and its words), ``surfaces``
-    (one cell per threat surface: figure, interval, severity), ``results`` (each stage's
-    results.json fields), ``images`` (targets and reconstructions per surface), ``to_json()``,
-    ``to_html(path)``."""
+    """The audit of one model, as ``privaudit audit`` wrote it in ``folder``:
 
-    def __init__(self, cells, results, images, settings):
-        self.surfaces = cells
+    - ``verdict``: the typed ``privaudit.Verdict`` (``surfaces`` rankings with intervals,
+      ``scorecard`` rows, ``claims``, ``recommendations``, ``membership``, ``threat_models``);
+    - ``surfaces``: one dict per scorecard row (surface, title, statistic, unit, value, low, high,
+      n, exact, severity), NaN-free;
+    - ``severity`` / ``headline``: the most severe surface's severity and its words;
+    - ``results``: results.json as dicts; ``stages``: each stage's status;
+    - ``to_json()``, ``to_html(path)``."""
+
+    def __init__(self, folder, verdict, results, keep=None):
+        self.folder = folder
+        self.verdict = verdict
         self.results = results
-        self.images = images
-        self.settings = settings
-        ran = [c for c in cells if c["severity"] != "not_run"]
+        self._keep = keep  # the TemporaryDirectory of an audit without ``out``
+        self.surfaces = []
+        for row in verdict.scorecard:
+            for cell in row.cells:
+                exact = cell.exact[0] if cell.exact is not None else 0
+                self.surfaces.append({
+                    "surface": row.surface, "title": row.title, "arch": cell.arch,
+                    "statistic": cell.statistic, "unit": row.unit, "figure": row.figure,
+                    "value": _number(cell.value), "low": _number(cell.low),
+                    "high": _number(cell.high), "n": cell.n, "exact": exact,
+                    "severity": cell.severity, "lower_bound": cell.lower_bound})
+        ran = [c for c in self.surfaces if c["severity"] != "not_run"]
         worst = min(ran, key=lambda c: SEVERITY_ORDER.index(c["severity"])) if ran else None
-        self.verdict = {
-            "severity": worst["severity"] if worst else "not_run",
-            "text": SEVERITY_TEXT[worst["severity"]] if worst else "not run",
-            "surface": worst["surface"] if worst else None,
-            "title": worst["title"] if worst else None,
-        }
-
-    def to_dict(self):
-        return {"tool": "privaudit", "version": _pa.__version__, "command": "python audit",
-                **self.settings, "verdict": self.verdict, "scorecard": self.surfaces,
-                "stages": self.results}
+        self.severity = worst["severity"] if worst else "not_run"
+        self.headline = (f"{SEVERITY_TEXT[self.severity]} ({worst['title']})" if worst
+                         else "not run")
+        self.stages = {}
+        for arch in results.get("architectures", []):
+            for name, stage in arch.items():
+                if isinstance(stage, dict) and "status" in stage:
+                    self.stages[f"{arch.get('name')}/{name}"] = stage["status"]
 
     def to_json(self):
-        """results.json's text: verdict, scorecard cells and each stage's fields."""
-        return json.dumps(_clean(self.to_dict()), indent=2, allow_nan=False, default=str)
+        """results.json's text, as the command line wrote it."""
+        with open(os.path.join(self.folder, "results.json"), encoding="utf-8") as f:
+            return f.read()
 
     def to_html(self, path):
-        """A self-contained page (no network fetches): the verdict, the scorecard and the targets
-        over their reconstructions."""
-        rows = []
-        for c in self.surfaces:
-            interval = ("" if c.get("low") is None else
-                        f" [{_fmt(c['low'], c['unit'])}, {_fmt(c['high'], c['unit'])}]")
-            rows.append(
-                f"<tr><td>{html.escape(c['title'])}</td><td>{html.escape(c['statistic'])}</td>"
-                f"<td>{_fmt(c['value'], c['unit'])}{interval}</td>"
-                f"<td>{html.escape(SEVERITY_TEXT[c['severity']])}</td></tr>")
-        grids = []
-        for name, (targets, recon) in self.images.items():
-            if targets is None or recon is None:
-                continue
-            count = min(8, targets.size(0), recon.size(0))
-            cells = "".join(
-                f'<img alt="{kind} {i}" src="data:image/png;base64,'
-                f'{base64.b64encode(_png(img[i])).decode()}" width="56">'
-                for kind, img in (("target", targets), ("reconstruction", recon))
-                for i in range(count))
-            grids.append(f"<h3>{html.escape(name)}: targets, then reconstructions</h3>"
-                         f'<div style="display:grid;grid-template-columns:repeat({count},56px);'
-                         f'gap:4px">{cells}</div>')
-        page = (
-            "<!doctype html><html><head><meta charset='utf-8'><title>privaudit audit</title>"
-            "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
-            "td,th{border-bottom:1px solid #ccc;padding:4px 8px}"
-            "img{image-rendering:pixelated}</style></head><body>"
-            f"<h1>privaudit audit: {html.escape(self.verdict['text'])}</h1>"
-            "<p>Each row is one way an attacker can reach the training data: what they recover, "
-            "as a median over the targets (PSNR in dB, higher means closer to the real image; "
-            "30 dB and above looks identical) or the share of training images a membership "
-            "attack finds at 1 % false positives, with its 95 % interval.</p>"
-            "<table><tr><th>Threat surface</th><th>Figure</th><th>Value [95 % interval]</th>"
-            f"<th>Verdict</th></tr>{''.join(rows)}</table>{''.join(grids)}</body></html>")
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
+        """The audit's page at ``path``, with every image it shows copied beside it (the same
+        relative paths): a self-contained folder, no network fetches. Returns ``path``."""
+        source = os.path.join(self.folder, "index.html")
+        target_folder = os.path.dirname(os.path.abspath(path))
+        if os.path.abspath(path) == os.path.abspath(source):
+            return path
+        with open(source, encoding="utf-8") as f:
+            page = f.read()
+        for name in sorted(set(re.findall(r'src="([^":]+)"', page))):
+            origin = os.path.join(self.folder, name)
+            if os.path.isfile(origin):
+                os.makedirs(os.path.dirname(os.path.join(target_folder, name)), exist_ok=True)
+                shutil.copyfile(origin, os.path.join(target_folder, name))
+        os.makedirs(target_folder, exist_ok=True)
         temporary = path + ".tmp"
         with open(temporary, "w", encoding="utf-8") as f:
             f.write(page)
@@ -174,86 +102,155 @@ class Report:
 
     def __repr__(self):
         cells = "; ".join(f"{c['surface']}: {SEVERITY_TEXT[c['severity']]}" for c in self.surfaces)
-        return f"<Report {self.verdict['text']} ({cells})>"
+        return f"<Report {self.headline} ({cells})>"
 
 
-def _first(images, labels, count):
-    count = min(count, images.size(0)) if count > 0 else images.size(0)
-    return images[:count], labels[:count]
+def executable():
+    """The privaudit command line privaudit.audit runs: $PRIVAUDIT_CLI, else the one built beside
+    this module."""
+    return os.environ.get("PRIVAUDIT_CLI") or _pa._native.executable()
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_inputs(folder, model, train, test, class_names, refuse_change=None):
+    """model.pt and data.pt in ``folder`` (beside an audit's folder); each replaced only when its
+    content changes, so a rerun with the same model and data continues the audit. When one would
+    change, ``refuse_change()`` is called first (it raises to leave both as they are)."""
+    train_images, train_labels = _pa._tensors(train, "train")
+    test_images, test_labels = _pa._tensors(test, "test")
+    shape = _pa._shape(test_images)
+    names = _pa._classes(model, test_images, torch.cat([train_labels, test_labels]), class_names)
+    os.makedirs(folder, exist_ok=True)
+    written = {}
+    with tempfile.TemporaryDirectory(prefix="privaudit-") as scratch:
+        fresh_model = os.path.join(scratch, "model.pt")
+        torch.jit.save(_pa.script(model, test_images[:1]), fresh_model)
+        fresh_data = os.path.join(scratch, "data.pt")
+        _pa._native.save_data(fresh_data, train_images, train_labels, test_images, test_labels,
+                              names)
+        pairs = (("model.pt", fresh_model), ("data.pt", fresh_data))
+        for name, fresh in pairs:
+            target = os.path.join(folder, name)
+            written[name] = not os.path.exists(target) or _sha256(target) != _sha256(fresh)
+        if any(written.values()) and refuse_change is not None:
+            refuse_change()
+        for name, fresh in pairs:
+            target = os.path.join(folder, name)
+            if written[name]:
+                shutil.copyfile(fresh, target + ".tmp")
+                os.replace(target + ".tmp", target)
+    return shape, names, written
+
+
+def _run(command, progress):
+    """Runs the audit, its stderr forwarded when ``progress``; Ctrl-C stops it (SIGINT, then
+    SIGKILL after 30 s) and raises KeyboardInterrupt. Returns (exit code, last stderr lines)."""
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+    tail = []
+
+    def read():
+        for line in iter(process.stdout.readline, b""):
+            text = line.decode("utf-8", "replace")
+            tail.append(text.rstrip("\n"))
+            del tail[:-20]
+            if progress:
+                sys.stderr.write(text)
+                sys.stderr.flush()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        while True:
+            try:
+                code = process.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        reader.join(timeout=5)
+        raise
+    reader.join(timeout=5)
+    return code, tail
 
 
 def audit(model, train=None, test=None, surfaces=SURFACES, profile="quick", out=None,
-          class_names=None, seed=0, threads=0, progress=True):
-    """Audit ``model`` on every threat surface in ``surfaces`` with the work of ``profile`` (the
-    command line's ``--profile``: ``quick``, ``paper`` or ``smoke``):
+          class_names=None, seed=0, threads=0, progress=True, force=False):
+    """Audit ``model`` (an nn.Module, scripted or traced here, or a ScriptModule) on the threat
+    surfaces in ``surfaces`` with the command line's audit: ``privaudit audit --model`` on the
+    scripted model and a ``tensors:`` file of ``train`` and ``test`` (tensors or DataLoaders), with
+    ``--profile profile --seed seed --surfaces ...``, so the figures are the command line's:
 
-    - ``gradients``: attack_gradients on the profile's number of ``test`` targets, its batch sizes,
-      attacks and iterations; a cell per batch size (median PSNR of the strongest attack);
-    - ``features``: layers with the profile's decoder work on ``test``; the cell is the most exposed
-      cut point's median decoder PSNR;
-    - ``weights``: membership on the profile's number of re-initialised copies trained on halves of
-      ``train`` (the profile's pool size, else all of it; its epochs), RMIA's population from
-      ``test``; the cell is the strongest attack's TPR at 1 % FPR. (The command line's audit also
-      inverts the weights; this one does not.)
+    - ``weights``: network inversion of the weights and membership inference on re-initialised
+      copies trained on halves of ``train`` (RMIA's population from ``test``);
+    - ``gradients``: every gradient attack at the profile's batch sizes on ``test`` targets, FedAvg
+      updates and secure aggregates, and the malicious (imprint) server;
+    - ``features``: per cut point, degrees of freedom, Jacobian rank and a trained decoder.
 
-    Returns a Report; with ``out``, also writes ``out/results.json`` and ``out/index.html``."""
+    ``out`` keeps the audit's folder (results.json, index.html, every stage's files; the scripted
+    model and the data beside it, in ``out + "-inputs"``); running again with the same model, data
+    and settings continues it, ``force=True`` starts over. Without ``out`` the folder is temporary and lives as long as the
+    Report. Stages run as child processes of the command line: a crash in one cannot take the
+    interpreter down. Returns a Report; raises Error (UsageError for bad settings) with the
+    command line's message, KeyboardInterrupt after stopping the audit on Ctrl-C. A stage that
+    failed or timed out gives a warning and a Report without its figures."""
+    if isinstance(surfaces, str):
+        surfaces = (surfaces,)
     unknown = [s for s in surfaces if s not in SURFACES]
-    if unknown:
-        raise _pa.UsageError(f"surfaces: unknown {', '.join(unknown)} (weights, gradients, "
-                             "features)")
-    work = _pa._native.profile(profile)
-    test_images, test_labels = _pa._tensors(test, "test")
-    cells, results, images = [], {}, {}
-    common = {"class_names": class_names, "seed": seed, "threads": threads, "progress": progress}
-    if "gradients" in surfaces:
-        g = work["gradients"]
-        attacked = _pa.attack_gradients(
-            model, test_images, test_labels, attack=g["attacks"], batch=g["batches"],
-            indices=list(range(min(g["targets"], test_images.size(0)))),
-            iterations=g["iterations"],
-            audit_probe_iterations=g["probe_iterations"] or None, **common)
-        results["gradients"] = attacked.figures
-        for strongest, recon in zip(attacked.strongest, attacked.strongest_images):
-            cells.append(_psnr_cell(f"gradients_batch{strongest.batch_size}",
-                                    f"From shared gradients, batches of {strongest.batch_size}",
-                                    strongest.psnr, strongest.exact))
-            images[f"gradients, batch {strongest.batch_size}"] = (
-                attacked.targets, recon if recon.numel() else None)
-    if "features" in surfaces:
-        w = work["layers"]
-        measured = _pa.layers(model, test_images, test_labels, samples=w["samples"] or 1000,
-                              jacobian_samples=w["jacobian_samples"],
-                              decoder_epochs=w["decoder_epochs"],
-                              attacker_size=w["attacker_size"], targets=w["targets"], **common)
-        results["features"] = measured.figures
-        per_layer = [measured.target_psnr(i) for i in range(len(measured.layers))]
-        scored = [i for i, v in enumerate(per_layer) if v]
-        if scored:
-            best = max(scored, key=lambda i: _pa.interval("median", per_layer[i]).estimate)
-            name = measured.layers[best].get("name", str(best))
-            exact = sum(1 for v in per_layer[best] if v >= _pa.EXACT_PSNR)
-            cells.append(_psnr_cell("features", f"From the features at {name}", per_layer[best],
-                                    exact))
-            images[f"features at {name}"] = (measured.targets, measured.reconstructions[best])
-        else:
-            cells.append(_psnr_cell("features", "From the features", [], 0))
-    if "weights" in surfaces:
-        m = work["membership"]
-        pool_images, pool_labels = _pa._tensors(train, "train")
-        pool_size = m["pool"] or 2 * work["train"]["train_size"]
-        pool = _first(pool_images, pool_labels, pool_size)
-        population = _first(test_images, test_labels, m["test_size"] or work["train"]["test_size"])
-        inferred = _pa.membership(model, pool, population, models=m["models"],
-                                  epochs=work["train"]["epochs"], **common)
-        results["weights"] = inferred.figures
-        cells.append(_membership_cell(inferred))
-    report = Report(cells, results, images, {"profile": profile, "seed": seed,
-                                             "surfaces": list(surfaces)})
-    if out is not None:
-        os.makedirs(out, exist_ok=True)
-        temporary = os.path.join(out, "results.json.tmp")
-        with open(temporary, "w", encoding="utf-8") as f:
-            f.write(report.to_json())
-        os.replace(temporary, os.path.join(out, "results.json"))
-        report.to_html(os.path.join(out, "index.html"))
+    if unknown or not surfaces:
+        raise _pa.UsageError(f"surfaces: unknown {', '.join(unknown) or '(none given)'} "
+                             "(weights, gradients, features)")
+    keep = None
+    if out is None:
+        keep = tempfile.TemporaryDirectory(prefix="privaudit-audit-")
+        out = os.path.join(keep.name, "audit")
+    out = os.path.abspath(out)
+    # The scripted model and the data go beside the audit's folder (the audit refuses to start in
+    # a folder holding files it did not write): OUT-inputs/model.pt and data.pt.
+    inputs = out + "-inputs"
+
+    def refuse():
+        if os.path.exists(os.path.join(out, "privaudit.json")) and not force:
+            raise _pa.UsageError(f"{out}: audited with another model or other data; pass "
+                                 "force=True to start over, or another out")
+
+    shape, names, _ = _write_inputs(inputs, model, train, test, class_names, refuse)
+    command = [executable(), "audit", "--model", os.path.join(inputs, "model.pt"),
+               "--data", "tensors:" + os.path.join(inputs, "data.pt"),
+               "--input-shape", ",".join(str(d) for d in shape), "--classes", str(len(names)),
+               "--profile", profile, "--seed", str(int(seed)),
+               "--surfaces", ",".join(surfaces), "--out", out]
+    if threads:
+        command += ["--threads", str(int(threads))]
+    if force:
+        command.append("--force")
+    if not os.path.exists(command[0]):
+        raise _pa.Error(f"{command[0]}: the privaudit command line is not there (build it, or "
+                        "set PRIVAUDIT_CLI)")
+    code, tail = _run(command, progress)
+    results_path = os.path.join(out, "results.json")
+    if code not in (0, 1) or not os.path.exists(results_path):
+        message = next((line for line in reversed(tail) if line.startswith("privaudit")),
+                       tail[-1] if tail else f"exit status {code}")
+        raise (_pa.UsageError if code == 2 else _pa.Error)(message)
+    with open(results_path, encoding="utf-8") as f:
+        results = json.load(f)
+    report = Report(out, _pa._native.analyse(results_path), results, keep)
+    if code == 1:
+        failed = [s for s, status in report.stages.items() if status != "done"]
+        warnings.warn(f"privaudit audit: stage(s) {', '.join(failed) or '?'} failed or timed out; "
+                      f"see {os.path.join(out, 'logs')}", RuntimeWarning, stacklevel=2)
     return report

@@ -16,6 +16,7 @@
 #include "privaudit/audit/pooling.h"
 #include "privaudit/data/dataset.h"
 #include "privaudit/data/spec.h"
+#include "privaudit/data/tensor_file.h"
 #include "privaudit/experiments/gradient_experiment.h"
 #include "privaudit/experiments/layer_experiment.h"
 #include "privaudit/experiments/membership_experiment.h"
@@ -33,6 +34,7 @@
 namespace py = pybind11;
 
 namespace privaudit::python {
+void bind_verdict(py::module_& m);  // verdict_bindings.cpp
 namespace {
 
 // What every call shares with the command line's common flags.
@@ -325,6 +327,25 @@ PYBIND11_MODULE(_privaudit, m) {
   });
 
   bind_results(m);
+  bind_verdict(m);
+
+  m.def(
+      "save_data",
+      [](const std::string& path, const torch::Tensor& train_images,
+         const torch::Tensor& train_labels, const torch::Tensor& test_images,
+         const torch::Tensor& test_labels, const std::vector<std::string>& class_names) {
+        const auto train = make_dataset(train_images, train_labels, class_names, "train");
+        const auto test = make_dataset(test_images, test_labels, class_names, "test");
+        py::gil_scoped_release release;
+        data::save_tensor_file(path, train, test);
+      },
+      "Writes both splits as the file `--data tensors:FILE` reads (data/tensor_file.h).",
+      py::arg("path"), py::arg("train_images"), py::arg("train_labels"), py::arg("test_images"),
+      py::arg("test_labels"), py::arg("class_names"));
+  m.def(
+      "executable", [] { return std::string(PRIVAUDIT_EXECUTABLE); },
+      "The privaudit command line this module was built beside ($PRIVAUDIT_CLI overrides it in "
+      "privaudit.audit).");
 
   py::class_<models::LoadedModel>(m, "Model", "A model file loaded as `--model FILE` loads it.")
       .def(py::init([](const std::string& path, std::optional<std::vector<int64_t>> input_shape,

@@ -71,3 +71,32 @@ def test_layers_match_the_command_line(cli, fashion, tmp_path):
         same(a, b, ["output_dim", "dof", "jacobian_rank", "decoder_psnr", "decoder_ssim",
                     "decoder_psnr_per_image"])
     assert ours.reconstructions[0].shape == (16, 1, 28, 28)
+
+
+def test_audit_matches_the_command_line(cli, fashion, tmp_path):
+    (train_images, train_labels), (images, labels), names = fashion
+    train, test = (train_images[:300], train_labels[:300]), (images[:64], labels[:64])
+    model = tiny_mlp(seed=3)
+    ours = privaudit.audit(model, train=train, test=test, surfaces=("features",),
+                           profile="smoke", class_names=names, seed=4, out=str(tmp_path / "py"),
+                           progress=False)
+    # The command line on the model scripted by hand and the same tensors.
+    torch.jit.script(model).save(str(tmp_path / "model.pt"))
+    privaudit._native.save_data(str(tmp_path / "data.pt"), *train, *test, names)
+    done = subprocess.run([cli, "audit", "--model", str(tmp_path / "model.pt"), "--data",
+                           f"tensors:{tmp_path / 'data.pt'}", "--input-shape", "1,28,28",
+                           "--classes", "10", "--profile", "smoke", "--seed", "4",
+                           "--surfaces", "features", "--quiet", "--out", str(tmp_path / "cli")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with open(tmp_path / "cli" / "results.json") as f:
+        theirs = json.load(f)
+    assert ours.results["ranking"] == theirs["ranking"]
+    def figures(entries):  # wall times aside
+        return [{k: v for k, v in e.items() if "seconds" not in k} for e in entries]
+
+    layers = [a for a in theirs["architectures"] if a["name"] == "model"][0]["layers"]
+    assert figures(ours.results["architectures"][0]["layers"]["results"]["layers"]) == \
+        figures(layers["results"]["layers"])
+    assert [r.surface for r in ours.verdict.scorecard] == \
+        [r["surface"] for r in theirs["ranking"]["scorecard"]]

@@ -2,6 +2,7 @@
 import os
 import signal
 import threading
+import time
 
 import pytest
 
@@ -50,3 +51,36 @@ def test_ctrl_c_stops_an_attack_with_keyboard_interrupt():
     result = privaudit.attack_gradients(tiny_mlp(), images, labels, attack="linear-layer",
                                         audit=False, progress=False)
     assert result.psnr[0] > 30
+
+
+def _processes_naming(text):
+    """Processes whose command line contains ``text``."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if text in f.read().decode("utf-8", "replace"):
+                    found.append(int(pid))
+        except OSError:
+            pass  # gone meanwhile
+    return found
+
+
+def test_ctrl_c_stops_the_audit_and_its_stages(cli, tmp_path):
+    out = str(tmp_path / "audit")
+    timer = threading.Timer(4.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            privaudit.audit(tiny_mlp(), train=synthetic(300), test=synthetic(64, seed=1),
+                            surfaces=("gradients",), profile="smoke", out=out, progress=False)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 40
+    time.sleep(0.5)
+    # The audit and every stage it started are gone; the folder can be continued.
+    assert _processes_naming(out) == []
+    assert os.path.exists(os.path.join(out, "privaudit.json"))

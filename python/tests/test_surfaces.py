@@ -1,7 +1,9 @@
 """layers, membership and audit on tiny models: each returns its figures and tensors."""
 import json
 import os
+import re
 
+import pytest
 import torch
 
 import privaudit
@@ -29,19 +31,48 @@ def test_membership_scores_every_attack_on_copies_of_the_model():
     assert result.figures["models"] == 2
 
 
-def test_audit_reports_a_verdict_with_intervals_and_writes_its_page(tmp_path):
-    train = synthetic(40)
-    test = synthetic(40, seed=1)
+def test_audit_runs_the_command_lines_audit_and_returns_its_typed_verdict(cli, tmp_path):
+    train = synthetic(300)
+    test = synthetic(64, seed=1)
+    out = tmp_path / "audit"
     report = privaudit.audit(tiny_mlp(hidden=16), train=train, test=test,
-                             surfaces=("gradients",), profile="smoke", out=str(tmp_path),
+                             surfaces=("gradients",), profile="smoke", out=str(out),
                              progress=False)
-    cells = report.surfaces
-    assert cells and all(c["surface"].startswith("gradients_batch") for c in cells)
-    # An MLP's linear first layer gives batch-1 images away exactly (linear-layer, certified).
-    assert cells[0]["severity"] == "exact" and report.verdict["severity"] == "exact"
-    assert cells[0]["low"] <= cells[0]["value"] <= cells[0]["high"]
-    saved = json.loads(open(os.path.join(tmp_path, "results.json")).read())
-    assert saved["verdict"]["severity"] == "exact"
-    page = open(os.path.join(tmp_path, "index.html")).read()
-    assert "exact recovery" in page and "data:image/png;base64," in page and "http" not in page
-    assert json.loads(report.to_json())["scorecard"][0]["surface"] == cells[0]["surface"]
+    assert isinstance(report.verdict, privaudit.Verdict)
+    rows = {row.surface: row for row in report.verdict.scorecard}
+    # An MLP's linear first layer gives a batch-1 image away exactly (linear-layer, certified).
+    batch1 = rows["gradients"].cells[0]  # "From one shared gradient"
+    assert isinstance(batch1, privaudit.ScoreCell)
+    assert batch1.arch == "model" and batch1.severity == "exact"
+    assert batch1.low <= batch1.value <= batch1.high and batch1.value >= 40
+    assert report.severity == "exact"
+    # Only the gradient surfaces ran: the weights' and features' stages were never planned.
+    assert set(report.stages) == {"model/gradients", "model/federated", "model/malicious"}
+    assert all(status == "done" for status in report.stages.values())
+    assert all(c["severity"] == "not_run" for c in report.surfaces
+               if not c["surface"].startswith("gradients"))
+    # The malicious server's rows: imprint through the secure aggregate, with its prediction.
+    imprint = [r for r in report.verdict.threat_models if r.server == "imprint"]
+    assert imprint and all(0 <= r.recovered_fraction <= 1 for r in imprint)
+    # results.json and the page are the command line's; the page copies with its images.
+    saved = json.loads(report.to_json())
+    assert saved["ranking"] == report.verdict.to_dict()
+    page = report.to_html(str(tmp_path / "copy" / "index.html"))
+    text = open(page).read()
+    assert "From shared gradients" in text
+    for name in set(re.findall(r'src="([^":]+)"', text)):
+        assert os.path.isfile(tmp_path / "copy" / name), name
+    # The same model and data continue the audit; other data is refused unless forced.
+    again = privaudit.audit(tiny_mlp(hidden=16), train=train, test=test,
+                            surfaces=("gradients",), profile="smoke", out=str(out),
+                            progress=False)
+    assert again.verdict.to_dict() == report.verdict.to_dict()
+    with pytest.raises(privaudit.UsageError, match="another model or other data"):
+        privaudit.audit(tiny_mlp(hidden=16), train=train, test=synthetic(64, seed=2),
+                        surfaces=("gradients",), profile="smoke", out=str(out), progress=False)
+
+
+def test_audit_refuses_unknown_surfaces_before_any_work():
+    with pytest.raises(privaudit.UsageError, match="unknown gradient"):
+        privaudit.audit(tiny_mlp(), train=synthetic(10), test=synthetic(10),
+                        surfaces=("gradient",))

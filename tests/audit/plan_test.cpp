@@ -199,6 +199,54 @@ TEST(AuditPlan, PlansTheMaliciousServerPerArchitecture) {
   EXPECT_EQ(archs[1]["federated"]["results"]["stage"], "vit/federated");
 }
 
+// --surfaces plans only the stages of the named threat surfaces; trainings stay where a stage
+// attacks their model. A --model audit of the weights runs membership on copies of that file.
+TEST(AuditPlan, SurfacesChooseTheStages) {
+  const auto ids = [](const AuditPlanOptions& options) {
+    std::vector<std::string> out;
+    for (const auto& stage : plan_audit(options, "out")) out.push_back(stage.id);
+    return out;
+  };
+  AuditPlanOptions options;
+  options.archs = "mlp";
+  options.profile = "smoke";
+  options.memorization_sizes = std::vector<int64_t>{3};
+  options.surfaces = "gradients";
+  EXPECT_EQ(ids(options), (std::vector<std::string>{"mlp/train", "mlp/gradients", "mlp/federated",
+                                                     "mlp/malicious"}));
+  options.surfaces = "features";
+  EXPECT_EQ(ids(options), (std::vector<std::string>{"mlp/train", "mlp/layers"}));
+  options.surfaces = "weights";
+  EXPECT_EQ(ids(options),
+            (std::vector<std::string>{"mlp/train", "mlp/invert", "mlp/membership",
+                                      "mlp/memorize-3/train", "mlp/memorize-3/invert",
+                                      "mlp/memorize-3/membership"}));
+  options.surfaces = "weights,gradients,features";
+  EXPECT_EQ(ids(options).size(), 10u);
+  options.model = "user.pt";
+  options.input_shape = "1,28,28";
+  options.classes = 10;
+  const auto stages = plan_audit(options, "out");
+  std::vector<std::string> model_ids;
+  for (const auto& stage : stages) model_ids.push_back(stage.id);
+  EXPECT_EQ(model_ids, (std::vector<std::string>{"model/invert", "model/gradients",
+                                                 "model/federated", "model/malicious",
+                                                 "model/layers", "model/membership"}));
+  const auto& membership = stages.back();
+  EXPECT_EQ(flag_value(membership, "--model"), "user.pt");
+  EXPECT_EQ(flag_value(membership, "--input-shape"), "1,28,28");
+  EXPECT_EQ(flag_value(membership, "--models"), "2");
+  EXPECT_EQ(flag_value(membership, "--train-size"), "600");  // halves of twice the train set
+  EXPECT_EQ(flag_value(membership, "--epochs"), "1");
+  EXPECT_EQ(flag_value(membership, "--arch"), "");
+  options.surfaces = "features";
+  EXPECT_EQ(ids(options), (std::vector<std::string>{"model/layers"}));
+  for (const std::string bad : {"gradient", "", "weights,nope"}) {
+    options.surfaces = bad;
+    EXPECT_THROW(plan_audit(options, "out"), UsageError) << bad;
+  }
+}
+
 // Gathering puts each memorisation stage under its size and each repeat under its seed.
 TEST(AuditPlan, GatherNestsMemorisationAndRepeats) {
   testing::TempDir dir;

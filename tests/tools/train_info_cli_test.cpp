@@ -93,10 +93,23 @@ TEST(TrainCommand, UnknownArchitectureIsAUsageError) {
   EXPECT_TRUE(contains(result.output, "--arch resnet")) << result.output;
 }
 
-// No GPU on this machine (or a CPU-only LibTorch): one line naming the flag, before any work.
+// A CUDA device that is not there: one line naming the flag, before any work. Without a GPU (or
+// with a CPU-only LibTorch) any cuda; on a CUDA machine an index past its devices.
 TEST(TrainCommand, CudaWithoutAGpuIsAOneLineUsageError) {
-  if (torch::cuda::is_available()) GTEST_SKIP() << "this machine has a CUDA device";
   testing::TempDir dir;
+  if (torch::cuda::is_available()) {
+    const auto count = torch::cuda::device_count();
+    const auto result =
+        testing::run_cli("train --arch mlp --device cuda:" + std::to_string(count) + " --out " +
+                         dir.file("run"));
+    EXPECT_EQ(result.exit_code, 2) << result.output;
+    EXPECT_EQ(result.output, "privaudit train: --device cuda:" + std::to_string(count) +
+                                 ": this machine has " + std::to_string(count) +
+                                 " CUDA device(s), cuda:0 to cuda:" + std::to_string(count - 1) +
+                                 "\n");
+    EXPECT_FALSE(std::filesystem::exists(dir.file("run")));
+    return;
+  }
   const auto result = testing::run_cli("train --arch mlp --device cuda --out " + dir.file("run"));
   EXPECT_EQ(result.exit_code, 2) << result.output;
   EXPECT_EQ(result.output,

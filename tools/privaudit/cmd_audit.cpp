@@ -27,6 +27,7 @@ struct AuditFlags {
   bool defend = false;
   std::string memorization_sizes;  // "" = the profile's; "none" = no memorisation regime
   int repeats = 1;
+  std::string surfaces = "weights,gradients,features";
   double stage_timeout = 0;               // 0: each stage's limit from the profile
   std::vector<audit::AuditStage> stages;  // the plan, made once by check_audit
 };
@@ -72,6 +73,7 @@ void check_audit(AuditFlags& f, CommonFlags& common, const CLI::App& app) {
   plan.stage_budget = common.time_budget;  // audit --time-budget: per attack stage
   if (app.get_option("--model-timeout")->count() > 0) plan.model_timeout = common.model_timeout;
   plan.stage_timeout = f.stage_timeout;
+  plan.surfaces = f.surfaces;
   f.stages = audit::plan_audit(plan, common.out);
 }
 
@@ -133,6 +135,10 @@ Steps setup_audit(CLI::App& app, CommonFlags& common) {
                  "Run every stage with this many seeds (seed, seed+1, ...) and pool their targets "
                  "in the intervals")
       ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  app.add_option("--surfaces", flags->surfaces,
+                 "Threat surfaces to attack: weights (inversion, membership), gradients "
+                 "(gradients, federated, malicious server), features (layers)")
       ->capture_default_str();
   app.add_option("--model", common.model,
                  "Audit this model file (checkpoint or TorchScript) instead of training");

@@ -180,6 +180,7 @@ Steps setup_membership(CLI::App& app, CommonFlags& common) {
                  "C,H,W of a TorchScript --model, when the file cannot say");
   app.add_option("--classes", common.classes,
                  "Class count of a TorchScript --model, when the file cannot say");
+  add_model_timeout_flag(app, common);
   app.add_option("--references", flags->references,
                  "Instead of --arch: a folder of models you trained, with membership.json naming "
                  "each file and the pool positions it trained on (docs/membership.md)");

@@ -200,6 +200,21 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
   for (const auto size : sizes) {
     if (size <= 0) throw UsageError("--memorization-sizes: sizes must be positive");
   }
+  bool weights = false, gradients = false, features = false;
+  for (const auto& surface : split_list(f.surfaces)) {
+    if (surface == "weights") {
+      weights = true;
+    } else if (surface == "gradients") {
+      gradients = true;
+    } else if (surface == "features") {
+      features = true;
+    } else {
+      throw UsageError("--surfaces " + f.surfaces + ": unknown surface '" + surface +
+                       "' (weights, gradients, features)");
+    }
+  }
+  if (!weights && !gradients && !features)
+    throw UsageError("--surfaces: name at least one of weights, gradients, features");
   std::vector<AuditStage> stages;
   // The seed being planned: repeat 0 is the audit's own seed in `out`, repeat r seed + r in
   // out/seed-S/ with ids prefixed "seed-S/".
@@ -286,17 +301,31 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
     add(arch, group, per_class, "membership", args);
     stages.back().after = (run.root / arch / group / "train" / "model.pt").string();
   };
+  // Membership inference on a given model file: K re-initialised copies trained on halves of the
+  // pool with the profile's epochs (the file says nothing of its own recipe).
+  const auto model_membership = [&](const std::string& model) {
+    const auto& w = profile.membership;
+    std::vector<std::string> args;
+    add_flag(args, "--models", w.models);
+    add_flag(args, "--train-size", w.pool > 0 ? w.pool : 2 * profile.train.train_size);
+    add_flag(args, "--test-size", w.test_size > 0 ? w.test_size : profile.train.test_size);
+    add_flag(args, "--epochs", profile.train.epochs);
+    add("model", "", 0, "membership", args, model);
+  };
   const auto attacks = [&](const std::string& arch, const std::string& model) {
-    add(arch, "", 0, "invert", stage_args(profile.invert), model);
-    add(arch, "", 0, "gradients", stage_args(profile.gradients), model);
-    add(arch, "", 0, "federated", stage_args(profile.federated), model);
-    add(arch, "", 0, "federated", stage_args(profile.malicious), model, "malicious");
-    add(arch, "", 0, "layers", stage_args(profile.layers), model);
+    if (weights) add(arch, "", 0, "invert", stage_args(profile.invert), model);
+    if (gradients) {
+      add(arch, "", 0, "gradients", stage_args(profile.gradients), model);
+      add(arch, "", 0, "federated", stage_args(profile.federated), model);
+      add(arch, "", 0, "federated", stage_args(profile.malicious), model, "malicious");
+    }
+    if (features) add(arch, "", 0, "layers", stage_args(profile.layers), model);
   };
   for (int repeat = 0; repeat < f.repeats; ++repeat) {
     plan_run(repeat);
     if (!f.model.empty()) {
       attacks("model", f.model);
+      if (weights) model_membership(f.model);
       continue;
     }
     for (const auto& arch : split_list(f.archs)) {
@@ -305,11 +334,11 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
       train_args.insert(train_args.begin(), {"--arch", arch});
       add(arch, "", 0, "train", train_args);
       attacks(arch, (run.root / arch / "train" / "model.pt").string());
-      membership(arch);
+      if (weights) membership(arch);
       // The memorisation regime: the same architecture on a few images per class, trained to
       // 100% training accuracy, then inverted with the profile's inversion flags; and membership
       // inference on models of that recipe.
-      for (const auto per_class : sizes) {
+      for (const auto per_class : weights ? sizes : std::vector<int64_t>{}) {
         const std::string group = "memorize-" + std::to_string(per_class);
         const int epochs = profile.memorization_epochs > 0 ? profile.memorization_epochs
                                                            : memorization_epochs(per_class);

@@ -133,6 +133,10 @@ struct AuditPlanOptions {
   int repeats = 1;
   double model_timeout = -1;  // >= 0: --model-timeout of the stages that attack a model file
   double stage_timeout = 0;   // > 0: every stage's wall-clock limit (--stage-timeout)
+  // The threat surfaces to attack (--surfaces): "weights" (invert, membership, the memorisation
+  // regime), "gradients" (gradients, federated, malicious), "features" (layers). Trainings run
+  // when a stage needs their model; --defend's points are planned whatever this says.
+  std::string surfaces = "weights,gradients,features";
 };
 
 struct AuditStage {

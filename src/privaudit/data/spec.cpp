@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "privaudit/data/loaders.h"
+#include "privaudit/data/tensor_file.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/text.h"
 
@@ -51,9 +52,13 @@ Splits load_raw(const std::string& spec) {
     }
     return load_idx_files(paths);
   }
+  if (kind == "tensors") {  // written by the Python module (privaudit.audit)
+    need_argument("FILE");
+    return load_tensor_file(argument);
+  }
   throw UsageError("--data " + spec +
                    ": unknown dataset (fashion-mnist, mnist, cifar10:DIR, svhn:DIR, folder:DIR, "
-                   "idx:IMAGES,LABELS)");
+                   "idx:IMAGES,LABELS, tensors:FILE)");
 }
 
 }  // namespace

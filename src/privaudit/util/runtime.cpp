@@ -12,11 +12,18 @@ torch::Device parse_device(const std::string& name) {
     if (!torch::cuda::is_available()) {
       throw UsageError("--device " + name + ": this build of LibTorch sees no CUDA device");
     }
+    torch::Device device = torch::kCPU;
     try {
-      return torch::Device(name);
+      device = torch::Device(name);
     } catch (const c10::Error&) {
       throw UsageError("--device " + name + ": not a device name (cpu, cuda, cuda:N)");
     }
+    const auto count = static_cast<int64_t>(torch::cuda::device_count());
+    if (device.has_index() && device.index() >= count) {
+      throw UsageError("--device " + name + ": this machine has " + std::to_string(count) +
+                       " CUDA device(s), cuda:0 to cuda:" + std::to_string(count - 1));
+    }
+    return device;
   }
   throw UsageError("--device " + name + ": not a device name (cpu, cuda, cuda:N)");
 }
