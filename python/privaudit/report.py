@@ -206,7 +206,8 @@ def audit(model, train=None, test=None, surfaces=SURFACES, profile="quick", out=
     Report. Stages run as child processes of the command line: a crash in one cannot take the
     interpreter down. Returns a Report; raises Error (UsageError for bad settings) with the
     command line's message, KeyboardInterrupt after stopping the audit on Ctrl-C. A stage that
-    failed or timed out gives a warning and a Report without its figures."""
+    failed or timed out gives a warning and a Report without its figures; when every stage failed
+    (a model that cannot run), Error with the first stage's message."""
     if isinstance(surfaces, str):
         surfaces = (surfaces,)
     unknown = [s for s in surfaces if s not in SURFACES]
@@ -251,6 +252,13 @@ def audit(model, train=None, test=None, surfaces=SURFACES, profile="quick", out=
     report = Report(out, _pa._native.analyse(results_path), results, keep)
     if code == 1:
         failed = [s for s, status in report.stages.items() if status != "done"]
+        if len(failed) == len(report.stages):  # nothing measured: the model (or data) is at fault
+            messages = [stage.get("message", "") for arch in results.get("architectures", [])
+                        for stage in arch.values() if isinstance(stage, dict) and
+                        stage.get("status") not in (None, "done")]
+            first = next((m for m in messages if m), "see " + os.path.join(out, "logs"))
+            raise _pa.Error(f"privaudit audit: every stage failed ({', '.join(failed)}); "
+                            f"{failed[0]}: {first}")
         warnings.warn(f"privaudit audit: stage(s) {', '.join(failed) or '?'} failed or timed out; "
                       f"see {os.path.join(out, 'logs')}", RuntimeWarning, stacklevel=2)
     return report

@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -13,7 +14,6 @@
 #include "privaudit/audit/records.h"
 #include "privaudit/audit/verdict.h"
 #include "privaudit/util/error.h"
-#include "privaudit/util/files.h"
 
 namespace py = pybind11;
 
@@ -146,7 +146,9 @@ void bind_verdict(py::module_& m) {
   m.def(
       "analyse",
       [](const std::string& results_path) {
-        auto results = nlohmann::json::parse(read_file(results_path), nullptr, false);
+        std::ifstream in(results_path);
+        if (!in) throw Error(results_path + ": cannot read this file");
+        auto results = nlohmann::json::parse(in, nullptr, false);
         if (results.is_discarded() || !results.is_object() || !results.contains("architectures"))
           throw Error(results_path + ": not the results.json of privaudit audit");
         Verdict verdict;

@@ -57,3 +57,22 @@ def test_labels_that_are_not_a_vector_are_refused():
     with pytest.raises(privaudit.UsageError, match="labels must be a 1-D int64 tensor"):
         privaudit.attack_gradients(tiny_mlp(), images, torch.zeros(2, 2, dtype=torch.long),
                                    attack="linear-layer", audit=False, progress=False)
+
+
+def test_a_file_that_is_not_an_audits_results_is_refused_in_one_line(tmp_path):
+    missing = str(tmp_path / "results.json")
+    with pytest.raises(privaudit.Error, match=f"^{missing}: cannot read this file$"):
+        privaudit._native.analyse(missing)
+    other = tmp_path / "other.json"
+    other.write_text('{"command": "gradients"}')
+    with pytest.raises(privaudit.Error, match="not the results.json of privaudit audit$"):
+        privaudit._native.analyse(str(other))
+
+
+def test_a_model_that_cannot_run_fails_the_audit_with_a_python_exception(tmp_path):
+    images, labels = synthetic(8)
+    with pytest.raises(privaudit.Error, match="every stage failed") as caught:
+        privaudit.audit(ReturnsADict(), train=(images, labels), test=(images, labels),
+                        surfaces=("features",), profile="smoke", out=str(tmp_path / "a"),
+                        progress=False)
+    assert "\n" not in str(caught.value).strip()
