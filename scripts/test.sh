@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds, and runs the whole test suite (the `slow` label included).
 # Under CI=true a test whose dependency is missing fails instead of skipping (tests/test_util.h).
-# Ends with the counts of tests passed, failed and skipped.
+# CTest runs one process per GoogleTest suite (cmake/gtest_suites.cmake). Every test's output goes
+# to build/ctest-output.log; the console gets each suite's result, the output of a suite that
+# failed, and the counts of suites and of the GoogleTest tests inside them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh
-log=build/ctest.log
+full=build/ctest-output.log
 set +e
-ctest --test-dir build --output-on-failure -j 2 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
+ctest --test-dir build -V -j 2 > "$full" 2>&1
+status=$?
 set -e
-passed=$(grep -cE 'Test +#[0-9]+: .* Passed' "$log" || true)
-failed=$(grep -cE 'Test +#[0-9]+: .*\*\*\*(Failed|Exception|Timeout)|Test +#[0-9]+: .*Not Run' "$log" || true)
-skipped=$(grep -cE 'Test +#[0-9]+: .*\*\*\*Skipped' "$log" || true)
-echo "tests run: $((passed + failed + skipped)); skipped: $skipped; failed: $failed"
+grep -E 'Test +#[0-9]+: |tests passed|Total Test time' "$full" || true
+for number in $(grep -oE 'Test +#[0-9]+: .*\*\*\*(Failed|Exception|Timeout)' "$full" |
+                sed -E 's/Test +#([0-9]+):.*/\1/'); do
+  echo "---- output of test #$number ----"
+  grep -E "^$number: " "$full" | tail -n 200
+done
+passed=$(grep -cE 'Test +#[0-9]+: .* Passed' "$full" || true)
+failed=$(grep -cE 'Test +#[0-9]+: .*\*\*\*(Failed|Exception|Timeout)|Test +#[0-9]+: .*Not Run' "$full" || true)
+skipped=$(grep -cE 'Test +#[0-9]+: .*\*\*\*Skipped' "$full" || true)
+gtests=$(grep -oE '^[0-9]+: \[  PASSED  \] [0-9]+ test' "$full" | awk '{s += $5} END {print s + 0}')
+gskipped=$(grep -oE '^[0-9]+: \[  SKIPPED \] [0-9]+ test' "$full" | awk '{s += $5} END {print s + 0}')
+echo "googletest tests passed: $gtests; skipped: $gskipped (in $((passed + failed + skipped)) ctest entries)"
 echo "$passed passed, $failed failed, $skipped skipped"
 exit "$status"
