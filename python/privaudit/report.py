@@ -128,7 +128,7 @@ def _write_inputs(folder, model, train, test, class_names, refuse_change=None):
     shape = _pa._shape(test_images)
     names = _pa._classes(model, test_images, torch.cat([train_labels, test_labels]), class_names)
     os.makedirs(folder, exist_ok=True)
-    written = {}
+    changed = {}
     with tempfile.TemporaryDirectory(prefix="privaudit-") as scratch:
         fresh_model = os.path.join(scratch, "model.pt")
         torch.jit.save(_pa.script(model, test_images[:1]), fresh_model)
@@ -138,15 +138,15 @@ def _write_inputs(folder, model, train, test, class_names, refuse_change=None):
         pairs = (("model.pt", fresh_model), ("data.pt", fresh_data))
         for name, fresh in pairs:
             target = os.path.join(folder, name)
-            written[name] = not os.path.exists(target) or _sha256(target) != _sha256(fresh)
-        if any(written.values()) and refuse_change is not None:
+            changed[name] = not os.path.exists(target) or _sha256(target) != _sha256(fresh)
+        if any(changed.values()) and refuse_change is not None:
             refuse_change()
         for name, fresh in pairs:
             target = os.path.join(folder, name)
-            if written[name]:
+            if changed[name]:
                 shutil.copyfile(fresh, target + ".tmp")
                 os.replace(target + ".tmp", target)
-    return shape, names, written
+    return shape, names
 
 
 def _run(command, progress):
@@ -228,7 +228,7 @@ def audit(model, train=None, test=None, surfaces=SURFACES, profile="quick", out=
             raise _pa.UsageError(f"{out}: audited with another model or other data; pass "
                                  "force=True to start over, or another out")
 
-    shape, names, _ = _write_inputs(inputs, model, train, test, class_names, refuse)
+    shape, names = _write_inputs(inputs, model, train, test, class_names, refuse)
     command = [executable(), "audit", "--model", os.path.join(inputs, "model.pt"),
                "--data", "tensors:" + os.path.join(inputs, "data.pt"),
                "--input-shape", ",".join(str(d) for d in shape), "--classes", str(len(names)),

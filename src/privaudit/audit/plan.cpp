@@ -274,15 +274,17 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
   };
   // Membership inference on models of the main recipe: K models, each on a random half of a
   // pool twice the main model's training set, for the train stage's epochs; the train stage's
-  // test images are RMIA's population.
-  const auto membership = [&](const std::string& arch) {
+  // test images are RMIA's population. The models are `arch`'s, or re-initialised copies of a
+  // given model file (which says nothing of its own recipe).
+  const auto membership = [&](const std::string& arch, const std::string& model) {
     const auto& w = profile.membership;
-    std::vector<std::string> args = {"--arch", arch};
+    std::vector<std::string> args;
+    if (model.empty()) args = {"--arch", arch};
     add_flag(args, "--models", w.models);
     add_flag(args, "--train-size", w.pool > 0 ? w.pool : 2 * profile.train.train_size);
     add_flag(args, "--test-size", w.test_size > 0 ? w.test_size : profile.train.test_size);
     add_flag(args, "--epochs", profile.train.epochs);
-    add(arch, "", 0, "membership", args);
+    add(arch, "", 0, "membership", args, model);
   };
   // In the memorisation regime: each model on about `per_class` images per class (a pool of
   // twice that), with the regime's epochs and batch.
@@ -301,17 +303,6 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
     add(arch, group, per_class, "membership", args);
     stages.back().after = (run.root / arch / group / "train" / "model.pt").string();
   };
-  // Membership inference on a given model file: K re-initialised copies trained on halves of the
-  // pool with the profile's epochs (the file says nothing of its own recipe).
-  const auto model_membership = [&](const std::string& model) {
-    const auto& w = profile.membership;
-    std::vector<std::string> args;
-    add_flag(args, "--models", w.models);
-    add_flag(args, "--train-size", w.pool > 0 ? w.pool : 2 * profile.train.train_size);
-    add_flag(args, "--test-size", w.test_size > 0 ? w.test_size : profile.train.test_size);
-    add_flag(args, "--epochs", profile.train.epochs);
-    add("model", "", 0, "membership", args, model);
-  };
   const auto attacks = [&](const std::string& arch, const std::string& model) {
     if (weights) add(arch, "", 0, "invert", stage_args(profile.invert), model);
     if (gradients) {
@@ -325,7 +316,7 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
     plan_run(repeat);
     if (!f.model.empty()) {
       attacks("model", f.model);
-      if (weights) model_membership(f.model);
+      if (weights) membership("model", f.model);
       continue;
     }
     for (const auto& arch : split_list(f.archs)) {
@@ -334,7 +325,7 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
       train_args.insert(train_args.begin(), {"--arch", arch});
       add(arch, "", 0, "train", train_args);
       attacks(arch, (run.root / arch / "train" / "model.pt").string());
-      if (weights) membership(arch);
+      if (weights) membership(arch, "");
       // The memorisation regime: the same architecture on a few images per class, trained to
       // 100% training accuracy, then inverted with the profile's inversion flags; and membership
       // inference on models of that recipe.
