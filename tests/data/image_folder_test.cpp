@@ -6,6 +6,7 @@
 
 #include "data/error_of.h"
 #include "privaudit/data/loaders.h"
+#include "privaudit/data/spec.h"
 #include "test_util.h"
 
 namespace privaudit::data {
@@ -75,6 +76,39 @@ TEST(ImageFolder, SplitsEverySeventhImageOfEachClassToTest) {
   expect_image_exact(splits.test.images[2], 100, 1);
   expect_image_exact(splits.train.images[0], 1, 1);
   expect_image_exact(splits.train.images[7], 102, 1);
+}
+
+// A folder is listed class by class; as a dataset (`--data folder:DIR`) its splits come in a fixed
+// shuffled order, so that any first part of a split (the attacker's half in `layers`) holds every
+// class. The same images and labels, each image still with its own label.
+TEST(ImageFolder, AsADatasetItsSplitsAreShuffledOnceSoEveryHalfHoldsEveryClass) {
+  TempDir dir;
+  for (const std::string split : {"train", "test"})
+    for (int c = 0; c < 3; ++c)
+      for (int i = 0; i < 6; ++i)
+        write_png(dir.path() / split / ("class" + std::to_string(c)) /
+                      ("img" + std::to_string(i) + ".png"),
+                  c * 10 + i, 4, 4, 1);
+  const auto raw = load_image_folder(dir.path().string());
+  ASSERT_TRUE(raw.test.labels.equal(torch::arange(3).repeat_interleave(6)));
+  LoadOptions options;
+  const auto splits = load_splits("folder:" + dir.path().string(), options);
+  const auto again = load_splits("folder:" + dir.path().string(), options);
+  EXPECT_TRUE(splits.test.images.equal(again.test.images));  // one fixed order
+  for (const auto* split : {&splits.train, &splits.test}) {
+    ASSERT_EQ(split->size(), 18);
+    EXPECT_FALSE(split->labels.equal(torch::arange(3).repeat_interleave(6)));
+    EXPECT_EQ(std::get<0>(at::_unique(split->labels.narrow(0, 0, 9))).numel(), 3);
+    EXPECT_EQ(std::get<0>(at::_unique(split->labels.narrow(0, 9, 9))).numel(), 3);
+    // Every image keeps its label: image seed c*10+i has pixel (0,0) = (c*10+i)*13 mod 256.
+    for (int64_t k = 0; k < split->size(); ++k) {
+      const int value = static_cast<int>(std::lround(split->images[k][0][0][0].item<float>() * 255));
+      const int64_t label = split->labels[k].item<int64_t>();
+      bool found = false;
+      for (int i = 0; i < 6; ++i) found |= value == folder_pixel(static_cast<int>(label) * 10 + i, 0, 0, 0);
+      EXPECT_TRUE(found) << k;
+    }
+  }
 }
 
 TEST(ImageFolder, LoadsTrainAndTestFoldersAsRgbWhenAnyImageIsColour) {

@@ -61,6 +61,21 @@ Splits load_raw(const std::string& spec) {
                    "idx:IMAGES,LABELS, tensors:FILE)");
 }
 
+// A split sorted by class (an image folder is listed class by class; tensors a user saved may be
+// too) in a fixed shuffled order; any other order is kept (the IDX, CIFAR-10, SVHN and npm files
+// are already mixed, and their figures stay those of their published order). Every "first N" of a
+// split must hold every class: `layers` trains its decoder on the test split's first half and
+// scores the second, which on a sorted split held other classes (a decoder that reached 24.2 dB on
+// shuffled toy data stayed at the mean image's 13.3 dB).
+Dataset unsorted(Dataset dataset) {
+  const int64_t n = dataset.size();
+  if (n < 2) return dataset;
+  const auto labels = dataset.labels.to(torch::kCPU);
+  const bool by_class = (labels.slice(0, 1) >= labels.slice(0, 0, n - 1)).all().item<bool>() &&
+                        labels[0].item<int64_t>() != labels[n - 1].item<int64_t>();
+  return by_class ? dataset.select(permutation(n, 0x5eedULL)) : dataset;
+}
+
 }  // namespace
 
 std::string fashion_mnist_dir() {
@@ -79,6 +94,8 @@ Splits load_splits(const std::string& spec, const LoadOptions& options) {
   Splits splits = load_raw(spec);
   validate(splits.train, splits.train.source);
   validate(splits.test, splits.test.source);
+  splits.train = unsorted(std::move(splits.train));
+  splits.test = unsorted(std::move(splits.test));
   if (options.train_size > 0 && options.train_per_class > 0)
     throw UsageError("--train-size and --train-per-class exclude each other");
   if (options.train_size > 0)

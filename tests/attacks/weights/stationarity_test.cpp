@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <string>
 
 #include "fixtures/trained_models.h"
+#include "privaudit/attacks/image_priors.h"
+#include "privaudit/models/model_config.h"
 #include "privaudit/models/builtin.h"
 #include "privaudit/train/trainer.h"
 #include "privaudit/util/error.h"
@@ -114,6 +117,47 @@ TEST(Stationarity, NonFiniteCandidatesAreAnErrorNotAResult) {
     EXPECT_NE(std::string(e.what()).find("non-finite at iteration 1"), std::string::npos)
         << e.what();
   }
+}
+
+// A known answer: the stationarity condition holding exactly. A two-class linear classifier whose
+// weights are lambda* grad_theta Phi(x*) for one image x* (W's rows +-lambda* x*, the biases
+// +-lambda*): theta determines both, so the refinement from a grey start must find x* and lambda*.
+// Given the other label, Phi's gradient changes sign and no lambda >= 0 reproduces theta: the
+// residual must stay at 1 (nothing explained), not fall.
+TEST(Stationarity, RecoversTheOneImageAnExactKktPointIsMadeOf) {
+  torch::manual_seed(0);
+  auto config = models::default_config("mlp", {1, 8, 8}, 2);
+  config.widths = {};
+  models::BuiltinClassifier model(config);
+  torch::Generator rng = make_generator(7);
+  const auto image = torch::rand({1, 1, 8, 8}, rng, torch::kFloat) * 0.8 + 0.1;
+  const double lambda = 0.05;
+  const auto label = torch::zeros({1}, torch::kLong);
+  const auto parameters = model.parameters();
+  {
+    const auto phi = classification_margin(model.forward(image), label).sum();
+    const auto grads = torch::autograd::grad({phi}, parameters);
+    torch::NoGradGuard no_grad;
+    for (size_t k = 0; k < grads.size(); ++k) parameters[k].copy_(lambda * grads[k]);
+  }
+  const auto psnr = [&](const torch::Tensor& x) {
+    return -10.0 * std::log10((x - image).pow(2).mean().item<double>());
+  };
+  const auto grey = torch::full({1, 1, 8, 8}, 0.5);
+  ASSERT_LT(psnr(grey), 15.0);
+  StationarityOptions o;
+  o.iterations = 3000;
+  Progress quiet;
+  const auto r = refine_by_stationarity(model, grey, label, o, quiet);
+  std::printf("figure: Stationarity known answer: residual %.2e, PSNR %.1f dB, lambda %.4f (%.4f)\n",
+              r.residual.back(), psnr(r.images), r.lambdas[0].item<double>(), lambda);
+  EXPECT_LT(r.residual.back(), 1e-4);
+  EXPECT_GT(psnr(r.images), 35.0);
+  EXPECT_NEAR(r.lambdas[0].item<double>(), lambda, 0.05 * lambda);
+
+  const auto wrong = refine_by_stationarity(model, grey, torch::ones({1}, torch::kLong), o, quiet);
+  std::printf("figure: Stationarity other label: residual %.4f\n", wrong.residual.back());
+  EXPECT_GT(wrong.residual.back(), 0.99);
 }
 
 }  // namespace
