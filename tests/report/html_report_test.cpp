@@ -266,7 +266,7 @@ class SmokeAuditSlow : public ::testing::Test {
     ASSERT_EQ(exit_code_, 0) << output_;
   }
   static inline const std::string kCommand =
-      "audit --profile smoke --archs mlp,cnn --memorization-sizes 3 --out ";
+      "audit --profile smoke --archs mlp,cnn --memorization-sizes 3 --threads 1 --out ";
   static inline testing::TempDir* dir_ = nullptr;
   static inline std::string out_, output_;
   static inline int exit_code_ = -1;
@@ -465,7 +465,8 @@ TEST_F(SmokeAuditSlow, RerunContinuesRepeatsAndOtherSettingsAreRefused) {
   // DistributedRun.AuditOnTwoProcessesMatchesOneAndContinuesAfterAKilledRank).
   const auto fresh = dir.file("fresh");
   const auto repeat = testing::run_cli(
-      "audit --profile smoke --archs mlp --memorization-sizes 3 --surfaces gradients,features "
+      "audit --profile smoke --archs mlp --memorization-sizes 3 --threads 1 "
+      "--surfaces gradients,features "
       "--quiet --out " +
       fresh);
   ASSERT_EQ(repeat.exit_code, 0) << repeat.output;
@@ -496,7 +497,8 @@ TEST_F(SmokeAuditSlow, RerunContinuesRepeatsAndOtherSettingsAreRefused) {
     summaries += part.at(stage).dump().size() > 1000;
   }
   EXPECT_EQ(summaries, 5);
-  const auto other = testing::run_cli("audit --profile smoke --archs cnn --out " + out);
+  const auto other =
+      testing::run_cli("audit --profile smoke --archs cnn --threads 1 --out " + out);
   EXPECT_EQ(other.exit_code, 2);
   EXPECT_NE(other.output.find("was written with other settings (--archs mlp,cnn there, cnn now)"),
             std::string::npos)
