@@ -102,10 +102,12 @@ TEST(ImageFolder, AsADatasetItsSplitsAreShuffledOnceSoEveryHalfHoldsEveryClass) 
     EXPECT_EQ(std::get<0>(at::_unique(split->labels.narrow(0, 9, 9))).numel(), 3);
     // Every image keeps its label: image seed c*10+i has pixel (0,0) = (c*10+i)*13 mod 256.
     for (int64_t k = 0; k < split->size(); ++k) {
-      const int value = static_cast<int>(std::lround(split->images[k][0][0][0].item<float>() * 255));
+      const int value =
+          static_cast<int>(std::lround(split->images[k][0][0][0].item<float>() * 255));
       const int64_t label = split->labels[k].item<int64_t>();
       bool found = false;
-      for (int i = 0; i < 6; ++i) found |= value == folder_pixel(static_cast<int>(label) * 10 + i, 0, 0, 0);
+      for (int i = 0; i < 6; ++i)
+        found |= value == folder_pixel(static_cast<int>(label) * 10 + i, 0, 0, 0);
       EXPECT_TRUE(found) << k;
     }
   }

@@ -474,7 +474,8 @@ TEST_F(SmokeAuditSlow, RerunContinuesRepeatsAndOtherSettingsAreRefused) {
   for (const auto& entry : fs::recursive_directory_iterator(fs::path(fresh) / "mlp")) {
     if (entry.path().filename() != "results.json") continue;
     const auto relative = fs::relative(entry.path(), fresh);
-    const auto first = without_timing(nlohmann::json::parse(read_file(fs::path(out) / relative)), out);
+    const auto first =
+        without_timing(nlohmann::json::parse(read_file(fs::path(out) / relative)), out);
     const auto second = without_timing(nlohmann::json::parse(read_file(entry.path())), fresh);
     EXPECT_TRUE(first == second) << relative << " differs beyond timings";
     ++stages;
@@ -497,8 +498,7 @@ TEST_F(SmokeAuditSlow, RerunContinuesRepeatsAndOtherSettingsAreRefused) {
     summaries += part.at(stage).dump().size() > 1000;
   }
   EXPECT_EQ(summaries, 5);
-  const auto other =
-      testing::run_cli("audit --profile smoke --archs cnn --threads 1 --out " + out);
+  const auto other = testing::run_cli("audit --profile smoke --archs cnn --threads 1 --out " + out);
   EXPECT_EQ(other.exit_code, 2);
   EXPECT_NE(other.output.find("was written with other settings (--archs mlp,cnn there, cnn now)"),
             std::string::npos)

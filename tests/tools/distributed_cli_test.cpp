@@ -137,17 +137,19 @@ class DistributedRun : public ::testing::Test {
   static void TearDownTestSuite() {
     delete reference_dir_;
     reference_dir_ = nullptr;
+    reference_.clear();
   }
   // The one-process run of gradients(...) the launchers' runs are compared with, made once for the
-  // suite (each run is a LibTorch process and a few seconds of attacks); its folder.
+  // suite (each run is a LibTorch process and a few seconds of attacks); its folder, empty when
+  // that run failed (the first test to ask says why).
   static std::string one_process_gradients() {
     if (reference_dir_ == nullptr) {
       reference_dir_ = new TempDir();
       const auto run = run_cli(gradients(reference_dir_->file("one")) + " --quiet");
       EXPECT_EQ(run.exit_code, 0) << run.output;
-      if (run.exit_code != 0) return "";
+      if (run.exit_code == 0) reference_ = reference_dir_->file("one");
     }
-    return reference_dir_->file("one");
+    return reference_;
   }
   void SetUp() override {
     PRIVAUDIT_REQUIRE_FASHION_MNIST();
@@ -177,6 +179,7 @@ class DistributedRun : public ::testing::Test {
   }
   static std::string model_dir_;  // the cnn the `train` command wrote
   static inline TempDir* reference_dir_ = nullptr;
+  static inline std::string reference_;
 };
 std::string DistributedRun::model_dir_;
 

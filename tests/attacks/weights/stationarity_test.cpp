@@ -9,8 +9,8 @@
 
 #include "fixtures/trained_models.h"
 #include "privaudit/attacks/image_priors.h"
-#include "privaudit/models/model_config.h"
 #include "privaudit/models/builtin.h"
+#include "privaudit/models/model_config.h"
 #include "privaudit/train/trainer.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/runtime.h"
@@ -149,8 +149,9 @@ TEST(Stationarity, RecoversTheOneImageAnExactKktPointIsMadeOf) {
   o.iterations = 3000;
   Progress quiet;
   const auto r = refine_by_stationarity(model, grey, label, o, quiet);
-  std::printf("figure: Stationarity known answer: residual %.2e, PSNR %.1f dB, lambda %.4f (%.4f)\n",
-              r.residual.back(), psnr(r.images), r.lambdas[0].item<double>(), lambda);
+  std::printf(
+      "figure: Stationarity known answer: residual %.2e, PSNR %.1f dB, lambda %.4f (%.4f)\n",
+      r.residual.back(), psnr(r.images), r.lambdas[0].item<double>(), lambda);
   EXPECT_LT(r.residual.back(), 1e-4);
   EXPECT_GT(psnr(r.images), 35.0);
   EXPECT_NEAR(r.lambdas[0].item<double>(), lambda, 0.05 * lambda);

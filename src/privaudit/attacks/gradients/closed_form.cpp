@@ -772,10 +772,10 @@ Reconstruction run_features_then_invert(models::Classifier& model, const SharedU
   const int64_t batch = update.batch_size;
   // Its precondition: the cut's features pin the image down through layers an optimiser can
   // invert. In the ViT the only exact Linear input is past the attention blocks, which mix the
-  // patches' tokens; the positional solve reads the image off the patch embedding instead. A
-  // TorchScript ViT is known by the same structure the positional solve looks for (a patch
-  // projection beside a learned positional embedding): its kind is only "torchscript".
-  if (model.kind() == "vit" || find_positional(model.parameters(), model.input_shape())) {
+  // patches' tokens; the positional solve reads the image off the patch embedding instead. A ViT
+  // is known by the structure that solve looks for (a patch projection beside a learned
+  // positional embedding), built in or TorchScript (whose kind is only "torchscript").
+  if (find_positional(model.parameters(), model.input_shape())) {
     return not_applicable(model, batch, kFeaturesNotInvertibleOnVit);
   }
   nlohmann::json tried;
