@@ -81,6 +81,28 @@ TEST_F(FederatedExperiment, ImprintServerReportsTheFormulaBeside) {
   EXPECT_EQ(json["federated"]["views"][1]["images"], 16);
 }
 
+// The results record the images the bins were calibrated on, not the number asked for, when the
+// training split holds fewer.
+TEST_F(FederatedExperiment, ImprintRecordsTheCalibrationImagesItUsed) {
+  auto model = testing::make_model("mlp", 3);
+  FederatedExperimentOptions options;
+  options.clients = 1;
+  options.images_per_client = 4;
+  options.server = attacks::Server::kImprint;
+  options.bins = 32;
+  options.calibration_images = 256;
+  options.attacks = {"imprint"};
+  const auto small_train = fashion().train.select(torch::arange(100, torch::kLong));
+  MemorySink sink;
+  const auto result =
+      run_federated_experiment(*model, small_train, fashion().test, options, Reporter(), sink);
+  EXPECT_EQ(result.calibration_images, 100);
+  EXPECT_EQ(to_json(result, options)["federated"]["calibration_images"], 100);
+  const auto full =
+      run_federated_experiment(*model, fashion().train, fashion().test, options, Reporter(), sink);
+  EXPECT_EQ(to_json(full, options)["federated"]["calibration_images"], 256);
+}
+
 // The figure: a malicious server reads B = 64 images per client through the secure
 // aggregate of 4 clients with K = 1,024 bins. To the imprint block the aggregate is one batch of
 // 256 images, so the prediction is (1 - 1/1024)^255 = 0.78; the bins are set on 16,384 of the

@@ -398,9 +398,11 @@ FederatedExperimentResult run_federated_experiment(models::Classifier& model,
   const auto targets = test.images.index_select(0, chosen);
   const auto labels = test.labels.index_select(0, chosen);
 
+  FederatedExperimentResult result;
   std::unique_ptr<attacks::ImprintedClassifier> imprinted;
   if (options.server == attacks::Server::kImprint) {
     const int64_t n = std::min(train.size(), options.calibration_images);
+    result.calibration_images = n;
     if (n < options.bins)
       throw UsageError(
           "the imprint calibration needs at least --bins training images, the "
@@ -411,7 +413,6 @@ FederatedExperimentResult run_federated_experiment(models::Classifier& model,
   }
   models::Classifier& served = imprinted ? *imprinted : model;
 
-  FederatedExperimentResult result;
   result.model_summary = served.summary();
   result.target_indices.assign(chosen.data_ptr<int64_t>(), chosen.data_ptr<int64_t>() + count);
   reporter.say("federated: " + std::to_string(options.clients) + " clients x " +
@@ -475,7 +476,8 @@ nlohmann::json to_json(const FederatedExperimentResult& result,
       {"views", views}};
   if (options.server == attacks::Server::kImprint) {
     out["federated"]["bins"] = options.bins;
-    out["federated"]["calibration_images"] = options.calibration_images;
+    // The images the bins were calibrated on: fewer than asked when the training split is smaller.
+    out["federated"]["calibration_images"] = result.calibration_images;
   }
   return out;
 }

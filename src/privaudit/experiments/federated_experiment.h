@@ -64,6 +64,7 @@ struct FederatedExperimentResult {
   std::vector<FederatedView> views;
   std::string server_sees;  // "client" or "aggregate": the view the verdict rests on
   std::string model_summary;
+  int64_t calibration_images = 0;  // the imprint server's: min(train split, requested); else 0
 };
 
 // `train` supplies the imprint calibration images (never targets); targets come from `test`.
