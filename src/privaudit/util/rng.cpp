@@ -39,7 +39,9 @@ torch::Tensor rand_on(at::IntArrayRef sizes, torch::Generator& generator, torch:
 
 torch::Tensor bernoulli_on(at::IntArrayRef sizes, double p, torch::Generator& generator,
                            torch::Device device) {
-  return torch::empty(sizes, torch::kFloat).bernoulli_(p, generator).to(device);
+  // U(0,1) < p: the same distribution as bernoulli_(p), and 2.2x faster on the CPU (bernoulli_
+  // with an explicit generator draws element by element: 3.5 vs 1.6 ms for 64x64x10x10).
+  return torch::rand(sizes, generator, torch::kFloat).lt(p).to(torch::kFloat).to(device);
 }
 
 }  // namespace privaudit
