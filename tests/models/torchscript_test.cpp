@@ -371,5 +371,20 @@ TEST(TorchScript, FileThatIsNotAModelIsRejectedNamingTheFile) {
   }
 }
 
+// The walk on bare bytes (what fuzz/pickle_fuzz.cpp feeds it): a pickle that builds a dict and
+// stops passes; one that stops short, pops what it never pushed, or claims bytes it lacks does not.
+TEST(PickleWalk, PassesAWellFormedPickleAndNamesWhatIsWrongWithBrokenOnes) {
+  const uint8_t dict[] = {0x80, 0x02, '}', '.'};  // PROTO 2, EMPTY_DICT, STOP
+  EXPECT_EQ(pickle_problem(dict, sizeof dict), "");
+  EXPECT_EQ(pickle_problem(dict, 3), "ends without a STOP opcode");
+  EXPECT_EQ(pickle_problem(dict, 0), "ends without a STOP opcode");
+  const uint8_t underflow[] = {0x80, 0x02, 0x85, '.'};  // TUPLE1 on an empty stack
+  EXPECT_EQ(pickle_problem(underflow, sizeof underflow),
+            "takes more from the stack than it holds at byte 2");
+  const uint8_t long_text[] = {0x80, 0x02, 'X', 0xff, 0xff, 0, 0, 'a', '.'};  // 65,535 bytes?
+  EXPECT_EQ(pickle_problem(long_text, sizeof long_text),
+            "declares 65535 bytes at byte 2 but has 2 left");
+}
+
 }  // namespace
 }  // namespace privaudit::models

@@ -450,6 +450,11 @@ bool is_pickle(const std::string& record) {
 
 }  // namespace
 
+std::string pickle_problem(const uint8_t* data, size_t size) {
+  std::vector<StorageReference> storages;
+  return pickle_problem(data, size, storages);
+}
+
 bool tensor_fits_storage(const torch::Tensor& tensor) {
   if (!tensor.defined() || tensor.numel() == 0) return true;
   if (tensor.layout() != torch::kStrided || !tensor.has_storage()) return true;  // no view to check

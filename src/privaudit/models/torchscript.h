@@ -4,6 +4,7 @@
 
 #include <torch/script.h>
 
+#include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -32,6 +33,11 @@ std::unique_ptr<Classifier> load_torchscript(const std::string& path,
 // storage by the pickle's element count, reading past a short record. Archives LibTorch cannot
 // open at all pass: torch::jit::load reports them.
 void check_archive_pickles(const std::string& path);
+
+// The walk check_archive_pickles makes over one pickle's bytes: why LibTorch's unpickler must not
+// read them (an unknown opcode, a length or memo index beyond the bytes, a stack underflow), or
+// "" when it may. Public for the fuzzer (fuzz/pickle_fuzz.cpp).
+std::string pickle_problem(const uint8_t* data, size_t size);
 
 // Whether every element of `tensor`'s view (offset, sizes, strides) lies inside its storage.
 // LibTorch takes a loaded tensor's view from the pickle without checking it against the storage.
