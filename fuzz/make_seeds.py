@@ -52,6 +52,7 @@ header += b"\0" * 8 + struct.pack("<H", 0x0100) + b"IM"
 x = matrix(b"X", 9, [32, 32, 3, 1], 2, bytes(i % 256 for i in range(3072)))  # mxUINT8, miUINT8
 y = matrix(b"y", 6, [1, 1], 9, struct.pack("<d", 10.0))                      # mxDOUBLE, miDOUBLE
 write("svhn_mat_fuzz", "svhn.mat", header + x + y)
+write("mat_layout_fuzz", "svhn.mat", header + x + y)
 
 
 # Models: TorchScript archives and a privaudit checkpoint, plus damaged copies of each.
@@ -183,6 +184,11 @@ def write_model_seeds(checkpoint):
     rng = random.Random(0)
     for name, data in archives.items():
         write("model_fuzz", name + ".pt", data)
+        # pickle_fuzz starts from every pickle inside the valid archives (data.pkl, constants.pkl).
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for entry in archive.namelist():
+                if entry.endswith(".pkl"):
+                    write("pickle_fuzz", name + "-" + entry.replace("/", "-"), archive.read(entry))
         for damaged_name, damaged_data in damaged(name, data, rng):
             write("model_fuzz", damaged_name + ".pt", damaged_data)
 

@@ -17,13 +17,9 @@
 
 #include "privaudit/models/checkpoint.h"
 #include "privaudit/util/error.h"
+#include "scratch_file.h"
 
 namespace {
-
-std::string scratch_path() {
-  const std::string folder = std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : "/tmp";
-  return folder + "/privaudit-model-fuzz-" + std::to_string(::getpid()) + ".pt";
-}
 
 void write_seed_checkpoint(const std::string& path) {
   torch::manual_seed(0);
@@ -41,18 +37,13 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
     write_seed_checkpoint(seed);
     std::exit(0);
   }
-  std::atexit([] { std::remove(scratch_path().c_str()); });
   return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string path = scratch_path();
-  FILE* file = std::fopen(path.c_str(), "wb");
-  if (file == nullptr) return 0;
-  std::fwrite(data, 1, size, file);
-  std::fclose(file);
+  if (!privaudit::fuzz::write_scratch(data, size)) return 0;
   try {
-    privaudit::models::load_model(path);
+    privaudit::models::load_model(privaudit::fuzz::scratch_path());
   } catch (const privaudit::Error&) {
   }
   return 0;

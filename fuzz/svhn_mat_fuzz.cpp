@@ -1,24 +1,18 @@
 // libFuzzer target for the SVHN .mat reader. libmatio reads only from a named file, so each input
-// is written to a scratch file first. matio itself is not instrumented (Debian's build), so this
-// checks our use of it and whatever ASan sees at its boundary, not matio's internals.
-#include <unistd.h>
-
+// is written to a scratch file first (fuzz/scratch_file.h). matio itself is not instrumented
+// (Debian's build), so this checks our use of it and whatever ASan sees at its boundary, not
+// matio's internals; mat_layout_fuzz reaches more inputs of our own check.
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <string>
 
 #include "privaudit/data/svhn.h"
 #include "privaudit/util/error.h"
+#include "scratch_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string path = "/tmp/privaudit-fuzz-" + std::to_string(::getpid()) + ".mat";
-  FILE* file = std::fopen(path.c_str(), "wb");
-  if (file == nullptr) return 0;
-  std::fwrite(data, 1, size, file);
-  std::fclose(file);
+  if (!privaudit::fuzz::write_scratch(data, size)) return 0;
   try {
-    privaudit::data::read_svhn_mat(path);
+    privaudit::data::read_svhn_mat(privaudit::fuzz::scratch_path());
   } catch (const privaudit::Error&) {
   }
   return 0;
