@@ -302,18 +302,20 @@ std::string pickle_problem(const uint8_t* data, size_t size,
     return value;
   };
   while (pos < size) {
-    const std::string at = " at byte " + std::to_string(pos);
+    // Where the opcode starts, made into text only for a message: not a string per opcode.
+    const size_t start = pos;
+    const auto at = [start] { return " at byte " + std::to_string(start); };
     const uint8_t code = data[pos++];
     const auto op = opcode_of(code);
     if (op.kind == Opcode::kUnknown) {
       char hex[8];
       std::snprintf(hex, sizeof hex, "0x%02x", code);
-      return "has unknown opcode " + std::string(hex) + at;
+      return "has unknown opcode " + std::string(hex) + at();
     }
-    if (size - pos < op.fixed + op.length_bytes) return "ends inside an opcode" + at;
+    if (size - pos < op.fixed + op.length_bytes) return "ends inside an opcode" + at();
     // LONG_BINPUT grows the memo to its index: one per opcode is the most a pickle can use.
     if (code == 'r' && little_endian(4) > size) {
-      return "has memo index " + std::to_string(little_endian(4)) + at + ", beyond its " +
+      return "has memo index " + std::to_string(little_endian(4)) + at() + ", beyond its " +
              std::to_string(size) + " bytes";
     }
     PickleItem pushed;  // what a plain opcode that pushes one item pushes
@@ -322,7 +324,7 @@ std::string pickle_problem(const uint8_t* data, size_t size,
       const uint64_t length = little_endian(op.length_bytes);
       pos += op.length_bytes;
       if (length > size - pos) {
-        return "declares " + std::to_string(length) + " bytes" + at + " but has " +
+        return "declares " + std::to_string(length) + " bytes" + at() + " but has " +
                std::to_string(size - pos) + " left";
       }
       if (std::strchr("XTU\x8c\x8d", static_cast<char>(code)) != nullptr) {
@@ -342,7 +344,7 @@ std::string pickle_problem(const uint8_t* data, size_t size,
     std::string lines;
     for (size_t i = 0; i < op.lines; ++i) {
       const void* newline = std::memchr(data + pos, '\n', size - pos);
-      if (newline == nullptr) return "ends inside an opcode" + at;
+      if (newline == nullptr) return "ends inside an opcode" + at();
       const auto end = static_cast<size_t>(static_cast<const uint8_t*>(newline) - data);
       lines +=
           (i > 0 ? "." : "") + std::string(reinterpret_cast<const char*>(data + pos), end - pos);
@@ -357,9 +359,9 @@ std::string pickle_problem(const uint8_t* data, size_t size,
       case Opcode::kUnknown:
         break;
       case Opcode::kStop:
-        return frame_size() >= 1 ? "" : "stops with nothing on the stack" + at;
+        return frame_size() >= 1 ? "" : "stops with nothing on the stack" + at();
       case Opcode::kPlain: {
-        if (frame_size() < op.pops) return "takes more from the stack than it holds" + at;
+        if (frame_size() < op.pops) return "takes more from the stack than it holds" + at();
         std::vector<PickleItem> popped(stack.end() - static_cast<std::ptrdiff_t>(op.pops),
                                        stack.end());
         stack.resize(stack.size() - op.pops);
@@ -388,13 +390,13 @@ std::string pickle_problem(const uint8_t* data, size_t size,
         break;
       case Opcode::kCollect:
       case Opcode::kExtend: {
-        if (marks.empty()) return "closes a MARK it never opened" + at;
+        if (marks.empty()) return "closes a MARK it never opened" + at();
         std::vector<PickleItem> frame(stack.begin() + static_cast<std::ptrdiff_t>(marks.back()),
                                       stack.end());
         stack.resize(marks.back());
         marks.pop_back();
         if (op.kind == Opcode::kExtend && frame_size() < 1) {
-          return "adds to a container that is not there" + at;
+          return "adds to a container that is not there" + at();
         }
         if (op.pushes > 0) stack.push_back(code == 't' ? storage_item(frame) : PickleItem());
         break;
