@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Builds privaudit with AddressSanitizer and UndefinedBehaviorSanitizer into ./build-sanitize and
 # runs the fast tests (ctest -LE slow) under them; ALL=1 runs the whole suite, the slow label
-# included, two suites at a time with one thread each (as scripts/test.sh does). Where clang
-# builds it and scripts/fuzz.sh has left corpora in build-fuzz/corpus, each corpus is also
-# replayed once through a sanitized build of its fuzz target (no fuzzing: every saved input runs once, ASan and UBSan watching).
+# included, CTEST_JOBS (default 2) suites at a time with one thread each, every CTest timeout 10x
+# (ASan runs this suite ~5-10x slower). Where clang builds it and scripts/fuzz.sh has left
+# corpora in build-fuzz/corpus, each corpus is also replayed once through a sanitized build of
+# its fuzz target (no fuzzing: every saved input runs once, ASan and UBSan watching).
 # Usage: scripts/sanitize.sh [CTEST_REGEX]   (only the tests matching the regex, e.g. 'Checkpoint')
+# EXCLUDE=REGEX leaves out the tests matching it (e.g. suites a previous run passed).
 # JOBS=N sets the build's parallelism (default 2); CC/CXX the compiler (default clang, else gcc).
 # LibTorch itself is not instrumented (Debian's build): the sanitizers check our code and what it
 # hands across LibTorch's boundary. Leak checking is off: LibTorch keeps allocations for life.
@@ -36,11 +38,13 @@ status=0
 if [[ "${ALL:-0}" == 1 ]]; then
   # The Python module is not built here: Debian's python3 would have to preload libasan.
   export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-  ctest_args=(--test-dir build-sanitize -j 2 --output-on-failure)
+  export PRIVAUDIT_TEST_TIMEOUT_SCALE=10
+  ctest_args=(--test-dir build-sanitize -j "${CTEST_JOBS:-2}" --output-on-failure)
 else
   ctest_args=(--test-dir build-sanitize -LE slow --output-on-failure)
 fi
 if [[ -n "$regex" ]]; then ctest_args+=(-R "$regex"); fi
+if [[ -n "${EXCLUDE:-}" ]]; then ctest_args+=(-E "$EXCLUDE"); fi
 if ! ctest "${ctest_args[@]}"; then status=1; fi
 
 if [[ "$fuzzers" == ON ]]; then
