@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -14,6 +15,7 @@
 
 #include "attacks/gradients/attack_fixtures.h"
 #include "fixtures/trained_models.h"
+#include "privaudit/attacks/gradients/idlg.h"
 #include "privaudit/attacks/gradients/registry.h"
 #include "privaudit/data/spec.h"
 #include "privaudit/experiments/gradient_experiment.h"
@@ -174,6 +176,67 @@ TEST(ClosedForm, FeaturesThenInvertDoesNotApplyToTheVit) {
     EXPECT_EQ(result.failure, kFeaturesNotInvertibleOnVit);
     EXPECT_EQ(result.iterations, 0);
   }
+}
+
+// A model certain of its image (the issue-33 ViT target nothing recovered; here the last layer
+// scaled by s, which multiplies every logit margin m_j = l_y - l_j, y the predicted class). At
+// s m_min = 60 the nearest class keeps p ~ e^-60 (a normal float) and the gradient still reaches
+// the patches, but p_y rounds to 1 and every class with s m_j > 104 underflows: the last layer's
+// signal ties at 0 between y and them, and argmin took the first of the tie (a wrong label, no
+// certificate). The recovered image's own prediction breaks the tie. At s m_min = 120 every p_j
+// underflows, the whole gradient is zero, and the attack says why nothing can be recovered.
+TEST(ClosedForm, APositionalSolveOnAModelCertainOfItsImageNamesTheLabelOrSaysWhyNot) {
+  Progress quiet;
+  bool tie_seen = false;
+  for (uint64_t seed = 0; seed < 40 && !tie_seen; ++seed) {
+    auto model = testing::make_model("vit", 4);
+    auto generator = at::detail::createCPUGenerator(100 + seed);
+    const auto image = torch::rand({1, 1, 28, 28}, generator);
+    torch::Tensor logits;
+    {
+      torch::NoGradGuard no_grad;
+      logits = model->forward(image).view({-1}).to(torch::kDouble);
+    }
+    const int64_t y = logits.argmax().item<int64_t>();
+    const auto margins = (logits[y] - logits).index_put_({y}, INFINITY);
+    const double m_min = margins.min().item<double>();
+    // The tie must include a class before y, where argmin would land.
+    const double s = 60.0 / m_min;
+    if (!(margins.slice(0, 0, y) * s > 110).any().item<bool>()) continue;
+    tie_seen = true;
+    auto params = model->parameters();
+    const auto n = params.size();
+    {
+      torch::NoGradGuard no_grad;
+      params[n - 1].mul_(s);
+      params[n - 2].mul_(s);
+    }
+    const auto label = torch::tensor({y}, torch::kLong);
+    const auto update = observe_update(*model, image, label, AttackerKnowledge{}, false);
+    ASSERT_FALSE(update.labels.defined());  // the attack reads the label off the gradient
+    ASSERT_TRUE(saturated_softmax(*model, update.gradients)) << "seed " << seed;
+    const auto result = run_positional_attack(*model, update, {}, quiet);
+    ASSERT_FALSE(result.not_applicable) << result.failure;
+    EXPECT_EQ(result.labels.item<int64_t>(), y) << "seed " << seed;
+    ASSERT_EQ(result.certified.size(), 1u);
+    EXPECT_TRUE(result.certified[0]) << "self-check " << result.self_check;
+    EXPECT_GE(metrics::score_reconstruction(result.images, result.labels, image, label).mean_psnr,
+              60.0);
+
+    // Twice the scale: every other class underflows, the gradient is zero.
+    {
+      torch::NoGradGuard no_grad;
+      params[n - 1].mul_(2.0);
+      params[n - 2].mul_(2.0);
+    }
+    const auto zero = observe_update(*model, image, label, AttackerKnowledge{}, false);
+    const auto none = run_positional_attack(*model, zero, {}, quiet);
+    EXPECT_TRUE(none.not_applicable);
+    EXPECT_NE(none.failure.find("the shared gradient is zero: the model is certain of this image"),
+              std::string::npos)
+        << none.failure;
+  }
+  EXPECT_TRUE(tie_seen) << "no test image gave a tie with a class before the predicted one";
 }
 
 TEST_F(ClosedFormSlow, LinearLayerRecoversEveryImageExactlyFromATrainedMlp) {

@@ -52,11 +52,19 @@ std::vector<torch::Tensor> probe_images(const models::InputShape& shape) {
           torch::rand(shape.with_batch(1), generator)};
 }
 
-// The gradient of one probe image with label 0, in eval mode.
+// The gradient of one probe image, in eval mode, labelled with the class the model finds least
+// likely on it: its loss gradient at the logits then has an entry near -1 and cannot vanish, not
+// even on a model certain of the probe (with label 0 such a model's gradient was zero and the
+// pixel map could not be learned).
 Gradients probe_gradients(models::Classifier& model, const torch::Tensor& image) {
   models::TrainingModeGuard mode(model, false);
-  const auto labels = torch::zeros({1}, torch::kLong).to(model.device());
-  return shared_gradients(model, image.to(model.device()), labels);
+  const auto input = image.to(model.device());
+  torch::Tensor labels;
+  {
+    torch::NoGradGuard no_grad;
+    labels = model.forward(input).argmin(1);
+  }
+  return shared_gradients(model, input, labels);
 }
 
 // Recovers one vector per image (float64, flattened) from a batch-1 gradient; undefined when
@@ -400,7 +408,7 @@ PositionalSolve positional_solve(const Gradients& g, const PositionalLayers& lay
   const double top = singular.max().item<double>();
   out.rank = top > 0 ? (singular > top * 1e-7).sum().item<int64_t>() : 0;
   if (out.rank < layers.patches) return out;
-  const auto Gt = G.t();                                            // D x P
+  const auto Gt = G.t();                                        // D x P
   const auto X = at::linalg_pinv(Gt, 1e-12, false).matmul(dW);  // P x Ck^2
   out.residual = relative_distance(Gt.matmul(X), dW);
   const int64_t k = layers.kernel, gh = shape.height / k, gw = shape.width / k;
@@ -418,6 +426,11 @@ Reconstruction batch_result(models::Classifier& model, const SharedUpdate& updat
   Reconstruction r;
   r.images = torch::cat(images);
   r.labels = attack_labels(model, update);
+  if (update.batch_size == 1 && !update.labels.defined() && r.labels.item<int64_t>() >= 0) {
+    // A model certain of the image leaves a tie in the last layer's signal: the recovered
+    // image's own prediction breaks it.
+    r.labels = infer_label_of(model, update.gradients, r.images).to(torch::kCPU);
+  }
   if (update.batch_size == 1) {
     const auto certificate = certify_recovery(model, update, r.images, r.labels, how);
     r.self_check = certificate.self_check;
@@ -692,6 +705,34 @@ Reconstruction run_linear_layer_attack(models::Classifier& model, const SharedUp
   return r;
 }
 
+namespace {
+
+// Why an update of one image carries nothing to solve, where the reason is the model's certainty
+// (empty otherwise): every entry zero (the loss is 0 in float32), or the last layer's true-class
+// entry p - 1 rounded to 0, so that what reaches the first layers is ~p of the other classes and
+// underflows on its way there.
+std::string certainty_reason(models::Classifier& model, const SharedUpdate& update) {
+  bool zero = true;
+  for (const auto& g : update.gradients) {
+    if (g.defined() && g.abs().max().item<double>() > 0) {
+      zero = false;
+      break;
+    }
+  }
+  if (zero) {
+    return "the shared gradient is zero: the model is certain of this image (its loss is 0 in "
+           "float32), so the update carries nothing of it and no attack can recover it";
+  }
+  if (saturated_softmax(model, update.gradients)) {
+    return "the model is certain of this image (its true class's probability rounds to 1 in "
+           "float32): the gradient that reaches the first layers underflows to zero, and no "
+           "attack can recover the image from it";
+  }
+  return "";
+}
+
+}  // namespace
+
 Reconstruction run_positional_attack(models::Classifier& model, const SharedUpdate& update,
                                      const AttackBudget&, Progress&) {
   check_shared_gradients(model, update.gradients, update.batch_size);
@@ -717,9 +758,11 @@ Reconstruction run_positional_attack(models::Classifier& model, const SharedUpda
   }
   const auto& pos_grad = update.gradients[layers.positions];
   if (!pos_grad.defined() || pos_grad.abs().max().item<double>() == 0) {
+    const auto certain = certainty_reason(model, update);
     auto r = not_applicable(model, 1,
-                            "the positional embedding's gradient is not shared (frozen or fixed "
-                            "table)");
+                            !certain.empty() ? certain
+                                             : "the positional embedding's gradient is not shared "
+                                               "(frozen or fixed table)");
     r.details = details;
     return r;
   }
@@ -740,10 +783,11 @@ Reconstruction run_positional_attack(models::Classifier& model, const SharedUpda
   details["rank"] = best->rank;
   details["rank_condition"] = "width >= patches and rank = patches";
   if (!best->image.defined()) {
-    auto r = not_applicable(
-        model, 1,
-        "the patches' positional gradients have rank " + std::to_string(best->rank) + " < " +
-            std::to_string(layers.patches) + " patches (width " + std::to_string(layers.dim) + ")");
+    const auto rank = "the patches' positional gradients have rank " + std::to_string(best->rank) +
+                      " < " + std::to_string(layers.patches) + " patches (width " +
+                      std::to_string(layers.dim) + ")";
+    const auto certain = certainty_reason(model, update);
+    auto r = not_applicable(model, 1, certain.empty() ? rank : certain + " (" + rank + ")");
     r.details = details;
     return r;
   }

@@ -1,6 +1,7 @@
 #include "privaudit/attacks/gradients/idlg.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "privaudit/util/error.h"
@@ -60,6 +61,32 @@ torch::Tensor infer_labels(models::Classifier& model, const Gradients& shared, i
   }
   std::sort(labels.begin(), labels.end());
   return torch::tensor(labels, torch::kLong);
+}
+
+torch::Tensor infer_label_of(models::Classifier& model, const Gradients& shared,
+                             const torch::Tensor& image) {
+  check_shared_gradients(model, shared, 1);
+  const auto signal = last_layer_signal(model, shared, 1).per_class;
+  const auto tied = signal <= signal.min();
+  if (tied.sum().item<int64_t>() < 2) return signal.argmin().to(torch::kLong).view({1});
+  torch::Tensor logits;
+  {
+    torch::NoGradGuard no_grad;
+    models::TrainingModeGuard eval(model, false);
+    logits = model.forward(image.to(model.device())).detach().to(torch::kCPU, torch::kDouble);
+  }
+  const auto scores = logits.view({-1}).masked_fill(tied.logical_not(), -INFINITY);
+  return scores.argmax().to(torch::kLong).view({1});
+}
+
+bool saturated_softmax(models::Classifier& model, const Gradients& shared) {
+  const auto n = shared.size();
+  const int64_t classes = model.num_classes();
+  if (n < 2 || shared[n - 1].dim() != 1 || shared[n - 1].size(0) != classes ||
+      shared[n - 2].dim() != 2 || shared[n - 2].size(0) != classes) {
+    return false;
+  }
+  return shared[n - 1].min().item<double>() >= 0;
 }
 
 Reconstruction run_idlg(models::Classifier& model, const Gradients& shared, int64_t batch_size,
