@@ -468,6 +468,36 @@ TEST_F(ClosedFormTorchScript, PositionalSolveRecoversImagesFromAPythonVit) {
   }
 }
 
+// A ViT with a fixed sinusoidal positional table: nothing for the positional solve, and
+// features-then-invert's precondition fails as on any ViT (it once ran there for thousands of
+// iterations): both not applicable at once, each saying why; the optimisation attacks still run.
+TEST_F(ClosedFormTorchScript, AVitWithAFixedPositionalTableIsNamedAndOnlyOptimisationRuns) {
+  auto model = load("vit_fixed_table");
+  Progress quiet;
+  const auto update = update_of(*model, test_images(1));
+  const auto positional = find_gradient_attack("positional").run(*model, update, {}, quiet);
+  EXPECT_TRUE(positional.not_applicable);
+  EXPECT_NE(positional.failure.find("no learned positional embedding"), std::string::npos)
+      << positional.failure;
+  const auto features = find_gradient_attack("features-then-invert").run(*model, update, {}, quiet);
+  EXPECT_TRUE(features.not_applicable);
+  EXPECT_EQ(features.failure, kFeaturesNotInvertibleOnFixedTableVit);
+  EXPECT_EQ(features.iterations, 0);
+  AttackBudget budget;
+  budget.iterations = 5;
+  const auto ig = find_gradient_attack("ig").run(*model, update, budget, quiet);
+  EXPECT_FALSE(ig.not_applicable) << ig.failure;
+  // A CNN (3 x 3 kernels, no token projection) is not taken for one.
+  auto cnn = load("sequential_cnn");
+  const auto cnn_update = update_of(*cnn, test_images(1));
+  AttackBudget short_inversion;
+  short_inversion.feature_iterations = 1;
+  EXPECT_NE(find_gradient_attack("features-then-invert")
+                .run(*cnn, cnn_update, short_inversion, quiet)
+                .failure,
+            kFeaturesNotInvertibleOnFixedTableVit);
+}
+
 // Issue 15 point 6: the features report follows the information, not the tensor's shape.
 TEST_F(ClosedFormTorchScript, AFlattenedCutIsDecodedAtLeastAsWellAsTheMapItFlattens) {
   auto model = load("sequential_cnn");

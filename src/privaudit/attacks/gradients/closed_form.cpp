@@ -391,6 +391,24 @@ std::optional<PositionalLayers> find_positional(const std::vector<torch::Tensor>
   return std::nullopt;
 }
 
+// A ViT whose positions are not learned (a fixed table, a buffer): a patch projection (D x C x k x
+// k, k >= 2 dividing the image) and, after it, a fused query-key-value projection of its tokens
+// (a 3D x D weight: nn.Linear(D, 3D) or nn.MultiheadAttention's in_proj_weight).
+bool attention_over_patches(const std::vector<torch::Tensor>& parameters,
+                            const models::InputShape& shape) {
+  for (size_t j = 0; j < parameters.size(); ++j) {
+    const auto& w = parameters[j];
+    if (w.dim() != 4 || w.size(1) != shape.channels || w.size(2) != w.size(3)) continue;
+    const int64_t k = w.size(2), dim = w.size(0);
+    if (k < 2 || shape.height % k != 0 || shape.width % k != 0) continue;
+    for (size_t i = j + 1; i < parameters.size(); ++i) {
+      const auto& q = parameters[i];
+      if (q.dim() == 2 && q.size(0) == 3 * dim && q.size(1) == dim) return true;
+    }
+  }
+  return false;
+}
+
 // Solves G^T X = dW (G: the patches' positional gradients, P x D; dW: the projection's weight
 // gradient, D x Ck^2) for the patches X and assembles them into one image (flattened CHW).
 struct PositionalSolve {
@@ -818,9 +836,13 @@ Reconstruction run_features_then_invert(models::Classifier& model, const SharedU
   // invert. In the ViT the only exact Linear input is past the attention blocks, which mix the
   // patches' tokens; the positional solve reads the image off the patch embedding instead. A ViT
   // is known by the structure that solve looks for (a patch projection beside a learned
-  // positional embedding), built in or TorchScript (whose kind is only "torchscript").
+  // positional embedding), built in or TorchScript (whose kind is only "torchscript"); one with a
+  // fixed positional table by its patch projection and a fused query-key-value projection.
   if (find_positional(model.parameters(), model.input_shape())) {
     return not_applicable(model, batch, kFeaturesNotInvertibleOnVit);
+  }
+  if (attention_over_patches(model.parameters(), model.input_shape())) {
+    return not_applicable(model, batch, kFeaturesNotInvertibleOnFixedTableVit);
   }
   nlohmann::json tried;
   std::vector<torch::Tensor> inputs;

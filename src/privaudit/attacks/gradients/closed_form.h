@@ -126,6 +126,12 @@ inline constexpr const char* kFeaturesNotInvertibleOnVit =
     "the ViT's exact features lie past attention blocks that mix the patches' tokens, so "
     "inverting them is no easier than gradient matching; the positional solve is this model's "
     "closed-form attack";
+// The same on a ViT whose positional table is fixed (no gradient to solve from).
+inline constexpr const char* kFeaturesNotInvertibleOnFixedTableVit =
+    "the ViT's exact features lie past attention blocks that mix the patches' tokens, so "
+    "inverting them is no easier than gradient matching; its positional table is fixed (no "
+    "gradient), so the positional solve does not apply either: the optimisation attacks are "
+    "this model's";
 Reconstruction run_features_then_invert(models::Classifier& model, const SharedUpdate& update,
                                         const AttackBudget& budget, Progress& progress);
 
