@@ -273,8 +273,11 @@ std::pair<torch::Tensor, torch::Tensor> per_problem_gradients(const StackedModel
 // Whether the cosine distance should use a Linear layer's weight gradient without forming it
 // (Gram matrices of B x B instead of a K x out x in tensor).
 bool implicit_linear(const StackedModel::Record& r, int64_t batch) {
+  // Only a Linear weight has two dimensions (a norm layer's has one: reading a second was a
+  // heap-buffer-overflow that ASan found).
+  if (r.kind != StackedModel::Record::kLinear) return false;
   const int64_t out = r.weight_shape[0], in = r.weight_shape[1];
-  return r.kind == StackedModel::Record::kLinear && batch * (out + in) < out * in;
+  return batch * (out + in) < out * in;
 }
 
 }  // namespace
