@@ -103,10 +103,15 @@ torch::Tensor to_pixels(const PixelMap& map, const torch::Tensor& u,
 }
 
 // Labels for the self-check and the report: the server's when it knows them, else read off the
-// last layer (iDLG); -1 when the model's last layer does not allow it.
-torch::Tensor attack_labels(models::Classifier& model, const SharedUpdate& update) {
+// last layer (iDLG; at batch 1 with the recovered `image`, a tie there goes to the image's own
+// prediction: infer_label_of); -1 when the model's last layer does not allow it.
+torch::Tensor attack_labels(models::Classifier& model, const SharedUpdate& update,
+                            const torch::Tensor& image = {}) {
   if (update.labels.defined()) return update.labels.to(torch::kCPU);
   try {
+    if (update.batch_size == 1 && image.defined()) {
+      return infer_label_of(model, update.gradients, image).to(torch::kCPU);
+    }
     return infer_labels(model, update.gradients, update.batch_size).to(torch::kCPU);
   } catch (const Error&) {
     return torch::full({update.batch_size}, -1, torch::kLong);
@@ -369,6 +374,12 @@ struct PositionalLayers {
   int64_t tokens = 0, patches = 0, dim = 0, kernel = 0;
 };
 
+// Whether `w` can be a patch projection of `shape`'s images: D x C x k x k, k dividing both sides.
+bool patch_projection(const torch::Tensor& w, const models::InputShape& shape) {
+  return w.dim() == 4 && w.size(1) == shape.channels && w.size(2) == w.size(3) &&
+         shape.height % w.size(2) == 0 && shape.width % w.size(2) == 0;
+}
+
 std::optional<PositionalLayers> find_positional(const std::vector<torch::Tensor>& parameters,
                                                 const models::InputShape& shape) {
   for (size_t i = 0; i < parameters.size(); ++i) {
@@ -376,12 +387,8 @@ std::optional<PositionalLayers> find_positional(const std::vector<torch::Tensor>
     if (pos.dim() != 3 || pos.size(0) != 1) continue;
     for (size_t j = 0; j < parameters.size(); ++j) {
       const auto& w = parameters[j];
-      if (w.dim() != 4 || w.size(0) != pos.size(2) || w.size(1) != shape.channels ||
-          w.size(2) != w.size(3)) {
-        continue;
-      }
+      if (!patch_projection(w, shape) || w.size(0) != pos.size(2)) continue;
       const int64_t k = w.size(2);
-      if (shape.height % k != 0 || shape.width % k != 0) continue;
       const int64_t patches = (shape.height / k) * (shape.width / k);
       if (pos.size(1) == patches || pos.size(1) == patches + 1) {
         return PositionalLayers{i, j, pos.size(1), patches, pos.size(2), k};
@@ -398,9 +405,8 @@ bool attention_over_patches(const std::vector<torch::Tensor>& parameters,
                             const models::InputShape& shape) {
   for (size_t j = 0; j < parameters.size(); ++j) {
     const auto& w = parameters[j];
-    if (w.dim() != 4 || w.size(1) != shape.channels || w.size(2) != w.size(3)) continue;
-    const int64_t k = w.size(2), dim = w.size(0);
-    if (k < 2 || shape.height % k != 0 || shape.width % k != 0) continue;
+    if (!patch_projection(w, shape) || w.size(2) < 2) continue;
+    const int64_t dim = w.size(0);
     for (size_t i = j + 1; i < parameters.size(); ++i) {
       const auto& q = parameters[i];
       if (q.dim() == 2 && q.size(0) == 3 * dim && q.size(1) == dim) return true;
@@ -443,12 +449,7 @@ Reconstruction batch_result(models::Classifier& model, const SharedUpdate& updat
                             Recovery how) {
   Reconstruction r;
   r.images = torch::cat(images);
-  r.labels = attack_labels(model, update);
-  if (update.batch_size == 1 && !update.labels.defined() && r.labels.item<int64_t>() >= 0) {
-    // A model certain of the image leaves a tie in the last layer's signal: the recovered
-    // image's own prediction breaks it.
-    r.labels = infer_label_of(model, update.gradients, r.images).to(torch::kCPU);
-  }
+  r.labels = attack_labels(model, update, r.images);
   if (update.batch_size == 1) {
     const auto certificate = certify_recovery(model, update, r.images, r.labels, how);
     r.self_check = certificate.self_check;

@@ -16,21 +16,33 @@ struct LastLayerSignal {
   double impact = 0;        // how much one label lowers its class's entry
 };
 
+bool is_last_weight(const torch::Tensor& t, int64_t classes) {
+  return t.dim() == 2 && t.size(0) == classes;
+}
+
+// The final linear layer's bias gradient (K entries) when the model's last parameters are a
+// K x F weight and its bias; nullptr otherwise.
+const torch::Tensor* last_bias_gradient(models::Classifier& model, const Gradients& shared) {
+  const int64_t classes = model.num_classes();
+  const auto n = shared.size();
+  if (n >= 1 && shared[n - 1].dim() == 1 && shared[n - 1].size(0) == classes &&
+      (n < 2 || is_last_weight(shared[n - 2], classes))) {
+    return &shared[n - 1];
+  }
+  return nullptr;
+}
+
 LastLayerSignal last_layer_signal(models::Classifier& model, const Gradients& shared,
                                   int64_t batch_size) {
   const int64_t classes = model.num_classes();
   const auto n = shared.size();
-  const auto is_bias = [&](const torch::Tensor& t) { return t.dim() == 1 && t.size(0) == classes; };
-  const auto is_weight = [&](const torch::Tensor& t) {
-    return t.dim() == 2 && t.size(0) == classes;
-  };
   LastLayerSignal signal;
-  if (n >= 1 && is_bias(shared[n - 1]) && (n < 2 || is_weight(shared[n - 2]))) {
-    signal.per_class = shared[n - 1].detach().to(torch::kCPU, torch::kDouble);
+  if (const auto* bias = last_bias_gradient(model, shared)) {
+    signal.per_class = bias->detach().to(torch::kCPU, torch::kDouble);
     signal.impact = 1.0 / static_cast<double>(batch_size);
     return signal;
   }
-  if (n >= 1 && is_weight(shared[n - 1])) {
+  if (n >= 1 && is_last_weight(shared[n - 1], classes)) {
     auto sums = shared[n - 1].detach().to(torch::kCPU, torch::kDouble).sum(1);
     signal.per_class = sums;
     // The negative entries together carry about S (1 - k/K), S the batch's mean feature sum and
@@ -80,13 +92,8 @@ torch::Tensor infer_label_of(models::Classifier& model, const Gradients& shared,
 }
 
 bool saturated_softmax(models::Classifier& model, const Gradients& shared) {
-  const auto n = shared.size();
-  const int64_t classes = model.num_classes();
-  if (n < 2 || shared[n - 1].dim() != 1 || shared[n - 1].size(0) != classes ||
-      shared[n - 2].dim() != 2 || shared[n - 2].size(0) != classes) {
-    return false;
-  }
-  return shared[n - 1].min().item<double>() >= 0;
+  const auto* bias = last_bias_gradient(model, shared);
+  return bias != nullptr && bias->min().item<double>() >= 0;
 }
 
 Reconstruction run_idlg(models::Classifier& model, const Gradients& shared, int64_t batch_size,
