@@ -85,6 +85,50 @@ TEST(PerExampleGradients, SumToTheBatchGradient) {
   }
 }
 
+// DP-SGD's clipped sum taken from the factors (ghost clipping) equals clipping the materialised
+// per-example gradients, with C at the median norm so that some examples are clipped and some not.
+void expect_clipped_sum_as_materialised(models::ModelConfig config, const data::Splits& splits,
+                                        const std::string& what,
+                                        Factors factors = Factors::kCheaper) {
+  torch::manual_seed(5);
+  models::BuiltinClassifier model(config);
+  const auto images = splits.train.images.slice(0, 0, 8);
+  const auto labels = splits.train.labels.slice(0, 0, 8);
+  const auto reference = per_example_gradients(model, images, labels);
+  auto squared = torch::zeros({8});
+  for (const auto& g : reference.gradients) squared += g.reshape({8, -1}).pow(2).sum(1);
+  const auto norms = squared.sqrt();
+  const double clip = norms.median().item<double>();
+  const auto clipped = clipped_gradient_sum(model, images, labels, clip, factors);
+  EXPECT_LE(((clipped.norms - norms).abs() / norms).max().item<double>(), 1e-5) << what;
+  const auto scale = clip_factors(norms, clip);
+  EXPECT_GE(scale.lt(1.0).sum().item<int64_t>(), 3) << what << ": too few examples clipped";
+  EXPECT_GE(scale.eq(1.0).sum().item<int64_t>(), 3) << what << ": too many examples clipped";
+  ASSERT_EQ(clipped.sum.size(), reference.gradients.size()) << what;
+  for (size_t p = 0; p < clipped.sum.size(); ++p) {
+    const auto expected = torch::tensordot(scale, reference.gradients[p], {0}, {0});
+    ASSERT_EQ(clipped.sum[p].sizes(), expected.sizes()) << what << ", parameter " << p;
+    EXPECT_LE((clipped.sum[p] - expected).abs().max().item<double>(),
+              1e-5 * (1.0 + expected.abs().max().item<double>()))
+        << what << ", parameter " << p;
+  }
+  EXPECT_LE((clipped.logits - reference.logits).abs().max().item<double>(), 1e-6) << what;
+}
+
+TEST(PerExampleGradients, ClippedSumFromFactorsEqualsClippingEachExample) {
+  const auto splits = testing::toy_splits(4, 4);
+  expect_clipped_sum_as_materialised(tiny_config("mlp", splits), splits, "mlp");
+  auto cnn = tiny_config("cnn", splits);
+  cnn.group_norm = true;
+  expect_clipped_sum_as_materialised(cnn, splits, "cnn with group norm");
+  expect_clipped_sum_as_materialised(tiny_config("vit", splits), splits, "vit");
+  // Every weight from its factors: the token Gram matrices of the ViT's Linear layers (17 tokens)
+  // and of the convolutions' output positions.
+  expect_clipped_sum_as_materialised(tiny_config("vit", splits), splits, "vit, all factored",
+                                     Factors::kAlways);
+  expect_clipped_sum_as_materialised(cnn, splits, "cnn, all factored", Factors::kAlways);
+}
+
 TEST(PerExampleGradients, RefuseBatchNormNamingGroupNorm) {
   const auto splits = testing::toy_splits(4, 2);
   auto config = tiny_config("cnn", splits);

@@ -88,7 +88,7 @@ ClippedSum clip_and_sum(const std::vector<torch::Tensor>& per_example, double cl
   auto squared = torch::zeros({batch}, per_example.front().options());
   for (const auto& g : per_example) squared += g.reshape({batch, -1}).pow(2).sum(1);
   out.norms = squared.sqrt();
-  const auto scale = (clip_norm / (out.norms + 1e-6)).clamp_max(1.0);
+  const auto scale = train::clip_factors(out.norms, clip_norm);
   for (const auto& g : per_example) {
     out.sum.push_back(torch::tensordot(scale, g, {0}, {0}));
   }
@@ -117,14 +117,13 @@ std::pair<double, int64_t> dp_step(models::BuiltinClassifier& model, const data:
     const auto chunk = indices.slice(0, start, start + dp.physical_batch);
     const auto images = train.images.index_select(0, chunk).to(device);
     const auto labels = train.labels.index_select(0, chunk).to(device);
-    auto per_example = train::per_example_gradients(model, images, labels);
-    const auto clipped = clip_and_sum(per_example.gradients, dp.clip_norm);
+    const auto clipped = train::clipped_gradient_sum(model, images, labels, dp.clip_norm);
     for (size_t p = 0; p < sum.size(); ++p) sum[p] += clipped.sum[p];
     loss_sum += torch::nn::functional::cross_entropy(
-                    per_example.logits, labels,
+                    clipped.logits, labels,
                     torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                     .item<double>();
-    correct += per_example.logits.argmax(1).eq(labels).sum().item<int64_t>();
+    correct += clipped.logits.argmax(1).eq(labels).sum().item<int64_t>();
   }
   const double noise_std = noise_multiplier * dp.clip_norm;
   for (size_t p = 0; p < parameters.size(); ++p) {

@@ -1,8 +1,8 @@
 #include "privaudit/train/per_example.h"
 
 #include <string>
-#include <utility>
 #include <unordered_map>
+#include <utility>
 
 #include "privaudit/models/builtin_layers.h"
 #include "privaudit/util/error.h"
@@ -123,58 +123,161 @@ class Tape {
   std::vector<Tap> taps_;
 };
 
-// Per-example gradients of a tap's parameters from its input and its output's gradient g.
-void tap_gradients(const Tap& tap, const torch::Tensor& g,
-                   std::unordered_map<const void*, torch::Tensor>& out) {
+// One parameter's share of a tap's per-example gradients: either materialised (B x the
+// parameter's shape) or, for a Linear or Conv2d weight, kept as the factors a (B x T x in) and g
+// (B x T x out) whose product g_i^T a_i it is (T: tokens, or a convolution's output positions with
+// a_i the unfolded input), so that its norm and its clipped sum need no B x out x in tensor.
+struct Part {
+  torch::Tensor parameter;
+  torch::Tensor per_example;         // defined when materialised
+  torch::Tensor input, output_grad;  // the factors, when not
+
+  bool factored() const { return !per_example.defined(); }
+  torch::Tensor materialise() const {
+    if (!factored()) return per_example;
+    auto shape = parameter.sizes().vec();
+    shape.insert(shape.begin(), input.size(0));
+    return torch::bmm(output_grad.transpose(1, 2), input).view(shape);
+  }
+  // Every example's squared norm (B).
+  torch::Tensor squared_norms() const {
+    const int64_t batch = factored() ? input.size(0) : per_example.size(0);
+    if (!factored()) return per_example.reshape({batch, -1}).pow(2).sum(1);
+    if (input.size(1) == 1) {
+      return output_grad.reshape({batch, -1}).pow(2).sum(1) *
+             input.reshape({batch, -1}).pow(2).sum(1);
+    }
+    // |sum_t g_t a_t^T|^2 = sum_{t,s} (g_t . g_s)(a_t . a_s): the token Gram matrices.
+    return (torch::bmm(output_grad, output_grad.transpose(1, 2)) *
+            torch::bmm(input, input.transpose(1, 2)))
+        .sum({1, 2});
+  }
+  // sum_i scale_i * (example i's gradient), the parameter's shape.
+  torch::Tensor weighted_sum(const torch::Tensor& scale) const {
+    if (!factored()) return torch::tensordot(scale, per_example, {0}, {0});
+    const auto weighted = output_grad * scale.view({-1, 1, 1});
+    return weighted.reshape({-1, output_grad.size(2)})
+        .t()
+        .mm(input.reshape({-1, input.size(2)}))
+        .view(parameter.sizes());
+  }
+};
+
+// Whether the squared norms of g_i^T a_i are cheaper from the factors' token Gram matrices
+// (B T^2 (in + out) products) than from the product itself (B T in out); always at T = 1, where
+// the norm is |g_i| |a_i|.
+bool factored_norm_pays(int64_t tokens, int64_t in, int64_t out) {
+  return tokens == 1 || tokens * tokens * (in + out) < in * out;
+}
+
+// Per-example gradients of a tap's parameters from its input and its output's gradient g, a
+// weight left factored as `factors` says.
+std::vector<Part> tap_parts(const Tap& tap, const torch::Tensor& g, Factors factors) {
   const int64_t batch = g.size(0);
   const auto batched = [batch](const torch::Tensor& parameter) {
     auto shape = parameter.sizes().vec();
     shape.insert(shape.begin(), batch);
     return shape;
   };
-  const auto put = [&out](const torch::Tensor& parameter, torch::Tensor gradient) {
-    if (!parameter.defined()) return;
-    auto& slot = out[parameter.unsafeGetTensorImpl()];
-    slot = slot.defined() ? slot + gradient : gradient;
+  std::vector<Part> parts;
+  const auto put = [&parts](const torch::Tensor& parameter, torch::Tensor gradient) {
+    if (parameter.defined()) parts.push_back({parameter, std::move(gradient), {}, {}});
+  };
+  // The weight g^T a from a (B x T x in) and g (B x T x out).
+  const auto put_weight = [&](const torch::Tensor& a, const torch::Tensor& go) {
+    Part part{tap.weight, {}, a, go};
+    if (factors == Factors::kAlways ||
+        (factors == Factors::kCheaper && factored_norm_pays(a.size(1), a.size(2), go.size(2)))) {
+      parts.push_back(std::move(part));
+    } else {
+      put(tap.weight, part.materialise());
+    }
   };
   switch (tap.kind) {
     case TapKind::kLinear: {
       const auto a = tap.input.reshape({batch, -1, tap.input.size(-1)});
       const auto go = g.reshape({batch, -1, g.size(-1)});
-      put(tap.weight, torch::bmm(go.transpose(1, 2), a));
+      put_weight(a, go);
       put(tap.bias, go.sum(1));
-      return;
+      break;
     }
     case TapKind::kConv: {
       const auto columns =
           nn::functional::unfold(tap.input, nn::functional::UnfoldFuncOptions(tap.kernel)
                                                 .padding(tap.padding)
                                                 .stride(tap.stride)
-                                                .dilation(tap.dilation));
-      const auto go = g.reshape({batch, g.size(1), -1});  // B x O x L
-      put(tap.weight, torch::bmm(go, columns.transpose(1, 2)).view(batched(tap.weight)));
+                                                .dilation(tap.dilation));  // B x C k k x L
+      const auto go = g.reshape({batch, g.size(1), -1});                   // B x O x L
+      put_weight(columns.transpose(1, 2), go.transpose(1, 2));
       put(tap.bias, go.sum(2));
-      return;
+      break;
     }
     case TapKind::kNorm: {
       const auto product = g * tap.input;
       if (tap.channel_axis_first) {  // GroupNorm: gamma, beta per channel of B x C x ...
         put(tap.weight, product.reshape({batch, g.size(1), -1}).sum(2));
         put(tap.bias, g.reshape({batch, g.size(1), -1}).sum(2));
-        return;
+        break;
       }
       // LayerNorm: gamma, beta over the last axes, summed over the tokens before them.
       const int64_t features = tap.weight.numel();
       put(tap.weight, product.reshape({batch, -1, features}).sum(1).view(batched(tap.weight)));
       put(tap.bias, g.reshape({batch, -1, features}).sum(1).view(batched(tap.bias)));
-      return;
+      break;
     }
     case TapKind::kEmbed: {
       put(tap.weight, g.unsqueeze(1));                          // positions: 1 x T x D
       put(tap.bias, g.select(1, 0).unsqueeze(1).unsqueeze(1));  // class token: 1 x 1 x D
-      return;
+      break;
     }
   }
+  return parts;
+}
+
+// The taps' parts of every parameter, in model.parameters() order: one forward pass recording
+// the taps, one backward pass of the summed loss to their outputs. A parameter with parts from
+// more than one tap has them materialised.
+struct Recorded {
+  std::vector<std::vector<Part>> parts;  // per parameter
+  torch::Tensor logits;
+};
+
+Recorded record(models::BuiltinClassifier& model, const torch::Tensor& images,
+                const torch::Tensor& labels, Factors factors) {
+  check_per_example_model(model);
+  Tape tape;
+  const auto logits = tape.run(*model.net(), images);
+  const auto loss = nn::functional::cross_entropy(
+      logits, labels, nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+  std::vector<torch::Tensor> outputs;
+  for (const auto& tap : tape.taps()) outputs.push_back(tap.output);
+  const auto output_gradients = torch::autograd::grad({loss}, outputs, {}, /*retain_graph=*/false,
+                                                      /*create_graph=*/false,
+                                                      /*allow_unused=*/true);
+  std::unordered_map<const void*, std::vector<Part>> by_parameter;
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    auto g = output_gradients[i].defined() ? output_gradients[i] : torch::zeros_like(outputs[i]);
+    for (auto& part : tap_parts(tape.taps()[i], g, factors)) {
+      by_parameter[part.parameter.unsafeGetTensorImpl()].push_back(std::move(part));
+    }
+  }
+  Recorded result;
+  result.logits = logits.detach();
+  for (const auto& item : model.net()->named_parameters()) {
+    const auto found = by_parameter.find(item.value().unsafeGetTensorImpl());
+    if (found == by_parameter.end()) {
+      throw Error("per-example gradients: no layer computes parameter '" + item.key() + "'");
+    }
+    auto parts = std::move(found->second);
+    if (parts.size() > 1) {  // one example's gradient is the sum: its norm is not the parts'
+      auto sum = parts.front().materialise();
+      for (size_t k = 1; k < parts.size(); ++k) sum = sum + parts[k].materialise();
+      parts = {Part{parts.front().parameter, sum, {}, {}}};
+    }
+    result.parts.push_back(std::move(parts));
+  }
+  return result;
 }
 
 }  // namespace
@@ -190,32 +293,29 @@ void check_per_example_model(const models::BuiltinClassifier& model) {
 PerExampleGradients per_example_gradients(models::BuiltinClassifier& model,
                                           const torch::Tensor& images,
                                           const torch::Tensor& labels) {
-  check_per_example_model(model);
-  Tape tape;
-  const auto logits = tape.run(*model.net(), images);
-  const auto loss = nn::functional::cross_entropy(
-      logits, labels, nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-  std::vector<torch::Tensor> outputs;
-  for (const auto& tap : tape.taps()) outputs.push_back(tap.output);
-  const auto output_gradients = torch::autograd::grad({loss}, outputs, {}, /*retain_graph=*/false,
-                                                      /*create_graph=*/false,
-                                                      /*allow_unused=*/true);
-  std::unordered_map<const void*, torch::Tensor> by_parameter;
-  torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    auto g = output_gradients[i].defined() ? output_gradients[i] : torch::zeros_like(outputs[i]);
-    tap_gradients(tape.taps()[i], g, by_parameter);
-  }
+  auto recorded = record(model, images, labels, Factors::kNever);
   PerExampleGradients result;
-  result.logits = logits.detach();
-  const auto named = model.net()->named_parameters();
-  for (const auto& item : named) {
-    const auto found = by_parameter.find(item.value().unsafeGetTensorImpl());
-    if (found == by_parameter.end()) {
-      throw Error("per-example gradients: no layer computes parameter '" + item.key() + "'");
-    }
-    result.gradients.push_back(found->second);
-  }
+  result.logits = recorded.logits;
+  for (const auto& parts : recorded.parts) result.gradients.push_back(parts.front().per_example);
+  return result;
+}
+
+torch::Tensor clip_factors(const torch::Tensor& norms, double clip_norm) {
+  return (clip_norm / (norms + 1e-6)).clamp_max(1.0);
+}
+
+ClippedGradients clipped_gradient_sum(models::BuiltinClassifier& model, const torch::Tensor& images,
+                                      const torch::Tensor& labels, double clip_norm,
+                                      Factors factors) {
+  auto recorded = record(model, images, labels, factors);
+  torch::NoGradGuard no_grad;
+  auto squared = torch::zeros({images.size(0)}, recorded.logits.options());
+  for (const auto& parts : recorded.parts) squared += parts.front().squared_norms();
+  ClippedGradients result;
+  result.norms = squared.sqrt();
+  result.logits = recorded.logits;
+  const auto scale = clip_factors(result.norms, clip_norm);
+  for (const auto& parts : recorded.parts) result.sum.push_back(parts.front().weighted_sum(scale));
   return result;
 }
 
