@@ -31,12 +31,36 @@ TinyCase tiny_case(int64_t batch, uint64_t seed) {
   return c;
 }
 
+// A batch where no row of the first layer's gradient isolates a sample: 64 inputs, 24 hidden
+// units each firing for about 5 of the 6 samples (bias 1.5, weights within 1), so every row
+// mixes several; 10 classes. The inputs are sparse (each coordinate zero with probability 1/2),
+// as features after a ReLU are.
+TinyCase narrow_case(uint64_t seed) {
+  torch::manual_seed(seed);
+  TinyCase c;
+  c.first = torch::nn::Linear(64, 24);
+  c.second = torch::nn::Linear(24, 10);
+  {
+    torch::NoGradGuard no_grad;
+    c.first->weight.uniform_(-1.0, 1.0);
+    c.first->bias.fill_(1.5);
+  }
+  c.inputs = torch::rand({6, 64}) * torch::rand({6, 64}).gt(0.5).to(torch::kFloat);
+  c.labels = torch::randint(10, {6}, torch::kLong);
+  const auto loss = torch::nn::functional::cross_entropy(
+      c.second->forward(torch::relu(c.first->forward(c.inputs))), c.labels);
+  const auto g = torch::autograd::grad({loss}, {c.first->weight, c.first->bias});
+  c.weight_grad = g[0];
+  c.bias_grad = g[1];
+  return c;
+}
+
 // The attacker's view of the model: the first layer's output gradient of one input, per class.
 SampleDeltas tiny_deltas(const TinyCase& c) {
   return [first = c.first, second = c.second](const torch::Tensor& u) mutable {
     const auto x = u.to(torch::kFloat).unsqueeze(0);
     std::vector<torch::Tensor> rows;
-    for (int64_t label = 0; label < 5; ++label) {
+    for (int64_t label = 0; label < second->options.out_features(); ++label) {
       const auto loss = torch::nn::functional::cross_entropy(
           second->forward(torch::relu(first->forward(x))), torch::tensor({label}));
       rows.push_back(torch::autograd::grad({loss}, {first->bias})[0].to(torch::kDouble));
@@ -112,6 +136,48 @@ TEST(Disaggregation, StopsAtTheWorkLimitAndSaysSo) {
   EXPECT_TRUE(d.work_limit);
   EXPECT_LE(d.inputs.size(), 1u);
   EXPECT_NE(d.stopped.find("work limit reached"), std::string::npos) << d.stopped;
+}
+
+TEST(Disaggregation, SamplesOffCoordinatesWhereNoRowIsolatesASample) {
+  for (uint64_t seed : {1, 2}) {
+    const auto c = narrow_case(seed);
+    // Rows alone: every row mixes all six samples, nothing is recovered.
+    const auto rows_only = disaggregate(c.weight_grad, c.bias_grad, 6, tiny_deltas(c));
+    EXPECT_TRUE(rows_only.inputs.empty()) << "seed " << seed;
+    EXPECT_NE(rows_only.stopped.find("no two rows"), std::string::npos) << rows_only.stopped;
+    // With the inputs' off value (zero), sampled coordinate sets recover all six.
+    DisaggregationOptions sampling;
+    sampling.off_value = torch::zeros({64}, torch::kDouble);
+    const auto d = disaggregate(c.weight_grad, c.bias_grad, 6, tiny_deltas(c), sampling);
+    ASSERT_EQ(d.inputs.size(), 6u) << "seed " << seed << ": " << d.stopped;
+    EXPECT_GE(d.sampled, 1) << "seed " << seed;
+    EXPECT_GT(d.trials, 0);
+    bool labels_right = false;
+    EXPECT_LE(worst_relative_error(d, c, labels_right), 1e-5) << "seed " << seed;
+    EXPECT_TRUE(labels_right) << "seed " << seed;
+    EXPECT_LE(d.reproduction_error, 1e-5);
+    // The weight gradient scaled by 1 %: the sampled inputs are 1 % off and the model does not
+    // confirm them; a bounded search that says so.
+    sampling.max_trials = 2000;
+    const auto scaled =
+        disaggregate(c.weight_grad * 1.01, c.bias_grad, 6, tiny_deltas(c), sampling);
+    EXPECT_TRUE(scaled.inputs.empty()) << scaled.inputs.size() << " inputs claimed";
+    EXPECT_FALSE(scaled.stopped.empty());
+    // Noise of 1e-3 of the gradient's scale: full rank, not six samples' parts; nothing is
+    // sampled (each draw would be a 24-row system no sample satisfies) and nothing claimed.
+    auto generator = at::detail::createCPUGenerator(seed);
+    const auto noisy_weight = c.weight_grad + 1e-3 * c.weight_grad.abs().max() *
+                                                  torch::randn(c.weight_grad.sizes(), generator);
+    sampling.max_trials = 100000;
+    const auto noisy = disaggregate(noisy_weight, c.bias_grad, 6, tiny_deltas(c), sampling);
+    EXPECT_TRUE(noisy.inputs.empty()) << noisy.inputs.size() << " inputs claimed";
+    EXPECT_EQ(noisy.trials, 0) << noisy.stopped;
+  }
+  // The off value needs one value per input coordinate.
+  const auto c = narrow_case(1);
+  DisaggregationOptions wrong;
+  wrong.off_value = torch::zeros({3}, torch::kDouble);
+  EXPECT_THROW(disaggregate(c.weight_grad, c.bias_grad, 6, tiny_deltas(c), wrong), Error);
 }
 
 TEST(Disaggregation, TheSameGradientGivesTheSameInputs) {

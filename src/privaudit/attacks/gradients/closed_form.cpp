@@ -262,6 +262,26 @@ bool relu_follows(models::Classifier& model, const LinearLayer& layer) {
   return g.defined() && (g == 0).any().item<bool>();
 }
 
+// Where the disaggregation may sample coordinates off in one sample (disaggregation.h): a black
+// pixel's layer input (the probed map's shift, where every pixel's scale is positive: black is
+// the smallest value), or zero for a cut's features that a ReLU leaves non-negative with exact
+// zeros (the auditor's noise probe shows both).
+DisaggregationOptions sampling_options(models::Classifier& model, const LayerInput& input) {
+  DisaggregationOptions options;
+  if (input.kind == "pixels") {
+    if ((input.pixels.scale > 0).all().item<bool>()) options.off_value = input.pixels.shift;
+    return options;
+  }
+  models::TrainingModeGuard mode(model, false);
+  torch::NoGradGuard no_grad;
+  const auto probe = probe_images(model.input_shape())[2].to(model.device());
+  const auto features = model.features(probe, input.cut).flatten().to(torch::kCPU);
+  if ((features >= 0).all().item<bool>() && (features == 0).any().item<bool>()) {
+    options.off_value = torch::zeros({features.numel()}, torch::kDouble);
+  }
+  return options;
+}
+
 // The batch's inputs of the first Linear layer whose input is the image or a cut's features,
 // disaggregated (disaggregation.h); `not_applicable` says why not when it is not empty.
 struct BatchLayer {
@@ -311,19 +331,23 @@ BatchLayer disaggregate_first_layer(models::Classifier& model, const SharedUpdat
                            "isolates one sample in its gradient";
     return found;
   }
-  found.parts =
-      disaggregate(update.gradients[found.layer.weight], update.gradients[found.layer.bias], batch,
-                   sample_deltas(model, update, found.layer, found.input));
+  found.parts = disaggregate(
+      update.gradients[found.layer.weight], update.gradients[found.layer.bias], batch,
+      sample_deltas(model, update, found.layer, found.input), sampling_options(model, found.input));
   return found;
 }
 
 nlohmann::json disaggregation_json(const BatchLayer& found) {
   const auto& p = found.parts;
-  nlohmann::json out = {{"method", "peeling (bias ratio + the model's own sample gradient)"},
+  nlohmann::json out = {{"method",
+                         "peeling (bias ratio + the model's own sample gradient), sampling of "
+                         "off coordinates where no rows agree"},
                         {"rank", p.rank},
                         {"recovered", p.inputs.size()},
+                        {"sampled", p.sampled},
                         {"rounds", p.rounds},
                         {"candidates", p.candidates},
+                        {"trials", p.trials},
                         {"work_limit", p.work_limit},
                         {"reproduction_error", p.reproduction_error},
                         {"column_space_residuals", p.residuals},
