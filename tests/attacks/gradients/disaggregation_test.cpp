@@ -16,6 +16,16 @@ struct TinyCase {
   torch::Tensor inputs, labels, weight_grad, bias_grad;
 };
 
+// Fills in the mean-loss gradient of the first layer.
+TinyCase with_gradient(TinyCase c) {
+  const auto loss = torch::nn::functional::cross_entropy(
+      c.second->forward(torch::relu(c.first->forward(c.inputs))), c.labels);
+  const auto g = torch::autograd::grad({loss}, {c.first->weight, c.first->bias});
+  c.weight_grad = g[0];
+  c.bias_grad = g[1];
+  return c;
+}
+
 TinyCase tiny_case(int64_t batch, uint64_t seed) {
   torch::manual_seed(seed);
   TinyCase c;
@@ -23,12 +33,7 @@ TinyCase tiny_case(int64_t batch, uint64_t seed) {
   c.second = torch::nn::Linear(64, 5);
   c.inputs = torch::rand({batch, 16});
   c.labels = torch::randint(5, {batch}, torch::kLong);
-  const auto loss = torch::nn::functional::cross_entropy(
-      c.second->forward(torch::relu(c.first->forward(c.inputs))), c.labels);
-  const auto g = torch::autograd::grad({loss}, {c.first->weight, c.first->bias});
-  c.weight_grad = g[0];
-  c.bias_grad = g[1];
-  return c;
+  return with_gradient(std::move(c));
 }
 
 // A batch where no row of the first layer's gradient isolates a sample: 64 inputs, 24 hidden
@@ -47,12 +52,7 @@ TinyCase narrow_case(uint64_t seed) {
   }
   c.inputs = torch::rand({6, 64}) * torch::rand({6, 64}).gt(0.5).to(torch::kFloat);
   c.labels = torch::randint(10, {6}, torch::kLong);
-  const auto loss = torch::nn::functional::cross_entropy(
-      c.second->forward(torch::relu(c.first->forward(c.inputs))), c.labels);
-  const auto g = torch::autograd::grad({loss}, {c.first->weight, c.first->bias});
-  c.weight_grad = g[0];
-  c.bias_grad = g[1];
-  return c;
+  return with_gradient(std::move(c));
 }
 
 // The attacker's view of the model: the first layer's output gradient of one input, per class.

@@ -292,7 +292,7 @@ struct BatchLayer {
 };
 
 BatchLayer disaggregate_first_layer(models::Classifier& model, const SharedUpdate& update,
-                                    nlohmann::json& tried) {
+                                    nlohmann::json& tried, bool features_wanted = true) {
   tried = nlohmann::json::array();
   BatchLayer found;
   bool located = false;
@@ -331,6 +331,9 @@ BatchLayer disaggregate_first_layer(models::Classifier& model, const SharedUpdat
                            "isolates one sample in its gradient";
     return found;
   }
+  // A caller that can use only pixels (linear-layer) is told where the layer is, not given
+  // features it would discard (their disaggregation may sample for seconds).
+  if (found.input.kind == "features" && !features_wanted) return found;
   found.parts = disaggregate(
       update.gradients[found.layer.weight], update.gradients[found.layer.bias], batch,
       sample_deltas(model, update, found.layer, found.input), sampling_options(model, found.input));
@@ -492,7 +495,7 @@ Reconstruction batch_result(models::Classifier& model, const SharedUpdate& updat
 Reconstruction linear_layer_batch(models::Classifier& model, const SharedUpdate& update) {
   const int64_t batch = update.batch_size;
   nlohmann::json tried;
-  const auto found = disaggregate_first_layer(model, update, tried);
+  const auto found = disaggregate_first_layer(model, update, tried, /*features_wanted=*/false);
   if (!found.not_applicable.empty() || found.input.kind != "pixels") {
     auto r = not_applicable(
         model, batch,
