@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+
+#include "privaudit/report/sections.h"
+#include "test_util.h"
 
 namespace privaudit::audit {
 namespace {
@@ -139,6 +143,58 @@ TEST(PrivacyUtility, IsEmptyWithoutDefendedStagesAndNamesAFailedStage) {
   const auto view = privacy_utility(audit);
   EXPECT_EQ(view.architectures[0].rows[1].status, "train timed out");
   EXPECT_TRUE(std::isnan(view.architectures[0].rows[1].test_accuracy));
+}
+
+// The view's plots: a point per defended model with a measured accuracy and leak, a series per
+// defense (and surface, for reconstruction); the section writes them beside the report.
+TEST(PrivacyUtility, PlotsAccuracyAgainstEachLeakAPointPerMeasuredModel) {
+  PrivacyUtilityTable arch;
+  arch.arch = "mlp";
+  const auto row = [](std::string defense, std::string surface, double accuracy, double psnr,
+                      double tpr) {
+    PrivacyUtilityRow r;
+    r.defense = std::move(defense);
+    r.surface = std::move(surface);
+    r.test_accuracy = accuracy;
+    r.psnr = psnr;
+    r.psnr_low = psnr - 1;
+    r.psnr_high = psnr + 1;
+    r.tpr_1 = tpr;
+    r.tpr_1_low = tpr / 2;
+    r.tpr_1_high = tpr * 2;
+    return r;
+  };
+  const double nan = std::nan("");
+  arch.rows = {row("none", "gradients", 0.85, 100.0, 0.02),
+               row("dp-sgd", "gradients", 0.80, 12.0, 0.011),
+               row("dp-sgd", "gradients", 0.70, 10.0, 0.010),
+               row("update", "gradients", nan, 20.0, nan),        // no model trained
+               row("adversarial", "features", 0.84, 15.0, nan)};  // membership not run
+  const auto plots = report::privacy_utility_plots(arch);
+  ASSERT_EQ(plots.size(), 2u);
+  const auto& reconstruction = plots[0].series;
+  ASSERT_EQ(reconstruction.size(), 3u);
+  EXPECT_EQ(reconstruction[0].name, "none (gradients)");
+  EXPECT_EQ(reconstruction[1].name, "dp-sgd (gradients)");
+  EXPECT_EQ(reconstruction[1].x, (std::vector<double>{0.80, 0.70}));
+  EXPECT_EQ(reconstruction[1].y, (std::vector<double>{12.0, 10.0}));
+  EXPECT_EQ(reconstruction[1].low, (std::vector<double>{11.0, 9.0}));
+  EXPECT_EQ(reconstruction[2].name, "adversarial (features)");
+  const auto& membership = plots[1].series;
+  ASSERT_EQ(membership.size(), 2u);
+  EXPECT_EQ(membership[1].name, "dp-sgd");
+  EXPECT_EQ(membership[1].high, (std::vector<double>{0.022, 0.020}));
+  EXPECT_DOUBLE_EQ(plots[1].reference_y, 0.01);
+
+  testing::TempDir dir;
+  PrivacyUtility view;
+  view.architectures = {arch};
+  const auto html = report::privacy_utility_section(dir.path(), view);
+  for (const char* file :
+       {"privacy_utility_mlp_reconstruction.svg", "privacy_utility_mlp_membership.svg"}) {
+    EXPECT_TRUE(std::filesystem::exists(dir.path() / file)) << file;
+    EXPECT_NE(html.find(file), std::string::npos) << file;
+  }
 }
 
 }  // namespace

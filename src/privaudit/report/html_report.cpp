@@ -278,7 +278,7 @@ void write_html_report(const std::string& dir, const audit::AuditRecords& record
        << membership_section(out, verdict) << threat_models_section(verdict)
        << federated_section(verdict)
        << architecture_sections(out, records) << defense_section(out, records)
-       << privacy_utility_section(verdict.privacy_utility);
+       << privacy_utility_section(out, verdict.privacy_utility);
   html << R"(<h2>What the figures mean</h2><dl>
 <dt>SSIM</dt><dd>Structural similarity of two images, from about 0 (unrelated) to 1 (identical). What unrelated images, the class-mean image and an unseen image's nearest training image score on the dataset in use is measured and shown beside the figures.</dd>
 <dt>PSNR</dt><dd>How close two images are pixel by pixel, in decibels. Above about 30 dB a reconstruction looks like the original; below about 15 dB it does not.</dd>

@@ -1,7 +1,11 @@
-// The privacy-utility view of `privaudit audit --defend` (audit/privacy_utility.h): one table per
-// architecture, a row per defense and setting. Renders and decides nothing: a violation was
-// found by the analysis, and is shown here as the bug it is.
+// The privacy-utility view of `privaudit audit --defend` (audit/privacy_utility.h): per
+// architecture two plots (test accuracy against the strongest reconstruction and against
+// membership inference) and one table, a row per defense and setting. Renders and decides nothing:
+// a violation was found by the analysis, and is shown here as the bug it is.
+#include <algorithm>
+#include <array>
 #include <cmath>
+#include <functional>
 #include <sstream>
 
 #include "privaudit/report/sections.h"
@@ -46,9 +50,68 @@ std::string privacy_row(const audit::PrivacyUtilityRow& r) {
   return html.str();
 }
 
+// A defense's rows (per surface too, where asked), in the order they first appear.
+struct PlotKey {
+  std::string name;
+  std::vector<const audit::PrivacyUtilityRow*> rows;
+};
+
+std::vector<PlotKey> by_defense(const audit::PrivacyUtilityTable& arch, bool by_surface) {
+  std::vector<PlotKey> keys;
+  for (const auto& row : arch.rows) {
+    std::string name = row.defense;
+    if (by_surface && !row.surface.empty()) name += " (" + row.surface + ")";
+    auto it =
+        std::find_if(keys.begin(), keys.end(), [&](const PlotKey& k) { return k.name == name; });
+    if (it == keys.end()) it = keys.insert(keys.end(), PlotKey{name, {}});
+    it->rows.push_back(&row);
+  }
+  return keys;
+}
+
+Plot accuracy_plot(const audit::PrivacyUtilityTable& arch, bool by_surface,
+                   const std::function<std::array<double, 3>(const audit::PrivacyUtilityRow&)>& y) {
+  Plot plot;
+  for (const auto& key : by_defense(arch, by_surface)) {
+    Series series;
+    series.name = key.name;
+    series.line = false;
+    series.points = true;
+    for (const auto* row : key.rows) {
+      const auto value = y(*row);
+      if (!std::isfinite(row->test_accuracy) || !std::isfinite(value[0])) continue;
+      series.x.push_back(row->test_accuracy);
+      series.y.push_back(value[0]);
+      series.low.push_back(value[1]);
+      series.high.push_back(value[2]);
+    }
+    if (!series.x.empty()) plot.series.push_back(std::move(series));
+  }
+  return plot;
+}
+
 }  // namespace
 
-std::string privacy_utility_section(const audit::PrivacyUtility& table) {
+std::vector<Plot> privacy_utility_plots(const audit::PrivacyUtilityTable& arch) {
+  auto reconstruction = accuracy_plot(arch, /*by_surface=*/true, [](const auto& r) {
+    return std::array<double, 3>{r.psnr, r.psnr_low, r.psnr_high};
+  });
+  reconstruction.title = arch.arch + ": test accuracy against reconstruction";
+  reconstruction.x_label = "test accuracy";
+  reconstruction.y_label = "strongest attack, median PSNR (dB)";
+  auto membership = accuracy_plot(arch, /*by_surface=*/false, [](const auto& r) {
+    return std::array<double, 3>{r.tpr_1, r.tpr_1_low, r.tpr_1_high};
+  });
+  membership.title = arch.arch + ": test accuracy against membership inference";
+  membership.x_label = "test accuracy";
+  membership.y_label = "TPR at 1 % FPR";
+  membership.reference_y = 0.01;
+  membership.reference_label = "chance";
+  return {reconstruction, membership};
+}
+
+std::string privacy_utility_section(const std::filesystem::path& out,
+                                    const audit::PrivacyUtility& table) {
   if (table.empty()) return "";
   std::ostringstream html;
   html << "<h2>Privacy against utility (--defend)</h2>\n<p>Each defended model's test accuracy "
@@ -64,7 +127,19 @@ std::string privacy_utility_section(const audit::PrivacyUtility& table) {
     html << "<p class=\"note\"><b>A measured epsilon lower bound exceeds the accountant's "
             "epsilon: the attack's bound or the accountant is wrong. Report it.</b></p>\n";
   for (const auto& arch : table.architectures) {
-    html << "<h3>" << escape_xml(arch.arch) << "</h3>\n<table><tr><th>Defense</th><th>Setting"
+    html << "<h3>" << escape_xml(arch.arch) << "</h3>\n";
+    const auto plots = privacy_utility_plots(arch);
+    const char* kinds[] = {"reconstruction", "membership"};
+    for (size_t i = 0; i < plots.size(); ++i) {
+      if (plots[i].series.empty()) continue;
+      const std::string file = "privacy_utility_" + arch.arch + "_" + kinds[i] + ".svg";
+      write_svg((out / file).string(), plots[i]);
+      html << figure(out, ".", file,
+                     plots[i].title +
+                         ": a point per defended model (95 % intervals); up and to "
+                         "the right leaks more and keeps more accuracy.");
+    }
+    html << "<table><tr><th>Defense</th><th>Setting"
          << "</th><th>Test accuracy</th><th>Surface</th><th>PSNR median [95 %]</th><th>Exact</th>"
          << "<th>TPR at 1 % FPR [95 %]</th><th>epsilon-hat</th><th>Accountant epsilon</th>"
          << "<th>Status</th></tr>\n";

@@ -13,8 +13,6 @@
 namespace privaudit::report {
 namespace fs = std::filesystem;
 
-namespace {
-
 std::string figure(const fs::path& out_dir, const std::string& stage_dir, const std::string& file,
                    const std::string& caption) {
   const std::string relative = stage_dir + "/" + file;
@@ -22,6 +20,8 @@ std::string figure(const fs::path& out_dir, const std::string& stage_dir, const 
   return "<figure><img src=\"" + escape_xml(relative) + "\" alt=\"" + escape_xml(caption) +
          "\"><figcaption>" + escape_xml(caption) + "</figcaption></figure>\n";
 }
+
+namespace {
 
 std::vector<std::string> files_with_extension(const fs::path& dir, const std::string& extension) {
   std::vector<std::string> out;
@@ -200,9 +200,11 @@ std::string membership_section(const fs::path& out, const audit::Verdict& verdic
                             std::to_string(m.exposed_ssim.size()) +
                             " images membership inference finds most exposed (top row) above "
                             "the reconstruction from the weights nearest to each (bottom row); "
-                            "median SSIM " + format_number(median, "%.2f");
+                            "median SSIM " +
+                            format_number(median, "%.2f");
       if (!std::isnan(m.copy_threshold_ssim)) {
-        caption += ", " + std::to_string(m.exposed_copies()) + " above the verbatim-copy threshold " +
+        caption += ", " + std::to_string(m.exposed_copies()) +
+                   " above the verbatim-copy threshold " +
                    format_number(m.copy_threshold_ssim, "%.2f");
       }
       plots += figure(out, grid.parent_path().string(), grid.filename().string(), caption);

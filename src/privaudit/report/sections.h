@@ -4,10 +4,12 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "privaudit/audit/privacy_utility.h"
 #include "privaudit/audit/records.h"
 #include "privaudit/audit/verdict.h"
+#include "privaudit/report/svg_plot.h"
 
 namespace privaudit::report {
 
@@ -27,8 +29,19 @@ std::string architecture_sections(const std::filesystem::path& out,
                                   const audit::AuditRecords& records);
 // The defense's trade-off.
 std::string defense_section(const std::filesystem::path& out, const audit::AuditRecords& records);
-// --defend's privacy-utility tables (privacy_utility_section.cpp); "" when the audit has none.
-std::string privacy_utility_section(const audit::PrivacyUtility& table);
+// --defend's privacy-utility view (privacy_utility_section.cpp): per architecture, its plots
+// (privacy_utility_<arch>_*.svg in `out`) and its table; "" when the audit has none.
+std::string privacy_utility_section(const std::filesystem::path& out,
+                                    const audit::PrivacyUtility& table);
+// One architecture's plots: test accuracy against the strongest reconstruction's median PSNR and
+// against membership inference's TPR at 1 % FPR, a series per defense (and surface), each point
+// with its interval; a row without a measured accuracy or leak is not drawn. Empty series are
+// left out.
+std::vector<Plot> privacy_utility_plots(const audit::PrivacyUtilityTable& arch);
+
+// An <img> of `stage_dir/file` under `out_dir` with its caption; "" when the file is not there.
+std::string figure(const std::filesystem::path& out_dir, const std::string& stage_dir,
+                   const std::string& file, const std::string& caption);
 // Versions, settings, and every stage's status, time, memory and command.
 std::string settings_section(const audit::AuditRecords& records);
 
