@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "privaudit/defense/dp_sgd.h"
 #include "privaudit/util/error.h"
 #include "test_util.h"
 
@@ -86,7 +87,8 @@ TEST(PerExampleGradients, SumToTheBatchGradient) {
 }
 
 // DP-SGD's clipped sum taken from the factors (ghost clipping) equals clipping the materialised
-// per-example gradients, with C at the median norm so that some examples are clipped and some not.
+// per-example gradients (as DP-SGD did before), with C at the median norm so that some examples
+// are clipped and some not.
 void expect_clipped_sum_as_materialised(models::ModelConfig config, const data::Splits& splits,
                                         const std::string& what,
                                         Factors factors = Factors::kCheaper) {
@@ -95,10 +97,10 @@ void expect_clipped_sum_as_materialised(models::ModelConfig config, const data::
   const auto images = splits.train.images.slice(0, 0, 8);
   const auto labels = splits.train.labels.slice(0, 0, 8);
   const auto reference = per_example_gradients(model, images, labels);
-  auto squared = torch::zeros({8});
-  for (const auto& g : reference.gradients) squared += g.reshape({8, -1}).pow(2).sum(1);
-  const auto norms = squared.sqrt();
+  // The reference: DP-SGD's clipping of the materialised gradients (defense::clip_and_sum).
+  const auto norms = defense::clip_and_sum(reference.gradients, 1.0).norms;
   const double clip = norms.median().item<double>();
+  const auto materialised = defense::clip_and_sum(reference.gradients, clip);
   const auto clipped = clipped_gradient_sum(model, images, labels, clip, factors);
   EXPECT_LE(((clipped.norms - norms).abs() / norms).max().item<double>(), 1e-5) << what;
   const auto scale = clip_factors(norms, clip);
@@ -106,7 +108,7 @@ void expect_clipped_sum_as_materialised(models::ModelConfig config, const data::
   EXPECT_GE(scale.eq(1.0).sum().item<int64_t>(), 3) << what << ": too many examples clipped";
   ASSERT_EQ(clipped.sum.size(), reference.gradients.size()) << what;
   for (size_t p = 0; p < clipped.sum.size(); ++p) {
-    const auto expected = torch::tensordot(scale, reference.gradients[p], {0}, {0});
+    const auto& expected = materialised.sum[p];
     ASSERT_EQ(clipped.sum[p].sizes(), expected.sizes()) << what << ", parameter " << p;
     EXPECT_LE((clipped.sum[p] - expected).abs().max().item<double>(),
               1e-5 * (1.0 + expected.abs().max().item<double>()))

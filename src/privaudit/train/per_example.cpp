@@ -234,11 +234,11 @@ std::vector<Part> tap_parts(const Tap& tap, const torch::Tensor& g, Factors fact
   return parts;
 }
 
-// The taps' parts of every parameter, in model.parameters() order: one forward pass recording
-// the taps, one backward pass of the summed loss to their outputs. A parameter with parts from
-// more than one tap has them materialised.
+// Every parameter's per-example gradient as one part, in model.parameters() order: one forward
+// pass recording the taps, one backward pass of the summed loss to their outputs. A parameter
+// with parts from more than one tap gets their materialised sum.
 struct Recorded {
-  std::vector<std::vector<Part>> parts;  // per parameter
+  std::vector<Part> parts;  // per parameter
   torch::Tensor logits;
 };
 
@@ -269,13 +269,15 @@ Recorded record(models::BuiltinClassifier& model, const torch::Tensor& images,
     if (found == by_parameter.end()) {
       throw Error("per-example gradients: no layer computes parameter '" + item.key() + "'");
     }
-    auto parts = std::move(found->second);
-    if (parts.size() > 1) {  // one example's gradient is the sum: its norm is not the parts'
-      auto sum = parts.front().materialise();
-      for (size_t k = 1; k < parts.size(); ++k) sum = sum + parts[k].materialise();
-      parts = {Part{parts.front().parameter, sum, {}, {}}};
+    auto& parts = found->second;
+    if (parts.size() == 1) {
+      result.parts.push_back(std::move(parts.front()));
+      continue;
     }
-    result.parts.push_back(std::move(parts));
+    // One example's gradient is the sum of the parts: its norm is not theirs.
+    auto sum = parts.front().materialise();
+    for (size_t k = 1; k < parts.size(); ++k) sum = sum + parts[k].materialise();
+    result.parts.push_back(Part{parts.front().parameter, sum, {}, {}});
   }
   return result;
 }
@@ -296,7 +298,7 @@ PerExampleGradients per_example_gradients(models::BuiltinClassifier& model,
   auto recorded = record(model, images, labels, Factors::kNever);
   PerExampleGradients result;
   result.logits = recorded.logits;
-  for (const auto& parts : recorded.parts) result.gradients.push_back(parts.front().per_example);
+  for (const auto& part : recorded.parts) result.gradients.push_back(part.per_example);
   return result;
 }
 
@@ -310,12 +312,12 @@ ClippedGradients clipped_gradient_sum(models::BuiltinClassifier& model, const to
   auto recorded = record(model, images, labels, factors);
   torch::NoGradGuard no_grad;
   auto squared = torch::zeros({images.size(0)}, recorded.logits.options());
-  for (const auto& parts : recorded.parts) squared += parts.front().squared_norms();
+  for (const auto& part : recorded.parts) squared += part.squared_norms();
   ClippedGradients result;
   result.norms = squared.sqrt();
   result.logits = recorded.logits;
   const auto scale = clip_factors(result.norms, clip_norm);
-  for (const auto& parts : recorded.parts) result.sum.push_back(parts.front().weighted_sum(scale));
+  for (const auto& part : recorded.parts) result.sum.push_back(part.weighted_sum(scale));
   return result;
 }
 

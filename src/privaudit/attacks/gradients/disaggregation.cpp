@@ -90,9 +90,9 @@ class CoordinateSampler {
       const double smallest = s[needed_ - 1].item<double>();
       if (smallest < 1e-3 * std::max(s[0].item<double>(), largest_)) continue;
       const auto q = std::get<2>(svd)[needed_];
-      const auto full = basis_.matmul(q);
-      const double bias = full[in_].item<double>();
-      if (!(std::abs(bias) > 1e-12 * full.norm().item<double>())) continue;
+      // [u; 1] = basis q up to scale: its last entry (|basis q| = 1: orthonormal basis, unit q).
+      const double bias = basis_[in_].dot(q).item<double>();
+      if (!(std::abs(bias) > 1e-12)) continue;
       const auto deviation = basis_informative_.matmul(q) / bias - off_informative_;
       const double scale = deviation.abs().max().item<double>();
       if (!(scale > 0)) continue;
@@ -100,7 +100,7 @@ class CoordinateSampler {
       // in many more coordinates than the r - 1 imposed.
       if (deviation.min().item<double>() < -1e-2 * scale) continue;
       if ((deviation.abs() <= 1e-3 * scale).sum().item<int64_t>() < needed_ + 10) continue;
-      return full.slice(0, 0, in_) / bias;
+      return basis_.slice(0, 0, in_).matmul(q) / bias;
     }
     return {};
   }
