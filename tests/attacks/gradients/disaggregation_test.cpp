@@ -55,6 +55,26 @@ TinyCase narrow_case(uint64_t seed) {
   return with_gradient(std::move(c));
 }
 
+// A batch of 8-bit inputs (levels k / 255, half the coordinates black): 64 inputs, 48 hidden
+// units, 6 classes, 8 samples. With `weak`, one sample's part is about 1e-4 of the gradient:
+// class 0's bias is 10, sample 0 has label 0 (its loss near zero), the others a label of 1 to 5
+// (their softmax saturated, so their g_j barely depends on their input).
+TinyCase eight_bit_case(uint64_t seed, bool weak) {
+  torch::manual_seed(seed);
+  TinyCase c;
+  c.first = torch::nn::Linear(64, 48);
+  c.second = torch::nn::Linear(48, 6);
+  c.inputs = torch::randint(1, 256, {8, 64}).to(torch::kFloat).div_(255.0f) *
+             torch::rand({8, 64}).gt(0.5).to(torch::kFloat);
+  c.labels = torch::randint(weak ? 1 : 0, 6, {8}, torch::kLong);
+  if (weak) {
+    torch::NoGradGuard no_grad;
+    c.second->bias[0] = 10;
+    c.labels[0] = 0;
+  }
+  return with_gradient(std::move(c));
+}
+
 // The attacker's view of the model: the first layer's output gradient of one input, per class.
 SampleDeltas tiny_deltas(const TinyCase& c) {
   return [first = c.first, second = c.second](const torch::Tensor& u) mutable {
@@ -113,11 +133,6 @@ TEST(Disaggregation, ClaimsNothingWhenTheGradientIsNotTheModels) {
   // The weight gradient scaled by 1 %: rows still agree on (scaled) inputs, but the model's
   // gradient for those inputs is not in the update's column space.
   const auto scaled = disaggregate(c.weight_grad * 1.01, c.bias_grad, 4, tiny_deltas(c));
-  {
-    const auto clean = disaggregate(c.weight_grad, c.bias_grad, 4, tiny_deltas(c));
-    for (double r : clean.residuals) std::cout << "clean " << r << "\n";
-    for (double r : scaled.residuals) std::cout << "scaled " << r << "\n";
-  }
   EXPECT_TRUE(scaled.inputs.empty()) << scaled.inputs.size() << " inputs claimed";
   EXPECT_FALSE(scaled.stopped.empty());
   // Noise of 1e-3 of the gradient's scale: no two rows agree any more.
@@ -178,6 +193,77 @@ TEST(Disaggregation, SamplesOffCoordinatesWhereNoRowIsolatesASample) {
   DisaggregationOptions wrong;
   wrong.off_value = torch::zeros({3}, torch::kDouble);
   EXPECT_THROW(disaggregate(c.weight_grad, c.bias_grad, 6, tiny_deltas(c), wrong), Error);
+}
+
+TEST(Disaggregation, DrawsSamplesFewRandomCoordinateSetsWouldFind) {
+  // 12 samples, 128 inputs each off with probability 0.3, 24 units each firing for most samples:
+  // r - 1 = 11 random coordinates all off in one sample have chance 0.3^11 = 1.8e-6 (2e-5 for
+  // any of the 12), so 2,000 random draws would find none; the linear programmes find them.
+  torch::manual_seed(3);
+  TinyCase c;
+  c.first = torch::nn::Linear(128, 24);
+  c.second = torch::nn::Linear(24, 10);
+  {
+    torch::NoGradGuard no_grad;
+    c.first->weight.uniform_(-1.0, 1.0);
+    c.first->bias.fill_(1.5);
+  }
+  c.inputs = torch::rand({12, 128}) * torch::rand({12, 128}).gt(0.3).to(torch::kFloat);
+  c.labels = torch::randint(10, {12}, torch::kLong);
+  c = with_gradient(std::move(c));
+  DisaggregationOptions sampling;
+  sampling.off_value = torch::zeros({128}, torch::kDouble);
+  sampling.max_trials = 2000;
+  const auto d = disaggregate(c.weight_grad, c.bias_grad, 12, tiny_deltas(c), sampling);
+  ASSERT_EQ(d.inputs.size(), 12u) << d.stopped;
+  EXPECT_GE(d.sampled, 1);
+  EXPECT_LE(d.trials, 2000);
+  bool labels_right = false;
+  // Sampled inputs carry the rows' float32 noise (1.6e-5 at worst here).
+  EXPECT_LE(worst_relative_error(d, c, labels_right), 1e-4);
+  EXPECT_TRUE(labels_right);
+}
+
+TEST(Disaggregation, SnapsEightBitInputsToTheirLevels) {
+  DisaggregationOptions grid;
+  grid.off_value = torch::zeros({64}, torch::kDouble);
+  grid.grid_step = torch::full({64}, 1.0 / 255, torch::kDouble);
+  grid.max_trials = 1000;
+  int lost_off_grid = 0;
+  for (uint64_t seed : {1, 2, 3, 4, 5, 6}) {
+    const auto c = eight_bit_case(seed, /*weak=*/true);
+    const auto d = disaggregate(c.weight_grad, c.bias_grad, 8, tiny_deltas(c), grid);
+    ASSERT_EQ(d.inputs.size(), 8u) << "seed " << seed << ": " << d.stopped;
+    EXPECT_EQ(d.snapped, 8) << "seed " << seed;
+    bool labels_right = false;
+    // Exact: the recovered levels are the inputs' (float32 k / 255 against float64 k / 255).
+    EXPECT_LE(worst_relative_error(d, c, labels_right), 1e-7) << "seed " << seed;
+    EXPECT_TRUE(labels_right) << "seed " << seed;
+    EXPECT_LT(*std::min_element(d.shares.begin(), d.shares.end()), 1e-3) << "seed " << seed;
+    // Without the grid the weak sample's g_j can lie outside the column space that the strong
+    // samples' float32 noise blurs by more than the check allows (2e-4 against 1e-4).
+    DisaggregationOptions off_only = grid;
+    off_only.grid_step = torch::Tensor();
+    const auto plain = disaggregate(c.weight_grad, c.bias_grad, 8, tiny_deltas(c), off_only);
+    if (plain.inputs.size() < 8u) ++lost_off_grid;
+  }
+  EXPECT_GE(lost_off_grid, 2)
+      << "the weak sample is never lost off the grid: the case tests nothing";
+  // The weight gradient scaled by 1 % (samples not saturated): candidates 1 % off, between
+  // levels wherever a level is above 25, so none is near the grid; the snapped ones are not
+  // the samples and the model does not confirm them: nothing claimed.
+  for (uint64_t seed : {1, 2, 3}) {
+    const auto c = eight_bit_case(seed, /*weak=*/false);
+    const auto d = disaggregate(c.weight_grad, c.bias_grad, 8, tiny_deltas(c), grid);
+    EXPECT_EQ(d.inputs.size(), 8u) << "seed " << seed << ": " << d.stopped;
+    const auto scaled = disaggregate(c.weight_grad * 1.01, c.bias_grad, 8, tiny_deltas(c), grid);
+    EXPECT_TRUE(scaled.inputs.empty()) << "seed " << seed << ": " << scaled.inputs.size();
+    EXPECT_EQ(scaled.snapped, 0) << "seed " << seed;
+  }
+  DisaggregationOptions no_off;
+  no_off.grid_step = torch::full({64}, 1.0 / 255, torch::kDouble);
+  const auto c = eight_bit_case(1, /*weak=*/false);
+  EXPECT_THROW(disaggregate(c.weight_grad, c.bias_grad, 8, tiny_deltas(c), no_off), Error);
 }
 
 TEST(Disaggregation, TheSameGradientGivesTheSameInputs) {

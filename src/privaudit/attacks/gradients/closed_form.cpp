@@ -269,7 +269,12 @@ bool relu_follows(models::Classifier& model, const LinearLayer& layer) {
 DisaggregationOptions sampling_options(models::Classifier& model, const LayerInput& input) {
   DisaggregationOptions options;
   if (input.kind == "pixels") {
-    if ((input.pixels.scale > 0).all().item<bool>()) options.off_value = input.pixels.shift;
+    if ((input.pixels.scale > 0).all().item<bool>()) {
+      options.off_value = input.pixels.shift;
+      // Every loader reads 8-bit pixels (levels k / 255); a model given other images is checked
+      // off the grid too (disaggregation.h).
+      options.grid_step = input.pixels.scale / 255.0;
+    }
     return options;
   }
   models::TrainingModeGuard mode(model, false);
@@ -348,6 +353,7 @@ nlohmann::json disaggregation_json(const BatchLayer& found) {
                         {"rank", p.rank},
                         {"recovered", p.inputs.size()},
                         {"sampled", p.sampled},
+                        {"snapped", p.snapped},
                         {"rounds", p.rounds},
                         {"candidates", p.candidates},
                         {"trials", p.trials},

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "privaudit/attacks/gradients/closed_form.h"
@@ -46,70 +47,264 @@ Match best_label(const torch::Tensor& deltas, const torch::Tensor& basis) {
   return best;
 }
 
-// Candidate inputs from sampled coordinate sets (the header's sampling) in what is left of the
-// gradient, `rest` (out x (in + 1)) of numerical rank `rank`.
-class CoordinateSampler {
+// Solves A x = rhs for a square n x n matrix (row-major, copied) by Gaussian elimination with
+// partial pivoting; false when A is singular to working precision.
+bool solve_dense(std::vector<double> a, std::vector<double>& rhs, int n) {
+  for (int col = 0; col < n; ++col) {
+    int pivot = col;
+    for (int row = col + 1; row < n; ++row) {
+      if (std::abs(a[row * n + col]) > std::abs(a[pivot * n + col])) pivot = row;
+    }
+    if (!(std::abs(a[pivot * n + col]) > 1e-300)) return false;
+    if (pivot != col) {
+      for (int k = 0; k < n; ++k) std::swap(a[col * n + k], a[pivot * n + k]);
+      std::swap(rhs[col], rhs[pivot]);
+    }
+    for (int row = col + 1; row < n; ++row) {
+      const double f = a[row * n + col] / a[col * n + col];
+      if (f == 0) continue;
+      for (int k = col; k < n; ++k) a[row * n + k] -= f * a[col * n + k];
+      rhs[row] -= f * rhs[col];
+    }
+  }
+  for (int row = n - 1; row >= 0; --row) {
+    double v = rhs[row];
+    for (int k = row + 1; k < n; ++k) v -= a[row * n + k] * rhs[k];
+    rhs[row] = v / a[row * n + row];
+  }
+  return true;
+}
+
+// Candidate inputs in what is left of the gradient, `rest` (out x (in + 1)) of numerical rank r:
+// vertices of the set of row-space inputs nowhere below the off value (the header's sampling).
+//
+// With [u; 1] = basis q (b.q = 1 for b the bias row), coordinate p is a constraint
+// A_p q = u_p - off_p >= 0. Each draw minimises a random weighted darkness w.(A q) over that set
+// (a linear programme in r unknowns): a sample off in the few coordinates the weights stress
+// costs nothing there, and r - 1 of its off coordinates make it a vertex, so the programme's
+// answer is often exactly one sample, where drawing r - 1 coordinates all off in one sample has
+// chance p^(r - 1) (p: its share of off coordinates; 0.2^11 for a bright garment among 9 left on
+// the trained MLP, which no draw of 100,000 reached).
+class VertexSampler {
  public:
-  CoordinateSampler(const torch::Tensor& rest, int64_t rank, const torch::Tensor& off)
-      : in_(rest.size(1) - 1), needed_(rank - 1) {
+  VertexSampler(const torch::Tensor& rest, int64_t rank, const torch::Tensor& off)
+      : in_(rest.size(1) - 1), rank_(rank) {
     const auto vh = std::get<2>(at::linalg_svd(rest, /*full_matrices=*/false, c10::nullopt));
     basis_ = vh.slice(0, 0, rank).t().contiguous();  // (in + 1) x r
-    // Coordinate p is off in [u; 1] = basis q where (basis[p] - off_p basis[in]) q = 0.
-    constraints_ = basis_.slice(0, 0, in_) - off.unsqueeze(1) * basis_[in_].unsqueeze(0);
-    const auto norms = constraints_.norm(2, {1});
+    const auto constraints = basis_.slice(0, 0, in_) - off.unsqueeze(1) * basis_[in_].unsqueeze(0);
+    const auto norms = constraints.norm(2, {1});
     // Coordinates off in every remaining sample constrain nothing (their rows are the float32
     // noise left by the peeled samples, 1e-5 to 1e-3 of the largest on the trained MLP); a
     // coordinate is kept where some remaining sample is clearly on.
-    largest_ = norms.max().item<double>();
-    const auto informative = torch::nonzero(norms > largest_ * 1e-2).flatten().contiguous();
-    pool_.assign(informative.data_ptr<int64_t>(),
-                 informative.data_ptr<int64_t>() + informative.numel());
-    off_informative_ = off.index_select(0, informative);
-    basis_informative_ = basis_.index_select(0, informative);
+    const auto informative =
+        torch::nonzero(norms > norms.max().item<double>() * 1e-2).flatten().contiguous();
+    constraints_ = constraints.index_select(0, informative).contiguous();
+    rows_ = constraints_.size(0);
+    a_.assign(constraints_.data_ptr<double>(), constraints_.data_ptr<double>() + rows_ * rank_);
+    const auto bias = basis_[in_].contiguous();
+    b_.assign(bias.data_ptr<double>(), bias.data_ptr<double>() + rank_);
   }
 
-  // The next candidate that passes the filter, within `budget` trials (counted in `trials`);
+  // The next candidate that passes the filter, within `budget` draws (counted in `trials`);
   // undefined when none did.
   torch::Tensor next(int64_t budget, std::mt19937_64& rng, int64_t& trials) {
-    const auto count = static_cast<int64_t>(pool_.size());
-    if (needed_ < 1 || count < needed_ + 10) return {};
+    if (rank_ < 2 || rows_ < rank_ + 10) return {};
+    // The light weights sum to at most 1 % of one stressed coordinate's, however many rows.
+    std::uniform_real_distribution<double> small(0, 2e-2 / static_cast<double>(rows_));
+    std::uniform_int_distribution<int64_t> coordinate(0, rows_ - 1);
+    std::vector<double> weights(static_cast<size_t>(rows_));
     for (int64_t t = 0; t < budget; ++t) {
       ++trials;
-      // r - 1 distinct coordinates (a partial Fisher-Yates shuffle).
-      for (int64_t k = 0; k < needed_; ++k) {
-        std::uniform_int_distribution<int64_t> pick(k, count - 1);
-        std::swap(pool_[static_cast<size_t>(k)], pool_[static_cast<size_t>(pick(rng))]);
-      }
-      const auto chosen =
-          torch::tensor(std::vector<int64_t>(pool_.begin(), pool_.begin() + needed_));
-      const auto svd = at::linalg_svd(constraints_.index_select(0, chosen),
-                                      /*full_matrices=*/true, c10::nullopt);
-      const auto& s = std::get<1>(svd);
-      // A second direction nearly satisfying every constraint: the coordinates are off in more
-      // than one sample, and the null vector would be a mixture.
-      const double smallest = s[needed_ - 1].item<double>();
-      if (smallest < 1e-3 * std::max(s[0].item<double>(), largest_)) continue;
-      const auto q = std::get<2>(svd)[needed_];
-      // [u; 1] = basis q up to scale: its last entry (|basis q| = 1: orthonormal basis, unit q).
-      const double bias = basis_[in_].dot(q).item<double>();
-      if (!(std::abs(bias) > 1e-12)) continue;
-      const auto deviation = basis_informative_.matmul(q) / bias - off_informative_;
+      // A few stressed coordinates, the rest weighted lightly (ties between vertices broken).
+      for (auto& w : weights) w = small(rng);
+      for (int k = 0; k < kStressed; ++k) weights[static_cast<size_t>(coordinate(rng))] = 1;
+      std::vector<double> q;
+      if (!vertex(weights, q)) continue;
+      auto found = torch::tensor(q, torch::kDouble);
+      // The vertex imposes r - 1 off coordinates; the sample is off in many more: its null vector
+      // over all of them averages the float32 noise of the rows. Off means within 1e-5 of the
+      // largest deviation (a looser 1e-3 took in small features that are on and biased the
+      // CNN's candidates: 10 of 32 confirmed instead of 18).
+      const auto deviation = constraints_.matmul(found);
       const double scale = deviation.abs().max().item<double>();
       if (!(scale > 0)) continue;
+      const auto off_rows = torch::nonzero(deviation.abs() <= 1e-5 * scale).flatten();
+      if (off_rows.numel() < rank_ + 9) continue;
+      const auto v = std::get<2>(
+          at::linalg_svd(constraints_.index_select(0, off_rows), true, c10::nullopt))[rank_ - 1];
+      const double bias = basis_[in_].dot(v).item<double>();
+      if (!(std::abs(bias) > 1e-12)) continue;
+      const auto refined = constraints_.matmul(v) / bias;
+      const double refined_scale = refined.abs().max().item<double>();
       // Nowhere below the off value (no pixel darker than black, no negative feature), and off
       // in many more coordinates than the r - 1 imposed.
-      if (deviation.min().item<double>() < -1e-2 * scale) continue;
-      if ((deviation.abs() <= 1e-3 * scale).sum().item<int64_t>() < needed_ + 10) continue;
-      return basis_.slice(0, 0, in_).matmul(q) / bias;
+      if (refined.min().item<double>() < -1e-2 * refined_scale) continue;
+      if ((refined.abs() <= 1e-3 * refined_scale).sum().item<int64_t>() < rank_ + 9) continue;
+      return basis_.slice(0, 0, in_).matmul(v) / bias;
     }
     return {};
   }
 
  private:
-  int64_t in_, needed_;
-  double largest_ = 0;  // the largest constraint row's norm
-  torch::Tensor basis_, constraints_, off_informative_, basis_informative_;
-  std::vector<int64_t> pool_;
+  static constexpr int kStressed = 3;
+
+  // Minimises w.(A q) + M s over b.q = 1, A q + s >= 0, s >= 0 (s: slack for the float32 noise
+  // that can leave no exactly feasible q) by a primal active-set method with Bland's rule; q at
+  // the optimal vertex, false where the programme is unbounded or cycles past its limit.
+  bool vertex(const std::vector<double>& weights, std::vector<double>& q) const {
+    const int r = static_cast<int>(rank_), n = r + 1;
+    const auto m = static_cast<int>(rows_);
+    // Constraint j < m: (A_j, 1); constraint m: s >= 0.
+    const auto row = [&](int j, int k) -> double {
+      if (j == m) return k == r ? 1.0 : 0.0;
+      return k == r ? 1.0 : a_[static_cast<size_t>(j) * r + k];
+    };
+    std::vector<double> cost(static_cast<size_t>(n), 0.0);
+    double total = 0;
+    for (int j = 0; j < m; ++j) {
+      for (int k = 0; k < r; ++k) cost[k] += weights[j] * a_[static_cast<size_t>(j) * r + k];
+      total += weights[j];
+    }
+    cost[r] = 1e3 * total;
+    double cost_norm = 0;
+    for (double c : cost) cost_norm = std::max(cost_norm, std::abs(c));
+    // Start: q = b / |b|^2, s just enough.
+    std::vector<double> x(static_cast<size_t>(n), 0.0);
+    double bb = 0;
+    for (double v : b_) bb += v * v;
+    for (int k = 0; k < r; ++k) x[k] = b_[k] / bb;
+    double worst = 0;
+    for (int j = 0; j < m; ++j) {
+      double v = 0;
+      for (int k = 0; k < r; ++k) v += a_[static_cast<size_t>(j) * r + k] * x[k];
+      worst = std::min(worst, v);
+    }
+    x[r] = -worst * 1.01 + 1e-12;
+    std::vector<int> active;
+    std::vector<char> is_active(static_cast<size_t>(m + 1), 0);
+    // Orthonormal rows spanning the equality and the active constraints (Gram-Schmidt).
+    std::vector<std::vector<double>> ortho;
+    const auto add_ortho = [&](std::vector<double> v) {
+      for (int pass = 0; pass < 2; ++pass) {
+        for (const auto& o : ortho) {
+          double d = 0;
+          for (int k = 0; k < n; ++k) d += o[k] * v[k];
+          for (int k = 0; k < n; ++k) v[k] -= d * o[k];
+        }
+      }
+      double norm = 0;
+      for (double c : v) norm += c * c;
+      norm = std::sqrt(norm);
+      if (!(norm > 1e-12)) return false;
+      for (double& c : v) c /= norm;
+      ortho.push_back(std::move(v));
+      return true;
+    };
+    std::vector<double> equality(b_);
+    equality.push_back(0);
+    add_ortho(equality);
+    // Moves x along d to the first constraint it would cross; its index, or -1 if none.
+    const auto step = [&](const std::vector<double>& d) {
+      int blocking = -1;
+      double best = std::numeric_limits<double>::infinity();
+      double dmax = 0;
+      for (double c : d) dmax = std::max(dmax, std::abs(c));
+      for (int j = 0; j <= m; ++j) {
+        if (is_active[j]) continue;
+        double gd = 0, gx = 0, g1 = 0;
+        for (int k = 0; k < n; ++k) {
+          const double g = row(j, k);
+          gd += g * d[k];
+          gx += g * x[k];
+          g1 += std::abs(g);
+        }
+        if (!(gd < -1e-12 * g1 * dmax)) continue;
+        const double t = std::max(gx, 0.0) / -gd;
+        if (t < best) best = t, blocking = j;
+      }
+      if (blocking >= 0) {
+        for (int k = 0; k < n; ++k) x[k] += best * d[k];
+      }
+      return blocking;
+    };
+    // To a vertex: descend within the active constraints' null space until n - 1 are active.
+    while (static_cast<int>(active.size()) < n - 1) {
+      std::vector<double> p(cost);
+      for (const auto& o : ortho) {
+        double d = 0;
+        for (int k = 0; k < n; ++k) d += o[k] * p[k];
+        for (int k = 0; k < n; ++k) p[k] -= d * o[k];
+      }
+      double pn = 0;
+      for (double c : p) pn = std::max(pn, std::abs(c));
+      int blocking = -1;
+      if (pn > 1e-12 * cost_norm) {
+        for (double& c : p) c = -c;
+        blocking = step(p);
+        if (blocking < 0) return false;
+      } else {
+        // The cost is flat here: any null-space direction, in whichever sense meets a constraint.
+        for (int k = 0; k < n && blocking < 0; ++k) {
+          std::vector<double> d(static_cast<size_t>(n), 0.0);
+          d[k] = 1;
+          for (const auto& o : ortho) {
+            double dot = o[k];
+            for (int i = 0; i < n; ++i) d[i] -= dot * o[i];
+          }
+          double dn = 0;
+          for (double c : d) dn = std::max(dn, std::abs(c));
+          if (!(dn > 1e-9)) continue;
+          blocking = step(d);
+          if (blocking < 0) {
+            for (double& c : d) c = -c;
+            blocking = step(d);
+          }
+        }
+        if (blocking < 0) return false;
+      }
+      std::vector<double> g(static_cast<size_t>(n));
+      for (int k = 0; k < n; ++k) g[k] = row(blocking, k);
+      if (!add_ortho(g)) return false;
+      active.push_back(blocking);
+      is_active[blocking] = 1;
+    }
+    // Simplex pivots: drop the first active constraint (Bland) whose multiplier is negative.
+    std::vector<double> kt(static_cast<size_t>(n) * n), k_rows(static_cast<size_t>(n) * n);
+    for (int it = 0; it < 50 * n; ++it) {
+      for (int k = 0; k < n; ++k) k_rows[k] = k < r ? b_[k] : 0.0;
+      for (int i = 0; i < n - 1; ++i) {
+        for (int k = 0; k < n; ++k) k_rows[(i + 1) * n + k] = row(active[i], k);
+      }
+      for (int i = 0; i < n; ++i) {
+        for (int k = 0; k < n; ++k) kt[k * n + i] = k_rows[i * n + k];
+      }
+      std::vector<double> multipliers(cost);
+      if (!solve_dense(kt, multipliers, n)) return false;
+      int leave = -1;
+      for (int i = 0; i < n - 1; ++i) {
+        if (multipliers[i + 1] < -1e-10 * cost_norm && (leave < 0 || active[i] < active[leave])) {
+          leave = i;
+        }
+      }
+      if (leave < 0) {
+        q.assign(x.begin(), x.begin() + r);
+        return true;
+      }
+      std::vector<double> d(static_cast<size_t>(n), 0.0);
+      d[leave + 1] = 1;
+      if (!solve_dense(k_rows, d, n)) return false;
+      is_active[active[leave]] = 0;
+      const int blocking = step(d);
+      if (blocking < 0) return false;
+      active[leave] = blocking;
+      is_active[blocking] = 1;
+    }
+    return false;
+  }
+
+  int64_t in_, rank_, rows_ = 0;
+  torch::Tensor basis_, constraints_;
+  std::vector<double> a_, b_;  // constraints_ and the bias row, row-major
 };
 
 }  // namespace
@@ -120,8 +315,11 @@ Disaggregation disaggregate(const torch::Tensor& weight_grad, const torch::Tenso
   if (batch < 1) throw Error("disaggregate: batch must be at least 1");
   if (options.max_candidates < 1) throw Error("disaggregate: max_candidates must be at least 1");
   if (!(options.column_space > 0) || !(options.rank_tolerance > 0) || !(options.agreement > 0) ||
-      !(options.loose_agreement > 0) || !(options.sampled_column_space > 0)) {
-    throw Error("disaggregate: column_space, rank_tolerance and the agreements must be positive");
+      !(options.loose_agreement > 0) || !(options.sampled_column_space > 0) ||
+      !(options.grid_column_space > 0) || options.stale_trials < 1) {
+    throw Error(
+        "disaggregate: column_space, rank_tolerance, the agreements and stale_trials must be "
+        "positive");
   }
   const auto dW = as_float64(weight_grad);
   const auto db = as_float64(bias_grad);
@@ -141,6 +339,15 @@ Disaggregation disaggregate(const torch::Tensor& weight_grad, const torch::Tenso
     throw Error("disaggregate: off_value must hold one value per input coordinate");
   }
   const auto off = sampling ? as_float64(options.off_value) : torch::Tensor();
+  const bool grid = options.grid_step.defined();
+  if (grid && (!sampling || options.grid_step.dim() != 1 || options.grid_step.size(0) != in ||
+               options.grid_levels < 1)) {
+    throw Error(
+        "disaggregate: grid_step needs off_value, one step per input coordinate and "
+        "grid_levels of at least 1");
+  }
+  const auto step = grid ? as_float64(options.grid_step) : torch::Tensor();
+
   std::mt19937_64 rng(options.seed);
   const double top = at::linalg_svdvals(gradient, c10::nullopt).max().item<double>();
   const double floor = top * options.rank_tolerance;
@@ -157,6 +364,7 @@ Disaggregation disaggregate(const torch::Tensor& weight_grad, const torch::Tenso
     }
     // Checks candidate inputs against the model; peels those it confirms.
     int64_t accepted = 0;
+    std::vector<torch::Tensor> rejected;  // this round's candidates the model did not confirm
     const auto check = [&](const std::vector<torch::Tensor>& candidates, double tolerance) {
       for (const auto& u : candidates) {
         if (static_cast<int64_t>(out.inputs.size()) >= batch) break;
@@ -169,23 +377,63 @@ Disaggregation disaggregate(const torch::Tensor& weight_grad, const torch::Tenso
               return (x - u).norm().item<double>() <= kSameInput * x.norm().item<double>();
             });
         if (known) continue;
-        ++out.candidates;
-        const auto d = deltas(u);
-        if (!d.defined()) continue;
-        const auto match = best_label(as_float64(d) / static_cast<double>(batch), basis);
-        if (match.label < 0 || match.residual > tolerance) continue;
-        out.inputs.push_back(u);
+        // A candidate near the grid (where there is one) is a sample: a vector of the row space
+        // that is not one (a mixture, a wrong draw, an input 1 % off) lies between levels (half
+        // its coordinates more than a quarter level off, on the trained MLP). It is checked
+        // snapped to the grid first, at the looser `grid_column_space` (a weak sample's g_j lies
+        // up to 3e-3 outside the column space the strong samples' float32 noise blurs), then as
+        // found; a candidate between levels only as found. Each is checked once a round.
+        std::vector<torch::Tensor> versions;
+        bool near_grid = false;
+        if (grid) {
+          const auto levels = (u - off) / step;
+          const auto nearest = levels.round();
+          const auto on = nearest >= 1;
+          const int64_t count = on.sum().item<int64_t>();
+          const int64_t between =
+              ((levels - nearest).abs() > 0.25).logical_and(on).sum().item<int64_t>();
+          near_grid = count >= 16 && between <= count / 20;
+          if (near_grid) {
+            versions.push_back(off +
+                               nearest.clamp(0, static_cast<double>(options.grid_levels)) * step);
+          }
+        }
+        if (versions.empty() || !versions[0].equal(u)) versions.push_back(u);
+        Match match;
+        torch::Tensor input;
+        for (size_t v = 0; v < versions.size() && !input.defined(); ++v) {
+          const auto& x = versions[v];
+          const bool seen =
+              std::any_of(rejected.begin(), rejected.end(), [&](const torch::Tensor& r) {
+                return (r - x).norm().item<double>() <= 1e-9 * x.norm().item<double>();
+              });
+          if (seen || out.candidates >= options.max_candidates) continue;
+          ++out.candidates;
+          const auto d = deltas(x);
+          if (d.defined()) match = best_label(as_float64(d) / static_cast<double>(batch), basis);
+          const bool snapped = near_grid && v == 0;
+          const double allowed =
+              snapped ? std::max(tolerance, options.grid_column_space) : tolerance;
+          if (d.defined() && match.label >= 0 && match.residual <= allowed) {
+            input = x;
+            if (snapped) ++out.snapped;
+          } else {
+            rejected.push_back(x);
+          }
+        }
+        if (!input.defined()) continue;
+        out.inputs.push_back(input);
         out.labels.push_back(match.label);
         out.residuals.push_back(match.residual);
-        const auto z = torch::cat({u, torch::ones({1}, torch::kDouble)});
+        const auto z = torch::cat({input, torch::ones({1}, torch::kDouble)});
         out.shares.push_back(match.delta.norm().item<double>() * z.norm().item<double>() / norm);
         rest -= torch::outer(match.delta, z);
         ++accepted;
       }
     };
-    // For the last sample what is left is rank one: its leading right singular vector, a fit over
-    // every row, is a candidate too.
-    if (remaining == 1) {
+    // Where what is left is rank one (the last sample, or the last above the float32 noise), its
+    // leading right singular vector, a fit over every row, is a candidate too.
+    if (remaining == 1 || basis.size(1) == 1) {
       const auto v = std::get<2>(at::linalg_svd(rest, false, c10::nullopt))[0];
       const double scale = v[in].item<double>();
       if (std::abs(scale) > 0) check({v.slice(0, 0, in) / scale}, options.column_space);
@@ -208,11 +456,21 @@ Disaggregation disaggregate(const torch::Tensor& weight_grad, const torch::Tenso
     // rank beyond twice the samples left is a gradient that is not the model's (noise, a defended
     // update), where every draw would be an SVD of a large system and none could pass the check.
     if (sampling && accepted == 0 && !out.work_limit && basis.size(1) <= 2 * remaining + 2) {
-      CoordinateSampler sampler(rest, basis.size(1), off);
-      while (accepted == 0 && !out.work_limit && out.trials < options.max_trials) {
-        const auto u = sampler.next(options.max_trials - out.trials, rng, out.trials);
+      // A round gives up after `stale_trials` draws in a row that found no candidate it had not
+      // checked (a multi-step update, whose inputs are not in its row space, would otherwise
+      // spend the whole budget).
+      VertexSampler sampler(rest, basis.size(1), off);
+      int64_t stale = 0;
+      while (accepted == 0 && !out.work_limit && out.trials < options.max_trials &&
+             stale < options.stale_trials) {
+        const int64_t trials = out.trials, candidates = out.candidates;
+        const auto u =
+            sampler.next(std::min(options.max_trials - out.trials, options.stale_trials - stale),
+                         rng, out.trials);
+        stale += out.trials - trials;
         if (!u.defined()) break;
         check({u}, options.sampled_column_space);
+        if (out.candidates > candidates) stale = 0;
       }
       out.sampled += static_cast<int>(accepted);
     }
@@ -220,7 +478,7 @@ Disaggregation disaggregate(const torch::Tensor& weight_grad, const torch::Tenso
     if (out.work_limit) {
       out.stopped = "work limit reached: " + std::to_string(out.candidates) +
                     " candidate inputs checked, " + std::to_string(out.trials) +
-                    " coordinate sets sampled, " + std::to_string(remaining - accepted) +
+                    " linear programmes solved, " + std::to_string(remaining - accepted) +
                     " sample(s) left";
       break;
     }

@@ -14,10 +14,12 @@
 // Where no rows agree (a narrow layer, or units that fire together), the inputs are found on the
 // other side of the gradient: every [u_j; 1] lies in the r-dimensional row space of what is left,
 // and an input is "off" (a black pixel, a feature a ReLU zeroed) in many coordinates, each a linear
-// constraint on it. A random set of r - 1 coordinates all off in one sample leaves exactly that
-// sample in the row space (SPEAR's sampling, Dimitrov et al. 2024, turned from the gradient's
-// sparse columns to the inputs' sparse rows); a candidate with many more coordinates off than the
-// r - 1 imposed, none below the off value, goes to the same model check.
+// constraint on it, and nowhere below off. A set of r - 1 coordinates all off in one sample leaves
+// exactly that sample in the row space (SPEAR's sampling, Dimitrov et al. 2024, turned from the
+// gradient's sparse columns to the inputs' sparse rows); rather than drawing such sets at random
+// (chance p^(r - 1)), each draw solves a small linear programme whose vertices are such sets: the
+// row-space input nowhere below off that is darkest under random weights. A candidate with many
+// more coordinates off than the r - 1 imposed goes to the same model check.
 #pragma once
 
 #include <torch/torch.h>
@@ -53,10 +55,26 @@ struct DisaggregationOptions {
   // Sampling: the value of each input coordinate (`in` values) where a sample is off (the layer
   // input of a black pixel; zeros for features after a ReLU). Undefined: no sampling.
   torch::Tensor off_value;
-  // Sampled coordinate sets over the whole disaggregation (each an SVD of (r - 1) x r): the bound
-  // on sampling's work; reaching it is reported as `work_limit`. Seeded: the same gradient gives
-  // the same samples.
-  int64_t max_trials = 100000;
+  // Draws over the whole disaggregation (each a linear programme in r unknowns over the `in`
+  // coordinates, about 1 ms on one core for r = 12): the bound on sampling's work; reaching it is
+  // reported as `work_limit`. Seeded: the same gradient gives the same samples.
+  int64_t max_trials = 20000;
+  // A round stops sampling after this many draws in a row found no candidate it had not checked
+  // yet: the MLP's federated sweep (multi-step updates, whose inputs are not in the row space)
+  // spent 5 s a case on the whole budget.
+  int64_t stale_trials = 2000;
+  // Inputs on a grid: coordinate p takes the values off_value[p] + k grid_step[p], k = 0 ..
+  // grid_levels (8-bit images: the layer input of one pixel level). A candidate is checked
+  // snapped to the grid first, then as found: a sample found to 1e-5 (a weak one, whose rows
+  // the float32 noise of the strong ones blurs) is then exact. Undefined: no grid.
+  torch::Tensor grid_step;
+  int64_t grid_levels = 255;
+  // A candidate found near the grid (at most 1 in 20 of its coordinates above off more than a
+  // quarter level from one) is checked snapped at this looser residual: the float32 noise of the
+  // strong samples blurs the column space around a weak one (exact 8-bit images of samples with
+  // 1e-4 of the gradient gave 3e-4 to 3e-3 on the trained MLP; wrong candidates 0.13 and more, and
+  // half their coordinates between levels).
+  double grid_column_space = 1e-2;
   uint64_t seed = 0;
   // A sampled candidate is the best of many draws near the samples, so it must pass a tighter
   // check: on the trained MLP's first-layer gradient scaled by 1 % (inputs 1 % off, no sample
@@ -73,8 +91,9 @@ struct Disaggregation {
   int64_t rank = 0;                   // numerical rank of [dW | db]
   int rounds = 0;                     // peeling rounds that recovered at least one sample
   int64_t candidates = 0;             // candidate inputs checked against the model
-  int64_t trials = 0;                 // coordinate sets sampled
+  int64_t trials = 0;                 // linear programmes solved (sampling's draws)
   int sampled = 0;                    // inputs found by sampling (the rest by agreeing rows)
+  int snapped = 0;                    // inputs confirmed once snapped to the grid
   bool work_limit = false;            // stopped at max_candidates
   // Why fewer than B inputs were recovered (empty when all were): no row isolates one of the
   // remaining samples (nor a sampled set of coordinates), what is left is float32 noise (samples
