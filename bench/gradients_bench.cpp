@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -222,6 +223,27 @@ int run_gradients_bench(const std::vector<std::string>& args) {
           "ratio %.2f\n",
           cpp.psnr, iterations, cpp.total_seconds, py_total, py_total / cpp.total_seconds);
     }
+  }
+
+  // The live peer: Geiping et al.'s inversefed (a checkout named by PRIVAUDIT_INVERSEFED), IG at
+  // the same settings, whole runs on both sides (the peer has no early stop to time).
+  if (const char* checkout = std::getenv("PRIVAUDIT_INVERSEFED")) {
+    const auto cpp = run_cpp("ig", model, shared, image, label, ig_iterations,
+                             std::numeric_limits<double>::infinity());
+    const auto json =
+        run_twin("gradients", "/usr/bin/python3 " + source_path("bench/gradients_twin.py") + " " +
+                                  dir.string() + " inversefed 0 " + std::to_string(ig_iterations) +
+                                  " " + std::to_string(threshold) + " " + checkout);
+    if (!json.is_null()) {
+      const double peer = json["total_seconds"].get<double>();
+      std::printf(
+          "IG, %d iterations, whole run: C++ %.2f s (%.1f dB), inversefed %.2f s (%.1f dB), "
+          "ratio %.2f\n",
+          ig_iterations, cpp.total_seconds, cpp.psnr, peer, json["psnr"].get<double>(),
+          peer / cpp.total_seconds);
+    }
+  } else {
+    std::printf("(PRIVAUDIT_INVERSEFED unset: the live peer inversefed not run)\n");
   }
 
   // Independent targets: one at a time vs stacked in one computation (each its own gradient).

@@ -6,8 +6,15 @@ same LeNet weights and target (read from raw float32 files the C++ side writes),
 initialisation (torch's CPU generator is the same in LibTorch and PyTorch 1.13).
 
 usage: gradients_twin.py DIR ATTACK(dlg|idlg|ig) SEED ITERATIONS THRESHOLD_DB
+       gradients_twin.py DIR inversefed SEED ITERATIONS THRESHOLD_DB CHECKOUT
 prints one JSON object: iterations run, seconds to reach THRESHOLD_DB (null if never), final PSNR,
 the first iteration's gradient distance (to check both sides start at the same point).
+
+`inversefed` runs the live peer instead: GradientReconstructor of Geiping et al.'s own code
+(github.com/JonasGeiping/invertinggradients, a checkout at CHECKOUT; it needs Debian's
+python3-torchvision) with privaudit's IG settings (cosine cost, signed Adam at lr 0.1 with its
+3/8, 5/8, 7/8 decay, TV 1e-4, boxed to [0, 1], one restart), whole ITERATIONS (it has no early
+stop to time), from its own randn start; it reports the whole run's seconds and final PSNR.
 """
 import json
 import math
@@ -144,11 +151,34 @@ def run_ig(model, shared, labels, seed, iterations, watch, tv=1e-4, lr=0.1):
     return iterations, initial, best
 
 
+def run_inversefed(checkout, model, shared, image, label, seed, iterations):
+    """The peer's GradientReconstructor on the same model, gradient and label."""
+    import contextlib
+    sys.path.insert(0, checkout)
+    import inversefed  # noqa: E402 (a checkout the user names, not an installed package)
+    config = dict(signed=True, boxed=True, cost_fn="sim", indices="def", weights="equal", lr=0.1,
+                  optim="adam", restarts=1, max_iterations=iterations, total_variation=1e-4,
+                  init="randn", filter="none", lr_decay=True, scoring_choice="loss")
+    torch.manual_seed(seed)
+    mean_std = (torch.zeros(1, 1, 1), torch.ones(1, 1, 1))
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):  # its progress prints
+        reconstructor = inversefed.GradientReconstructor(model, mean_std, config, num_images=1)
+        output, _ = reconstructor.reconstruct(list(shared), label, img_shape=(1, 28, 28))
+    seconds = time.perf_counter() - start
+    return {"attack": "inversefed", "iterations": iterations, "seconds_to_threshold": None,
+            "psnr": psnr(output.detach().clamp(0, 1), image), "first_distance": None,
+            "total_seconds": seconds}
+
+
 def main():
     directory, attack, seed, iterations, threshold = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
     torch.set_num_threads(1)
     model, image, label = load(directory)
     shared = [g.detach() for g in parameter_gradients(model, image, label, False)]
+    if attack == "inversefed":
+        print(json.dumps(run_inversefed(sys.argv[6], model, shared, image, label, seed, iterations)))
+        return
     reached = {"seconds": None, "psnr": 0.0}
     start = time.perf_counter()
 

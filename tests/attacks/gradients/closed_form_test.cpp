@@ -275,8 +275,9 @@ int64_t certified_exact(const Reconstruction& result, const testing::Targets& ta
 }
 
 // Issue 33 item 1: the first layer's gradient disaggregated (bias ratio + peeling with the
-// model's own sample gradients) gives every image of a batch of 8 of held-out test images, and
-// at least 14 of 16, each certified without ground truth, with their labels.
+// model's own sample gradients, candidates snapped to the 8-bit levels) gives every image of a
+// batch of 8 and of 16 held-out test images, each certified without ground truth, with their
+// labels (15 of 16 before the snapping: the 16th's share of the gradient is 4e-4).
 TEST_F(ClosedFormSlow, LinearLayerRecoversEveryImageOfABatchFromATrainedMlp) {
   auto model = testing::fashion_mnist_model("mlp");
   Progress quiet;
@@ -285,7 +286,7 @@ TEST_F(ClosedFormSlow, LinearLayerRecoversEveryImageOfABatchFromATrainedMlp) {
     const auto result = run_linear_layer_attack(*model, update_of(*model, targets), {}, quiet);
     ASSERT_FALSE(result.not_applicable) << result.failure;
     const int64_t exact = certified_exact(result, targets);
-    EXPECT_GE(exact, batch == 8 ? 8 : 14) << result.details.dump();
+    EXPECT_GE(exact, batch) << result.details.dump();
     const auto score =
         metrics::score_reconstruction(result.images, result.labels, targets.images, targets.labels);
     // Each recovered image carries the label it was confirmed with; the rest get what is left

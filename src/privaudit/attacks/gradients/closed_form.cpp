@@ -348,8 +348,8 @@ BatchLayer disaggregate_first_layer(models::Classifier& model, const SharedUpdat
 nlohmann::json disaggregation_json(const BatchLayer& found) {
   const auto& p = found.parts;
   nlohmann::json out = {{"method",
-                         "peeling (bias ratio + the model's own sample gradient), sampling of "
-                         "off coordinates where no rows agree"},
+                         "peeling (bias ratio + the model's own sample gradient), linear "
+                         "programmes over off coordinates where no rows agree, 8-bit levels"},
                         {"rank", p.rank},
                         {"recovered", p.inputs.size()},
                         {"sampled", p.sampled},
