@@ -56,5 +56,45 @@ TEST(SvgPlot, LogXAxisSkipsPointsAtZero) {
   EXPECT_TRUE(std::regex_search(svg, path)) << svg;
 }
 
+// A scatter plot (the privacy-utility view: a point per model, a bar per interval) keeps its
+// extreme points and their bars inside the frame, by a margin.
+TEST(SvgPlot, ScatterPointsAtTheExtremesStayInsideTheFrame) {
+  Plot plot;
+  for (int k = 0; k < 3; ++k) {
+    Series s;
+    s.name = "model " + std::to_string(k);
+    s.line = false;
+    s.points = true;
+    s.x = {10.0 + k, 40.0 - k};
+    s.y = {0.8, 0.9};
+    s.low = {0.75, 0.85};
+    s.high = {0.85, 0.95};
+    plot.series.push_back(s);
+  }
+  const auto svg = render_svg(plot);
+  std::smatch frame;
+  ASSERT_TRUE(std::regex_search(
+      svg, frame, std::regex("<rect x=\"([0-9.]+)\" y=\"[0-9.]+\" width=\"([0-9.]+)\"")));
+  const double left = std::stod(frame[1]), right = left + std::stod(frame[2]);
+  std::vector<double> xs;
+  const std::regex circle("<circle cx=\"([0-9.-]+)\"");
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), circle); it != std::sregex_iterator();
+       ++it) {
+    xs.push_back(std::stod((*it)[1]));
+  }
+  // Each bar's serifs reach 4 px either side of its (nudged) x.
+  const std::regex bar("<path d=\"M([0-9.-]+) [0-9.-]+ L[0-9.-]+ [0-9.-]+ M([0-9.-]+) ");
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), bar); it != std::sregex_iterator();
+       ++it) {
+    xs.push_back(std::stod((*it)[2]));
+    xs.push_back(std::stod((*it)[2]) + 8);
+  }
+  ASSERT_EQ(xs.size(), 6u + 12u) << svg;
+  for (double x : xs) {
+    EXPECT_GT(x, left + 3) << svg;
+    EXPECT_LT(x, right - 3) << svg;
+  }
+}
+
 }  // namespace
 }  // namespace privaudit::report

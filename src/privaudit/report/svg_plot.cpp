@@ -84,7 +84,16 @@ std::string render_svg(const Plot& plot) {
   }
   if (!std::isfinite(x_min)) x_min = 0, x_max = 1, y_min = 0, y_max = 1;
   if (x_max - x_min < 1e-12) x_min -= 0.5, x_max += 0.5;
-  if (!plot.x_categories.empty()) x_min -= 0.3, x_max += 0.3;  // room for markers and bars
+  if (!plot.x_categories.empty()) {
+    x_min -= 0.3, x_max += 0.3;  // room for markers and bars
+  } else if (std::any_of(plot.series.begin(), plot.series.end(),
+                         [](const Series& s) { return s.points || !s.low.empty(); })) {
+    // Markers and interval bars (nudged sideways per series) at the extreme x stay inside the
+    // frame: 5 % of the range each side, as on y. Curves (a ROC from 0 to 1) keep their range.
+    const double x_pad = 0.05 * (x_max - x_min);
+    x_min -= x_pad;
+    x_max += x_pad;
+  }
   if (y_max - y_min < 1e-12) y_min -= 0.5, y_max += 0.5;
   const double y_pad = 0.05 * (y_max - y_min);
   y_min -= y_pad;
