@@ -83,7 +83,7 @@ double dp_bench_samples_per_second(const models::ModelConfig& config, StepKind k
         const auto per_example = kind == StepKind::kDpMaterialised
                                      ? train::per_example_gradients(model, images, labels)
                                      : train::per_example_gradients_by_loop(model, images, labels);
-        sum = defense::clip_and_sum(per_example.gradients, 1.0).sum;
+        sum = train::clip_and_sum(per_example.gradients, 1.0).sum;
       }
       auto parameters = model.parameters();
       for (size_t p = 0; p < parameters.size(); ++p) {

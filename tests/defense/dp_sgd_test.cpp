@@ -7,6 +7,7 @@
 
 #include "privaudit/attacks/weights/membership.h"
 #include "privaudit/metrics/membership_metrics.h"
+#include "privaudit/train/per_example.h"
 #include "privaudit/util/error.h"
 #include "test_util.h"
 
@@ -43,8 +44,8 @@ TEST(DpSgd, ClippingBoundsEveryExamplesNorm) {
   per_example[0] = per_example[0] * factor.view({6, 1, 1});
   per_example[1] = per_example[1] * factor.view({6, 1});
   for (int64_t i = 0; i < 6; ++i) {
-    const auto one =
-        clip_and_sum({per_example[0].slice(0, i, i + 1), per_example[1].slice(0, i, i + 1)}, 1.0);
+    const auto one = train::clip_and_sum(
+        {per_example[0].slice(0, i, i + 1), per_example[1].slice(0, i, i + 1)}, 1.0);
     const double clipped =
         std::sqrt(one.sum[0].pow(2).sum().item<double>() + one.sum[1].pow(2).sum().item<double>());
     EXPECT_NEAR(one.norms[0].item<double>(), scales[i].item<double>(),
@@ -53,7 +54,7 @@ TEST(DpSgd, ClippingBoundsEveryExamplesNorm) {
     // Below the bound a gradient passes unchanged; above it, it lands on the bound.
     EXPECT_NEAR(clipped, std::min(1.0, scales[i].item<double>()), 1e-4) << i;
   }
-  const auto all = clip_and_sum(per_example, 1.0);
+  const auto all = train::clip_and_sum(per_example, 1.0);
   EXPECT_EQ(all.sum[0].sizes(), (std::vector<int64_t>{3, 4}));
   EXPECT_LE(
       std::sqrt(all.sum[0].pow(2).sum().item<double>() + all.sum[1].pow(2).sum().item<double>()),

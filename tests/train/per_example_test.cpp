@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include "privaudit/defense/dp_sgd.h"
 #include "privaudit/util/error.h"
 #include "test_util.h"
 
@@ -97,10 +96,10 @@ void expect_clipped_sum_as_materialised(models::ModelConfig config, const data::
   const auto images = splits.train.images.slice(0, 0, 8);
   const auto labels = splits.train.labels.slice(0, 0, 8);
   const auto reference = per_example_gradients(model, images, labels);
-  // The reference: DP-SGD's clipping of the materialised gradients (defense::clip_and_sum).
-  const auto norms = defense::clip_and_sum(reference.gradients, 1.0).norms;
+  // The reference: DP-SGD's clipping of the materialised gradients (clip_and_sum).
+  const auto norms = clip_and_sum(reference.gradients, 1.0).norms;
   const double clip = norms.median().item<double>();
-  const auto materialised = defense::clip_and_sum(reference.gradients, clip);
+  const auto materialised = clip_and_sum(reference.gradients, clip);
   const auto clipped = clipped_gradient_sum(model, images, labels, clip, factors);
   EXPECT_LE(((clipped.norms - norms).abs() / norms).max().item<double>(), 1e-5) << what;
   const auto scale = clip_factors(norms, clip);

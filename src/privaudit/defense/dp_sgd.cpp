@@ -81,20 +81,6 @@ PrivacyReport plan_privacy(const DpOptions& options, const models::BuiltinClassi
   return report;
 }
 
-ClippedSum clip_and_sum(const std::vector<torch::Tensor>& per_example, double clip_norm) {
-  ClippedSum out;
-  if (per_example.empty()) return out;
-  const int64_t batch = per_example.front().size(0);
-  auto squared = torch::zeros({batch}, per_example.front().options());
-  for (const auto& g : per_example) squared += g.reshape({batch, -1}).pow(2).sum(1);
-  out.norms = squared.sqrt();
-  const auto scale = train::clip_factors(out.norms, clip_norm);
-  for (const auto& g : per_example) {
-    out.sum.push_back(torch::tensordot(scale, g, {0}, {0}));
-  }
-  return out;
-}
-
 namespace {
 
 void set_dp_learning_rate(torch::optim::Optimizer& optimizer, double lr) {

@@ -54,13 +54,6 @@ int64_t dp_steps_per_epoch(int64_t train_size, int64_t batch_size);
 PrivacyReport plan_privacy(const DpOptions& options, const models::BuiltinClassifier& model,
                            int64_t train_size, int64_t batch_size, int epochs);
 
-struct ClippedSum {
-  std::vector<torch::Tensor> sum;  // per parameter: sum over examples of the clipped gradients
-  torch::Tensor norms;             // B: every example's gradient norm before clipping
-};
-// Scales every example's gradient (one B x ... tensor per parameter) to norm at most C and sums.
-ClippedSum clip_and_sum(const std::vector<torch::Tensor>& per_example, double clip_norm);
-
 // Trains `model` with DP-SGD: the options of train_classifier (epochs, batch = expected Poisson
 // batch, optimiser, lr schedule, seed, state_path for --resume; augment is refused) plus the DP
 // options. `report` receives the privacy spent.

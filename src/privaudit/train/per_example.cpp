@@ -306,6 +306,18 @@ torch::Tensor clip_factors(const torch::Tensor& norms, double clip_norm) {
   return (clip_norm / (norms + 1e-6)).clamp_max(1.0);
 }
 
+ClippedGradients clip_and_sum(const std::vector<torch::Tensor>& per_example, double clip_norm) {
+  ClippedGradients out;
+  if (per_example.empty()) return out;
+  const int64_t batch = per_example.front().size(0);
+  auto squared = torch::zeros({batch}, per_example.front().options());
+  for (const auto& g : per_example) squared += g.reshape({batch, -1}).pow(2).sum(1);
+  out.norms = squared.sqrt();
+  const auto scale = clip_factors(out.norms, clip_norm);
+  for (const auto& g : per_example) out.sum.push_back(torch::tensordot(scale, g, {0}, {0}));
+  return out;
+}
+
 ClippedGradients clipped_gradient_sum(models::BuiltinClassifier& model, const torch::Tensor& images,
                                       const torch::Tensor& labels, double clip_norm,
                                       Factors factors) {

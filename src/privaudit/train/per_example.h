@@ -54,6 +54,10 @@ struct ClippedGradients {
 // c_i = min(1, C / (|grad_i| + 1e-6)): the factor that brings an example's gradient to norm C.
 torch::Tensor clip_factors(const torch::Tensor& norms, double clip_norm);
 
+// Scales every example's materialised gradient (one B x ... tensor per parameter) to norm at most
+// C and sums: the reference clipped_gradient_sum equals (`logits` left undefined).
+ClippedGradients clip_and_sum(const std::vector<torch::Tensor>& per_example, double clip_norm);
+
 // sum_i c_i grad_i of every example's cross-entropy loss and the norms |grad_i|, from one forward
 // and one backward pass, without materialising the weights' per-example gradients where their
 // norms are cheaper from the factors (above). Equal to clipping per_example_gradients.
