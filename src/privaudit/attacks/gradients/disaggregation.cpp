@@ -131,7 +131,7 @@ class VertexSampler {
       const auto off_rows = torch::nonzero(deviation.abs() <= 1e-5 * scale).flatten();
       if (off_rows.numel() < rank_ + 9) continue;
       const auto v = std::get<2>(
-          at::linalg_svd(constraints_.index_select(0, off_rows), true, c10::nullopt))[rank_ - 1];
+          at::linalg_svd(constraints_.index_select(0, off_rows), false, c10::nullopt))[rank_ - 1];
       const double bias = basis_[in_].dot(v).item<double>();
       if (!(std::abs(bias) > 1e-12)) continue;
       const auto refined = constraints_.matmul(v) / bias;
@@ -172,6 +172,7 @@ class VertexSampler {
     std::vector<double> x(static_cast<size_t>(n), 0.0);
     double bb = 0;
     for (double v : b_) bb += v * v;
+    if (!(bb > 0)) return false;  // no row-space input has bias entry 1
     for (int k = 0; k < r; ++k) x[k] = b_[k] / bb;
     double worst = 0;
     for (int j = 0; j < m; ++j) {
