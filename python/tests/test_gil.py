@@ -70,15 +70,30 @@ def _processes_naming(text):
 
 def test_ctrl_c_stops_the_audit_and_its_stages(cli, tmp_path):
     out = str(tmp_path / "audit")
-    timer = threading.Timer(4.0, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
+    # Ctrl-C once a stage process runs (not after a fixed delay: a smoke audit of this MLP can
+    # end within 4 s on a fast machine, and then there is nothing to interrupt). The quick
+    # profile's gradients stages take far longer than the poll.
+    stop = threading.Event()
+
+    def interrupt_once_a_stage_runs():
+        deadline = time.monotonic() + 60
+        while not stop.is_set() and time.monotonic() < deadline:
+            if _processes_naming(out + "/"):
+                time.sleep(0.5)
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=interrupt_once_a_stage_runs, daemon=True)
+    watcher.start()
     started = time.monotonic()
     try:
         with pytest.raises(KeyboardInterrupt):
             privaudit.audit(tiny_mlp(), train=synthetic(300), test=synthetic(64, seed=1),
-                            surfaces=("gradients",), profile="smoke", out=out, progress=False)
+                            surfaces=("gradients",), profile="quick", out=out, progress=False)
     finally:
-        timer.cancel()
+        stop.set()
+        watcher.join()
     assert time.monotonic() - started < 40
     time.sleep(0.5)
     # The audit and every stage it started are gone; the folder can be continued.
