@@ -36,22 +36,22 @@ TinyCase tiny_case(int64_t batch, uint64_t seed) {
   return with_gradient(std::move(c));
 }
 
-// A batch where no row of the first layer's gradient isolates a sample: 64 inputs, 24 hidden
-// units each firing for about 5 of the 6 samples (bias 1.5, weights within 1), so every row
-// mixes several; 10 classes. The inputs are sparse (each coordinate zero with probability 1/2),
-// as features after a ReLU are.
-TinyCase narrow_case(uint64_t seed) {
+// A batch where no row of the first layer's gradient isolates a sample: 24 hidden units each
+// firing for most samples (bias 1.5, weights within 1), so every row mixes several; 10 classes.
+// The inputs are sparse (each coordinate zero with probability `off`), as features after a ReLU
+// are. By default 64 inputs and 6 samples, each unit firing for about 5 of them.
+TinyCase narrow_case(uint64_t seed, int64_t inputs = 64, int64_t batch = 6, double off = 0.5) {
   torch::manual_seed(seed);
   TinyCase c;
-  c.first = torch::nn::Linear(64, 24);
+  c.first = torch::nn::Linear(inputs, 24);
   c.second = torch::nn::Linear(24, 10);
   {
     torch::NoGradGuard no_grad;
     c.first->weight.uniform_(-1.0, 1.0);
     c.first->bias.fill_(1.5);
   }
-  c.inputs = torch::rand({6, 64}) * torch::rand({6, 64}).gt(0.5).to(torch::kFloat);
-  c.labels = torch::randint(10, {6}, torch::kLong);
+  c.inputs = torch::rand({batch, inputs}) * torch::rand({batch, inputs}).gt(off).to(torch::kFloat);
+  c.labels = torch::randint(10, {batch}, torch::kLong);
   return with_gradient(std::move(c));
 }
 
@@ -199,18 +199,7 @@ TEST(Disaggregation, DrawsSamplesFewRandomCoordinateSetsWouldFind) {
   // 12 samples, 128 inputs each off with probability 0.3, 24 units each firing for most samples:
   // r - 1 = 11 random coordinates all off in one sample have chance 0.3^11 = 1.8e-6 (2e-5 for
   // any of the 12), so 2,000 random draws would find none; the linear programmes find them.
-  torch::manual_seed(3);
-  TinyCase c;
-  c.first = torch::nn::Linear(128, 24);
-  c.second = torch::nn::Linear(24, 10);
-  {
-    torch::NoGradGuard no_grad;
-    c.first->weight.uniform_(-1.0, 1.0);
-    c.first->bias.fill_(1.5);
-  }
-  c.inputs = torch::rand({12, 128}) * torch::rand({12, 128}).gt(0.3).to(torch::kFloat);
-  c.labels = torch::randint(10, {12}, torch::kLong);
-  c = with_gradient(std::move(c));
+  const auto c = narrow_case(3, /*inputs=*/128, /*batch=*/12, /*off=*/0.3);
   DisaggregationOptions sampling;
   sampling.off_value = torch::zeros({128}, torch::kDouble);
   sampling.max_trials = 2000;

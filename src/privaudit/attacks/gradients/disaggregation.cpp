@@ -47,6 +47,20 @@ Match best_label(const torch::Tensor& deltas, const torch::Tensor& basis) {
   return best;
 }
 
+// u snapped to the grid off + k step (k = 0 .. levels) where it is near it: at least 16
+// coordinates above off, at most 1 in 20 of them more than a quarter level from a level (the
+// header's `grid_step`); undefined where it lies between levels.
+torch::Tensor snap_near_grid(const torch::Tensor& u, const torch::Tensor& off,
+                             const torch::Tensor& step, int64_t levels) {
+  const auto scaled = (u - off) / step;
+  const auto nearest = scaled.round();
+  const auto on = nearest >= 1;
+  const int64_t count = on.sum().item<int64_t>();
+  const int64_t between = ((scaled - nearest).abs() > 0.25).logical_and(on).sum().item<int64_t>();
+  if (count < 16 || between > count / 20) return {};
+  return off + nearest.clamp(0, static_cast<double>(levels)) * step;
+}
+
 // Solves A x = rhs for a square n x n matrix (row-major, copied) by Gaussian elimination with
 // partial pivoting; false when A is singular to working precision.
 bool solve_dense(std::vector<double> a, std::vector<double>& rhs, int n) {
@@ -185,14 +199,17 @@ class VertexSampler {
     std::vector<char> is_active(static_cast<size_t>(m + 1), 0);
     // Orthonormal rows spanning the equality and the active constraints (Gram-Schmidt).
     std::vector<std::vector<double>> ortho;
-    const auto add_ortho = [&](std::vector<double> v) {
-      for (int pass = 0; pass < 2; ++pass) {
-        for (const auto& o : ortho) {
-          double d = 0;
-          for (int k = 0; k < n; ++k) d += o[k] * v[k];
-          for (int k = 0; k < n; ++k) v[k] -= d * o[k];
-        }
+    // v less its part in their span: the null space's share of v.
+    const auto project_out = [&](std::vector<double>& v) {
+      for (const auto& o : ortho) {
+        double d = 0;
+        for (int k = 0; k < n; ++k) d += o[k] * v[k];
+        for (int k = 0; k < n; ++k) v[k] -= d * o[k];
       }
+    };
+    const auto add_ortho = [&](std::vector<double> v) {
+      project_out(v);
+      project_out(v);  // twice: Gram-Schmidt loses orthogonality once
       double norm = 0;
       for (double c : v) norm += c * c;
       norm = std::sqrt(norm);
@@ -231,11 +248,7 @@ class VertexSampler {
     // To a vertex: descend within the active constraints' null space until n - 1 are active.
     while (static_cast<int>(active.size()) < n - 1) {
       std::vector<double> p(cost);
-      for (const auto& o : ortho) {
-        double d = 0;
-        for (int k = 0; k < n; ++k) d += o[k] * p[k];
-        for (int k = 0; k < n; ++k) p[k] -= d * o[k];
-      }
+      project_out(p);
       double pn = 0;
       for (double c : p) pn = std::max(pn, std::abs(c));
       int blocking = -1;
@@ -248,10 +261,7 @@ class VertexSampler {
         for (int k = 0; k < n && blocking < 0; ++k) {
           std::vector<double> d(static_cast<size_t>(n), 0.0);
           d[k] = 1;
-          for (const auto& o : ortho) {
-            double dot = o[k];
-            for (int i = 0; i < n; ++i) d[i] -= dot * o[i];
-          }
+          project_out(d);
           double dn = 0;
           for (double c : d) dn = std::max(dn, std::abs(c));
           if (!(dn > 1e-9)) continue;
@@ -384,22 +394,12 @@ Disaggregation disaggregate(const torch::Tensor& weight_grad, const torch::Tenso
         // snapped to the grid first, at the looser `grid_column_space` (a weak sample's g_j lies
         // up to 3e-3 outside the column space the strong samples' float32 noise blurs), then as
         // found; a candidate between levels only as found. Each is checked once a round.
+        const auto snapped_u =
+            grid ? snap_near_grid(u, off, step, options.grid_levels) : torch::Tensor();
+        const bool near_grid = snapped_u.defined();
         std::vector<torch::Tensor> versions;
-        bool near_grid = false;
-        if (grid) {
-          const auto levels = (u - off) / step;
-          const auto nearest = levels.round();
-          const auto on = nearest >= 1;
-          const int64_t count = on.sum().item<int64_t>();
-          const int64_t between =
-              ((levels - nearest).abs() > 0.25).logical_and(on).sum().item<int64_t>();
-          near_grid = count >= 16 && between <= count / 20;
-          if (near_grid) {
-            versions.push_back(off +
-                               nearest.clamp(0, static_cast<double>(options.grid_levels)) * step);
-          }
-        }
-        if (versions.empty() || !versions[0].equal(u)) versions.push_back(u);
+        if (near_grid) versions.push_back(snapped_u);
+        if (!near_grid || !snapped_u.equal(u)) versions.push_back(u);
         Match match;
         torch::Tensor input;
         for (size_t v = 0; v < versions.size() && !input.defined(); ++v) {
