@@ -6,6 +6,8 @@
 #include <type_traits>
 
 #include "privaudit/audit/defended_points.h"
+#include "privaudit/models/model_config.h"
+#include "privaudit/train/trainer.h"
 #include "privaudit/util/error.h"
 #include "privaudit/util/files.h"
 #include "privaudit/util/text.h"
@@ -272,6 +274,17 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
     s.args.insert(s.args.end(), {"--out", s.dir.string()});
     stages.push_back(s);
   };
+  // The main recipe's work, for stage_cost: the profile's, else the train command's defaults
+  // (Fashion-MNIST's 60,000 images; ten classes in the memorisation regime's estimates).
+  const double main_train_size = profile.train.train_size > 0 ? profile.train.train_size : 60000;
+  const auto main_epochs = [&](const std::string& arch) -> double {
+    if (profile.train.epochs > 0) return profile.train.epochs;
+    try {
+      return train::default_epochs(models::parse_arch(arch));
+    } catch (const std::exception&) {
+      return 8;  // a given --model: the commands' usual default
+    }
+  };
   // Membership inference on models of the main recipe: K models, each on a random half of a
   // pool twice the main model's training set, for the train stage's epochs; the train stage's
   // test images are RMIA's population. The models are `arch`'s, or re-initialised copies of a
@@ -285,6 +298,8 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
     add_flag(args, "--test-size", w.test_size > 0 ? w.test_size : profile.train.test_size);
     add_flag(args, "--epochs", profile.train.epochs);
     add(arch, "", 0, "membership", args, model);
+    const double pool = w.pool > 0 ? w.pool : 2.0 * main_train_size;
+    stages.back().trained_images = w.models * pool / 2 * main_epochs(arch);
   };
   // In the memorisation regime: each model on about `per_class` images per class (a pool of
   // twice that), with the regime's epochs and batch.
@@ -298,9 +313,11 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
     args.insert(args.end(), {"--epochs", std::to_string(epochs), "--batch-size", "32"});
     // The pool (2 x per_class, the same seed) holds the group's training images: its most
     // exposed images are shown beside the group's reconstructions from the weights.
-    args.insert(args.end(), {"--reconstructions", (run.root / arch / group / "invert" /
-                                                   "reconstructions.pt").string()});
+    args.insert(args.end(), {"--reconstructions",
+                             (run.root / arch / group / "invert" / "reconstructions.pt").string()});
     add(arch, group, per_class, "membership", args);
+    stages.back().trained_images =
+        (w.memorize_models > 0 ? w.memorize_models : w.models) * 10.0 * per_class * epochs;
     stages.back().after = (run.root / arch / group / "train" / "model.pt").string();
   };
   const auto attacks = [&](const std::string& arch, const std::string& model) {
@@ -324,6 +341,7 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
       auto train_args = stage_args(profile.train);
       train_args.insert(train_args.begin(), {"--arch", arch});
       add(arch, "", 0, "train", train_args);
+      stages.back().trained_images = main_train_size * main_epochs(arch);
       attacks(arch, (run.root / arch / "train" / "model.pt").string());
       if (weights) membership(arch, "");
       // The memorisation regime: the same architecture on a few images per class, trained to
@@ -336,6 +354,7 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
         add(arch, group, per_class, "train",
             {"--arch", arch, "--train-per-class", std::to_string(per_class), "--test-size", "100",
              "--epochs", std::to_string(epochs), "--batch-size", "32"});
+        stages.back().trained_images = 10.0 * per_class * epochs;
         add(arch, group, per_class, "invert", stage_args(memorize_invert),
             (run.root / arch / group / "train" / "model.pt").string());
         memorized_membership(arch, group, per_class, epochs);
@@ -377,7 +396,11 @@ std::vector<std::vector<size_t>> audit_chains(const std::vector<AuditStage>& sta
 
 double stage_cost(const AuditStage& stage) {
   if (stage.budget > 0) return stage.budget;
-  return stage.command == "train" ? 30.0 : 60.0;
+  double per_second = 4000;  // a given --model's, or the defense's: unknown, CNN-like
+  if (stage.arch == "mlp") per_second = 25000;
+  if (stage.arch == "cnn") per_second = 4400;
+  if (stage.arch == "vit") per_second = 2300;
+  return 60.0 + stage.trained_images / per_second;
 }
 
 double stage_time_limit(const AuditProfile& profile, double budget, double stage_timeout) {

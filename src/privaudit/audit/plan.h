@@ -148,8 +148,11 @@ struct AuditStage {
   int64_t per_class = 0;          // > 0: a memorisation-regime stage (that many images per class)
   int repeat = 0;                 // 0: the audit's seed; r: seed + r
   uint64_t seed = 0;
-  double budget = 0;      // its --time-budget in seconds; 0: none
-  std::string model;      // the model file it attacks ("" for a training and the defense)
+  double budget = 0;  // its --time-budget in seconds; 0: none
+  // Images x epochs it trains (x models for membership), from the profile's work: what makes a
+  // training or membership stage long (see stage_cost); 0 for the attack stages.
+  double trained_images = 0;
+  std::string model;  // the model file it attacks ("" for a training and the defense)
   // A training's model.pt whose chain it runs in, after the stages before it, without attacking
   // that model (a memorisation group's membership reads the group's reconstructions); "" none.
   std::string after;
@@ -167,9 +170,13 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& options,
 // a stage that attacks a given --model file, and the defense, alone. A stage with `after` joins
 // that training's chain. Chains in plan order.
 std::vector<std::vector<size_t>> audit_chains(const std::vector<AuditStage>& stages);
-// What a stage is expected to cost, for sharing chains out: its time budget when it has one,
-// else 30 s for a training and 60 s for anything else (chains then weigh by their stage counts).
-// Only the wall time depends on it: the work, and so every figure, does not.
+// What a stage is expected to cost in seconds, for sharing chains out: its time budget when it
+// has one, else 60 s plus its trained images at one thread's training speed for its architecture
+// (2026-12-07, machine B: MLP 25,000, CNN 4,400, ViT 2,300 images/s). Before, every stage but a
+// training counted 60 s: the paper profile's 16-model membership stages (30-45 min) weighed as
+// much as a malicious-server stage (1 s), and one process ran the MLP's chain and then the CNN's
+// membership alone while the other ran 15 stages. Only the wall time depends on it: the work, and
+// so every figure, does not.
 double stage_cost(const AuditStage& stage);
 
 // The wall-clock limit of a stage, from its work: --stage-timeout when given; else the profile's
