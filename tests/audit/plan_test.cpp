@@ -297,7 +297,9 @@ TEST(AuditPlan, ProfilesAreWorkThatBecomesTheStagesFlags) {
     EXPECT_EQ(stage.model, flag_value(stage, "--model")) << stage.id;
     const bool trains = stage.command == "train" || stage.command == "membership";
     EXPECT_EQ(stage.trained_images > 0, trains) << stage.id;
-    if (!trains) EXPECT_EQ(stage_cost(stage), 60.0) << stage.id;
+    if (!trains) {
+      EXPECT_EQ(stage_cost(stage), 60.0) << stage.id;
+    }
   }
   // A model's training and every stage attacking that model form one chain.
   const auto chains = audit_chains(stages);
