@@ -382,12 +382,9 @@ TEST(AuditPlan, PaperProfileSharesItsMembershipStagesOutByTheirTraining) {
   options.profile = "paper";
   const auto stages = plan_audit(options, "out");
   const auto chains = audit_chains(stages);
-  std::vector<double> costs;
+  const auto costs = chain_costs(stages, chains);
   size_t cnn = chains.size(), vit = chains.size();
   for (size_t c = 0; c < chains.size(); ++c) {
-    double cost = 0;
-    for (size_t i : chains[c]) cost += stage_cost(stages[i]);
-    costs.push_back(cost);
     if (stages[chains[c][0]].id == "cnn/membership") cnn = c;
     if (stages[chains[c][0]].id == "vit/membership") vit = c;
   }

@@ -58,13 +58,7 @@ nlohmann::json open_audit_folder(Context& ctx, const fs::path& state_path) {
 std::vector<size_t> rank_stages(const std::vector<audit::AuditStage>& stages,
                                 const std::vector<std::vector<size_t>>& chains,
                                 const dist::World& world) {
-  std::vector<double> costs;
-  for (const auto& chain : chains) {
-    double cost = 0;
-    for (size_t i : chain) cost += audit::stage_cost(stages[i]);
-    costs.push_back(cost);
-  }
-  const auto owner = dist::assign_items(costs, world.size());
+  const auto owner = dist::assign_items(audit::chain_costs(stages, chains), world.size());
   std::vector<size_t> mine;
   for (size_t c = 0; c < chains.size(); ++c) {
     if (owner[c] == world.rank()) mine.insert(mine.end(), chains[c].begin(), chains[c].end());

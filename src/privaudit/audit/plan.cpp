@@ -403,6 +403,17 @@ double stage_cost(const AuditStage& stage) {
   return 60.0 + stage.trained_images / per_second;
 }
 
+std::vector<double> chain_costs(const std::vector<AuditStage>& stages,
+                                const std::vector<std::vector<size_t>>& chains) {
+  std::vector<double> costs;
+  for (const auto& chain : chains) {
+    double cost = 0;
+    for (size_t i : chain) cost += stage_cost(stages[i]);
+    costs.push_back(cost);
+  }
+  return costs;
+}
+
 double stage_time_limit(const AuditProfile& profile, double budget, double stage_timeout) {
   if (stage_timeout > 0) return stage_timeout;
   if (budget > 0) return std::min(profile.stage_limit, 2 * budget + 600);

@@ -178,6 +178,9 @@ std::vector<std::vector<size_t>> audit_chains(const std::vector<AuditStage>& sta
 // membership alone while the other ran 15 stages. Only the wall time depends on it: the work, and
 // so every figure, does not.
 double stage_cost(const AuditStage& stage);
+// Each chain's expected cost: the sum of its stages' stage_cost.
+std::vector<double> chain_costs(const std::vector<AuditStage>& stages,
+                                const std::vector<std::vector<size_t>>& chains);
 
 // The wall-clock limit of a stage, from its work: --stage-timeout when given; else the profile's
 // stage_limit, about 20 times the slowest of its stages on a 2-core machine (a hung stage is

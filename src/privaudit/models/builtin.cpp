@@ -56,7 +56,8 @@ TORCH_MODULE(GaussianNoise);
 // A Conv2d (same parameters, names and initialisation) that convolves in channels-last layout:
 // LibTorch's CPU convolution (oneDNN) is im2col-bound on contiguous NCHW for these narrow layers,
 // and the max-pooling after it is 5x faster on channels-last input. The built-in CNN, one thread,
-// batch 128: training 1.4x, inference 1.8x the images per second (bench/RESULTS.md `train`).
+// batch 128: training 1.36x the images per second, a membership stage's scoring 1.42x
+// (bench/RESULTS.md, 2026-12-07).
 // The parameters stay NCHW (checkpoints, per-example gradients and the multi-target engine read
 // them as before); only the values' rounding changes. run_stages hands each stage's output on as
 // contiguous NCHW.
