@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "audit/audit_fixtures.h"
+#include "privaudit/util/error.h"
 #include "test_util.h"
 
 namespace privaudit::audit {
@@ -76,6 +77,19 @@ TEST(DefendedPoints, EachProfilePlansItsEpsilonsAndUpdateDefensesPerArchitecture
   EXPECT_EQ(flag_value(paper[5].args, "--train-size"), "60000");  // halves of all 60,000
   EXPECT_EQ(update_point({"--defend-clip", "1", "--defend-noise", "0.01"}),
             "update-clip1-noise0.01");
+  // --defend-epsilons replaces the profile's epsilons; nonsense is refused.
+  options.profile = "quick";
+  options.defend_epsilons = std::vector<double>{1, 64};
+  const auto chosen = points_of(plan_audit(options, "out"));
+  ASSERT_EQ(chosen.size(), 2u * 2u + 2u);
+  EXPECT_EQ(chosen[0].id, "cnn/dp-eps1/train");
+  EXPECT_EQ(flag_value(chosen[1].args, "--dp-epsilon"), "1");
+  EXPECT_EQ(chosen[2].id, "cnn/dp-eps64/train");
+  for (const auto& bad : {std::vector<double>{}, std::vector<double>{8, 0}, std::vector<double>{-1},
+                          std::vector<double>{1e9}}) {
+    options.defend_epsilons = bad;
+    EXPECT_THROW(plan_audit(options, "out"), UsageError);
+  }
 }
 
 // Gathering puts a point's stages under its architecture's "defended" entry, never over the
@@ -89,8 +103,9 @@ TEST(DefendedPoints, GatherPutsEachPointUnderDefended) {
   options.memorization_sizes = std::vector<int64_t>{};
   const auto stages = plan_audit(options, dir.path());
   const auto archs = testing::gather_named_stages(stages, dir.path());
-  ASSERT_EQ(archs.size(), 2u);  // mlp and the defense
+  ASSERT_EQ(archs.size(), 1u);  // the MLP, its defense included
   const auto& mlp = archs[0];
+  EXPECT_EQ(mlp["defend"]["results"]["stage"], "mlp/defend");
   EXPECT_EQ(mlp["train"]["results"]["stage"], "mlp/train");
   ASSERT_EQ(mlp["defended"].size(), 3u);
   EXPECT_EQ(mlp["defended"][0]["point"], "dp-eps8");

@@ -43,7 +43,7 @@ TEST(AuditPlan, ProfilesStateWorkAndOnlyTimeBudgetCapsIt) {
   const auto stages = plan_audit(options, "out");
   // train, invert, gradients, federated, malicious, layers, membership; the memorisation
   // regime's train, invert and membership at 10 images per class; the privacy-utility points (DP
-  // train and membership, two defended updates); defend
+  // train and membership, two defended updates); the MLP's defend
   ASSERT_EQ(stages.size(), 15u);
   const auto quick = audit_profile("quick");
   for (const auto& stage : stages) {
@@ -95,7 +95,7 @@ TEST(AuditPlan, EveryStageHasATimeLimitFromItsWork) {
 
 // The memorisation regime: per architecture and size, a training stage on that many images per
 // class (epochs for ~300 steps) and an inversion of its model; --repeats runs every stage again
-// with the next seeds in folders of their own; the defense runs once.
+// with the next seeds in folders of their own; each architecture's defense runs once.
 TEST(AuditPlan, MemorisationStagesAndRepeats) {
   AuditPlanOptions options;
   options.archs = "mlp,cnn";
@@ -107,8 +107,8 @@ TEST(AuditPlan, MemorisationStagesAndRepeats) {
   const auto stages = plan_audit(options, "out");
   // Per seed and architecture: 7 main stages + 2 sizes x (train, invert, membership); the
   // audit's own seed's privacy-utility points (DP train and membership, two defended updates)
-  // per architecture; then the defense.
-  ASSERT_EQ(stages.size(), 2u * 2u * (7u + 6u) + 2u * 4u + 1u);
+  // and defense per architecture.
+  ASSERT_EQ(stages.size(), 2u * 2u * (7u + 6u) + 2u * (4u + 1u));
   std::set<std::string> ids;
   for (const auto& stage : stages) ids.insert(stage.id);
   EXPECT_EQ(ids.size(), stages.size());  // ids (and logs) are unique
@@ -130,7 +130,14 @@ TEST(AuditPlan, MemorisationStagesAndRepeats) {
   EXPECT_EQ(repeat.repeat, 1);
   EXPECT_EQ(flag_value(repeat, "--seed"), "6");
   EXPECT_EQ(flag_value(repeat, "--model"), "out/seed-6/mlp/train/model.pt");
-  EXPECT_EQ(find("defense/defend").repeat, 0);
+  for (const std::string arch : {"mlp", "cnn"}) {
+    const auto& defend = find(arch + "/defend");
+    EXPECT_EQ(defend.repeat, 0);
+    EXPECT_EQ(flag_value(defend, "--arch"), arch);
+    EXPECT_EQ(defend.dir, std::filesystem::path("out/" + arch + "/defend"));
+    EXPECT_GT(defend.trained_images, 0) << "its cost, for sharing the chains out";
+  }
+  for (const auto& stage : stages) EXPECT_NE(stage.arch, "defense") << stage.id;
   // Fewer images per class, more epochs (about the same number of steps), within 20-150.
   EXPECT_GT(memorization_epochs(10), memorization_epochs(100));
   EXPECT_LE(memorization_epochs(1), 150);

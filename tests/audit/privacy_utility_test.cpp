@@ -114,6 +114,47 @@ TEST(PrivacyUtility, ReadsARowPerDefenseWithItsStrongestAttack) {
   EXPECT_TRUE(json["architectures"][0]["rows"][2]["test_accuracy"].is_null());
 }
 
+// Each architecture's own defend stage (an audit of 2026-12-07 on) joins that architecture's
+// table; test accuracy carries the Clopper-Pearson interval of its test set where the stage
+// recorded its size (2,000 images: 0.90 [0.886, 0.913]), none where it did not.
+TEST(PrivacyUtility, EachArchitecturesDefenseJoinsItsOwnTableWithAccuracyIntervals) {
+  const Json dataset = {{"test_size", 2000}};
+  const Json points = {{{"lambda", 0.0},
+                        {"loss", "pixel"},
+                        {"test_accuracy", 0.9},
+                        {"attack_psnr_per_image", {20.0, 21.0, 22.0}}},
+                       {{"lambda", 10.0},
+                        {"loss", "pixel"},
+                        {"test_accuracy", 0.7},
+                        {"attack_psnr_per_image", {15.0, 16.0, 17.0}}}};
+  const Json mlp = {
+      {"name", "mlp"},
+      {"train", done({{"test_accuracy", 0.90}, {"dataset", dataset}})},
+      {"defend", done({{"points", points}, {"dataset", dataset}, {"model", {{"arch", "mlp"}}}})}};
+  const Json vit = {{"name", "vit"}, {"train", done({{"test_accuracy", 0.8}})}};
+  const auto view = privacy_utility(Json::array({mlp, vit}));
+  ASSERT_EQ(view.architectures.size(), 1u);  // the ViT has no defended row: no table
+  const auto& rows = view.architectures[0].rows;
+  EXPECT_EQ(view.architectures[0].arch, "mlp");
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].defense, "none");
+  EXPECT_EQ(rows[0].test_images, 2000);
+  EXPECT_NEAR(rows[0].accuracy_low, 0.886, 0.002);
+  EXPECT_NEAR(rows[0].accuracy_high, 0.913, 0.002);
+  EXPECT_EQ(rows[2].defense, "adversarial");
+  EXPECT_EQ(rows[2].point, "mlp/defend");
+  EXPECT_EQ(rows[2].setting, "lambda 10 (pixel)");
+  EXPECT_DOUBLE_EQ(rows[2].psnr, 16.0);
+  EXPECT_LT(rows[2].accuracy_low, 0.7);
+  EXPECT_GT(rows[2].accuracy_high, 0.7);
+  EXPECT_NEAR(to_json(view)["architectures"][0]["rows"][2]["test_accuracy_high"].get<double>(),
+              rows[2].accuracy_high, 1e-12);
+  // The older fixture's train stage recorded no test size: no interval is made up.
+  const auto old = privacy_utility(gathered(8.0, 0.5));
+  EXPECT_TRUE(std::isnan(old.architectures[0].rows[0].accuracy_low));
+  EXPECT_EQ(old.architectures[0].rows[0].test_images, 0);
+}
+
 // epsilon-hat <= epsilon must hold on every DP row: a measured lower bound above the accountant's
 // epsilon is a bug in one of them, flagged on the row, the view and results.json.
 TEST(PrivacyUtility, FlagsAMeasuredEpsilonAboveTheAccountants) {

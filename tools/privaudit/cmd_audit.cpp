@@ -25,7 +25,8 @@ struct AuditFlags {
   std::string archs = "mlp,cnn,vit";
   std::string profile = "quick";
   bool defend = false;
-  std::string memorization_sizes;  // "" = the profile's; "none" = no memorisation regime
+  std::string memorization_sizes;       // "" = the profile's; "none" = no memorisation regime
+  std::vector<double> defend_epsilons;  // empty: the profile's
   int repeats = 1;
   std::string surfaces = "weights,gradients,features";
   double stage_timeout = 0;               // 0: each stage's limit from the profile
@@ -70,6 +71,10 @@ void check_audit(AuditFlags& f, CommonFlags& common, const CLI::App& app) {
   plan.threads = common.threads;
   plan.memorization_sizes = parse_sizes(f.memorization_sizes);
   plan.repeats = f.repeats;
+  if (!f.defend_epsilons.empty()) {
+    if (!f.defend) throw UsageError("--defend-epsilons needs --defend");
+    plan.defend_epsilons = f.defend_epsilons;
+  }
   plan.stage_budget = common.time_budget;  // audit --time-budget: per attack stage
   if (app.get_option("--model-timeout")->count() > 0) plan.model_timeout = common.model_timeout;
   plan.stage_timeout = f.stage_timeout;
@@ -126,7 +131,12 @@ Steps setup_audit(CLI::App& app, CommonFlags& common) {
       ->capture_default_str();
   app.add_flag("--defend", flags->defend,
                "Also the privacy-utility view: per architecture DP-SGD models with membership "
-               "inference, defended updates, and adversarially trained CNNs");
+               "inference, defended updates, and adversarially trained models (each with its "
+               "test accuracy)");
+  app.add_option("--defend-epsilons", flags->defend_epsilons,
+                 "With --defend: the DP-SGD models' target epsilons (e.g. 1,8,64; default: the "
+                 "profile's: quick 8, paper 1,8,64)")
+      ->delimiter(',');
   app.add_option("--memorization-sizes", flags->memorization_sizes,
                  "Images per class of the memorisation regime: each architecture is also trained "
                  "on this few to 100% training accuracy and inverted (e.g. 10,100; none; default: "

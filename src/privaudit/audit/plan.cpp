@@ -190,8 +190,17 @@ AuditProfile audit_profile(const std::string& name) {
 }
 
 std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& out) {
-  const auto profile = audit_profile(f.profile);
+  auto profile = audit_profile(f.profile);
   if (f.repeats < 1 || f.repeats > 100) throw UsageError("--repeats must be 1-100");
+  if (f.defend_epsilons) {
+    if (f.defend_epsilons->empty())
+      throw UsageError("--defend-epsilons: give at least one epsilon (e.g. 1,8,64)");
+    for (const double epsilon : *f.defend_epsilons) {
+      if (!(epsilon > 0 && epsilon <= 1000))
+        throw UsageError("--defend-epsilons: each epsilon must be above 0 and at most 1000");
+    }
+    profile.privacy_utility.dp_epsilons = *f.defend_epsilons;
+  }
   const auto sizes = f.memorization_sizes ? *f.memorization_sizes : profile.memorization;
   auto memorize_invert = profile.invert;  // the regime's own work where the profile states it
   if (profile.memorize_invert.steps > 0) memorize_invert.steps = profile.memorize_invert.steps;
@@ -320,6 +329,21 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
         (w.memorize_models > 0 ? w.memorize_models : w.models) * 10.0 * per_class * epochs;
     stages.back().after = (run.root / arch / group / "train" / "model.pt").string();
   };
+  // The defend stage (adversarial reconstruction learning) of one architecture, and its work for
+  // stage_cost: per lambda, the encoder's epochs with the simulated adversary's decoder steps,
+  // then the head's epoch and the fresh attacker's 10 epochs, counted as images trained.
+  const auto defend_args = [&](const std::string& arch) {
+    auto args = stage_args(profile.defend);
+    args.insert(args.begin(), {"--arch", arch});
+    return args;
+  };
+  const auto defend_images = [&]() {
+    const auto& w = profile.defend;
+    const double lambdas = w.lambdas.empty() ? 5.0 : split_list(w.lambdas).size();
+    const double images = w.train_size > 0 ? w.train_size : main_train_size;
+    const double epochs = w.epochs > 0 ? w.epochs : 3;
+    return lambdas * images * (4 * epochs + 11);
+  };
   const auto attacks = [&](const std::string& arch, const std::string& model) {
     if (weights) add(arch, "", 0, "invert", stage_args(profile.invert), model);
     if (gradients) {
@@ -366,13 +390,16 @@ std::vector<AuditStage> plan_audit(const AuditPlanOptions& f, const fs::path& ou
             point.attacks_main_model ? main_model : "");
         stages.back().point = point.point;
       }
+      // Adversarial reconstruction learning on this architecture: a model per lambda, each
+      // attacked by a fresh decoder (the features' defense of the privacy-utility view).
+      add(arch, "", 0, "defend", defend_args(arch));
+      stages.back().trained_images = defend_images();
     }
   }
-  if (f.defend) {  // once, with the audit's own seed, after every repeat
+  if (f.defend && !f.model.empty()) {  // a given model: the built-in CNN's sweep, as before
     plan_run(0);
-    auto args = stage_args(profile.defend);
-    args.insert(args.begin(), {"--arch", "cnn"});
-    add("defense", "", 0, "defend", args);
+    add("defense", "", 0, "defend", defend_args("cnn"));
+    stages.back().trained_images = defend_images();
   }
   return stages;
 }

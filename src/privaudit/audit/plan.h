@@ -131,6 +131,8 @@ struct AuditPlanOptions {
   // Every stage but the defense runs this many times, with seeds seed, seed+1, ...; the report
   // pools their targets.
   int repeats = 1;
+  // --defend's DP-SGD points (--defend-epsilons); unset: the profile's.
+  std::optional<std::vector<double>> defend_epsilons;
   double model_timeout = -1;  // >= 0: --model-timeout of the stages that attack a model file
   double stage_timeout = 0;   // > 0: every stage's wall-clock limit (--stage-timeout)
   // The threat surfaces to attack (--surfaces): "weights" (invert, membership, the memorisation
@@ -141,7 +143,7 @@ struct AuditPlanOptions {
 
 struct AuditStage {
   std::string id;                 // "cnn/gradients", "cnn/malicious"
-  std::string arch;               // "cnn", "model" for --model, "defense"
+  std::string arch;               // "cnn", "model" for --model, "defense" (--model --defend)
   std::string command;            // the sub-command ("federated" for "cnn/malicious")
   std::vector<std::string> args;  // its command line, without the program name
   std::filesystem::path dir;      // its --out; its last part keys it in gather_audit

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "privaudit/metrics/bootstrap.h"
+#include "privaudit/metrics/membership_metrics.h"
 #include "privaudit/report/results.h"
 
 namespace privaudit::audit {
@@ -16,6 +17,17 @@ std::string setting_number(double value) {
   std::ostringstream text;
   text << value;
   return text.str();
+}
+
+// The accuracy and its 95 % interval over `images` test images (none when not recorded).
+void accuracy_cells(PrivacyUtilityRow& row, double accuracy, int64_t images) {
+  row.test_accuracy = accuracy;
+  if (!std::isfinite(accuracy) || images <= 0) return;
+  const auto correct = static_cast<int64_t>(std::llround(accuracy * static_cast<double>(images)));
+  const auto interval = metrics::clopper_pearson(correct, images);
+  row.accuracy_low = interval.low;
+  row.accuracy_high = interval.high;
+  row.test_images = images;
 }
 
 // A stage that should have figures but has none (failed, timed out, not run) names itself in
@@ -78,7 +90,8 @@ PrivacyUtilityRow dp_row(const Json& point) {
   row.defense = "dp-sgd";
   row.point = point.value("point", "?");
   note_status(row, run.train, "train");
-  if (run.train.results) row.test_accuracy = run.train.results->test_accuracy;
+  if (run.train.results)
+    accuracy_cells(row, run.train.results->test_accuracy, run.train.results->test_size);
   // The guarantee of the models the membership attacks saw (the references'); the training's
   // own when that stage has none (the same N, rate and steps by construction).
   double epsilon = json_number(point, "membership/results/reference_models/privacy/epsilon");
@@ -139,24 +152,26 @@ PrivacyUtilityRow update_row(const Json& point) {
 PrivacyUtilityRow none_row(const Run& run) {
   PrivacyUtilityRow row;
   note_status(row, run.train, "train");
-  if (run.train.results) row.test_accuracy = run.train.results->test_accuracy;
+  if (run.train.results)
+    accuracy_cells(row, run.train.results->test_accuracy, run.train.results->test_size);
   gradient_cells(row, run.gradients);
   membership_cells(row, run.membership);
   return row;
 }
 
-// The defend stage's points: the decoder attack on the features of each lambda's CNN.
-std::vector<PrivacyUtilityRow> adversarial_rows(const Stage<DefenseRecord>& stage) {
+// The defend stage's points: the decoder attack on the features of each lambda's model.
+std::vector<PrivacyUtilityRow> adversarial_rows(const Stage<DefenseRecord>& stage,
+                                                const std::string& point) {
   std::vector<PrivacyUtilityRow> rows;
   if (!stage.results) return rows;
   for (const auto& p : stage.results->points) {
     PrivacyUtilityRow row;
     row.defense = "adversarial";
-    row.point = "defense/defend";
-    // lambda 0 is the sweep's undefended CNN: the features surface's own baseline.
+    row.point = point;
+    // lambda 0 is the sweep's undefended model: the features surface's own baseline.
     row.setting = "lambda " + setting_number(p.lambda) + " (" + p.loss + ")" +
                   (p.lambda == 0 ? ", undefended" : "");
-    row.test_accuracy = p.test_accuracy;
+    accuracy_cells(row, p.test_accuracy, stage.results->test_size);
     row.surface = "features";
     const auto& values = p.attack_psnr_per_image;
     if (!values.empty()) {
@@ -186,10 +201,10 @@ PrivacyUtility privacy_utility(const Json& architectures) {
   PrivacyUtility table;
   if (!architectures.is_array()) return table;
   const auto records = architectures_from_json(architectures);
-  // The defend stage trains CNNs ("--arch cnn"): its rows join the CNN's table.
+  // An older audit's one defend stage trained CNNs ("--arch cnn"): its rows join the CNN's table.
   std::vector<PrivacyUtilityRow> adversarial;
   for (const auto& arch : records) {
-    if (arch.name == "defense") adversarial = adversarial_rows(arch.run.defend);
+    if (arch.name == "defense") adversarial = adversarial_rows(arch.run.defend, "defense/defend");
   }
   for (size_t i = 0; i < records.size(); ++i) {
     const auto& arch = records[i];
@@ -203,6 +218,8 @@ PrivacyUtility privacy_utility(const Json& architectures) {
         if (name.rfind("update", 0) == 0) rows.rows.push_back(update_row(point));
       }
     }
+    const auto own = adversarial_rows(arch.run.defend, arch.name + "/defend");
+    rows.rows.insert(rows.rows.end(), own.begin(), own.end());
     if (arch.name == "cnn") {
       rows.rows.insert(rows.rows.end(), adversarial.begin(), adversarial.end());
       adversarial.clear();
@@ -228,6 +245,9 @@ Json to_json(const PrivacyUtility& table) {
                   {"point", r.point},
                   {"status", r.status},
                   {"test_accuracy", finite_or_null(r.test_accuracy)},
+                  {"test_accuracy_low", finite_or_null(r.accuracy_low)},
+                  {"test_accuracy_high", finite_or_null(r.accuracy_high)},
+                  {"test_images", r.test_images},
                   {"surface", r.surface},
                   {"psnr_median", finite_or_null(r.psnr)},
                   {"psnr_low", finite_or_null(r.psnr_low)},

@@ -3,7 +3,8 @@
 // protects, beside the undefended model. Rows: "none" (the main model), "dp-sgd" per epsilon
 // (membership on K models of the DP recipe: TPR at 1 % FPR and the epsilon lower bound beside the
 // accountant's epsilon), "update" per defended update (the strongest gradient attack on one image)
-// and "adversarial" per lambda of the defend stage (the decoder attack on the features; CNN).
+// and "adversarial" per lambda of the architecture's defend stage (the decoder attack on the
+// features).
 // A DP row whose measured lower bound exceeds the accountant's epsilon is a bug in the attack's
 // bound or in the accountant: it is flagged (`violation`), never hidden. No I/O.
 #pragma once
@@ -23,7 +24,10 @@ struct PrivacyUtilityRow {
   std::string setting;           // "epsilon 8", "clip 1, noise 0.001", "lambda 3 (pixel)"
   std::string point;             // the stages' folder under the architecture ("" for none)
   std::string status = "done";   // "done", or what is missing ("train failed", ...)
-  double test_accuracy = kMissing;
+  // Test accuracy on test_images images, with its 95 % Clopper-Pearson interval (the test set's
+  // sampling error: the one uncertainty a single trained model has; seeds add their own).
+  double test_accuracy = kMissing, accuracy_low = kMissing, accuracy_high = kMissing;
+  int64_t test_images = 0;
   std::string utility_note;  // why test_accuracy is not measured, when it is not
   // The strongest reconstruction attack on the surface the row's defense protects ("gradients":
   // per target at batch 1; "features": the decoder per image): median over the targets with its
@@ -57,7 +61,8 @@ struct PrivacyUtility {
 bool epsilon_violated(double epsilon_measured, double epsilon_accountant);
 
 // From the audit's gathered "architectures" (plan.h's gather_audit): each architecture's
-// "defended" points and the "defense" entry's defend stage.
+// "defended" points and its defend stage (an audit of before 2026-12-07 had one, of the CNN, in
+// a "defense" entry: its rows join the CNN's).
 PrivacyUtility privacy_utility(const nlohmann::json& architectures);
 
 // results.json's "privacy_utility": {"violation", "architectures": [{"arch", "rows": [...]}]}.

@@ -40,6 +40,7 @@ TrainRecord train_from(const Json& r) {
   if (r.contains("dataset") && r["dataset"].is_object()) {
     const auto& dataset = r["dataset"];
     t.train_size = integer_or(dataset, "train_size", 0);
+    t.test_size = integer_or(dataset, "test_size", 0);
     if (dataset.contains("classes") && dataset["classes"].is_array())
       t.classes = static_cast<int64_t>(dataset["classes"].size());
   }
@@ -181,7 +182,8 @@ FederatedRecord federated_from(const Json& r) {
     f.images_per_client = integer_or(run, "images_per_client", 0);
     f.bins = integer_or(run, "bins", 0);
     f.secure_aggregation = run.value("secure_aggregation", false);
-    for (const auto& v : run.value("views", Json::array())) f.views.push_back(federated_view_from(v));
+    for (const auto& v : run.value("views", Json::array()))
+      f.views.push_back(federated_view_from(v));
   }
   if (!f.has_sweep) return f;
   for (const auto& row : r["sweep"]) {
@@ -207,6 +209,9 @@ DefenseRecord defense_from(const Json& r) {
   DefenseRecord d;
   d.has_points = r.contains("points") && r["points"].is_array();
   if (!d.has_points) return d;
+  if (r.contains("model") && r["model"].is_object()) d.arch = text_or(r["model"], "arch", "");
+  if (r.contains("dataset") && r["dataset"].is_object())
+    d.test_size = integer_or(r["dataset"], "test_size", 0);
   for (const auto& p : r["points"]) {
     DefensePoint point;
     point.lambda = json_number(p, "lambda");

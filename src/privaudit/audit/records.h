@@ -22,7 +22,8 @@ struct TrainRecord {
   double test_accuracy = kMissing;
   double train_accuracy = kMissing;
   int64_t train_size = 0;
-  int64_t classes = 0;  // class names recorded with the dataset
+  int64_t test_size = 0;  // the images test_accuracy is measured on (0: not recorded)
+  int64_t classes = 0;    // class names recorded with the dataset
 };
 
 // One image rebuilt from the weights (privaudit invert).
@@ -141,6 +142,8 @@ struct DefensePoint {
 
 struct DefenseRecord {
   bool has_points = false;
+  std::string arch;       // the architecture defended (the results' model; "" if not recorded)
+  int64_t test_size = 0;  // the images each point's test_accuracy is measured on
   std::vector<DefensePoint> points;
 };
 

@@ -28,7 +28,7 @@ std::string privacy_row(const audit::PrivacyUtilityRow& r) {
   html << "<tr><td>" << escape_xml(r.defense) << "</td><td>"
        << escape_xml(r.setting.empty() ? "-" : r.setting) << "</td><td>";
   if (std::isfinite(r.test_accuracy)) {
-    html << format_number(r.test_accuracy);
+    html << with_interval(r.test_accuracy, r.accuracy_low, r.accuracy_high, "%.3f");
   } else {
     html << "<span title=\"" << escape_xml(r.utility_note) << "\">not measured</span>";
   }
@@ -118,10 +118,12 @@ std::string privacy_utility_section(const std::filesystem::path& out,
           "beside the strongest attack on the surface its defense protects: the median PSNR of "
           "the reconstructions (dB, 95 % interval over the targets; <i>gradients</i>: the "
           "strongest gradient attack on one shared image; <i>features</i>: the decoder on the "
-          "adversarially trained CNN's features) and the images rebuilt exactly; membership "
+          "adversarially trained model's features) and the images rebuilt exactly; membership "
           "inference's true-positive rate at 1 % false positives (95 % interval) and the epsilon "
           "it proves at least (epsilon-hat); for DP-SGD, the accountant's epsilon, which must be "
-          "at least epsilon-hat. A defended update trains no model, so its utility is not "
+          "at least epsilon-hat. Test accuracy's interval is the test set's sampling error "
+          "(Clopper-Pearson), not the spread over training seeds. A defended update trains no "
+          "model, so its utility is not "
           "measured here.</p>\n";
   if (table.violation)
     html << "<p class=\"note\"><b>A measured epsilon lower bound exceeds the accountant's "
@@ -140,7 +142,8 @@ std::string privacy_utility_section(const std::filesystem::path& out,
                          "the right leaks more and keeps more accuracy.");
     }
     html << "<table><tr><th>Defense</th><th>Setting"
-         << "</th><th>Test accuracy</th><th>Surface</th><th>PSNR median [95 %]</th><th>Exact</th>"
+         << "</th><th>Test accuracy [95 %]</th><th>Surface</th><th>PSNR median [95 "
+            "%]</th><th>Exact</th>"
          << "<th>TPR at 1 % FPR [95 %]</th><th>epsilon-hat</th><th>Accountant epsilon</th>"
          << "<th>Status</th></tr>\n";
     for (const auto& row : arch.rows) html << privacy_row(row);

@@ -302,16 +302,21 @@ std::string architecture_sections(const fs::path& out, const audit::AuditRecords
 
 std::string defense_section(const fs::path& out, const audit::AuditRecords& records) {
   std::ostringstream html;
+  // Each architecture's defend stage (audit --defend); an audit of before 2026-12-07 had one,
+  // of the CNN, under the name "defense".
   for (const auto& arch : records.architectures) {
-    if (arch.name != "defense") continue;
-    html << "<h2>Defense: adversarial reconstruction learning</h2>\n";
     const auto& stage = arch.run.defend;
+    if (!stage.present) continue;
+    const bool legacy = arch.name == "defense";
+    const std::string name = legacy ? "cnn" : arch.name;
+    html << "<h2>Defense: adversarial reconstruction learning (" << escape_xml(name) << ")</h2>\n";
     if (!stage.results) {
       html << note(stage, "The defense");
       continue;
     }
-    const std::string d = dir_of(stage, "defense/defend");
-    html << "<p>Each point is a CNN trained so that a decoder cannot rebuild its inputs from its "
+    const std::string d = dir_of(stage, legacy ? "defense/defend" : arch.name + "/defend");
+    html << "<p>Each point is a " << escape_xml(name)
+         << " trained so that a decoder cannot rebuild its inputs from its "
             "features; lambda is how hard it tries. A fresh, stronger decoder then attacks each "
             "one; the last column says whether the defense also protects the gradients a client "
             "would share.</p>\n";
