@@ -8,8 +8,8 @@
 
 #include "../test_util.h"
 #include "fixtures/trained_models.h"
-#include "privaudit/data/spec.h"
 #include "privaudit/attacks/weights/membership.h"
+#include "privaudit/data/spec.h"
 #include "privaudit/train/reference_models.h"
 
 namespace privaudit {
@@ -111,11 +111,25 @@ TEST_F(MembershipCommand, DpReferencesRecordTheirEpsilonAndNoAttackProvesMore) {
     EXPECT_LE(attack["epsilon_lower_bound"].get<double>(), epsilon) << attack["attack"];
   }
   const auto plain = out.file("plain");
-  ASSERT_EQ(run_cli(std::string(kSmallRun) + " --cache " + dir + "/references --out " + plain)
-                .exit_code,
-            0);
+  ASSERT_EQ(
+      run_cli(std::string(kSmallRun) + " --cache " + dir + "/references --out " + plain).exit_code,
+      0);
   EXPECT_EQ(results_of(plain)["reference_models"]["trained"], 3);  // not the DP models
   EXPECT_FALSE(results_of(plain)["reference_models"].contains("privacy"));
+  // The DP recipe of docs/dp.md (GroupNorm, tanh): models of their own, under their own key.
+  const auto tanh = out.file("tanh");
+  const auto shaped =
+      run_cli(std::string(kSmallRun) + " --group-norm --activation tanh " +
+              "--dp-epsilon 2 --dp-delta 1e-3 --cache " + dir + "/references --out " + tanh);
+  ASSERT_EQ(shaped.exit_code, 0) << shaped.output;
+  EXPECT_EQ(results_of(tanh)["reference_models"]["trained"], 3);
+  // reference_models.cache: the key's folder, its settings beside the models.
+  std::ifstream key(results_of(tanh)["reference_models"]["cache"].get<std::string>() +
+                    "/reference.json");
+  ASSERT_TRUE(key) << results_of(tanh)["reference_models"].dump();
+  const auto model = nlohmann::json::parse(key)["model"];
+  EXPECT_EQ(model.value("activation", ""), "tanh");
+  EXPECT_EQ(model.value("group_norm", false), true);
 }
 
 TEST_F(MembershipCommand, TwoProcessesShareTheReferenceModelsAndGiveTheSameFigures) {
@@ -150,6 +164,10 @@ TEST_F(MembershipCommand, BadInputGetsAOneLineErrorNamingIt) {
 
   const auto arch = run_cli(base + "--arch resnet --out " + out.file("d"));
   EXPECT_EQ(arch.exit_code, 2) << arch.output;
+
+  const auto activation = run_cli(base + "--models 2 --activation swish --out " + out.file("e"));
+  EXPECT_EQ(activation.exit_code, 2) << activation.output;
+  EXPECT_TRUE(contains(activation.output, "swish")) << activation.output;
 }
 
 // --reconstructions: each most exposed image beside the reconstruction nearest to it. The pool's
@@ -163,8 +181,8 @@ TEST_F(MembershipCommand, ShowsTheMostExposedImagesBesideTheirNearestReconstruct
   torch::save(std::vector<torch::Tensor>{torch::rand({20, 1, 28, 28}), pool.labels.slice(0, 0, 20)},
               noise);
   const auto with = [&](const std::string& file, const std::string& dir) {
-    return run_cli(std::string(kSmallRun) + " --seed 0 --reconstructions " + file +
-                   " --cache " + out.file("cache") + " --out " + out.file(dir));
+    return run_cli(std::string(kSmallRun) + " --seed 0 --reconstructions " + file + " --cache " +
+                   out.file("cache") + " --out " + out.file(dir));
   };
   const auto found = with(exact, "exact");
   ASSERT_EQ(found.exit_code, 0) << found.output;
@@ -189,7 +207,8 @@ TEST_F(MembershipCommand, ShowsTheMostExposedImagesBesideTheirNearestReconstruct
   const auto absent = with(out.file("none.pt"), "absent");
   ASSERT_EQ(absent.exit_code, 0) << absent.output;
   EXPECT_TRUE(contains(absent.output, "none.pt does not exist")) << absent.output;
-  EXPECT_FALSE(results_of(out.file("absent"))["most_exposed"][0].contains("nearest_reconstruction"));
+  EXPECT_FALSE(
+      results_of(out.file("absent"))["most_exposed"][0].contains("nearest_reconstruction"));
   EXPECT_FALSE(fs::exists(out.file("absent") + "/exposed_vs_reconstructed.png"));
 
   // One that is not a reconstructions file, or of another shape: a one-line error naming it.
@@ -203,8 +222,9 @@ TEST_F(MembershipCommand, ShowsTheMostExposedImagesBesideTheirNearestReconstruct
   torch::save(std::vector<torch::Tensor>{torch::rand({4, 1, 14, 14}), torch::zeros({4})}, small);
   const auto shape = with(small, "shape");
   EXPECT_NE(shape.exit_code, 0);
-  EXPECT_TRUE(contains(shape.output, "small.pt: the reconstructions are not images of the pool's "
-                                     "shape (1x28x28)"))
+  EXPECT_TRUE(contains(shape.output,
+                       "small.pt: the reconstructions are not images of the pool's "
+                       "shape (1x28x28)"))
       << shape.output;
 }
 

@@ -22,6 +22,8 @@ struct MembershipFlags {
   experiments::MembershipExperimentOptions options;
   std::string arch;
   std::vector<int64_t> widths;
+  bool group_norm = false;  // the models' blocks, as privaudit train's flags
+  std::string activation;
   int epochs = 0;
   std::string optimizer = "adam";
   double learning_rate = 0;
@@ -85,6 +87,10 @@ void check_membership(MembershipFlags& f, Context& ctx) {
           1,
       "give one of --arch (train built-in models), --model FILE (train re-initialised "
       "copies of it) or --references DIR (models you trained)");
+  require_usage(!f.arch.empty() || (f.widths.empty() && !f.group_norm && f.activation.empty()),
+                "--widths, --group-norm and --activation shape --arch's models; a --model or "
+                "--references file has its own");
+  if (!f.activation.empty()) models::parse_activation(f.activation);  // a bad name: one line
   f.options.attacks = parse_attacks(f.attacks);
   f.options.epsilon.seed = common.seed;
   f.options.null_seed = common.seed + 1;
@@ -157,6 +163,8 @@ int run_membership(MembershipFlags& f, Context& ctx) {
   auto config = models::default_config(f.arch, model_input(splits), splits.train.num_classes());
   config.normalization = splits.normalization;
   if (!f.widths.empty()) config.widths = f.widths;
+  config.group_norm = f.group_norm;
+  if (!f.activation.empty()) config.activation = models::parse_activation(f.activation);
   config.validate();
   say(ctx.flags, "membership: " + std::to_string(f.options.references.models) + " " + f.arch +
                      " models on halves of a pool of " + std::to_string(splits.train.size()) +
@@ -186,6 +194,12 @@ Steps setup_membership(CLI::App& app, CommonFlags& common) {
                  "each file and the pool positions it trained on (docs/membership.md)");
   app.add_option("--widths", flags->widths, "Layer widths (mlp) or conv channels (cnn)")
       ->delimiter(',');
+  app.add_flag("--group-norm", flags->group_norm,
+               "Group normalisation in every block, as privaudit train's (per example: DP-SGD "
+               "references need it where a model would have batch norm)");
+  app.add_option("--activation", flags->activation,
+                 "relu, leaky_relu, sigmoid, tanh, gelu (default: the architecture's), as "
+                 "privaudit train's");
   app.add_option("--models", o.references.models,
                  "K: models trained on random halves of the pool; each is the target once, the "
                  "others its references")
