@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -39,10 +40,10 @@ nlohmann::json read_json(const std::string& path) {
 // The figures of a results.json: everything but wall times, memory and the process count.
 nlohmann::json figures(nlohmann::json j) {
   static const std::set<std::string> kNotFigures = {
-      "seconds",         "probe_seconds",      "processes",
-      "peak_memory_mib", "dof_seconds",        "jacobian_seconds",
-      "decoder_seconds", "samples_per_second", "stationarity_seconds",
-      "attack_seconds",  "train_seconds",      "peak_memory_mib_per_rank",
+      "seconds",          "probe_seconds",      "processes",
+      "peak_memory_mib",  "dof_seconds",        "jacobian_seconds",
+      "decoder_seconds",  "samples_per_second", "stationarity_seconds",
+      "attack_seconds",   "train_seconds",      "peak_memory_mib_per_rank",
       "training_seconds", "images_per_second"};
   if (j.is_object()) {
     nlohmann::json out = nlohmann::json::object();
@@ -115,6 +116,18 @@ bool wait_for_line(const std::string& log, const std::string& text,
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return true;
+}
+
+// The lines of `text` that contain every one of `parts`.
+int count_lines(const std::string& text, const std::vector<std::string>& parts) {
+  std::istringstream lines(text);
+  int count = 0;
+  for (std::string line; std::getline(lines, line);) {
+    bool all = true;
+    for (const auto& part : parts) all = all && contains(line, part);
+    count += all;
+  }
+  return count;
 }
 
 // Waits for `pid` until `deadline` (then kills it); returns its wait status, -1 when it hung.
@@ -381,9 +394,9 @@ TEST_F(DistributedRun, TheStoreBackendWritesTheFiguresOfOneProcess) {
     const std::string tag = secure.empty() ? "plain" : "secure";
     const auto one = run_cli(federated + out.file("one-" + tag));
     ASSERT_EQ(one.exit_code, 0) << one.output;
-    const auto three = run_shell("env PRIVAUDIT_DIST_BACKEND=store " +
-                                 std::string(PRIVAUDIT_CLI_PATH) + " " + federated +
-                                 out.file("three-" + tag) + " --processes 3");
+    const auto three =
+        run_shell("env PRIVAUDIT_DIST_BACKEND=store " + std::string(PRIVAUDIT_CLI_PATH) + " " +
+                  federated + out.file("three-" + tag) + " --processes 3");
     ASSERT_EQ(three.exit_code, 0) << three.output;
     const auto expected = figures(read_json(out.file("one-" + tag) + "/results.json"));
     auto got = figures(read_json(out.file("three-" + tag) + "/results.json"));
@@ -399,32 +412,62 @@ TEST_F(DistributedRun, TheStoreBackendWritesTheFiguresOfOneProcess) {
                              "--attack linear-layer --quiet --processes 2 --out " +
                              out.file("bad"));
   EXPECT_NE(bad.exit_code, 0);
-  EXPECT_TRUE(contains(bad.output, "PRIVAUDIT_DIST_BACKEND=mpi is not gloo or store")) << bad.output;
+  EXPECT_TRUE(contains(bad.output, "PRIVAUDIT_DIST_BACKEND=mpi is not gloo or store"))
+      << bad.output;
   EXPECT_FALSE(std::filesystem::exists(out.file("bad") + "/results.json"));
 }
 
 // The audit shares chains of stages (a model's training and the stages attacking it; here the
-// MLP's and its memorisation regime's): two processes write the stage figures of one; a rank
-// killed mid-run stops the audit naming it, and the same command continues it without redoing
-// the stages that were done. The weights surface only (train, invert, membership per chain): the
-// other surfaces' stages are planned and shared out the same way.
+// MLP's main chain, its main-recipe membership and its memorisation regime's), each process
+// claiming the next chain when it is free: two processes write the stage figures of one, each
+// stage runs once and each process prints the stages it finished; a rank killed mid-run stops the
+// audit naming it, and the same command continues it without redoing the stages that were done.
+// The weights surface only (train, invert, membership per chain): the other surfaces' stages are
+// planned and shared out the same way.
 TEST_F(DistributedRun, AuditOnTwoProcessesMatchesOneAndContinuesAfterAKilledRank) {
   TempDir out;
-  const auto audit = std::string(PRIVAUDIT_CLI_PATH) +
-                     " audit --profile smoke --archs mlp --memorization-sizes 3 --threads 1 "
+  const auto plain = std::string(PRIVAUDIT_CLI_PATH) +
+                     " audit --profile smoke --archs mlp --memorization-sizes 3 "
                      "--surfaces weights --out ";
+  const auto audit = plain.substr(0, plain.size() - 6) + "--threads 1 --out ";
   const auto one = run_shell(audit + out.file("one") + " --quiet");
   ASSERT_EQ(one.exit_code, 0) << one.output;
+
+  // Uninterrupted, with neither --processes nor --threads: one process per core (at most one per
+  // chain: 3), each at one thread; every stage once, some on each rank.
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int ranks = std::min(cores, 3);
+  const auto whole = run_shell(plain + out.file("whole"));
+  ASSERT_EQ(whole.exit_code, 0) << whole.output;
+  if (ranks > 1) {
+    EXPECT_TRUE(
+        contains(whole.output, "3 chains of stages on " + std::to_string(ranks) + " processes"))
+        << whole.output;
+  }
+  const char* ids[] = {"mlp/train",
+                       "mlp/invert",
+                       "mlp/membership",
+                       "mlp/memorize-3/train",
+                       "mlp/memorize-3/invert",
+                       "mlp/memorize-3/membership"};
+  std::vector<int> on_rank(static_cast<size_t>(ranks), 0);
+  for (const char* id : ids) {
+    const std::string stage = std::string("] ") + id + " ";
+    EXPECT_EQ(count_lines(whole.output, {stage, " done in "}), 1) << id << "\n" << whole.output;
+    for (int r = 0; r < ranks && ranks > 1; ++r)
+      on_rank[static_cast<size_t>(r)] +=
+          count_lines(whole.output, {"rank " + std::to_string(r) + " [", stage, " done in "});
+  }
+  for (int r = 0; r < ranks && ranks > 1; ++r)
+    EXPECT_GT(on_rank[static_cast<size_t>(r)], 0) << "rank " << r << "\n" << whole.output;
 
   const auto two = audit + out.file("two") + " --processes 2";
   const auto log = out.file("log");
   const pid_t launcher = start_background(two, log);
   ASSERT_GT(launcher, 0);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(240);
-  // Three chains by expected cost: rank 0 runs the memorisation chain (train, invert, membership),
-  // rank 1 the main model's (train, invert) and the main recipe's membership: kill rank 1 once
-  // rank 0 has finished a stage.
-  ASSERT_TRUE(wait_for_line(log, "mlp/memorize-3/train", deadline)) << read_file(log);
+  // Kill rank 1 once rank 0 has finished a stage (whichever chain it claimed).
+  ASSERT_TRUE(wait_for_line(log, " done in ", deadline)) << read_file(log);
   const pid_t rank1 = rank_process(launcher, 1, deadline);
   ASSERT_GT(rank1, 0) << read_file(log);
   ASSERT_EQ(::kill(rank1, SIGKILL), 0);
@@ -433,13 +476,27 @@ TEST_F(DistributedRun, AuditOnTwoProcessesMatchesOneAndContinuesAfterAKilledRank
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << read_file(log);
   EXPECT_TRUE(contains(read_file(log), "rank 1 of 2 was killed by signal 9")) << read_file(log);
   EXPECT_FALSE(std::filesystem::exists(out.file("two") + "/results.json"));
+  // The stages a rank finished before the kill ("rank R [ i/6] ID   done in S s").
+  std::vector<std::string> finished;
+  {
+    const auto text = read_file(log);
+    for (size_t at = text.find(" done in "); at != std::string::npos;
+         at = text.find(" done in ", at + 1)) {
+      const auto start = text.rfind("] ", at) + 2;
+      auto id = text.substr(start, at - start);
+      id.erase(id.find_last_not_of(' ') + 1);
+      finished.push_back(id);
+    }
+  }
+  ASSERT_FALSE(finished.empty());
 
   const auto again = run_shell(two);
   ASSERT_EQ(again.exit_code, 0) << again.output;
-  EXPECT_TRUE(contains(again.output, "mlp/memorize-3/train   already done")) << again.output;
+  for (const auto& id : finished) {
+    EXPECT_EQ(count_lines(again.output, {"] " + id + " ", "already done"}), 1) << id << "\n"
+                                                                               << again.output;
+  }
   const auto expected = read_json(out.file("one") + "/results.json");
-  const auto got = read_json(out.file("two") + "/results.json");
-  ASSERT_EQ(got["architectures"].size(), 1u);
   // The stage's figures, less its file paths (other --out) and wall times.
   auto strip = [](nlohmann::json j) {
     j.erase("model");
@@ -447,19 +504,23 @@ TEST_F(DistributedRun, AuditOnTwoProcessesMatchesOneAndContinuesAfterAKilledRank
     if (j.contains("reference_models")) j["reference_models"].erase("cache");
     return figures(j);
   };
-  const auto& mlp = got["architectures"][0];
-  for (const char* stage : {"train", "invert", "membership"}) {
-    ASSERT_EQ(mlp[stage]["status"], "done") << stage;
-    EXPECT_EQ(strip(mlp[stage]["results"]), strip(expected["architectures"][0][stage]["results"]))
-        << stage;
-  }
-  ASSERT_EQ(mlp["memorization"].size(), 1u) << mlp.dump();
-  EXPECT_FALSE(mlp.contains("gradients")) << mlp.dump();
-  for (const char* stage : {"train", "invert", "membership"}) {
-    ASSERT_EQ(mlp["memorization"][0][stage]["status"], "done") << stage;
-    EXPECT_EQ(strip(mlp["memorization"][0][stage]["results"]),
-              strip(expected["architectures"][0]["memorization"][0][stage]["results"]))
-        << stage;
+  for (const char* run : {"whole", "two"}) {
+    const auto got = read_json(out.file(run) + "/results.json");
+    ASSERT_EQ(got["architectures"].size(), 1u) << run;
+    const auto& mlp = got["architectures"][0];
+    for (const char* stage : {"train", "invert", "membership"}) {
+      ASSERT_EQ(mlp[stage]["status"], "done") << run << " " << stage;
+      EXPECT_EQ(strip(mlp[stage]["results"]), strip(expected["architectures"][0][stage]["results"]))
+          << run << " " << stage;
+    }
+    ASSERT_EQ(mlp["memorization"].size(), 1u) << mlp.dump();
+    EXPECT_FALSE(mlp.contains("gradients")) << mlp.dump();
+    for (const char* stage : {"train", "invert", "membership"}) {
+      ASSERT_EQ(mlp["memorization"][0][stage]["status"], "done") << run << " " << stage;
+      EXPECT_EQ(strip(mlp["memorization"][0][stage]["results"]),
+                strip(expected["architectures"][0]["memorization"][0][stage]["results"]))
+          << run << " " << stage;
+    }
   }
   EXPECT_TRUE(std::filesystem::exists(out.file("two") + "/index.html"));
   // The other rank's state file was merged and removed.
@@ -535,6 +596,22 @@ TEST(AssignItems, LongestFirstOntoTheLeastLoadedRank) {
   EXPECT_EQ(dist::assign_items({2, 2, 2}, 1), (std::vector<int>{0, 0, 0}));
   // More ranks than items: the extra ranks get nothing.
   EXPECT_EQ(dist::assign_items({3, 1}, 4), (std::vector<int>{0, 1}));
+}
+
+// A one-process world's tickets count from 0 per counter, each number given once (the audit's
+// two-process run above checks the store's: every chain ran exactly once).
+TEST(TakeTicket, EachNumberOnceFromZeroPerCounter) {
+  const dist::World world;
+  EXPECT_EQ(world.take_ticket("chains"), 0);
+  EXPECT_EQ(world.take_ticket("chains"), 1);
+  EXPECT_EQ(world.take_ticket("other"), 0);
+  std::vector<std::thread> threads;
+  std::vector<int64_t> taken(64);
+  for (size_t i = 0; i < taken.size(); ++i)
+    threads.emplace_back([&, i] { taken[i] = world.take_ticket("many"); });
+  for (auto& t : threads) t.join();
+  std::sort(taken.begin(), taken.end());
+  for (size_t i = 0; i < taken.size(); ++i) EXPECT_EQ(taken[i], static_cast<int64_t>(i));
 }
 
 }  // namespace

@@ -17,6 +17,9 @@ fs::path rank_state_path(const fs::path& out, int rank) {
 }
 
 // Merges the rank state files in `out` into `state`, saves it to `state_path`, then removes them.
+// A rank's file holds the records it started with besides those of the stages it ran, so a record
+// there never replaces a "done" one with another status (a stage done is never run again; one that
+// failed before may have been done since by another rank).
 void absorb_rank_states(const fs::path& out, const fs::path& state_path, nlohmann::json& state) {
   std::vector<fs::path> files;
   for (const auto& entry : fs::directory_iterator(out)) {
@@ -26,8 +29,14 @@ void absorb_rank_states(const fs::path& out, const fs::path& state_path, nlohman
   std::sort(files.begin(), files.end());
   for (const auto& file : files) {
     const auto theirs = load_json_or_null(file);
-    if (theirs.is_object() && theirs["stages"].is_object())
-      state["stages"].update(theirs["stages"]);
+    if (!theirs.is_object() || !theirs["stages"].is_object()) continue;
+    for (const auto& [id, record] : theirs["stages"].items()) {
+      auto& ours = state["stages"][id];
+      const auto done = [](const nlohmann::json& r) {
+        return r.is_object() && r.value("status", "") == "done";
+      };
+      if (!done(ours) || done(record)) ours = record;
+    }
   }
   write_file_atomic(state_path, state.dump(2) + "\n");
   for (const auto& file : files) fs::remove(file);
@@ -53,15 +62,28 @@ nlohmann::json open_audit_folder(Context& ctx, const fs::path& state_path) {
       ctx.world().all_gather(state.dump(), "sharing the audit's state")[0]);
 }
 
-// This rank's stages, in plan order: the chains (a model's training and the stages attacking it
-// stay on one rank) shared out by their expected cost.
-std::vector<size_t> rank_stages(const std::vector<audit::AuditStage>& stages,
-                                const std::vector<std::vector<size_t>>& chains,
-                                const dist::World& world) {
-  const auto owner = dist::assign_items(audit::chain_costs(stages, chains), world.size());
+// Runs the audit's stages on this rank: all of them, in plan order, in a one-process world; else
+// chain after chain (a model's training and the stages attacking it stay on one rank), each rank
+// claiming the next unclaimed chain of audit::chain_order when it is free. Returns the stages
+// this rank ran (in plan order) and adds their failures to `failures`.
+std::vector<size_t> run_rank_stages(const std::vector<audit::AuditStage>& stages,
+                                    const std::vector<std::vector<size_t>>& chains,
+                                    nlohmann::json& state, const fs::path& state_path,
+                                    const fs::path& out, const StageOutput& output,
+                                    const dist::World& world, int& failures) {
   std::vector<size_t> mine;
-  for (size_t c = 0; c < chains.size(); ++c) {
-    if (owner[c] == world.rank()) mine.insert(mine.end(), chains[c].begin(), chains[c].end());
+  if (world.size() == 1) {
+    for (size_t i = 0; i < stages.size(); ++i) mine.push_back(i);
+    failures += run_audit_stages(stages, mine, state, state_path, out, output);
+    return mine;
+  }
+  const auto order = audit::chain_order(stages, chains);
+  for (;;) {
+    const auto ticket = world.take_ticket("audit-chains");
+    if (ticket >= static_cast<int64_t>(order.size())) break;
+    const auto& chain = chains[order[static_cast<size_t>(ticket)]];
+    failures += run_audit_stages(stages, chain, state, state_path, out, output);
+    mine.insert(mine.end(), chain.begin(), chain.end());
   }
   std::sort(mine.begin(), mine.end());
   return mine;
@@ -69,9 +91,8 @@ std::vector<size_t> rank_stages(const std::vector<audit::AuditStage>& stages,
 
 // Hands every rank's records to rank 0, which counts the stages not done (a stage another machine
 // ran into its own copy of --out counts as failed) and saves the state.
-int gather_records(const std::vector<audit::AuditStage>& stages,
-                   const std::vector<size_t>& mine, const fs::path& out, nlohmann::json& state,
-                   const dist::World& world) {
+int gather_records(const std::vector<audit::AuditStage>& stages, const std::vector<size_t>& mine,
+                   const fs::path& out, nlohmann::json& state, const dist::World& world) {
   nlohmann::json records = nlohmann::json::object();
   for (size_t i : mine) records[stages[i].id] = state["stages"][stages[i].id];
   const auto all = world.all_gather(records.dump(), "handing the stages' records to rank 0");
@@ -95,24 +116,30 @@ int gather_records(const std::vector<audit::AuditStage>& stages,
 
 }  // namespace
 
-AuditRun run_audit_plan(const std::vector<audit::AuditStage>& stages,
-                        const std::string& profile, Context& ctx) {
+AuditRun run_audit_plan(const std::vector<audit::AuditStage>& stages, const std::string& profile,
+                        Context& ctx) {
   const auto& world = ctx.world();
   const fs::path out(ctx.flags.out);
   const fs::path state_path = out / "audit_state.json";
   AuditRun run;
   run.state = open_audit_folder(ctx, state_path);
   const auto chains = audit::audit_chains(stages);
-  const auto mine = rank_stages(stages, chains, world);
   say(ctx.flags,
       "privaudit audit: " + std::to_string(stages.size()) + " stages, profile " + profile +
           ", output in " + out.string() +
           (world.size() > 1 ? "; " + std::to_string(chains.size()) + " chains of stages on " +
-                                  std::to_string(world.size()) + " processes (rank 0 shows its own)"
+                                  std::to_string(world.size()) +
+                                  " processes, each taking the next when it is free"
                             : ""));
-  run.failures = run_audit_stages(stages, mine, run.state,
-                                  world.lead() ? state_path : rank_state_path(out, world.rank()),
-                                  out, ctx.flags.quiet);
+  // Every rank says which stages it finished (a line each, its rank in front); rank 0 alone
+  // draws the running stage's line on a terminal.
+  StageOutput output;
+  output.lines = world.size() > 1 ? !ctx.flags.asked_quiet : !ctx.flags.quiet;
+  output.live = !ctx.flags.quiet;
+  if (world.size() > 1) output.prefix = "rank " + std::to_string(world.rank()) + " ";
+  const auto mine = run_rank_stages(stages, chains, run.state,
+                                    world.lead() ? state_path : rank_state_path(out, world.rank()),
+                                    out, output, world, run.failures);
   if (world.size() > 1) run.failures = gather_records(stages, mine, out, run.state, world);
   return run;
 }

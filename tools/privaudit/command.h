@@ -28,6 +28,7 @@ struct CommonFlags {
   std::string device = "cpu";
   int threads = 0;
   bool quiet = false;
+  bool asked_quiet = false;  // --quiet as given (a distributed run's other ranks are made quiet)
   std::string out;
   bool force = false;
   bool resume = false;
@@ -40,6 +41,7 @@ struct CommonFlags {
   int64_t classes = 0;
   double time_budget = 0;  // seconds; 0 = none (util/time_budget.h)
   int processes = 0;       // --processes: ranks to start on this machine (0 or 1 = this one)
+  std::vector<std::string> rank_args;  // added to the command line of the ranks --processes starts
   // --model-timeout: seconds a call into a TorchScript model may take before any has returned
   // (0 = no limit); later calls get the measured rule of util/watchdog.h.
   double model_timeout = 300;

@@ -105,13 +105,13 @@ StageOutcome run_stage_process(const std::vector<std::string>& args, const std::
   return outcome;
 }
 
-int run_audit_stages(const std::vector<audit::AuditStage>& stages,
-                     const std::vector<size_t>& which, nlohmann::json& state,
-                     const std::filesystem::path& state_path, const std::filesystem::path& out,
-                     bool quiet) {
+int run_audit_stages(const std::vector<audit::AuditStage>& stages, const std::vector<size_t>& which,
+                     nlohmann::json& state, const std::filesystem::path& state_path,
+                     const std::filesystem::path& out, const StageOutput& output) {
   namespace fs = std::filesystem;
   const auto say = [&](const std::string& line) {
-    if (!quiet) std::printf("%s\n", line.c_str());
+    // One write per line: the ranks of a distributed audit share the terminal.
+    if (output.lines) std::printf("%s\n", (output.prefix + line).c_str());
     std::fflush(stdout);
   };
   int failures = 0;
@@ -134,7 +134,7 @@ int run_audit_stages(const std::vector<audit::AuditStage>& stages,
       args.push_back(command != nullptr && command->resumable() ? "--resume" : "--force");
     }
     fs::create_directories(stage.dir.parent_path());
-    Progress progress(std::string(prefix), 0, !quiet);
+    Progress progress(output.prefix + prefix, 0, output.live);
     // One log per stage: its id with '/' as '-' ("cnn-gradients", "mlp-memorize-10-invert").
     std::string log_name = stage.id;
     std::replace(log_name.begin(), log_name.end(), '/', '-');
@@ -152,24 +152,26 @@ int run_audit_stages(const std::vector<audit::AuditStage>& stages,
     record["command"] = joined;
     if (outcome.exit_code == 0) {
       record["status"] = "done";
+      // Recorded before it is said: a run killed after the line continues without redoing it.
+      write_file_atomic(state_path, state.dump(2) + "\n");
       say(std::string(prefix) + " done in " + std::to_string(static_cast<int>(outcome.seconds)) +
           " s");
-    } else {
-      const char* status = outcome.timed_out ? "timed out" : "failed";
-      // A killed stage may leave a temporary and its lock file behind (never a half-written
-      // result): its process is gone, so its folder's lock is free.
-      if (outcome.timed_out && fs::is_directory(stage.dir)) {
-        remove_stale_temporaries(stage.dir);
-        std::error_code ignored;
-        fs::remove(stage.dir / kLockFile, ignored);
-      }
-      record["status"] = status;
-      record["message"] = outcome.last_error_line;
-      ++failures;
-      std::fprintf(stderr, "%s %s: %s (log: %s)\n", prefix, status, outcome.last_error_line.c_str(),
-                   log.c_str());
+      continue;
     }
+    const char* status = outcome.timed_out ? "timed out" : "failed";
+    // A killed stage may leave a temporary and its lock file behind (never a half-written
+    // result): its process is gone, so its folder's lock is free.
+    if (outcome.timed_out && fs::is_directory(stage.dir)) {
+      remove_stale_temporaries(stage.dir);
+      std::error_code ignored;
+      fs::remove(stage.dir / kLockFile, ignored);
+    }
+    record["status"] = status;
+    record["message"] = outcome.last_error_line;
+    ++failures;
     write_file_atomic(state_path, state.dump(2) + "\n");
+    std::fprintf(stderr, "%s%s %s: %s (log: %s)\n", output.prefix.c_str(), prefix, status,
+                 outcome.last_error_line.c_str(), log.c_str());
   }
   return failures;
 }

@@ -35,9 +35,15 @@ StageOutcome run_stage_process(const std::vector<std::string>& args, const std::
 // line under state["stages"][id], saves `state` to `state_path` after each stage, logs to
 // out/logs/, and goes on with the next stage whatever the outcome. Returns the number of stages
 // that failed or timed out.
-int run_audit_stages(const std::vector<audit::AuditStage>& stages,
-                     const std::vector<size_t>& which, nlohmann::json& state,
-                     const std::filesystem::path& state_path, const std::filesystem::path& out,
-                     bool quiet);
+// What run_audit_stages prints: a line per stage finished (`lines`, each after `prefix`) and the
+// running stage's line on a terminal (`live`).
+struct StageOutput {
+  bool lines = true, live = true;
+  std::string prefix;
+};
+
+int run_audit_stages(const std::vector<audit::AuditStage>& stages, const std::vector<size_t>& which,
+                     nlohmann::json& state, const std::filesystem::path& state_path,
+                     const std::filesystem::path& out, const StageOutput& output);
 
 }  // namespace privaudit::cli

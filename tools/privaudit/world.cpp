@@ -30,6 +30,7 @@ void share_cores(CommonFlags& flags) {
 }
 
 std::optional<int> start_world(CommonFlags& flags, double timeout) {
+  flags.asked_quiet = flags.quiet;
   if (flags.processes > 1 && !dist::environment_has_world()) {
     std::vector<std::string> args;
     const auto& all = command_line();
@@ -40,6 +41,7 @@ std::optional<int> start_world(CommonFlags& flags, double timeout) {
         args.push_back(all[i]);
       }
     }
+    args.insert(args.end(), flags.rank_args.begin(), flags.rank_args.end());
     return dist::launch_local(flags.processes, args);
   }
   if (dist::environment_has_world()) {

@@ -441,6 +441,16 @@ std::vector<double> chain_costs(const std::vector<AuditStage>& stages,
   return costs;
 }
 
+std::vector<size_t> chain_order(const std::vector<AuditStage>& stages,
+                                const std::vector<std::vector<size_t>>& chains) {
+  const auto costs = chain_costs(stages, chains);
+  std::vector<size_t> order(chains.size());
+  for (size_t c = 0; c < order.size(); ++c) order[c] = c;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return costs[a] > costs[b]; });
+  return order;
+}
+
 double stage_time_limit(const AuditProfile& profile, double budget, double stage_timeout) {
   if (stage_timeout > 0) return stage_timeout;
   if (budget > 0) return std::min(profile.stage_limit, 2 * budget + 600);

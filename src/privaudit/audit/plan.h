@@ -183,6 +183,13 @@ double stage_cost(const AuditStage& stage);
 // Each chain's expected cost: the sum of its stages' stage_cost.
 std::vector<double> chain_costs(const std::vector<AuditStage>& stages,
                                 const std::vector<std::vector<size_t>>& chains);
+// The order in which the processes of a distributed audit claim the chains, each free process
+// taking the next (dist::World::take_ticket): the costliest first (ties in plan order), so the
+// long chains start at once and the short ones fill in around them. Claiming as they go, not a
+// split fixed in advance, keeps a process from idling when the estimates are off (2026-12-07:
+// the paper profile's fixed split loaded its processes 70.0 and 85.3 min by the true times).
+std::vector<size_t> chain_order(const std::vector<AuditStage>& stages,
+                                const std::vector<std::vector<size_t>>& chains);
 
 // The wall-clock limit of a stage, from its work: --stage-timeout when given; else the profile's
 // stage_limit, about 20 times the slowest of its stages on a 2-core machine (a hung stage is

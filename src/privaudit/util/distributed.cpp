@@ -84,6 +84,12 @@ class RankWorld : public World {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
 
+  // The store's atomic add: every rank's store client sees one counter.
+  int64_t take_ticket(const std::string& counter) const override {
+    return guarded("taking a ticket of " + counter,
+                   [&] { return store_->add("ticket/" + counter, 1) - 1; });
+  }
+
  protected:
   template <typename F>
   auto guarded(const std::string& what, F&& step) const -> decltype(step()) {
@@ -185,7 +191,8 @@ class StoreWorld : public RankWorld {
   std::string next_step() const { return "step/" + std::to_string(step_++); }
 
   void put(const std::string& key, const std::string& bytes) const {
-    store_->set(key + "/" + std::to_string(rank_), std::vector<uint8_t>(bytes.begin(), bytes.end()));
+    store_->set(key + "/" + std::to_string(rank_),
+                std::vector<uint8_t>(bytes.begin(), bytes.end()));
   }
   // Rank r's bytes of step `key`: waits (up to the collective timeout) until it wrote them.
   std::string take(const std::string& key, int r) const {
@@ -361,6 +368,11 @@ std::string signal_name(int signal) {
 
 }  // namespace
 
+int64_t World::take_ticket(const std::string& counter) const {
+  std::lock_guard<std::mutex> lock(tickets_mutex_);
+  return tickets_[counter]++;
+}
+
 const World& single() {
   static const World one;
   return one;
@@ -471,8 +483,9 @@ void join_from_environment(const std::string& command_line, double default_timeo
     throw Error("distributed: PRIVAUDIT_DIST_BACKEND=" + backend + " is not gloo or store");
   }
   if (backend == "gloo" && !PRIVAUDIT_HAVE_GLOO) {
-    throw Error("distributed: PRIVAUDIT_DIST_BACKEND=gloo, but this build's LibTorch has no Gloo "
-                "headers (leave the variable unset: the store carries the collectives)");
+    throw Error(
+        "distributed: PRIVAUDIT_DIST_BACKEND=gloo, but this build's LibTorch has no Gloo "
+        "headers (leave the variable unset: the store carries the collectives)");
   }
   if (backend == "store") {
     store->setTimeout(to_ms(timeout));  // a collective waits this long for the other ranks

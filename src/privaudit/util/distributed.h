@@ -15,7 +15,9 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
@@ -48,6 +50,15 @@ class World {
                          const std::string& what) const {}
   // The element-wise sum over the ranks, in place on every rank (same shapes everywhere).
   virtual void all_reduce_sum(std::vector<torch::Tensor>& tensors, const std::string& what) const {}
+  // The next number (0, 1, 2, ...) of the world-wide counter `counter`: each number goes to one
+  // caller on one rank, whoever asks first (not a collective step: a rank asks when it is free).
+  // How ranks claim work items one by one, where a fixed split by estimated costs would leave one
+  // rank idle while another still works. The counters start at 0 for each world.
+  virtual int64_t take_ticket(const std::string& counter) const;
+
+ private:
+  mutable std::mutex tickets_mutex_;
+  mutable std::map<std::string, int64_t> tickets_;  // the one-process world's counters
 };
 
 // The world of one process.
