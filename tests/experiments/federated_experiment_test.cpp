@@ -81,6 +81,49 @@ TEST_F(FederatedExperiment, ImprintServerReportsTheFormulaBeside) {
   EXPECT_EQ(json["federated"]["views"][1]["images"], 16);
 }
 
+// Defended updates (each client adds Gaussian noise of std sigma to its update before sending
+// it): the imprint server reads fewer images the more noise there is (the exact attacks' fall on
+// a noised gradient: UpdateDefense.ExactAttacksPsnrFallsAsTheNoiseGrows). The update itself is
+// small (a learning rate times a gradient), so small sigmas already tell: the figures printed
+// below.
+TEST_F(FederatedExperiment, AttacksOnDefendedUpdatesDegradeAsTheNoiseGrows) {
+  std::vector<double> median, recovered;
+  for (const double sigma : {0.0, 1e-9, 1e-7}) {
+    auto model = testing::make_model("mlp", 3);
+    FederatedExperimentOptions options;
+    options.clients = 2;
+    options.images_per_client = 8;
+    options.server = attacks::Server::kImprint;
+    options.bins = 32;
+    options.calibration_images = 256;
+    options.attacks = {"imprint"};
+    options.update_defense.noise_sigma = sigma;
+    MemorySink sink;
+    const auto result = run_federated_experiment(*model, fashion().train, fashion().test, options,
+                                                 Reporter(), sink);
+    const auto& clients = result.views[0];
+    median.push_back(clients.strongest.median_psnr);
+    recovered.push_back(clients.recovered_fraction);
+    std::printf("figure: FederatedExperiment defended sigma %g median %.1f recovered %.2f\n", sigma,
+                clients.strongest.median_psnr, clients.recovered_fraction);
+    const auto json = to_json(result, options);
+    EXPECT_EQ(json["federated"].contains("update_defense"), sigma > 0);
+  }
+  EXPECT_GE(recovered[0], 0.5);
+  EXPECT_GT(median[0], median[1]);
+  EXPECT_GT(median[1], median[2]);
+  EXPECT_LT(recovered[2], recovered[0]);
+  EXPECT_LT(median[2], 30.0) << "at sigma 1e-7 no image should stay visually recovered";
+  FederatedExperimentOptions bad;
+  bad.update_defense.keep_fraction = 0;
+  try {
+    bad.validate();
+    FAIL() << "a keep fraction of 0 accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("--defend-keep"), std::string::npos) << e.what();
+  }
+}
+
 // The results record the images the bins were calibrated on, not the number asked for, when the
 // training split holds fewer.
 TEST_F(FederatedExperiment, ImprintRecordsTheCalibrationImagesItUsed) {
@@ -208,6 +251,12 @@ TEST_F(FederatedExperiment, CommandWritesResultsAndGrids) {
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.output.find("--server"), std::string::npos) << bad.output;
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "bad" / "results.json"));
+
+  const auto keep = testing::run_cli("federated --model " + dir.file("mlp.pt") +
+                                     " --defend-keep 0 --quiet --out " + dir.file("keep"));
+  EXPECT_EQ(keep.exit_code, 2) << keep.output;
+  EXPECT_NE(keep.output.find("--defend-keep must be in (0, 1]"), std::string::npos) << keep.output;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "keep" / "results.json"));
 }
 
 }  // namespace

@@ -55,6 +55,8 @@ int run_federated(const FederatedFlags& f, Context& ctx) {
                             {"labels_known", options.labels_known},
                             {"attacks", options.attacks},
                             {"training", attacks::to_json(options.training)}};
+    if (options.update_defense.active())
+      results["federated"]["update_defense"] = options.update_defense.to_json();
   } else {
     const auto result =
         experiments::run_federated_experiment(ctx.model(), ctx.splits->train, ctx.splits->test,
@@ -100,6 +102,7 @@ Steps setup_federated(CLI::App& app, CommonFlags&) {
                  "honest, or imprint: a malicious server inserts an imprint block")
       ->capture_default_str();
   app.add_option("--bins", o.bins, "Imprint bins K")->capture_default_str();
+  add_update_defense_flags(app, o.update_defense, "each client");
   app.add_option("--calibration-images", o.calibration_images,
                  "Training images the imprint server sets its bins on (at most --train-size; "
                  "about 16 per bin keep the bins near equal mass)")
@@ -116,8 +119,9 @@ Steps setup_federated(CLI::App& app, CommonFlags&) {
       ->capture_default_str();
   app.add_option("--restarts", o.budget.restarts, "Extra random starts per optimisation attack")
       ->capture_default_str();
-  app.add_option("--feature-iterations", o.budget.feature_iterations,
-                 "Features-then-invert's L-BFGS iterations after the starts (0 = its default, 2000)")
+  app.add_option(
+         "--feature-iterations", o.budget.feature_iterations,
+         "Features-then-invert's L-BFGS iterations after the starts (0 = its default, 2000)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--tv", o.budget.total_variation,

@@ -52,8 +52,9 @@ Steps setup_gradients(CLI::App& app, CommonFlags&) {
   app.add_option("--restarts", o.budget.restarts,
                  "Extra random starts per attack; the lowest gradient distance is kept")
       ->capture_default_str();
-  app.add_option("--feature-iterations", o.budget.feature_iterations,
-                 "Features-then-invert's L-BFGS iterations after the starts (0 = its default, 2000)")
+  app.add_option(
+         "--feature-iterations", o.budget.feature_iterations,
+         "Features-then-invert's L-BFGS iterations after the starts (0 = its default, 2000)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--tv", o.budget.total_variation,
@@ -61,20 +62,7 @@ Steps setup_gradients(CLI::App& app, CommonFlags&) {
   app.add_flag("--labels-known", flags->labels_known,
                "The server also knows each batch's labels (default: it knows the batch size only)");
   app.add_flag("--train-mode", o.train_mode, "Compute gradients with the model in train mode");
-  app.add_option("--defend-clip", o.update_defense.clip_norm,
-                 "Defended update: the client clips its update to this L2 norm (0 = off)")
-      ->capture_default_str();
-  app.add_option("--defend-noise", o.update_defense.noise_sigma,
-                 "Defended update: Gaussian noise of std sigma x clip (x 1 without clip) added to "
-                 "the update (0 = off)")
-      ->capture_default_str();
-  app.add_option("--defend-keep", o.update_defense.keep_fraction,
-                 "Defended update: keep this fraction of each tensor's largest entries (top-k "
-                 "pruning; 1 = off)")
-      ->capture_default_str();
-  app.add_option("--defend-bits", o.update_defense.quantization_bits,
-                 "Defended update: quantise each tensor to this many bits (0 = off)")
-      ->capture_default_str();
+  add_update_defense_flags(app, o.update_defense, "the client");
   app.add_flag("--attack-certified", flags->attack_certified,
                "Run every attack even on batches an earlier attack already recovered exactly and "
                "certified (default: skip them; nothing can do better)");

@@ -51,6 +51,26 @@ void add_runtime_flags(CLI::App& app, CommonFlags& flags) {
       ->check(CLI::NonNegativeNumber);
 }
 
+void add_update_defense_flags(CLI::App& app, defense::UpdateDefense& defense,
+                              const std::string& who) {
+  app.add_option("--defend-clip", defense.clip_norm,
+                 "Defended update: " + who + " clips its update to this L2 norm (0 = off)")
+      ->capture_default_str();
+  app.add_option("--defend-noise", defense.noise_sigma,
+                 "Defended update: " + who +
+                     " adds Gaussian noise of std sigma x clip (x 1 without clip) to its update "
+                     "(0 = off)")
+      ->capture_default_str();
+  app.add_option("--defend-keep", defense.keep_fraction,
+                 "Defended update: " + who +
+                     " keeps this fraction of each tensor's largest entries (top-k pruning; 1 = "
+                     "off)")
+      ->capture_default_str();
+  app.add_option("--defend-bits", defense.quantization_bits,
+                 "Defended update: " + who + " quantises each tensor to this many bits (0 = off)")
+      ->capture_default_str();
+}
+
 void add_distributed_flags(CLI::App& app, CommonFlags& flags) {
   app.add_option("--processes", flags.processes,
                  "Share the work among this many processes on this machine (torch.distributed, "

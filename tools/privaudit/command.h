@@ -15,6 +15,7 @@
 
 #include "privaudit/data/dataset.h"
 #include "privaudit/data/spec.h"
+#include "privaudit/defense/update_defense.h"
 #include "privaudit/experiments/sinks.h"
 #include "privaudit/models/checkpoint.h"
 #include "privaudit/util/distributed.h"
@@ -123,6 +124,10 @@ void add_data_flags(CLI::App& app, CommonFlags& flags);
 void add_model_flags(CLI::App& app, CommonFlags& flags);
 // --model-timeout alone (the audit passes it on to its stages).
 void add_model_timeout_flag(CLI::App& app, CommonFlags& flags);
+// --defend-clip --defend-noise --defend-keep --defend-bits: what `who` ("the client", "each
+// client") does to its update before sending it (gradients, federated).
+void add_update_defense_flags(CLI::App& app, defense::UpdateDefense& defense,
+                              const std::string& who);
 // --processes, for commands that share their work among the processes of a world
 // (util/distributed.h), started by torchrun or by privaudit itself.
 void add_distributed_flags(CLI::App& app, CommonFlags& flags);

@@ -1,6 +1,8 @@
 #include "privaudit/defense/update_defense.h"
 
+#include <array>
 #include <cmath>
+#include <string>
 
 #include "privaudit/util/error.h"
 #include "privaudit/util/rng.h"
@@ -20,25 +22,37 @@ nlohmann::json UpdateDefense::to_json() const {
           {"seed", seed}};
 }
 
-void check_update_defense(const UpdateDefense& defense) {
-  if (!(defense.clip_norm >= 0) || !std::isfinite(defense.clip_norm))
-    throw UsageError("update defense: clip norm must not be negative");
-  if (!(defense.noise_sigma >= 0) || !std::isfinite(defense.noise_sigma))
-    throw UsageError("update defense: noise sigma must not be negative");
-  if (!(defense.keep_fraction > 0 && defense.keep_fraction <= 1))
-    throw UsageError("update defense: keep fraction must be in (0, 1]");
-  if (defense.quantization_bits < 0 || defense.quantization_bits > 16 ||
-      defense.quantization_bits == 1) {
-    throw UsageError("update defense: quantisation bits must be 0 (off) or 2..16");
-  }
+namespace {
+
+// The checks, each message naming its setting as `names` says (clip, noise, keep, bits).
+void check_settings(const UpdateDefense& d, const std::array<const char*, 4>& names) {
+  const auto fail = [](const char* name, const char* rule) {
+    throw UsageError(std::string(name) + " must " + rule);
+  };
+  if (!(d.clip_norm >= 0) || !std::isfinite(d.clip_norm)) fail(names[0], "not be negative");
+  if (!(d.noise_sigma >= 0) || !std::isfinite(d.noise_sigma)) fail(names[1], "not be negative");
+  if (!(d.keep_fraction > 0 && d.keep_fraction <= 1)) fail(names[2], "be in (0, 1]");
+  if (d.quantization_bits < 0 || d.quantization_bits == 1 || d.quantization_bits > 16)
+    fail(names[3], "be 0 (off) or 2..16");
 }
 
-attacks::SharedUpdate defend_update(const attacks::SharedUpdate& update,
-                                    const UpdateDefense& defense) {
+}  // namespace
+
+void check_update_defense(const UpdateDefense& defense) {
+  check_settings(defense, {"update defense: clip norm", "update defense: noise sigma",
+                           "update defense: keep fraction", "update defense: quantisation bits"});
+}
+
+void check_defend_flags(const UpdateDefense& defense) {
+  check_settings(defense, {"--defend-clip", "--defend-noise", "--defend-keep", "--defend-bits"});
+}
+
+namespace {
+
+// Clip, prune, quantise, then add noise, tensor list as a whole (the clip) and tensor by tensor.
+attacks::Gradients defend_tensors(attacks::Gradients gradients, const UpdateDefense& defense) {
   check_update_defense(defense);
   torch::NoGradGuard no_grad;
-  attacks::SharedUpdate out = update;
-  auto& gradients = out.gradients;
   if (defense.clip_norm > 0) {
     double squared = 0.0;
     for (const auto& g : gradients)
@@ -73,6 +87,22 @@ attacks::SharedUpdate defend_update(const attacks::SharedUpdate& update,
       if (g.defined()) g = g + noise_std * randn_on(g.sizes(), generator, g.device()).to(g.dtype());
     }
   }
+  return gradients;
+}
+
+}  // namespace
+
+attacks::SharedUpdate defend_update(const attacks::SharedUpdate& update,
+                                    const UpdateDefense& defense) {
+  attacks::SharedUpdate out = update;
+  out.gradients = defend_tensors(update.gradients, defense);
+  return out;
+}
+
+attacks::ModelUpdate defend_update(const attacks::ModelUpdate& update,
+                                   const UpdateDefense& defense) {
+  attacks::ModelUpdate out = update;
+  out.delta = defend_tensors(update.delta, defense);
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 
+#include "privaudit/threat/model_update.h"
 #include "privaudit/threat/shared_update.h"
 
 namespace privaudit::defense {
@@ -27,9 +28,17 @@ struct UpdateDefense {
 // Throws UsageError naming the setting (negative clip or noise, a keep fraction outside (0, 1],
 // bits outside 0..16).
 void check_update_defense(const UpdateDefense& defense);
+// The same checks, each message naming the command-line flag (--defend-clip, --defend-noise,
+// --defend-keep, --defend-bits) that `gradients` and `federated` share.
+void check_defend_flags(const UpdateDefense& defense);
 
 // The update as the defended client sends it: clip, then prune, then quantise, then add noise.
 attacks::SharedUpdate defend_update(const attacks::SharedUpdate& update,
                                     const UpdateDefense& defense);
+// The same on a FedAvg client's delta (theta_local - theta_server) before it is sent: clipped and
+// noised, the client's Gaussian mechanism of DP-FedAvg (McMahan et al. 2018); a secure aggregate
+// is then the mean of defended deltas.
+attacks::ModelUpdate defend_update(const attacks::ModelUpdate& update,
+                                   const UpdateDefense& defense);
 
 }  // namespace privaudit::defense

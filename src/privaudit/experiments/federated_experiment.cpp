@@ -79,8 +79,8 @@ GradientRun run_attack(models::Classifier& model, const std::string& name, const
 // Share of the targets the strongest attack recovered (PSNR >= 40 dB).
 double recovered_share(const StrongestAttack& strongest) {
   const auto& psnr = strongest.psnr;
-  return static_cast<double>(
-             std::count_if(psnr.begin(), psnr.end(), [](double p) { return p >= kRecoveredPsnr; })) /
+  return static_cast<double>(std::count_if(psnr.begin(), psnr.end(),
+                                           [](double p) { return p >= kRecoveredPsnr; })) /
          static_cast<double>(std::max<size_t>(1, psnr.size()));
 }
 
@@ -186,6 +186,15 @@ class PrefixSink : public OutputSink {
   std::string prefix_;
 };
 
+// Client m's update as it leaves the client: defended when the options say so.
+attacks::ModelUpdate sent_update(attacks::ModelUpdate update,
+                                 const FederatedExperimentOptions& options, int64_t m) {
+  if (!options.update_defense.active()) return update;
+  auto defense = options.update_defense;
+  defense.seed = options.seed + static_cast<uint64_t>(m);
+  return defense::defend_update(update, defense);
+}
+
 // One FedAvg round as messages between processes: rank 0 is the server, ranks 1..P-1 the
 // clients (client m on rank 1 + m mod (P - 1)). The server broadcasts its model; each client
 // trains on its own images and sends its update to the server (a gather); under secure
@@ -216,9 +225,11 @@ void federated_round(models::Classifier& served, const torch::Tensor& targets,
   }
   for (int64_t m = 0; m < options.clients; ++m) {
     if (1 + m % client_ranks != world.rank()) continue;
-    const auto update = attacks::client_update(
-        served, targets.slice(0, m * per, (m + 1) * per).to(device),
-        labels.slice(0, m * per, (m + 1) * per).to(device), options.training, options.labels_known);
+    const auto update = sent_update(
+        attacks::client_update(served, targets.slice(0, m * per, (m + 1) * per).to(device),
+                               labels.slice(0, m * per, (m + 1) * per).to(device), options.training,
+                               options.labels_known),
+        options, m);
     if (aggregated) {
       for (size_t i = 0; i < sum.size(); ++i)
         sum[i] += update.delta[i].to(torch::kCPU, torch::kDouble);
@@ -379,6 +390,7 @@ void FederatedExperimentOptions::validate() const {
   for (const auto& name : attacks) attacks::find_federated_attack(name);  // throws when unknown
   if (budget.iterations < 0) throw UsageError("--iterations must not be negative");
   if (budget.restarts < 0) throw UsageError("--restarts must not be negative");
+  defense::check_defend_flags(update_defense);
 }
 
 FederatedExperimentResult run_federated_experiment(models::Classifier& model,
@@ -425,10 +437,11 @@ FederatedExperimentResult run_federated_experiment(models::Classifier& model,
   if (world.size() == 1) {
     const auto device = served.device();
     for (int64_t m = 0; m < options.clients; ++m) {
-      updates.push_back(attacks::client_update(served,
-                                               targets.slice(0, m * per, (m + 1) * per).to(device),
-                                               labels.slice(0, m * per, (m + 1) * per).to(device),
-                                               options.training, options.labels_known));
+      updates.push_back(sent_update(
+          attacks::client_update(served, targets.slice(0, m * per, (m + 1) * per).to(device),
+                                 labels.slice(0, m * per, (m + 1) * per).to(device),
+                                 options.training, options.labels_known),
+          options, m));
     }
   } else {
     federated_round(served, targets, labels, options, world, updates, secure_sum);
@@ -436,8 +449,7 @@ FederatedExperimentResult run_federated_experiment(models::Classifier& model,
   }
   if (!aggregated || options.compare_with_one_client) {
     TimeShare share(options.clients > 1 ? 0.5 : 1.0);  // the aggregate view gets the other half
-    result.views =
-        attack_clients(served, updates, targets, labels, options, reporter, sink);
+    result.views = attack_clients(served, updates, targets, labels, options, reporter, sink);
   }
   if (options.clients > 1) {
     // Second, after the combined "client" view; the per-client views follow it.
@@ -474,6 +486,8 @@ nlohmann::json to_json(const FederatedExperimentResult& result,
       {"recovered_psnr", kRecoveredPsnr},
       {"model", result.model_summary},
       {"views", views}};
+  if (options.update_defense.active())
+    out["federated"]["update_defense"] = options.update_defense.to_json();
   if (options.server == attacks::Server::kImprint) {
     out["federated"]["bins"] = options.bins;
     // The images the bins were calibrated on: fewer than asked when the training split is smaller.

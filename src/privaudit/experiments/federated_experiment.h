@@ -14,6 +14,7 @@
 
 #include "privaudit/attacks/gradients/registry.h"
 #include "privaudit/data/dataset.h"
+#include "privaudit/defense/update_defense.h"
 #include "privaudit/experiments/gradient_experiment.h"
 #include "privaudit/experiments/sinks.h"
 #include "privaudit/models/classifier.h"
@@ -41,6 +42,10 @@ struct FederatedExperimentOptions {
   // Under secure aggregation, also attack every client's own update (which the server cannot
   // see) to show what the aggregation bought.
   bool compare_with_one_client = true;
+  // What each client does to its update before sending it (clip, prune, quantise, noise; off by
+  // default): every attack then runs on the defended updates and on their secure aggregate.
+  // Client m's noise is seeded with seed + m.
+  defense::UpdateDefense update_defense;
   uint64_t seed = 0;
 
   void validate() const;  // throws UsageError naming the flag

@@ -19,13 +19,7 @@ namespace privaudit::experiments {
 
 void GradientExperimentOptions::validate() const {
   if (attacks.empty()) throw UsageError("--attack: name at least one attack");
-  const auto &d = update_defense;
-  if (!(d.clip_norm >= 0)) throw UsageError("--defend-clip must not be negative");
-  if (!(d.noise_sigma >= 0)) throw UsageError("--defend-noise must not be negative");
-  if (!(d.keep_fraction > 0 && d.keep_fraction <= 1))
-    throw UsageError("--defend-keep must be in (0, 1]");
-  if (d.quantization_bits < 0 || d.quantization_bits == 1 || d.quantization_bits > 16)
-    throw UsageError("--defend-bits must be 0 (off) or 2..16");
+  defense::check_defend_flags(update_defense);
   for (const auto &name : attacks) attacks::find_gradient_attack(name);
   if (batch_sizes.empty()) throw UsageError("--batch: give at least one batch size");
   for (auto b : batch_sizes) {
