@@ -525,6 +525,14 @@ TEST_F(DistributedRun, AuditOnTwoProcessesMatchesOneAndContinuesAfterAKilledRank
   EXPECT_TRUE(std::filesystem::exists(out.file("two") + "/index.html"));
   // The other rank's state file was merged and removed.
   EXPECT_FALSE(std::filesystem::exists(out.file("two") + "/audit_state.rank-1.json"));
+
+  // A folder started as one process at LibTorch's default threads continues under the default
+  // processes (whose ranks run --threads 1): the thread count is no setting of the audit's own.
+  const auto single = run_shell(plain + out.file("single") + " --processes 1 --quiet");
+  ASSERT_EQ(single.exit_code, 0) << single.output;
+  const auto continued = run_shell(plain + out.file("single"));
+  ASSERT_EQ(continued.exit_code, 0) << continued.output;
+  EXPECT_EQ(count_lines(continued.output, {"already done"}), 6) << continued.output;
 }
 
 // defend shares its points (one defended model each): two processes write the figures of one,

@@ -50,7 +50,7 @@ nlohmann::json open_audit_folder(Context& ctx, const fs::path& state_path) {
   nlohmann::json state;
   if (ctx.world().lead()) {
     ctx.output = std::make_unique<OutputFolder>(
-        out, "audit", settings_fingerprint(ctx.app),
+        out, "audit", audit_settings(ctx.app),
         ctx.flags.force ? ExistingOutput::kOverwrite : ExistingOutput::kContinue);
     state = ctx.output->resumed() ? load_json_or_null(state_path) : nullptr;
     if (!state.is_object() || !state["stages"].is_object())
@@ -115,6 +115,12 @@ int gather_records(const std::vector<audit::AuditStage>& stages, const std::vect
 }
 
 }  // namespace
+
+nlohmann::json audit_settings(const CLI::App& app) {
+  auto settings = settings_fingerprint(app);
+  settings.erase("--threads");
+  return settings;
+}
 
 AuditRun run_audit_plan(const std::vector<audit::AuditStage>& stages, const std::string& profile,
                         Context& ctx) {

@@ -124,7 +124,7 @@ void check_audit(AuditFlags& f, CommonFlags& common, const CLI::App& app) {
 void write_audit_report(const AuditFlags& f, const nlohmann::json& state, const Context& ctx) {
   const std::filesystem::path out(ctx.flags.out);
   auto results = ctx.results;
-  results["settings"] = settings_fingerprint(ctx.app);
+  results["settings"] = audit_settings(ctx.app);
   results["architectures"] = audit::gather_audit(f.stages, state.at("stages"), out);
   results["dataset"] = {{"spec", ctx.flags.data}};
   results["baselines"] = audit::measure_baselines(ctx.flags.data, f.profile, ctx.flags.seed);
