@@ -21,6 +21,18 @@ const data::Splits& fashion() {
   return splits;
 }
 
+// Two clients of 8 images and an imprint server of 32 bins calibrated on 256 training images.
+FederatedExperimentOptions small_imprint_server() {
+  FederatedExperimentOptions options;
+  options.clients = 2;
+  options.images_per_client = 8;
+  options.server = attacks::Server::kImprint;
+  options.bins = 32;
+  options.calibration_images = 256;
+  options.attacks = {"imprint"};
+  return options;
+}
+
 // The bar: the aggregate of 8 clients (one image each, one local step) shows the server a
 // lower PSNR than one client's own update, with the same attack and budget.
 TEST_F(FederatedExperiment, AggregateOfEightLeaksLessThanOneClient) {
@@ -48,13 +60,7 @@ TEST_F(FederatedExperiment, AggregateOfEightLeaksLessThanOneClient) {
 
 TEST_F(FederatedExperiment, ImprintServerReportsTheFormulaBeside) {
   auto model = testing::make_model("mlp", 3);
-  FederatedExperimentOptions options;
-  options.clients = 2;
-  options.images_per_client = 8;
-  options.server = attacks::Server::kImprint;
-  options.bins = 32;
-  options.calibration_images = 256;
-  options.attacks = {"imprint"};
+  auto options = small_imprint_server();
   MemorySink sink;
   const auto result =
       run_federated_experiment(*model, fashion().train, fashion().test, options, Reporter(), sink);
@@ -90,13 +96,7 @@ TEST_F(FederatedExperiment, AttacksOnDefendedUpdatesDegradeAsTheNoiseGrows) {
   std::vector<double> median, recovered;
   for (const double sigma : {0.0, 1e-9, 1e-7}) {
     auto model = testing::make_model("mlp", 3);
-    FederatedExperimentOptions options;
-    options.clients = 2;
-    options.images_per_client = 8;
-    options.server = attacks::Server::kImprint;
-    options.bins = 32;
-    options.calibration_images = 256;
-    options.attacks = {"imprint"};
+    auto options = small_imprint_server();
     options.update_defense.noise_sigma = sigma;
     MemorySink sink;
     const auto result = run_federated_experiment(*model, fashion().train, fashion().test, options,

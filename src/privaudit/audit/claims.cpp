@@ -209,8 +209,7 @@ Tested defense_claim(const std::vector<Architecture>& architectures) {
     before.values = none->attack_psnr_per_image;
     after.values = strongest->attack_psnr_per_image;
     pairs.push_back({std::move(before), std::move(after)});
-    // An audit of before 2026-12-07 defended the CNN only, in an entry named "defense".
-    const std::string name = arch.name == "defense" ? "cnn" : arch.name;
+    const std::string name = arch.defended();
     labels.push_back(name + ": lambda 0 minus " + format_number(strongest->lambda, "%g"));
     accuracy += (accuracy.empty() ? "; test accuracy " : ", ") + name + " " +
                 format_number(none->test_accuracy, "%.3f") + " → " +

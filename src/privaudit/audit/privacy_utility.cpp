@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <sstream>
 
 #include "privaudit/metrics/bootstrap.h"
@@ -201,10 +202,13 @@ PrivacyUtility privacy_utility(const Json& architectures) {
   PrivacyUtility table;
   if (!architectures.is_array()) return table;
   const auto records = architectures_from_json(architectures);
-  // An older audit's one defend stage trained CNNs ("--arch cnn"): its rows join the CNN's table.
-  std::vector<PrivacyUtilityRow> adversarial;
+  // Each defend stage's rows join the table of the architecture it trained (Architecture::
+  // defended: an older audit's one "defense" entry trained CNNs).
+  std::map<std::string, std::vector<PrivacyUtilityRow>> adversarial;
   for (const auto& arch : records) {
-    if (arch.name == "defense") adversarial = adversarial_rows(arch.run.defend, "defense/defend");
+    auto rows = adversarial_rows(arch.run.defend, arch.name + "/defend");
+    auto& into = adversarial[arch.defended()];
+    into.insert(into.end(), rows.begin(), rows.end());
   }
   for (size_t i = 0; i < records.size(); ++i) {
     const auto& arch = records[i];
@@ -218,17 +222,17 @@ PrivacyUtility privacy_utility(const Json& architectures) {
         if (name.rfind("update", 0) == 0) rows.rows.push_back(update_row(point));
       }
     }
-    const auto own = adversarial_rows(arch.run.defend, arch.name + "/defend");
+    auto& own = adversarial[arch.name];
     rows.rows.insert(rows.rows.end(), own.begin(), own.end());
-    if (arch.name == "cnn") {
-      rows.rows.insert(rows.rows.end(), adversarial.begin(), adversarial.end());
-      adversarial.clear();
-    }
+    own.clear();
     if (rows.rows.empty()) continue;
     rows.rows.insert(rows.rows.begin(), none_row(arch.run));
     table.architectures.push_back(std::move(rows));
   }
-  if (!adversarial.empty()) table.architectures.push_back({"cnn", adversarial});
+  // A defended architecture the audit has no entry of (a --model audit's CNN sweep).
+  for (auto& [name, rows] : adversarial) {
+    if (!rows.empty()) table.architectures.push_back({name, std::move(rows)});
+  }
   for (const auto& arch : table.architectures) {
     for (const auto& row : arch.rows) table.violation |= row.violation;
   }

@@ -209,7 +209,6 @@ DefenseRecord defense_from(const Json& r) {
   DefenseRecord d;
   d.has_points = r.contains("points") && r["points"].is_array();
   if (!d.has_points) return d;
-  if (r.contains("model") && r["model"].is_object()) d.arch = text_or(r["model"], "arch", "");
   if (r.contains("dataset") && r["dataset"].is_object())
     d.test_size = integer_or(r["dataset"], "test_size", 0);
   for (const auto& p : r["points"]) {
@@ -393,6 +392,8 @@ int64_t Architecture::main_per_class() const {
   const auto& t = *run.train.results;
   return t.classes > 0 ? t.train_size / t.classes : 0;
 }
+
+std::string Architecture::defended() const { return name == "defense" ? "cnn" : name; }
 
 std::vector<Architecture> architectures_from_json(const nlohmann::json& architectures) {
   std::vector<Architecture> out;

@@ -142,7 +142,6 @@ struct DefensePoint {
 
 struct DefenseRecord {
   bool has_points = false;
-  std::string arch;       // the architecture defended (the results' model; "" if not recorded)
   int64_t test_size = 0;  // the images each point's test_accuracy is measured on
   std::vector<DefensePoint> points;
 };
@@ -220,6 +219,9 @@ struct Architecture {
   std::vector<const Run*> runs() const;
   // Images per class of the main model (its train stage), or 0.
   int64_t main_per_class() const;
+  // The architecture its defend stage trained: its own, or "cnn" for the "defense" entry of an
+  // audit of before 2026-12-07, whose one defend stage trained CNNs.
+  std::string defended() const;
 };
 
 // What SSIM and PSNR are worth when nothing leaks, on the dataset in use.

@@ -307,14 +307,13 @@ std::string defense_section(const fs::path& out, const audit::AuditRecords& reco
   for (const auto& arch : records.architectures) {
     const auto& stage = arch.run.defend;
     if (!stage.present) continue;
-    const bool legacy = arch.name == "defense";
-    const std::string name = legacy ? "cnn" : arch.name;
+    const std::string name = arch.defended();
     html << "<h2>Defense: adversarial reconstruction learning (" << escape_xml(name) << ")</h2>\n";
     if (!stage.results) {
       html << note(stage, "The defense");
       continue;
     }
-    const std::string d = dir_of(stage, legacy ? "defense/defend" : arch.name + "/defend");
+    const std::string d = dir_of(stage, arch.name + "/defend");
     html << "<p>Each point is a " << escape_xml(name)
          << " trained so that a decoder cannot rebuild its inputs from its "
             "features; lambda is how hard it tries. A fresh, stronger decoder then attacks each "
