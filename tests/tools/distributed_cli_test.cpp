@@ -331,6 +331,22 @@ TEST_F(DistributedRun, AWorldSizeMismatchIsNamed) {
   EXPECT_FALSE(std::filesystem::exists(out.file("run") + "/results.json"));
 }
 
+// Rank 0 refuses --out after the world started; rank 1, which only lost it, exits with its own
+// code (kPeerLostExit), and the launcher reports rank 0's usage error (2) whichever of the two it
+// reaps first (before, the first reaped won: 1 or 2 from run to run).
+TEST_F(DistributedRun, TheLauncherReportsTheFailureNotTheRankThatLostIt) {
+  TempDir out;
+  testing::write_bytes(out.file("keep.txt"), "mine\n");
+  for (int run = 0; run < 5; ++run) {
+    const auto result = run_shell(std::string(PRIVAUDIT_CLI_PATH) +
+                                  " audit --profile smoke --processes 2 --threads 1 --out " +
+                                  out.path().string() + " --force");
+    EXPECT_EQ(result.exit_code, 2) << result.output;
+    EXPECT_TRUE(contains(result.output, "not a privaudit output folder")) << result.output;
+  }
+  EXPECT_EQ(read_file(out.file("keep.txt")), "mine\n");
+}
+
 TEST_F(DistributedRun, APortInUseIsNamed) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};

@@ -63,6 +63,9 @@ int main(int argc, char** argv) {
     } catch (const privaudit::UsageError& e) {
       std::cerr << who(sub->get_name()) << ": " << e.what() << std::endl;
       return 2;
+    } catch (const privaudit::PeerLost& e) {
+      std::cerr << who(sub->get_name()) << ": " << e.what() << std::endl;
+      return privaudit::kPeerLostExit;
     } catch (const privaudit::Error& e) {
       std::cerr << who(sub->get_name()) << ": " << e.what() << std::endl;
       return 1;

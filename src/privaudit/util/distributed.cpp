@@ -107,7 +107,7 @@ class RankWorld : public World {
                   std::to_string(peer.pid) + ")";
         }
       }
-      throw Error(
+      throw PeerLost(
           "distributed: rank " + std::to_string(rank_) + " of " + std::to_string(size_) +
           (gone.empty() ? " lost the other ranks" : " lost rank " + gone + ", which stopped,") +
           " while " + what + ": " + first_line(e.what()));
@@ -640,7 +640,17 @@ int launch_local(int processes, const std::vector<std::string>& args) {
     *it = -1;
     --running;
     const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    if (ok || failures > 0) continue;
+    if (ok) continue;
+    if (failures > 0) {
+      // The first rank reaped may only have lost the one that failed (a rank 0 refusing --out
+      // after the world started): that one's exit code is the run's.
+      if (code == kPeerLostExit && WIFEXITED(status) && WEXITSTATUS(status) != kPeerLostExit) {
+        code = WEXITSTATUS(status);
+        std::cerr << "privaudit: rank " << rank << " of " << processes << " exited with code "
+                  << code << " first" << std::endl;
+      }
+      continue;
+    }
     ++failures;
     if (g_stopped_by != 0) {  // the ranks stop because the launcher was told to (Ctrl-C, kill)
       code = 128 + g_stopped_by;

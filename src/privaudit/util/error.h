@@ -17,6 +17,15 @@ class UsageError : public Error {
   explicit UsageError(const std::string& message) : Error(message) {}
 };
 
+// A rank of a distributed run lost another one mid-step: the consequence of that rank's failure,
+// not a failure of its own. Its process exits with kPeerLostExit, so that the launcher of the
+// ranks (dist::launch_local) reports the failure that caused it when it has one.
+class PeerLost : public Error {
+ public:
+  explicit PeerLost(const std::string& message) : Error(message) {}
+};
+inline constexpr int kPeerLostExit = 3;
+
 // Throws UsageError(message) unless `ok`: option validation.
 inline void require_usage(bool ok, const std::string& message) {
   if (!ok) throw UsageError(message);
