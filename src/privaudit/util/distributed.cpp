@@ -665,7 +665,9 @@ int launch_local(int processes, const std::vector<std::string>& args) {
               << (WIFSIGNALED(status) ? " was killed by " + signal_name(WTERMSIG(status))
                                       : " exited with code " + std::to_string(WEXITSTATUS(status)))
               << "; stopping the other ranks" << std::endl;
-    forward_signal(SIGTERM);
+    // A rank that only lost another leaves the one that failed to finish its own exit (a SIGTERM
+    // now would hide its exit code); the 10 s before SIGKILL still bound the wait.
+    if (code != kPeerLostExit) forward_signal(SIGTERM);
     kill_at = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   }
   ::sigaction(SIGINT, &old_int, nullptr);
