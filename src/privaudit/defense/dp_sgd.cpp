@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 
 #include "privaudit/train/per_example.h"
 #include "privaudit/util/error.h"
@@ -185,7 +186,9 @@ train::TrainResult train_private(models::BuiltinClassifier& model, const data::S
     stats.seconds = epoch_start.seconds();
     stats.loss = loss_sum / double(std::max<int64_t>(seen, 1));
     stats.train_accuracy = double(correct) / double(std::max<int64_t>(seen, 1));
-    stats.test_accuracy = models::accuracy(model, splits.test.images, splits.test.labels);
+    stats.test_accuracy = options.evaluate
+                              ? models::accuracy(model, splits.test.images, splits.test.labels)
+                              : std::numeric_limits<double>::quiet_NaN();
     stats.learning_rate = lr;
     stats.samples_per_second = double(seen) / std::max(stats.seconds, 1e-9);
     result.history.push_back(stats);
@@ -195,8 +198,12 @@ train::TrainResult train_private(models::BuiltinClassifier& model, const data::S
   }
   model.set_training(false);
   result.seconds = started.seconds();
-  result.test_accuracy = models::accuracy(model, splits.test.images, splits.test.labels);
-  result.train_accuracy = models::accuracy(model, splits.train.images, splits.train.labels);
+  if (options.evaluate) {
+    result.test_accuracy = models::accuracy(model, splits.test.images, splits.test.labels);
+    result.train_accuracy = models::accuracy(model, splits.train.images, splits.train.labels);
+  } else {
+    result.test_accuracy = result.train_accuracy = std::numeric_limits<double>::quiet_NaN();
+  }
   return result;
 }
 

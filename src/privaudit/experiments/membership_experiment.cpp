@@ -111,7 +111,8 @@ MembershipExperimentResult evaluate_membership(const std::vector<models::Classif
                                                const data::Dataset& pool,
                                                const data::Dataset& population,
                                                const MembershipExperimentOptions& options,
-                                               const Reporter& reporter, OutputSink& sink) {
+                                               const Reporter& reporter, OutputSink& sink,
+                                               const std::vector<torch::Tensor>& pool_logits) {
   if (models.size() < 2) throw Error("membership: needs at least 2 models");
   options.attack.validate(static_cast<int64_t>(models.size()));
   MembershipExperimentResult result;
@@ -123,7 +124,7 @@ MembershipExperimentResult evaluate_membership(const std::vector<models::Classif
   result.model_summary = models.front()->summary();
   result.parameters = models.front()->parameter_count();
 
-  const auto confidences = attacks::measure_confidences(models, pool, population);
+  const auto confidences = attacks::measure_confidences(models, pool, population, pool_logits);
   const auto null_mask = attacks::shuffled_membership(in_mask, options.null_seed);
   for (const auto attack : options.attacks) {
     AttackFigures figures;
@@ -249,8 +250,8 @@ MembershipExperimentResult run_membership_experiment(const models::ModelConfig& 
       });
   std::vector<models::Classifier*> models;
   for (const auto& model : refs.models) models.push_back(model.get());
-  auto result =
-      evaluate_membership(models, refs.in_mask, pool, population, options, reporter, sink);
+  auto result = evaluate_membership(models, refs.in_mask, pool, population, options, reporter, sink,
+                                    refs.pool_logits);
   // Under several processes the lead found every model in the cache; the ranks trained them.
   result.trained = refs.trained + shared.trained;
   result.reused = refs.reused - shared.trained;
@@ -284,7 +285,7 @@ MembershipExperimentResult run_membership_on_copies(const std::string& model_fil
   std::vector<models::Classifier*> models;
   for (const auto& model : refs.models) models.push_back(model.get());
   auto result =
-      evaluate_membership(models, refs.in_mask, pool, population, options, reporter, sink);
+      evaluate_membership(models, refs.in_mask, pool, population, options, reporter, sink, {});
   result.trained = refs.trained;
   result.reused = refs.reused;
   result.training_seconds = refs.training_seconds;

@@ -64,7 +64,7 @@ struct MembershipExperimentResult {
   double train_accuracy = 0, held_out_accuracy = 0;  // means over the models
   std::string cache_folder;
   std::optional<defense::PrivacyReport> privacy;  // DP-SGD references: what each one spent
-  std::vector<std::string> reference_files;  // models the caller gave (`--references DIR`)
+  std::vector<std::string> reference_files;       // models the caller gave (`--references DIR`)
   // Pool positions with the highest LiRA (online) score averaged over the targets they trained,
   // most exposed first, and those scores.
   std::vector<int64_t> most_exposed;
@@ -100,13 +100,15 @@ MembershipExperimentResult run_membership_on_copies(const std::string& model_fil
                                                     const Reporter& reporter, OutputSink& sink);
 
 // The same on models the caller has (`--references DIR`): `in_mask` (K x N) says which pool images
-// trained each. The result's training figures stay 0.
+// trained each. The result's training figures stay 0. `pool_logits`: each model's logits on the
+// pool when already measured (train::ReferenceModels::pool_logits).
 MembershipExperimentResult evaluate_membership(const std::vector<models::Classifier*>& models,
                                                const torch::Tensor& in_mask,
                                                const data::Dataset& pool,
                                                const data::Dataset& population,
                                                const MembershipExperimentOptions& options,
-                                               const Reporter& reporter, OutputSink& sink);
+                                               const Reporter& reporter, OutputSink& sink,
+                                               const std::vector<torch::Tensor>& pool_logits = {});
 
 // TPR against FPR on log-log axes, one line per attack and the chance diagonal.
 report::Plot roc_plot(const MembershipExperimentResult& result);

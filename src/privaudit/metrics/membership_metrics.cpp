@@ -239,13 +239,20 @@ EpsilonBound epsilon_lower_bound(const std::vector<double>& scores,
     point[i] = epsilon_point(roc.tpr[i], roc.fpr[i], options.delta);
   std::stable_sort(candidates.begin(), candidates.end(),
                    [&](size_t a, size_t b) { return point[a] > point[b]; });
+  // Each count's bound once: thresholds that share a count of hits or of false alarms (every
+  // threshold shares one of them with its neighbour) reuse it.
+  const double unknown = std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> tpr_low(static_cast<size_t>(roc.members) + 1, unknown);
+  std::vector<double> fpr_high(static_cast<size_t>(roc.non_members) + 1, unknown);
   double best = 0;
   for (size_t i : candidates) {
     if (point[i] <= best) break;
     const auto tp = std::llround(roc.tpr[i] * m), fp = std::llround(roc.fpr[i] * n);
-    const double value =
-        epsilon_from_bounds(clopper_pearson_lower(tp, roc.members, each),
-                            clopper_pearson_upper(fp, roc.non_members, each), options.delta);
+    auto& low = tpr_low[static_cast<size_t>(tp)];
+    if (std::isnan(low)) low = clopper_pearson_lower(tp, roc.members, each);
+    auto& high = fpr_high[static_cast<size_t>(fp)];
+    if (std::isnan(high)) high = clopper_pearson_upper(fp, roc.non_members, each);
+    const double value = epsilon_from_bounds(low, high, options.delta);
     if (value > best) {
       best = value;
       bound.threshold = roc.thresholds[i];

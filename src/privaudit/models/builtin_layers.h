@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "privaudit/models/attention.h"
 #include "privaudit/models/classifier.h"
 
 namespace privaudit::models {
@@ -70,12 +71,20 @@ class TransformerBlockImpl : public torch::nn::Module {
   // output projection.
   torch::Tensor attend(const torch::Tensor& qkv_out, int64_t batch, int64_t tokens, int64_t dim) {
     const int64_t head_dim = dim / heads_;
-    auto qkv = qkv_out.view({batch, tokens, 3, heads_, head_dim});
-    qkv = qkv.permute({2, 0, 3, 1, 4});  // 3 x B x H x T x d
-    auto q = qkv[0], k = qkv[1], v = qkv[2];
-    auto attention =
-        torch::softmax(torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(head_dim)), -1);
-    return torch::matmul(attention, v).transpose(1, 2).reshape({batch, tokens, dim});
+    // 3 x (B H) x T x d, split by unbind: indexing (qkv[0], ...) costs a zero-filled copy of the
+    // whole qkv gradient per part in backward. Each part is contiguous, as the fused attention
+    // (models/attention.h) wants.
+    const auto parts = qkv_out.view({batch, tokens, 3, heads_, head_dim})
+                           .permute({2, 0, 3, 1, 4})
+                           .reshape({3, batch * heads_, tokens, head_dim})
+                           .unbind(0);
+    const auto& q = parts[0];
+    const auto& k = parts[1];
+    const auto& v = parts[2];
+    return scaled_dot_attention(q, k, v, 1.0 / std::sqrt(double(head_dim)))
+        .view({batch, heads_, tokens, head_dim})
+        .transpose(1, 2)
+        .reshape({batch, tokens, dim});
   }
   torch::nn::LayerNorm& norm1() { return norm1_; }
   torch::nn::LayerNorm& norm2() { return norm2_; }

@@ -48,7 +48,10 @@ struct ReferenceOptions {
 
 struct ReferenceModels {
   std::vector<std::unique_ptr<models::Classifier>> models;
-  torch::Tensor in_mask;                  // K x N bool: pool image i trained model k
+  torch::Tensor in_mask;  // K x N bool: pool image i trained model k
+  // Per model, its logits on the pool (N x classes, CPU): measured once for the accuracies and
+  // kept for the membership scores. Empty from train_reference_copies.
+  std::vector<torch::Tensor> pool_logits;
   std::vector<double> train_accuracy;     // per model, on its half
   std::vector<double> held_out_accuracy;  // per model, on the other half
   int trained = 0;                        // in this call

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <random>
 
 #include "privaudit/util/error.h"
@@ -268,7 +269,9 @@ TrainResult train_classifier(models::BuiltinClassifier& model, const data::Split
     stats.epoch = epoch + 1;
     stats.loss = loss_sum / static_cast<double>(seen);
     stats.train_accuracy = static_cast<double>(correct) / static_cast<double>(seen);
-    stats.test_accuracy = models::accuracy(model, splits.test.images, splits.test.labels);
+    stats.test_accuracy = options.evaluate
+                              ? models::accuracy(model, splits.test.images, splits.test.labels)
+                              : std::numeric_limits<double>::quiet_NaN();
     stats.learning_rate = lr;
     stats.seconds = seconds;
     stats.samples_per_second = static_cast<double>(seen) / std::max(seconds, 1e-9);
@@ -279,8 +282,12 @@ TrainResult train_classifier(models::BuiltinClassifier& model, const data::Split
   }
   model.set_training(false);
   result.seconds = started.seconds();
-  result.test_accuracy = models::accuracy(model, splits.test.images, splits.test.labels);
-  result.train_accuracy = models::accuracy(model, splits.train.images, splits.train.labels);
+  if (options.evaluate) {
+    result.test_accuracy = models::accuracy(model, splits.test.images, splits.test.labels);
+    result.train_accuracy = models::accuracy(model, splits.train.images, splits.train.labels);
+  } else {
+    result.test_accuracy = result.train_accuracy = std::numeric_limits<double>::quiet_NaN();
+  }
   return result;
 }
 

@@ -35,6 +35,11 @@ struct TrainOptions {
   // 0 runs to `epochs`. It says when to stop, not how to train, so it is not part of to_json()
   // and a later run with the same options resumes from the state.
   int stop_after_epoch = 0;
+  // false: no test accuracy after each epoch (EpochStats::test_accuracy NaN) and no final
+  // accuracies (TrainResult's NaN): for callers that measure the model themselves, such as the
+  // reference models of membership inference, where these forward passes cost a third of the
+  // training. Evaluation touches no weight and no generator, so it is not part of to_json().
+  bool evaluate = true;
 
   // The options that decide the weights (a resumed run must match them).
   nlohmann::json to_json() const;
@@ -52,7 +57,7 @@ struct EpochStats {
 
 struct TrainResult {
   std::vector<EpochStats> history;
-  double train_accuracy = 0.0;  // final model, eval mode, whole training split
+  double train_accuracy = 0.0;  // final model, eval mode, whole training split (NaN: !evaluate)
   double test_accuracy = 0.0;
   double seconds = 0.0;  // training time of this process (a resumed run counts its part)
   int resumed_from_epoch = 0;

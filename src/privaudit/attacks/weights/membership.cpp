@@ -150,7 +150,11 @@ std::string shape_text(const models::InputShape& s) {
 
 torch::Tensor logit_confidence(models::Classifier& model, const torch::Tensor& images,
                                const torch::Tensor& labels) {
-  const auto logits = models::predict_logits(model, images).to(torch::kDouble);
+  return confidence_of_logits(models::predict_logits(model, images), labels);
+}
+
+torch::Tensor confidence_of_logits(const torch::Tensor& float_logits, const torch::Tensor& labels) {
+  const auto logits = float_logits.to(torch::kDouble);
   const auto index = labels.to(torch::kLong).cpu().unsqueeze(1);
   const auto own = logits.gather(1, index).squeeze(1);
   const auto others = logits.scatter(1, index, -std::numeric_limits<double>::infinity());
@@ -204,10 +208,16 @@ void MembershipOptions::validate(int64_t models) const {
 }
 
 ConfidenceMatrix measure_confidences(const std::vector<models::Classifier*>& models,
-                                     const data::Dataset& pool, const data::Dataset& population) {
+                                     const data::Dataset& pool, const data::Dataset& population,
+                                     const std::vector<torch::Tensor>& pool_logits) {
+  if (!pool_logits.empty() && pool_logits.size() != models.size())
+    throw Error("measure_confidences: pool logits of " + std::to_string(pool_logits.size()) +
+                " models for " + std::to_string(models.size()));
   std::vector<torch::Tensor> on_pool, on_population;
-  for (auto* model : models) {
-    on_pool.push_back(logit_confidence(*model, pool.images, pool.labels));
+  for (size_t k = 0; k < models.size(); ++k) {
+    auto* model = models[k];
+    on_pool.push_back(pool_logits.empty() ? logit_confidence(*model, pool.images, pool.labels)
+                                          : confidence_of_logits(pool_logits[k], pool.labels));
     on_population.push_back(population.size() > 0
                                 ? logit_confidence(*model, population.images, population.labels)
                                 : torch::empty({0}, torch::kDouble));

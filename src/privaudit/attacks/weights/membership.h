@@ -25,6 +25,8 @@ namespace privaudit::attacks {
 // where p_y rounds to 1 in float32.
 torch::Tensor logit_confidence(models::Classifier& model, const torch::Tensor& images,
                                const torch::Tensor& labels);
+// The same from logits already computed (N x classes).
+torch::Tensor confidence_of_logits(const torch::Tensor& logits, const torch::Tensor& labels);
 
 enum class MembershipAttack {
   kLoss,                      // Yeom et al.: the target's own confidence, no references
@@ -64,9 +66,12 @@ struct ConfidenceMatrix {
   torch::Tensor population;  // K x M float64 (M may be 0 when RMIA is not run)
 };
 
-// phi of each model on `pool` and `population` (logit_confidence, row by row).
+// phi of each model on `pool` and `population` (logit_confidence, row by row). `pool_logits`, when
+// given, holds each model's logits on the pool already (ReferenceModels::pool_logits), which are
+// then not measured again.
 ConfidenceMatrix measure_confidences(const std::vector<models::Classifier*>& models,
-                                     const data::Dataset& pool, const data::Dataset& population);
+                                     const data::Dataset& pool, const data::Dataset& population,
+                                     const std::vector<torch::Tensor>& pool_logits = {});
 
 // One target as the attacker sees it: the target's phi, the references' phi and which pool images
 // trained each reference. The target's own membership is not part of it.
