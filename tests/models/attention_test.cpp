@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace privaudit::models {
 namespace {
 
@@ -68,6 +70,19 @@ TEST(FusedAttention, DoubleBackwardMatchesLibTorchsOps) {
     EXPECT_GT(scale, 1e-2);
     EXPECT_LT(max_difference(fused[i], reference[i]), 1e-4 * scale) << "input " << i;
   }
+}
+
+// A NaN or infinite score must not vanish into a finite output (training stops on a non-finite
+// loss): the exponential's clamping would otherwise turn it into an ordinary number.
+TEST(FusedAttention, NonFiniteScoresGiveNaNRows) {
+  auto in = leaves(2, 5, 8);
+  const auto q = in.q.detach().clone();
+  q[1][3][0] = std::numeric_limits<float>::quiet_NaN();
+  q[0][2][1] = std::numeric_limits<float>::infinity();
+  const auto out = scaled_dot_attention(q, in.k.detach(), in.v.detach(), 0.5);
+  EXPECT_TRUE(out[1][3].isnan().all().item<bool>());
+  EXPECT_TRUE(out[0][2].isnan().all().item<bool>());
+  EXPECT_EQ(out.isnan().sum().item<int64_t>(), 2 * 8);  // the other rows stay finite
 }
 
 TEST(FusedAttention, OtherDtypesAndLayoutsTakeLibTorchsOps) {

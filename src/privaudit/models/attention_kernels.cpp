@@ -7,13 +7,13 @@
 #include <limits>
 #include <vector>
 
-// One clone per instruction set, picked when the program loads (GCC on x86-64; sanitizer builds
-// and other compilers get the baseline).
 // The vectors below never cross a function boundary that another unit sees.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 
+// One clone per instruction set, picked when the program loads (GCC on x86-64; sanitizer builds
+// and other compilers get the baseline).
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
     !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #define PRIVAUDIT_CLONES \
@@ -110,13 +110,23 @@ void attention_forward(const float* q, const float* k, const float* v, float* ou
       std::fill(p, p + tp, 0.0f);
       for (int64_t c = 0; c < d; ++c) axpy(qn[i * d + c], k_t.data() + c * tp, p, tp);
       float high = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < t; ++j) high = std::max(high, p[j] * scale);
+      bool finite = true;
+      for (int64_t j = 0; j < t; ++j) {
+        finite = finite && std::isfinite(p[j] * scale);
+        high = std::max(high, p[j] * scale);
+      }
+      float* pi = probs + (n * t + i) * t;
+      if (!finite) {  // NaN out, as LibTorch's softmax gives, for the caller's non-finite check
+        std::fill(pi, pi + t, std::numeric_limits<float>::quiet_NaN());
+        std::fill(out + (n * t + i) * d, out + (n * t + i + 1) * d,
+                  std::numeric_limits<float>::quiet_NaN());
+        continue;
+      }
       for (int64_t b = 0; b < tp; b += kLane)
         store(p + b, exp_nonpositive(load(p + b) * scale - high));
       float sum = 0;
       for (int64_t j = 0; j < t; ++j) sum += p[j];
       const float inverse = 1.0f / sum;
-      float* pi = probs + (n * t + i) * t;
       for (int64_t j = 0; j < t; ++j) pi[j] = p[j] * inverse;
       std::fill(o.begin(), o.end(), 0.0f);
       for (int64_t j = 0; j < t; ++j) axpy(pi[j], v_p.data() + j * dp, o.data(), dp);
