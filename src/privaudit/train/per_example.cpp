@@ -6,6 +6,7 @@
 
 #include "privaudit/models/builtin_layers.h"
 #include "privaudit/util/error.h"
+#include "privaudit/util/torch_compat.h"
 
 namespace privaudit::train {
 namespace nn = torch::nn;
@@ -46,7 +47,7 @@ class Tape {
     auto out = layer.forward(x);
     Tap tap{TapKind::kConv, x.detach(), out, layer.weight, layer.bias};
     const auto& o = layer.options;
-    const auto padding = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+    const auto padding = variants::get_if<torch::ExpandingArray<2>>(&o.padding());
     if (padding == nullptr) throw Error("per-example gradients: convolution padding by name");
     tap.kernel = at::ArrayRef<int64_t>(o.kernel_size()).vec();
     tap.stride = at::ArrayRef<int64_t>(o.stride()).vec();

@@ -1,7 +1,5 @@
 #include "privaudit/attacks/gradients/multi_target.h"
 
-#include <torch/version.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -13,19 +11,12 @@
 #include "privaudit/util/error.h"
 #include "privaudit/util/runtime.h"
 #include "privaudit/util/time_budget.h"
+#include "privaudit/util/torch_compat.h"
 
 namespace privaudit::attacks {
 namespace nn = torch::nn;
 
 namespace {
-
-// Convolution options hold their padding in a c10::variant before LibTorch 2 and in a
-// std::variant since.
-#if TORCH_VERSION_MAJOR >= 2
-namespace variants = std;
-#else
-namespace variants = c10;
-#endif
 
 // Index of each model parameter by its storage, to put stacked parameters in
 // Classifier::parameters() order.
