@@ -19,6 +19,10 @@ struct Benchmark {
 bool register_benchmark(Benchmark benchmark);
 const std::vector<Benchmark>& benchmarks();
 
+// The comma-separated list in args[index] ("lenet,cnn"), or in `fallback` when there is none.
+std::vector<std::string> list_argument(const std::vector<std::string>& args, size_t index,
+                                       const std::string& fallback);
+
 // Seconds of wall-clock time `work` takes.
 double time_seconds(const std::function<void()>& work);
 

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "bench.h"
 #include "privaudit/util/timer.h"
@@ -21,6 +22,14 @@ bool register_benchmark(Benchmark benchmark) {
 }
 
 const std::vector<Benchmark>& benchmarks() { return list(); }
+
+std::vector<std::string> list_argument(const std::vector<std::string>& args, size_t index,
+                                       const std::string& fallback) {
+  std::vector<std::string> items;
+  std::stringstream list(args.size() > index ? args[index] : fallback);
+  for (std::string item; std::getline(list, item, ',');) items.push_back(item);
+  return items;
+}
 
 double time_seconds(const std::function<void()>& work) {
   const Stopwatch watch;

@@ -17,7 +17,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "bench.h"
@@ -40,11 +39,7 @@ double median(std::vector<double> values) {
 int run_multi_target_bench(const std::vector<std::string>& args) {
   const int64_t k = args.size() > 0 ? std::stoll(args[0]) : 32;
   const int iterations = args.size() > 1 ? std::stoi(args[1]) : 100;
-  std::vector<std::string> archs;
-  {
-    std::stringstream list(args.size() > 2 ? args[2] : "lenet,cnn");
-    for (std::string arch; std::getline(list, arch, ',');) archs.push_back(arch);
-  }
+  const auto archs = list_argument(args, 2, "lenet,cnn");
   const bool twin = args.size() > 3 ? args[3] != "0" : true;
   const bool signed_gradients = args.size() > 4 ? args[4] != "0" : true;
   privaudit::set_threads(1);  // as the twin
