@@ -156,8 +156,13 @@ torch::Tensor ConditionedGeneratorImpl::forward_logits(const ConditionBatch& con
   // same up to rounding; only the layout changes.
   x = torch::relu(project_norm_->forward(x)).contiguous(at::MemoryFormat::ChannelsLast);
   x = resize(x, classes_, classes_);
-  if (uses_matrix(options_.conditioning))
-    x = torch::cat({x, hot_matrix(condition.labels.to(device))}, 1);
+  // Back to channels-last after the concatenation: LibTorch concatenates into contiguous NCHW
+  // unless every part is unambiguously channels-last (a 1-channel matrix is not), and everything
+  // after it ran in NCHW (its up-sampling 5-10x slower; bench/RESULTS.md `inversion`).
+  if (uses_matrix(options_.conditioning)) {
+    x = torch::cat({x, hot_matrix(condition.labels.to(device))}, 1)
+            .contiguous(at::MemoryFormat::ChannelsLast);
+  }
   x = always_dropout(torch::relu(norm1_->forward(conv1_->forward(x))), p, generator);
   x = resize(x, (output_.height + 1) / 2, (output_.width + 1) / 2);
   x = always_dropout(torch::relu(norm2_->forward(conv2_->forward(x))), p, generator);
