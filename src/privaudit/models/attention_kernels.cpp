@@ -8,7 +8,9 @@
 #include <vector>
 
 // The vectors below never cross a function boundary that another unit sees.
-#if defined(__GNUC__) && !defined(__clang__)
+#if defined(__clang__)
+#pragma clang diagnostic ignored "-Wpsabi"
+#elif defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 
