@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "privaudit/attacks/gradients/multi_target.h"
+
 namespace privaudit::bench {
 
 struct Benchmark {
@@ -22,6 +24,12 @@ const std::vector<Benchmark>& benchmarks();
 // The comma-separated list in args[index] ("lenet,cnn"), or in `fallback` when there is none.
 std::vector<std::string> list_argument(const std::vector<std::string>& args, size_t index,
                                        const std::string& fallback);
+
+// One batch-1 problem per image of `images` (N x C x H x W) and its label: the gradient `model`
+// shares for it, and seed i for the i-th.
+std::vector<attacks::InversionProblem> one_image_problems(models::Classifier& model,
+                                                          const torch::Tensor& images,
+                                                          const torch::Tensor& labels);
 
 // Seconds of wall-clock time `work` takes.
 double time_seconds(const std::function<void()>& work);

@@ -118,13 +118,8 @@ int run_dispatch_bench(const std::vector<std::string>& args) {
     torch::manual_seed(0);
     models::BuiltinClassifier model(models::default_config(arch, {1, 28, 28}, 10));
     model.set_training(false);
-    std::vector<attacks::InversionProblem> problems;
-    for (int64_t i = 0; i < k; ++i) {
-      const auto image = torch::rand({1, 1, 28, 28});
-      const auto label = torch::tensor({i % 10});
-      problems.push_back(
-          {attacks::shared_gradients(model, image, label), label, static_cast<uint64_t>(i)});
-    }
+    const auto problems =
+        one_image_problems(model, torch::rand({k, 1, 28, 28}), torch::arange(k) % 10);
     // Per iteration: the difference between runs of 2N and N iterations (the set-up and the
     // hand-over of each problem's images are paid once, not per iteration).
     const auto per_iteration = [&](const std::vector<attacks::InversionProblem>& batch,

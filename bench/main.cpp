@@ -31,6 +31,19 @@ std::vector<std::string> list_argument(const std::vector<std::string>& args, siz
   return items;
 }
 
+std::vector<attacks::InversionProblem> one_image_problems(models::Classifier& model,
+                                                          const torch::Tensor& images,
+                                                          const torch::Tensor& labels) {
+  std::vector<attacks::InversionProblem> problems;
+  for (int64_t i = 0; i < images.size(0); ++i) {
+    const auto image = images.slice(0, i, i + 1);
+    const auto label = labels.slice(0, i, i + 1);
+    problems.push_back(
+        {attacks::shared_gradients(model, image, label), label, static_cast<uint64_t>(i)});
+  }
+  return problems;
+}
+
 double time_seconds(const std::function<void()>& work) {
   const Stopwatch watch;
   work();

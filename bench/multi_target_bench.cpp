@@ -61,13 +61,8 @@ int run_multi_target_bench(const std::vector<std::string>& args) {
     torch::manual_seed(0);
     models::BuiltinClassifier model(models::default_config(arch, {1, 28, 28}, 10));
     model.set_training(false);
-    std::vector<attacks::InversionProblem> problems;
-    for (int64_t i = 0; i < k; ++i) {
-      const auto image = splits.test.images.slice(0, i, i + 1);
-      const auto label = splits.test.labels.slice(0, i, i + 1);
-      problems.push_back(
-          {attacks::shared_gradients(model, image, label), label, static_cast<uint64_t>(i)});
-    }
+    const auto problems = one_image_problems(model, splits.test.images.slice(0, 0, k),
+                                             splits.test.labels.slice(0, 0, k));
     attacks::InvertingGradientsOptions options;
     options.iterations = iterations;
     options.patience = 0;

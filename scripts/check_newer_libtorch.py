@@ -25,6 +25,7 @@ import os
 import pathlib
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -107,8 +108,7 @@ def main():
     source = pathlib.Path(__file__).resolve().parent.parent
     configure = ["cmake", "-S", str(source), "-B", scratch_build, f"-DTorch_DIR={torch_dirs[0]}",
                  "-DCMAKE_BUILD_TYPE=Release", "-DPRIVAUDIT_BUILD_FUZZERS=OFF"]
-    if subprocess.run(["sh", "-c", "command -v ninja"], capture_output=True).returncode == 0 and \
-            not os.path.exists(os.path.join(scratch_build, "CMakeCache.txt")):
+    if shutil.which("ninja") and not os.path.exists(os.path.join(scratch_build, "CMakeCache.txt")):
         configure += ["-G", "Ninja"]
     done = subprocess.run(configure, capture_output=True, text=True)
     if done.returncode != 0:
@@ -118,10 +118,9 @@ def main():
     print("\n".join(l for l in done.stdout.splitlines() if "privaudit:" in l))
     entries = json.load(open(os.path.join(scratch_build, "compile_commands.json")))
     # The standard LibTorch's CMake package asks for (2.14: 20) must be the one every unit gets.
-    wanted = None
-    for path in glob.glob(os.path.join(torch_dirs[0], "TorchConfig.cmake")):
-        m = re.search(r"CXX_STANDARD (\d+)", open(path).read())
-        wanted = int(m.group(1)) if m else None
+    config = os.path.join(torch_dirs[0], "TorchConfig.cmake")
+    m = re.search(r"CXX_STANDARD (\d+)", open(config).read()) if os.path.isfile(config) else None
+    wanted = int(m.group(1)) if m else None
     failed = 0
     standard_wrong = False
     if wanted and wanted > 17:
